@@ -1,0 +1,170 @@
+"""Load the YAML config, expand ${VAR} references, validate, and explain every problem."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shared.config.schema import ReactorConfig
+from shared.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TARGET_SECTIONS = ("registries", "deployments", "batch")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+# YAML 1.1 reads `on:` (the rules' key) and yes/no as booleans; keep only true/false, as YAML 1.2 does.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def expand(value: Any, env: dict[str, str]) -> Any:
+    """Replace ${VAR} / ${VAR:-default} in every string of the document."""
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise KeyError(name)
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [expand(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: expand(v, env) for k, v in value.items()}
+    return value
+
+
+def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> ReactorConfig:
+    """Read and validate a config file; raises ConfigError naming file, key and fix."""
+    env = dict(os.environ if env is None else env)
+    env.setdefault("MODELOPS_STATE_DIR", ".modelops")
+    source = Path(path) if path else DEFAULT_CONFIG
+    label = str(source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.single(
+            label, "(file)", "file not found", "set MODELOPS_CONFIG to an existing YAML file"
+        ) from None
+    except OSError as exc:
+        raise ConfigError.single(label, "(file)", f"cannot read: {exc}", "check permissions") from None
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict *safe* loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError.single(label, where, f"not valid YAML: {problem}", "fix the YAML syntax") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError.single(label, "(document)", "top level must be a mapping", "use keys sources, registries, ...")
+    try:
+        document = expand(document, env)
+    except KeyError as exc:
+        name = exc.args[0]
+        raise ConfigError.single(
+            label, "(document)", f"${{{name}}} is referenced but not set",
+            f"set the {name} app setting / environment variable, or write ${{{name}:-default}}",
+        ) from None
+    try:
+        config = ReactorConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(label, [_explain(err, document) for err in exc.errors()]) from None
+    problems = config.cross_check()
+    if problems:
+        raise ConfigError(label, problems)
+    return config
+
+
+def _explain(err: Any, document: dict[str, Any]) -> tuple[str, str, str]:
+    loc = list(err["loc"])
+    if len(loc) >= 3 and loc[0] in _TARGET_SECTIONS:
+        # pydantic puts the discriminator value into the path of tagged unions; users never wrote it
+        loc.pop(2)
+    key = _dotted(loc)
+    kind = err["type"]
+    message = err["msg"].removeprefix("Value error, ")
+    field = _field_description(loc)
+    if kind == "missing":
+        return key, "required key is missing", f"add it: {field}" if field else "add it"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return key, "unknown key", f"remove it or fix the spelling; allowed: {', '.join(allowed)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        expected = err.get("ctx", {}).get("expected_tags", "")
+        return key + (".kind" if kind == "union_tag_invalid" else ""), message, f"set `kind:` to one of {expected}"
+    return key, message, field or ""
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def _walk(loc: list[Any]) -> tuple[type[BaseModel] | None, str | None]:
+    model: type[BaseModel] | None = ReactorConfig
+    description = None
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            # a dict key (a target or source name): descend into the dict's value type
+            continue
+        description = info.description
+        model = _model_of(info.annotation)
+    return model, description
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_description(loc: list[Any]) -> str | None:
+    return _walk(loc)[1]
+
+
+def _allowed_keys(loc: list[Any]) -> list[str]:
+    model, _ = _walk(loc)
+    return sorted(model.model_fields) if model else []

@@ -1,0 +1,104 @@
+"""Planned actions and their lifecycle."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+REGISTER = "register"
+DEPLOY = "deploy"
+BATCH_SCORE = "batch_score"
+CLEANUP = "cleanup"
+ACTION_KINDS = (REGISTER, DEPLOY, BATCH_SCORE)
+
+QUEUED = "queued"  # waiting for a worker (or for the action it runs after)
+RUNNING = "running"  # claimed under a lease
+WAITING = "waiting"  # started remote work (a Databricks run...); re-checked later
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+SKIPPED = "skipped"  # the action it runs after failed
+TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED})
+STATUSES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED)
+
+
+def action_key(kind: str, target: str, model_name: str, model_version: str) -> str:
+    """One execution per (action, target, model version), whichever event asked for it."""
+    return f"{kind}:{target}:{model_name}:{model_version}"
+
+
+def short_hash(text: str, length: int = 16) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """An action a rule (or an operator) asks for; becomes an Action row in the ledger."""
+
+    kind: str
+    target: str
+    model_name: str
+    model_version: str
+    params: dict[str, Any] = field(default_factory=dict)
+    rule: str | None = None
+    after_index: int | None = None  # index in the same plan of the action this one runs after
+
+    @property
+    def key(self) -> str:
+        return action_key(self.kind, self.target, self.model_name, self.model_version)
+
+
+@dataclass
+class Action:
+    """An action as the ledger holds it."""
+
+    id: str
+    key: str
+    kind: str
+    target: str
+    model_name: str
+    model_version: str
+    event_id: str
+    status: str
+    params: dict[str, Any]
+    outputs: dict[str, Any]
+    attempts: int = 0
+    max_attempts: int = 5
+    after: str | None = None
+    rule: str | None = None
+    error: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    not_before: datetime | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "key": self.key,
+            "kind": self.kind,
+            "target": self.target,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "event_id": self.event_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "after": self.after,
+            "rule": self.rule,
+            "params": self.params,
+            "outputs": self.outputs,
+            "error": self.error,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_ms": self.duration_ms,
+            "not_before": iso(self.not_before),
+        }

@@ -1,0 +1,51 @@
+"""Errors a user or an operator can meet, each saying what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class ModelOpsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(ModelOpsError):
+    """The configuration file (or a setting) is invalid; names file, key and fix."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str, str]]) -> None:
+        self.source = source
+        self.problems = problems  # (key, what is wrong, how to fix it)
+        lines = [f"invalid configuration in {source}:"]
+        for key, problem, fix in problems:
+            lines.append(f"  - {key}: {problem}" + (f" (fix: {fix})" if fix else ""))
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def single(cls, source: str, key: str, problem: str, fix: str = "") -> ConfigError:
+        return cls(source, [(key, problem, fix)])
+
+
+class BadRequest(ModelOpsError):
+    """A request body or header is malformed: answered 400 with this message."""
+
+
+class Unauthorized(ModelOpsError):
+    """A request is not signed, or signed wrongly: answered 401 with this message."""
+
+
+class ActionError(ModelOpsError):
+    """An action failed. ``retryable`` says whether another attempt may succeed."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+class RetryableError(ActionError):
+    """A transient failure (timeout, 5xx, 429, connection reset): the worker retries with backoff."""
+
+
+class PermanentError(ActionError):
+    """A failure another attempt cannot fix (bad model, missing version, refused by policy)."""
+
+    retryable = False
