@@ -1,0 +1,22 @@
+"""Fixtures shared by every test area. Area-specific fixtures live in tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.contract.https import TestCA
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> TestCA:
+    return TestCA()
+
+
+@pytest.fixture
+def trust_test_ca(test_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestCA]:
+    """Make requests/azure-core/databricks-sdk trust the contract servers' certificates."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(test_ca.bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.bundle))
+    yield test_ca
