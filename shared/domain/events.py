@@ -62,6 +62,7 @@ class ModelEvent:
     run_id: str | None = None
     run_status: str | None = None
     experiment: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     delivery_id: str | None = None
     subject: str | None = None
@@ -107,6 +108,19 @@ class ModelEvent:
         if self.tags:
             out["tags"] = self.tags
         return out
+
+
+def event_to_payload(event: ModelEvent) -> dict[str, Any]:
+    """Everything needed to rebuild the event (for replay)."""
+    out = {name: getattr(event, name) for name in ModelEvent.__dataclass_fields__}
+    out["occurred_at"] = event.occurred_at.isoformat()
+    return out
+
+
+def event_from_payload(payload: dict[str, Any]) -> ModelEvent:
+    data = {k: v for k, v in payload.items() if k in ModelEvent.__dataclass_fields__}
+    data["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
+    return ModelEvent(**data)
 
 
 def _digest(payload: dict[str, Any]) -> str:

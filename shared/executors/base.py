@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action
+from shared.errors import PermanentError
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,17 @@ class ActionContext:
                 registry=self.upstream.get("registry"),
             )
         params = self.action.params
+        if params.get("source_registry") and not params.get("source_tracking_uri"):
+            from shared.adapters.registry_uris import registry_uris
+
+            name = str(params["source_registry"])
+            tracking_uri, registry_uri = registry_uris(self.config.registries[name])
+            return ModelRef(tracking_uri, registry_uri, self.action.model_name, self.action.model_version, name)
+        if not params.get("source_tracking_uri"):
+            raise PermanentError(
+                f"source {params.get('source')!r} has no location: add `sources: {{{params.get('source')}:"
+                " {tracking_uri: ...}}` (or `registry: <name>`) to the config"
+            )
         return ModelRef(
             tracking_uri=params["source_tracking_uri"],
             registry_uri=params.get("source_registry_uri"),

@@ -1,0 +1,24 @@
+"""Native Event Grid trigger for the Azure ML workspace system topic."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.runtime import reactor
+from shared.ingest.eventgrid import GridEvent, to_model_event
+
+bp = func.Blueprint()
+log = logging.getLogger("modelops.functions.eventgrid")
+
+
+@bp.function_name("aml_events")
+@bp.event_grid_trigger(arg_name="event")
+def aml_events(event: func.EventGridEvent) -> None:
+    grid = GridEvent(
+        id=event.id, type=event.event_type, subject=event.subject or "", time=event.event_time,
+        data=event.get_json() or {}, topic=event.topic,
+    )
+    result = reactor().accept(to_model_event(grid))
+    log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})

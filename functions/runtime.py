@@ -1,0 +1,30 @@
+"""The reactor and worker shared by the native (non-HTTP) functions of one host process."""
+
+from __future__ import annotations
+
+import threading
+
+from shared.service.reactor import Reactor, build_reactor
+from shared.service.worker import Worker
+
+_lock = threading.Lock()
+_reactor: Reactor | None = None
+_worker: Worker | None = None
+
+
+def reactor() -> Reactor:
+    global _reactor
+    with _lock:
+        if _reactor is None:
+            _reactor = build_reactor()
+        return _reactor
+
+
+def worker() -> Worker:
+    global _worker
+    app_reactor = reactor()
+    with _lock:
+        if _worker is None:
+            _worker = Worker(app_reactor.ledger, app_reactor.config, app_reactor.settings.state_dir,
+                             app_reactor.dispatcher)
+        return _worker

@@ -1,0 +1,241 @@
+"""Copy a model version between MLflow registries, with lineage, exactly once per action key.
+
+Follows mlflow-export-import's copy_model_version: read the source version, create the target
+model if missing (tolerating RESOURCE_ALREADY_EXISTS), create the version, tag lineage. Artifacts
+stream through a temp dir on disk (bounded memory). Every step can be re-run after a crash: the
+copy run is found by its action-key tag, the version by its lineage tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mlflow.entities import ViewType
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from shared.errors import PermanentError, RetryableError
+
+log = logging.getLogger("modelops.register")
+
+KEY_TAG = "modelops.action_key"
+TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
+
+
+@dataclass(frozen=True)
+class CopyTarget:
+    tracking_uri: str
+    registry_uri: str | None
+    model_name: str
+    experiment: str
+    artifact_location: str | None = None
+
+
+def redact(uri: str) -> str:
+    """Drop credentials from a URI before it goes into a tag or a log."""
+    parts = urlsplit(uri)
+    if parts.password or parts.username:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return uri
+
+
+def client(tracking_uri: str, registry_uri: str | None) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
+
+
+def copy_model_version(
+    src: MlflowClient,
+    src_tracking_uri: str,
+    name: str,
+    version: str,
+    target: CopyTarget,
+    *,
+    action_key: str,
+    lineage: dict[str, str],
+    workdir: Path,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Copy ``name/version`` into ``target``; returns outputs describing the copy."""
+    dst = client(target.tracking_uri, target.registry_uri)
+    try:
+        source_version = src.get_model_version(name, version)
+    except MlflowException as exc:
+        raise _classify(exc, f"cannot read source model version {name}/{version}") from exc
+
+    if source_version.run_id:
+        lineage = {"modelops.source_run_id": source_version.run_id, **lineage}
+    existing = find_copy(dst, target.model_name, action_key)
+    if existing is not None:
+        progress(f"found earlier copy {target.model_name}/{existing.version}; reusing it")
+        return _outputs(target, existing, reused=True)
+
+    run_id = _copy_run(dst, src, src_tracking_uri, source_version, target, action_key, lineage, workdir, progress)
+    _ensure_registered_model(dst, src, target.model_name, name)
+    tags = {**source_version.tags, **lineage, KEY_TAG: action_key}
+    try:
+        created = dst.create_model_version(
+            name=target.model_name,
+            source=f"{dst.get_run(run_id).info.artifact_uri}/model",
+            run_id=run_id,
+            tags=tags,
+            description=source_version.description,
+        )
+    except MlflowException as exc:
+        raise _classify(exc, f"target registry refused version of {target.model_name}") from exc
+    progress(f"registered {target.model_name}/{created.version}")
+    for alias in _aliases(source_version):
+        progress(f"source alias {alias!r} not copied (aliases are the target owner's decision)")
+    return _outputs(target, created, reused=False)
+
+
+def find_copy(dst: MlflowClient, model_name: str, action_key: str) -> ModelVersion | None:
+    """The version an earlier attempt registered for this action, if any."""
+    for mv in _versions(dst, model_name):
+        if mv.tags.get(KEY_TAG) == action_key:
+            return mv
+    return None
+
+
+def _versions(dst: MlflowClient, model_name: str) -> Iterator[ModelVersion]:
+    quote = '"' if "'" in model_name else "'"
+    token = None
+    while True:
+        try:
+            page = dst.search_model_versions(f"name={quote}{model_name}{quote}", max_results=200, page_token=token)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return
+            raise _classify(exc, f"cannot list versions of {model_name}") from exc
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _copy_run(
+    dst: MlflowClient,
+    src: MlflowClient,
+    src_tracking_uri: str,
+    source_version: ModelVersion,
+    target: CopyTarget,
+    action_key: str,
+    lineage: dict[str, str],
+    workdir: Path,
+    progress: Callable[[str], None],
+) -> str:
+    """A finished run in the target holding the artifacts under `model/` (reused after a crash)."""
+    experiment_id = _experiment(dst, target)
+    runs = dst.search_runs(
+        [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{action_key}'", run_view_type=ViewType.ACTIVE_ONLY
+    )
+    for run in runs:
+        if run.info.status == "FINISHED":
+            progress(f"artifacts already uploaded in run {run.info.run_id}")
+            return run.info.run_id
+    if runs:
+        run = runs[0]
+        progress(f"resuming interrupted upload in run {run.info.run_id}")
+    else:
+        run = dst.create_run(experiment_id, tags={**lineage, KEY_TAG: action_key, "mlflow.runName": action_key[:250]})
+    run_id = run.info.run_id
+    import mlflow.artifacts
+
+    download_uri = src.get_model_version_download_uri(source_version.name, source_version.version)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
+        progress(f"downloading {download_uri}")
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=download_uri, dst_path=tmp, tracking_uri=src_tracking_uri
+            )
+        except MlflowException as exc:
+            raise _classify(exc, f"cannot download artifacts of {source_version.name}/{source_version.version}") from exc
+        except OSError as exc:
+            raise RetryableError(f"downloading artifacts failed: {exc}") from exc
+        size = sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())
+        progress(f"uploading {size / 1e6:.1f} MB to run {run_id}")
+        try:
+            dst.log_artifacts(run_id, local, artifact_path="model")
+        except MlflowException as exc:
+            raise _classify(exc, "cannot upload artifacts to the target registry") from exc
+        except OSError as exc:
+            raise RetryableError(f"uploading artifacts failed: {exc}") from exc
+    dst.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _experiment(dst: MlflowClient, target: CopyTarget) -> str:
+    found = dst.get_experiment_by_name(target.experiment)
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            dst.restore_experiment(found.experiment_id)
+        return str(found.experiment_id)
+    location = target.artifact_location
+    if location and "://" not in location:
+        location = Path(location).resolve().as_uri()
+    try:
+        return str(dst.create_experiment(target.experiment, artifact_location=location))
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_ALREADY_EXISTS":
+            again = dst.get_experiment_by_name(target.experiment)
+            if again is not None:
+                return str(again.experiment_id)
+        raise _classify(exc, f"cannot create experiment {target.experiment}") from exc
+
+
+def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str, src_name: str) -> None:
+    try:
+        dst.get_registered_model(dst_name)
+        return
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise _classify(exc, f"cannot read target model {dst_name}") from exc
+    try:
+        source_model = src.get_registered_model(src_name)
+        description, tags = source_model.description, dict(source_model.tags)
+    except MlflowException:
+        description, tags = None, {}
+    try:
+        dst.create_registered_model(dst_name, tags=tags, description=description)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # a concurrent copy created it first
+            raise _classify(exc, f"cannot create target model {dst_name}") from exc
+
+
+def _aliases(mv: ModelVersion) -> list[str]:
+    return list(getattr(mv, "aliases", []) or [])
+
+
+def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> dict[str, Any]:
+    return {
+        "tracking_uri": target.tracking_uri,
+        "registry_uri": target.registry_uri,
+        "model_name": mv.name,
+        "model_version": str(mv.version),
+        "model_uri": f"models:/{mv.name}/{mv.version}",
+        "run_id": mv.run_id,
+        "reused": reused,
+    }
+
+
+def _classify(exc: MlflowException, what: str) -> Exception:
+    code = exc.error_code
+    message = f"{what}: {exc.message} ({code})"
+    if code in TRANSIENT_CODES or _looks_transient(exc):
+        return RetryableError(message)
+    return PermanentError(message)
+
+
+def _looks_transient(exc: MlflowException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("max retries exceeded", "connection", "timed out", "503", "502", "504"))

@@ -1,0 +1,102 @@
+"""Webhook routes: verify -> parse -> normalize -> record -> answer. No long work inline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from shared.api.deps import read_body, reactor
+from shared.domain.events import ModelEvent
+from shared.ingest.databricks_hooks import parse_databricks
+from shared.ingest.eventgrid import parse_delivery, to_model_event
+from shared.ingest.jsonbody import parse_json
+from shared.ingest.mlflow_hooks import parse_mlflow
+from shared.ingest.signatures import verify_databricks, verify_mlflow
+from shared.ledger.base import IntakeResult
+from shared.service.reactor import Reactor
+from shared.settings import Settings
+
+router = APIRouter(prefix="/api/hooks", tags=["hooks"])
+log = logging.getLogger("modelops.hooks")
+_warned: set[str] = set()
+
+SIGNED_HEADERS = {
+    "mlflow": "X-MLflow-Signature (v1,base64 HMAC-SHA256 of '{delivery_id}.{timestamp}.{body}')",
+    "databricks": "X-Databricks-Signature (hex HMAC-SHA256 of the body)",
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _unsigned(source: str) -> None:
+    if source not in _warned:
+        _warned.add(source)
+        log.warning("no %s webhook secret is set: accepting unsigned %s webhooks", source, source)
+
+
+def answer(result: IntakeResult) -> JSONResponse:
+    code = 202 if result.status == "accepted" and not result.duplicate else 200
+    return JSONResponse(result.to_dict(), status_code=code)
+
+
+async def _accept(app_reactor: Reactor, event: ModelEvent) -> IntakeResult:
+    return await run_in_threadpool(app_reactor.accept, event)
+
+
+@router.post("/mlflow", summary="MLflow OSS registry webhook (signed with X-MLflow-Signature)")
+async def mlflow_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
+    settings = _settings(request)
+    body = await read_body(request, settings.max_body_bytes)
+    delivery_id = request.headers.get("X-MLflow-Delivery-Id")
+    if settings.mlflow_webhook_secret:
+        delivery_id = verify_mlflow(
+            settings.mlflow_webhook_secret, request.headers, body, max_skew_seconds=settings.webhook_max_skew_seconds
+        )
+    else:
+        _unsigned("mlflow")
+    event = parse_mlflow(parse_json(body), delivery_id)
+    return answer(await _accept(app_reactor, event))
+
+
+@router.post("/databricks", summary="Databricks workspace registry webhook (X-Databricks-Signature)")
+async def databricks_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
+    settings = _settings(request)
+    body = await read_body(request, settings.max_body_bytes)
+    if settings.databricks_webhook_secret:
+        verify_databricks(settings.databricks_webhook_secret, request.headers, body)
+    else:
+        _unsigned("databricks")
+    event = parse_databricks(parse_json(body))
+    return answer(await _accept(app_reactor, event))
+
+
+@router.options("/eventgrid", summary="CloudEvents webhook abuse-protection handshake")
+async def eventgrid_options(request: Request) -> Response:
+    origin = request.headers.get("WebHook-Request-Origin")
+    if not origin:
+        return JSONResponse({"error": "WebHook-Request-Origin header is required"}, status_code=400)
+    return Response(status_code=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*",
+                                              "Allow": "POST, OPTIONS"})
+
+
+@router.post("/eventgrid", summary="Azure ML events through Event Grid (Event Grid schema or CloudEvents)")
+async def eventgrid_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
+    settings = _settings(request)
+    body = await read_body(request, settings.max_body_bytes)
+    delivery = parse_delivery(parse_json(body))
+    if delivery.validation_code is not None:
+        log.info("Event Grid subscription validation answered")
+        return JSONResponse({"validationResponse": delivery.validation_code})
+    results = [await _accept(app_reactor, to_model_event(grid)) for grid in delivery.events]
+    if len(results) == 1:
+        return answer(results[0])
+    accepted = any(r.status == "accepted" and not r.duplicate for r in results)
+    body_out: dict[str, Any] = {"results": [r.to_dict() for r in results]}
+    return JSONResponse(body_out, status_code=202 if accepted else 200)

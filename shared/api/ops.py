@@ -1,0 +1,114 @@
+"""Operator routes: health, events, actions, replay, cleanup."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from shared.api.deps import reactor
+from shared.domain.actions import STATUSES
+from shared.service.reactor import Reactor
+
+router = APIRouter(prefix="/api", tags=["ops"])
+
+
+class ActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["register", "deploy", "batch_score"] = Field(description="what to do")
+    target: str = Field(min_length=1, description="name of a registries/deployments/batch entry")
+    model_name: str = Field(min_length=1, description="registered model name in the source registry")
+    model_version: str | int = Field(description="model version")
+    source: str | None = Field(default=None, description="source the model lives in (default: the first)")
+    force: bool = Field(default=False, description="run again even if it already succeeded")
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    force: bool = Field(default=False, description="also re-run actions that succeeded")
+
+
+class CleanupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = Field(default=True, description="false to mark and delete for real")
+
+
+@router.get("/health")
+def health(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    from shared import __version__
+
+    return {"status": "ok", "version": __version__, "ledger": app_reactor.ledger.stats(),
+            "rules": len(app_reactor.config.rules)}
+
+
+@router.get("/events")
+def list_events(
+    source: str | None = None,
+    status: Literal["accepted", "ignored"] | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    app_reactor: Reactor = Depends(reactor),
+) -> dict[str, Any]:
+    return {"events": app_reactor.ledger.list_events(source=source, status=status, limit=limit, offset=offset)}
+
+
+@router.get("/events/{event_id}")
+def get_event(event_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    event = app_reactor.ledger.get_event(event_id)
+    if event is None:
+        raise HTTPException(404, detail=f"no event {event_id}")
+    return event
+
+
+@router.post("/events/{event_id}/replay", status_code=202)
+def replay(event_id: str, body: ReplayRequest | None = None, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    result = app_reactor.replay(event_id, force=bool(body and body.force))
+    if result is None:
+        raise HTTPException(404, detail=f"no event {event_id}")
+    return result
+
+
+@router.get("/actions")
+def list_actions(
+    model: str | None = None,
+    version: str | None = None,
+    kind: Literal["register", "deploy", "batch_score"] | None = None,
+    status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    app_reactor: Reactor = Depends(reactor),
+) -> dict[str, Any]:
+    actions = app_reactor.ledger.list_actions(
+        model=model, version=version, kind=kind, status=status, limit=limit, offset=offset
+    )
+    return {"actions": [a.to_dict() for a in actions]}
+
+
+@router.get("/actions/{action_id}")
+def get_action(action_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    action = app_reactor.ledger.get_action(action_id)
+    if action is None:
+        raise HTTPException(404, detail=f"no action {action_id}")
+    return {**action.to_dict(), "log": app_reactor.ledger.action_log(action_id)}
+
+
+@router.post("/actions", status_code=202)
+def request_action(body: ActionRequest, app_reactor: Reactor = Depends(reactor)) -> JSONResponse:
+    result = app_reactor.request_action(
+        kind=body.kind, target=body.target, model_name=body.model_name, model_version=str(body.model_version),
+        source=body.source, force=body.force,
+    )
+    out = result.to_dict()
+    out["action_id"] = result.action_ids[0]
+    return JSONResponse(out, status_code=200 if result.duplicate else 202)
+
+
+@router.post("/cleanup")
+async def cleanup(body: CleanupRequest | None = None, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    from shared.service.cleanup import run_cleanup_and_record
+
+    dry_run = True if body is None else body.dry_run
+    return await run_in_threadpool(run_cleanup_and_record, app_reactor, apply=not dry_run)

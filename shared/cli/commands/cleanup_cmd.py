@@ -1,0 +1,27 @@
+"""`modelops cleanup`: run the cleanup policy (dry run unless --apply) and print the report."""
+
+from __future__ import annotations
+
+import argparse
+
+from shared.cli.output import emit_json
+from shared.service.cleanup import run_cleanup_and_record
+from shared.service.reactor import build_reactor
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("cleanup", help="find stale resources and (with --apply) mark/delete them")
+    p.add_argument("--apply", action="store_true", help="really mark and delete (default: dry run)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cleanup)
+
+
+def cleanup(args: argparse.Namespace) -> int:
+    from shared.cleanup.report import format_report_dict
+
+    report = run_cleanup_and_record(build_reactor(), apply=args.apply)
+    if args.json:
+        emit_json(report)
+    else:
+        print(format_report_dict(report))
+    return 0

@@ -1,0 +1,53 @@
+"""`modelops register|deploy|score`: operator-requested actions, run here until they finish."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shared.cli.commands.inspect_cmd import _print_actions
+from shared.domain.actions import Action
+from shared.service.reactor import build_reactor
+from shared.service.worker import Worker
+
+VERBS = {"register": "register", "deploy": "deploy", "score": "batch_score"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for verb, kind in VERBS.items():
+        p = sub.add_parser(verb, help=f"{kind} a model version to a configured target")
+        p.add_argument("model", help="registered model name in the source registry")
+        p.add_argument("version", help="model version")
+        p.add_argument("--target", required=True, help=f"name of a configured {kind} target")
+        p.add_argument("--source", help="source the model lives in (default: the first configured)")
+        p.add_argument("--force", action="store_true", help="run again even if it already succeeded")
+        p.add_argument("--no-wait", action="store_true", help="only queue it (a running `modelops serve` runs it)")
+        p.set_defaults(func=operate, kind=kind)
+
+
+def operate(args: argparse.Namespace) -> int:
+    reactor = build_reactor()
+    result = reactor.request_action(kind=args.kind, target=args.target, model_name=args.model,
+                                    model_version=args.version, source=args.source, force=args.force)
+    action_id = result.action_ids[0]
+    if result.duplicate:
+        print(f"{action_id}: {result.reason}")
+    else:
+        print(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
+    if args.no_wait:
+        return 0
+    worker = Worker(reactor.ledger, reactor.config, reactor.settings.state_dir, reactor.dispatcher,
+                    progress=_progress_printer())
+    done = worker.run_until_done([action_id])
+    _print_actions([a.to_dict() for a in done])
+    for action in done:
+        for key, value in action.outputs.items():
+            print(f"  {key}: {value}")
+    return 0 if all(a.status == "succeeded" for a in done) else 1
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    def show(action: Action, message: str) -> None:
+        print(f"  [{action.kind}] {message}", file=sys.stderr)
+
+    return show

@@ -1,0 +1,53 @@
+"""`modelops`: run the local stack, inspect and drive the reactor."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from shared.cli import commands
+from shared.errors import ConfigError, ModelOpsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelops", description=__doc__)
+    parser.add_argument("--config", help="config file (default: $MODELOPS_CONFIG or the embedded default)")
+    parser.add_argument("--state-dir", help="embedded state dir (default: $MODELOPS_STATE_DIR or .modelops)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in commands.MODULES:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # the CLI flags are the same settings the Functions host reads from app settings
+    if args.config:
+        os.environ["MODELOPS_CONFIG"] = args.config
+    if args.state_dir:
+        os.environ["MODELOPS_STATE_DIR"] = args.state_dir
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("azure", "urllib3", "mlflow", "alembic", "httpx", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModelOpsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The `register` action: copy a model version into a target registry, with lineage."""
+
+from __future__ import annotations
+
+from shared.adapters.mlflow_copy import CopyTarget, client, copy_model_version, redact
+from shared.adapters.registry_uris import registry_uris
+from shared.config.registries import MlflowRegistry
+from shared.executors.base import ActionContext, Outcome
+
+
+class RegisterExecutor:
+    def execute(self, ctx: ActionContext) -> Outcome:
+        source = ctx.model()
+        target_config = ctx.target_config()
+        tracking_uri, registry_uri = registry_uris(target_config)
+        action = ctx.action
+        target = CopyTarget(
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+            model_name=str(action.params.get("target_model_name") or source.name),
+            experiment=target_config.experiment,
+            artifact_location=getattr(target_config, "artifact_location", None)
+            if isinstance(target_config, MlflowRegistry)
+            else None,
+        )
+        lineage = {
+            "modelops.source_registry": source.registry or redact(source.tracking_uri),
+            "modelops.source_name": source.name,
+            "modelops.source_version": source.version,
+            "modelops.event_id": action.event_id,
+            "modelops.reactor": "modelops-reactor",
+        }
+        if action.params.get("run_id"):
+            lineage["modelops.source_run_id"] = str(action.params["run_id"])
+        outputs = copy_model_version(
+            client(source.tracking_uri, source.registry_uri),
+            source.tracking_uri,
+            source.name,
+            source.version,
+            target,
+            action_key=action.key,
+            lineage=lineage,
+            workdir=ctx.state_dir / "tmp",
+            progress=ctx.progress,
+        )
+        return Outcome.done(registry=action.target, **outputs)

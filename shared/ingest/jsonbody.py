@@ -1,0 +1,75 @@
+"""Strict JSON decoding for request bodies: clear 400s instead of surprises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.errors import BadRequest
+
+MAX_DEPTH = 64
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadRequest(f"duplicate JSON key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise BadRequest("empty body; expected a JSON document")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8") from None
+    if _depth(text) > MAX_DEPTH:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _depth(text: str) -> int:
+    """Nesting depth, counted outside strings (cheap guard before the recursive parser)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def require(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(obj, dict):
+        raise BadRequest(f"{where} must be a JSON object")
+    if key not in obj or obj[key] is None:
+        raise BadRequest(f"{where}.{key} is required")
+    value = obj[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise BadRequest(f"{where}.{key} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def version_str(value: Any, where: str) -> str:
+    """Model versions arrive as int or string; they are kept as strings of digits/letters."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or str(value).strip() == "":
+        raise BadRequest(f"{where} must be a version (integer or string)")
+    return str(value).strip()

@@ -1,0 +1,132 @@
+"""The ledger port: what every state backend (SQLite, Azure Table Storage) must provide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.domain.actions import Action, PlannedAction
+from shared.domain.events import ModelEvent
+
+ACCEPTED = "accepted"
+IGNORED = "ignored"
+
+
+@dataclass
+class IntakeResult:
+    """What recording an event did. ``dispatch`` lists new actions that can run now."""
+
+    event_id: str
+    status: str  # accepted | ignored
+    duplicate: bool = False
+    reason: str | None = None
+    action_ids: list[str] = field(default_factory=list)
+    dispatch: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event_id": self.event_id, "status": self.status, "action_ids": self.action_ids}
+        if self.duplicate:
+            out["duplicate"] = True
+        if self.status == IGNORED:
+            out["ignored"] = True
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+class Ledger(Protocol):
+    """Durable record of events, actions and their attempts. All methods are thread-safe."""
+
+    def record_event(
+        self, event: ModelEvent, plan: list[PlannedAction], *, reason: str | None, max_attempts: int
+    ) -> IntakeResult:
+        """Persist the event and its planned actions in one idempotent step.
+
+        Keyed by ``event.dedupe_key`` (a redelivery returns the first recording with
+        duplicate=True) and by each action's key (an action planned before is linked, not
+        duplicated). An empty plan records the event as ignored with ``reason``.
+        """
+        ...
+
+    def add_actions(self, event_id: str, plan: list[PlannedAction], *, max_attempts: int) -> list[str]:
+        """Plan more actions for a recorded event (replay); returns ids newly runnable."""
+        ...
+
+    def requeue(self, action_ids: list[str], *, include_succeeded: bool) -> list[str]:
+        """Make failed/skipped (and, if asked, succeeded) actions runnable again."""
+        ...
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+
+    def list_events(
+        self, *, source: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]: ...
+
+    def event_payload(self, event_id: str) -> dict[str, Any] | None:
+        """The event as normalized (for replay)."""
+        ...
+
+    def get_action(self, action_id: str) -> Action | None: ...
+
+    def find_action(self, key: str) -> Action | None: ...
+
+    def list_actions(
+        self,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Action]: ...
+
+    def action_log(self, action_id: str) -> list[dict[str, Any]]: ...
+
+    def claim(
+        self, worker_id: str, lease_seconds: float, *, action_id: str | None = None
+    ) -> Action | None:
+        """Lease one runnable action (or the given one, if runnable); None if there is none."""
+        ...
+
+    def renew(self, action_id: str, worker_id: str, lease_seconds: float) -> bool: ...
+
+    def note(self, action_id: str, worker_id: str, message: str) -> None:
+        """Append a progress line to the action's audit log."""
+        ...
+
+    def complete(self, action_id: str, worker_id: str, outputs: dict[str, Any]) -> list[str]:
+        """Mark succeeded; returns the ids of actions that were waiting on it and can run now."""
+        ...
+
+    def wait(
+        self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime
+    ) -> bool:
+        """Remote work started: keep outputs, release the lease, re-check at ``recheck_at``."""
+        ...
+
+    def fail(
+        self, action_id: str, worker_id: str, error: str, *, retry_at: datetime | None
+    ) -> bool:
+        """Record a failed attempt: retry at ``retry_at``, or fail for good (and skip dependents)."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the earliest queued/waiting action becomes runnable (for idle workers)."""
+        ...
+
+    def get_watermark(self, name: str) -> str | None: ...
+
+    def set_watermark(self, name: str, value: str) -> None: ...
+
+    def record_report(self, kind: str, report: dict[str, Any]) -> str:
+        """Keep a report (cleanup, poller) in the audit trail; returns its id."""
+        ...
+
+    def list_reports(self, kind: str, limit: int = 20) -> list[dict[str, Any]]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

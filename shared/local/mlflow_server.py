@@ -1,0 +1,60 @@
+"""A real `mlflow server` with a SQL backend, able to deliver webhooks to loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.local.processes import free_port, stop_process, wait_http
+
+
+class MlflowServer:
+    """`mlflow server` on a free port, state under ``root``; a context manager."""
+
+    def __init__(self, root: Path, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.root = Path(root)
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_path = self.root / "mlflow-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, *, timeout: float = 120) -> MlflowServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        # MLflow only delivers webhooks to loopback when told to (SSRF protection).
+        env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
+        env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
+        env.pop("MLFLOW_TRACKING_URI", None)
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
+            "--artifacts-destination", (self.root / "artifacts").resolve().as_uri(),
+            "--serve-artifacts",
+            "--host", self.host, "--port", str(self.port), "--workers", "1",
+        ]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+        try:
+            wait_http(f"{self.url}/health", timeout=timeout, process=self.process, log=self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+    def __enter__(self) -> MlflowServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,124 @@
+"""The reactor: accept events, plan actions, persist, dispatch. Wired once per process."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.config.loader import load_config
+from shared.config.schema import ReactorConfig
+from shared.domain.actions import ACTION_KINDS, PlannedAction
+from shared.domain.events import ModelEvent, event_from_payload
+from shared.errors import BadRequest
+from shared.ledger.base import IntakeResult, Ledger
+from shared.rules import action_params, plan_actions
+from shared.service.dispatch import Dispatcher, LocalDispatcher
+from shared.settings import Settings
+
+log = logging.getLogger("modelops.intake")
+
+
+@dataclass
+class Reactor:
+    settings: Settings
+    config: ReactorConfig
+    ledger: Ledger
+    dispatcher: Dispatcher = field(default_factory=LocalDispatcher)
+
+    def accept(self, event: ModelEvent) -> IntakeResult:
+        """Persist the event with its planned actions in one idempotent step, then dispatch."""
+        plan, reason = plan_actions(self.config, event)
+        result = self.ledger.record_event(event, plan, reason=reason, max_attempts=self.config.worker.max_attempts)
+        log.info(
+            "event %s %s from %s: %s%s",
+            result.event_id, event.kind or event.source_type, event.source, result.status,
+            " (duplicate)" if result.duplicate else "", extra={"event_id": result.event_id},
+        )
+        if result.dispatch:
+            self.dispatcher.dispatch(result.dispatch)
+        return result
+
+    def request_action(
+        self,
+        *,
+        kind: str,
+        target: str,
+        model_name: str,
+        model_version: str,
+        source: str | None = None,
+        force: bool = False,
+    ) -> IntakeResult:
+        """An operator asks for one action; it is recorded as an `operator` event with that action."""
+        if kind not in ACTION_KINDS:
+            raise BadRequest(f"kind must be one of {', '.join(ACTION_KINDS)}, not {kind!r}")
+        targets = self.config.targets(kind)
+        if target not in targets:
+            raise BadRequest(f"no {kind} target named {target!r}; configured: {', '.join(sorted(targets)) or 'none'}")
+        source = source or next(iter(self.config.sources), "mlflow")
+        if source not in self.config.sources:
+            raise BadRequest(f"no source named {source!r}; configured: {', '.join(self.config.sources) or 'none'}")
+        event = ModelEvent(
+            source="operator",
+            kind=None,
+            source_type=f"operator.{kind}",
+            model_name=model_name,
+            model_version=str(model_version),
+            delivery_id=uuid.uuid4().hex,
+        )
+        params = action_params(self.config, ModelEvent(source=source, kind=kind, source_type="operator",
+                                                 model_name=model_name, model_version=str(model_version)),
+                         target_model_name=None)
+        planned = PlannedAction(kind, target, model_name, str(model_version), params=params, rule="operator")
+        existing = self.ledger.find_action(planned.key)
+        if existing is not None:
+            requeued = self.ledger.requeue([existing.id], include_succeeded=force)
+            if requeued:
+                self.dispatcher.dispatch(requeued)
+            return IntakeResult(existing.event_id, "accepted", duplicate=not requeued, action_ids=[existing.id],
+                                reason=None if requeued else f"action already {existing.status}; use force to run it again")
+        result = self.ledger.record_event(event, [planned], reason=None, max_attempts=self.config.worker.max_attempts)
+        if result.dispatch:
+            self.dispatcher.dispatch(result.dispatch)
+        return result
+
+    def replay(self, event_id: str, *, force: bool = False) -> dict[str, Any] | None:
+        """Re-plan a recorded event against the current rules and re-run what failed.
+
+        Actions that already succeeded are left alone unless ``force``; actions the current rules
+        add are planned. Returns None if there is no such event.
+        """
+        payload = self.ledger.event_payload(event_id)
+        if payload is None:
+            return None
+        event = event_from_payload(payload)
+        plan, reason = plan_actions(self.config, event) if event.source != "operator" else ([], "")
+        new = self.ledger.add_actions(event_id, plan, max_attempts=self.config.worker.max_attempts)
+        linked = [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)]
+        requeued = self.ledger.requeue(linked, include_succeeded=force)
+        self.dispatcher.dispatch(new + requeued)
+        return {"event_id": event_id, "planned": new, "requeued": requeued,
+                "action_ids": [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)],
+                "reason": reason or None}
+
+
+def build_reactor(settings: Settings | None = None, *, dispatcher: Dispatcher | None = None) -> Reactor:
+    """Read settings and config (refusing an invalid one), open the ledger."""
+    settings = settings or Settings.from_env()
+    config = load_config(settings.config_path, env=settings.config_env())
+    ledger = open_ledger(settings)
+    return Reactor(settings=settings, config=config, ledger=ledger, dispatcher=dispatcher or LocalDispatcher())
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    if settings.state_backend == "sqlite":
+        from shared.ledger.sqlite import SqliteLedger
+
+        return SqliteLedger(settings.state_dir / "ledger.db")
+    from shared.errors import ConfigError
+
+    raise ConfigError.single(
+        "environment", "MODELOPS_STATE_BACKEND", f"unknown state backend {settings.state_backend!r}",
+        "use sqlite (embedded default) or azure",
+    )

@@ -1,0 +1,154 @@
+"""The worker: claim an action under a lease, run its executor, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from shared.config.schema import ReactorConfig
+from shared.domain.actions import TERMINAL, Action
+from shared.errors import ActionError, PermanentError
+from shared.executors.base import ActionContext, Outcome
+from shared.executors.registry import ExecutorRegistry
+from shared.ledger.base import Ledger
+from shared.service.dispatch import Dispatcher
+
+log = logging.getLogger("modelops.worker")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        ledger: Ledger,
+        config: ReactorConfig,
+        state_dir: os.PathLike[str] | str,
+        dispatcher: Dispatcher,
+        executors: ExecutorRegistry | None = None,
+        *,
+        worker_id: str | None = None,
+        progress: Callable[[Action, str], None] | None = None,
+    ) -> None:
+        from pathlib import Path
+
+        self.ledger = ledger
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self.dispatcher = dispatcher
+        self.executors = executors or ExecutorRegistry()
+        self.worker_id = worker_id or worker_name()
+        self._progress = progress
+
+    # -- one action -------------------------------------------------------------------------
+    def run_once(self, action_id: str | None = None) -> Action | None:
+        """Claim and run one runnable action (the given one, if runnable). Returns it, or None."""
+        tuning = self.config.worker
+        action = self.ledger.claim(self.worker_id, tuning.lease_seconds, action_id=action_id)
+        if action is None:
+            return None
+        logger = logging.LoggerAdapter(log, {"action_id": action.id, "event_id": action.event_id})
+        logger.info("running %s (%s), attempt %d", action.key, action.id, action.attempts)
+        stop_heartbeat = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(action, stop_heartbeat), daemon=True)
+        heartbeat.start()
+        try:
+            outcome = self._execute(action, logger)
+        except Exception as exc:  # every failure is recorded; the worker keeps going
+            self._record_failure(action, exc, logger)
+        else:
+            self._record_success(action, outcome, logger)
+        finally:
+            stop_heartbeat.set()
+            heartbeat.join()
+        return self.ledger.get_action(action.id)
+
+    def _execute(self, action: Action, logger: logging.LoggerAdapter[logging.Logger]) -> Outcome:
+        targets = self.config.targets(action.kind)
+        if action.target not in targets:
+            raise PermanentError(f"target {action.target!r} is no longer in the config's {action.kind} targets")
+        target_kind = targets[action.target].kind
+        executor = self.executors.get(action.kind, target_kind)
+        upstream: dict[str, object] = {}
+        if action.after:
+            before = self.ledger.get_action(action.after)
+            upstream = dict(before.outputs) if before else {}
+
+        def progress(message: str) -> None:
+            self.ledger.note(action.id, self.worker_id, message)
+            if self._progress:
+                self._progress(action, message)
+
+        ctx = ActionContext(
+            action=action, config=self.config, state_dir=self.state_dir, upstream=upstream,
+            log=logger, progress=progress,
+        )
+        return executor.execute(ctx)
+
+    def _record_success(self, action: Action, outcome: Outcome, logger: logging.LoggerAdapter[logging.Logger]) -> None:
+        if outcome.recheck_after_seconds is not None:
+            recheck = datetime.now(UTC) + timedelta(seconds=outcome.recheck_after_seconds)
+            self.ledger.wait(action.id, self.worker_id, outcome.outputs, recheck)
+            logger.info("%s waiting on remote work; re-check in %.0fs", action.id, outcome.recheck_after_seconds)
+            self.dispatcher.dispatch([action.id])
+            return
+        ready = self.ledger.complete(action.id, self.worker_id, outcome.outputs)
+        logger.info("%s succeeded", action.id)
+        self.dispatcher.dispatch(ready)
+
+    def _record_failure(self, action: Action, exc: Exception, logger: logging.LoggerAdapter[logging.Logger]) -> None:
+        retryable = exc.retryable if isinstance(exc, ActionError) else True
+        error = f"{type(exc).__name__}: {exc}"
+        if retryable and action.attempts < action.max_attempts:
+            tuning = self.config.worker
+            delay = min(tuning.backoff_max_seconds, tuning.backoff_base_seconds * 2 ** (action.attempts - 1))
+            self.ledger.fail(action.id, self.worker_id, error, retry_at=datetime.now(UTC) + timedelta(seconds=delay))
+            logger.warning("%s attempt %d failed, retry in %.1fs: %s", action.id, action.attempts, delay, error)
+            self.dispatcher.dispatch([action.id])
+        else:
+            self.ledger.fail(action.id, self.worker_id, error, retry_at=None)
+            logger.error("%s failed: %s", action.id, error, exc_info=not isinstance(exc, ActionError))
+
+    def _heartbeat(self, action: Action, stop: threading.Event) -> None:
+        lease = self.config.worker.lease_seconds
+        while not stop.wait(lease / 3):
+            if not self.ledger.renew(action.id, self.worker_id, lease):
+                log.warning("lost the lease on %s", action.id)
+                return
+
+    # -- loops ------------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event, wakeup: threading.Event | None = None) -> None:
+        """Run actions until ``stop`` is set; idle waits end early on ``wakeup``."""
+        idle = self.config.worker.poll_interval_seconds
+        while not stop.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:  # the ledger may be briefly unavailable; keep the loop alive
+                log.exception("worker loop error")
+                ran = None
+            if ran is None:
+                if wakeup is not None:
+                    wakeup.wait(idle)
+                    wakeup.clear()
+                else:
+                    stop.wait(idle)
+
+    def run_until_done(self, action_ids: list[str], *, timeout: float = 3600) -> list[Action]:
+        """Run until every given action is terminal (used by the CLI and the demo)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            actions = [a for a in (self.ledger.get_action(i) for i in action_ids) if a is not None]
+            if all(a.status in TERMINAL for a in actions):
+                return actions
+            if time.monotonic() > deadline:
+                return actions
+            if self.run_once() is None:
+                time.sleep(min(self.config.worker.poll_interval_seconds, 0.5))
