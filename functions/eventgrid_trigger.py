@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import azure.functions as func
 
@@ -17,7 +18,7 @@ log = logging.getLogger("modelops.functions.eventgrid")
 @bp.event_grid_trigger(arg_name="event")
 def aml_events(event: func.EventGridEvent) -> None:
     grid = GridEvent(
-        id=event.id, type=event.event_type, subject=event.subject or "", time=event.event_time,
+        id=event.id, type=event.event_type, subject=event.subject or "", time=event.event_time or datetime.now(UTC),
         data=event.get_json() or {}, topic=event.topic,
     )
     result = reactor().accept(to_model_event(grid))

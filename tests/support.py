@@ -151,3 +151,16 @@ def mlflow_delivery(secret: str, envelope: dict[str, Any], *, delivery_id: str |
 def databricks_delivery(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
     return body, {"Content-Type": "application/json", "X-Databricks-Signature": sign_databricks(secret, body)}
+
+
+_INDEXED: list[Any] = []
+
+
+def indexed_functions() -> dict[str, Any]:
+    """function_app's functions by name, indexed once per process (the host indexes once too;
+    azure-functions refuses a second get_functions() on the same app)."""
+    if not _INDEXED:
+        import function_app
+
+        _INDEXED.extend(function_app.app.get_functions())
+    return {f.get_function_name(): f for f in _INDEXED}

@@ -143,7 +143,8 @@ def to_model_event(grid: GridEvent) -> ev.ModelEvent:
 def _model_from(data: dict[str, Any], subject: str) -> tuple[str, str]:
     name, version = data.get("modelName"), data.get("modelVersion")
     if (not name or version in (None, "")) and subject.startswith("models/"):
-        subject_name, _, subject_version = subject.removeprefix("models/").rpartition(":")
+        rest = subject.removeprefix("models/")
+        subject_name, _, subject_version = rest.rpartition(":") if ":" in rest else (rest, "", "")
         name, version = name or subject_name, version if version not in (None, "") else subject_version
     if not isinstance(name, str) or not name:
         raise BadRequest("data.modelName (or a subject models/{name}:{version}) is required")

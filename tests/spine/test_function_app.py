@@ -1,0 +1,55 @@
+"""The Functions app as the host sees it: indexing, bindings, and a light import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support import ROOT, indexed_functions
+
+HEAVY = ("mlflow", "azure.ai.ml", "azureml.core", "databricks.sdk", "pyspark", "pandas", "sklearn")
+
+
+def _functions() -> dict[str, dict]:
+    return {name: json.loads(f.get_function_json()) for name, f in indexed_functions().items()}
+
+
+class TestIndexing:
+    def test_every_trigger_is_indexed_with_its_bindings(self) -> None:
+        functions = _functions()
+        assert set(functions) == {"http_api", "aml_events", "run_action", "cleanup_timer", "registry_poller"}
+        [http] = [b for b in functions["http_api"]["bindings"] if b["direction"] == "IN"]
+        assert http["type"] == "httpTrigger" and http["authLevel"] == "FUNCTION" and http["route"] == "/{*route}"
+        assert {"POST", "GET", "OPTIONS"} <= set(http["methods"])
+        assert functions["aml_events"]["bindings"] == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
+        [queue] = functions["run_action"]["bindings"]
+        assert queue["type"] == "queueTrigger"
+        assert queue["queueName"] == "%MODELOPS_ACTIONS_QUEUE%" and queue["connection"] == "AzureWebJobsStorage"
+        for name, setting in (("cleanup_timer", "%MODELOPS_CLEANUP_SCHEDULE%"), ("registry_poller", "%MODELOPS_POLL_SCHEDULE%")):
+            [timer] = functions[name]["bindings"]
+            assert timer["type"] == "timerTrigger" and timer["schedule"] == setting and timer["runOnStartup"] is False
+
+    def test_every_app_setting_a_binding_names_is_in_the_sample_settings(self) -> None:
+        sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+        for function in _functions().values():
+            for binding in function["bindings"]:
+                for value in binding.values():
+                    if isinstance(value, str) and value.startswith("%") and value.endswith("%"):
+                        assert value.strip("%") in sample, value
+
+
+class TestColdStart:
+    def test_importing_the_app_loads_no_heavy_sdk(self) -> None:
+        code = ("import sys, function_app; "
+                f"print([m for m in {HEAVY!r} if m in sys.modules])")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+    def test_an_invalid_config_is_refused_at_start(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("rules:\n  - on: model_version.created\n    do: [{deploy: nowhere}]\n")
+        out = subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, capture_output=True, text=True,
+                             env={"PATH": "/usr/bin:/bin", "MODELOPS_CONFIG": str(bad)})
+        assert out.returncode != 0
+        assert str(bad) in out.stderr and "rules[0].do[0].deploy" in out.stderr and "fix:" in out.stderr
