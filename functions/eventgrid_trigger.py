@@ -18,8 +18,12 @@ log = logging.getLogger("modelops.functions.eventgrid")
 @bp.event_grid_trigger(arg_name="event")
 def aml_events(event: func.EventGridEvent) -> None:
     grid = GridEvent(
-        id=event.id, type=event.event_type, subject=event.subject or "", time=event.event_time or datetime.now(UTC),
-        data=event.get_json() or {}, topic=event.topic,
+        id=event.id,
+        type=event.event_type,
+        subject=event.subject or "",
+        time=event.event_time or datetime.now(UTC),
+        data=event.get_json() or {},
+        topic=event.topic,
     )
     result = reactor().accept(to_model_event(grid))
     log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})

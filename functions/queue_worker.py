@@ -30,5 +30,9 @@ def action_id_of(message: func.QueueMessage) -> str:
 def run_action(message: func.QueueMessage) -> None:
     action_id = action_id_of(message)
     ran = worker().run_once(action_id)
-    log.info("action %s: %s", action_id, ran.status if ran else "not runnable now (done, leased or waiting)",
-             extra={"action_id": action_id})
+    log.info(
+        "action %s: %s",
+        action_id,
+        ran.status if ran else "not runnable now (done, leased or waiting)",
+        extra={"action_id": action_id},
+    )

@@ -25,6 +25,7 @@ def worker() -> Worker:
     app_reactor = reactor()
     with _lock:
         if _worker is None:
-            _worker = Worker(app_reactor.ledger, app_reactor.config, app_reactor.settings.state_dir,
-                             app_reactor.dispatcher)
+            _worker = Worker(
+                app_reactor.ledger, app_reactor.config, app_reactor.settings.state_dir, app_reactor.dispatcher
+            )
         return _worker

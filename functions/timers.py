@@ -22,8 +22,8 @@ def cleanup_timer(timer: func.TimerRequest) -> None:
     if not policy.enabled:
         log.info("cleanup disabled in config (cleanup.enabled: false)")
         return
-    report = run_cleanup_and_record(app_reactor, apply=policy.apply)
-    log.info("cleanup %s: %s", "applied" if policy.apply else "dry run", report.get("counts"))
+    report, _ = run_cleanup_and_record(app_reactor, apply=policy.apply)
+    log.info("cleanup %s: %s", "applied" if policy.apply else "dry run", report.counts())
 
 
 @bp.function_name("registry_poller")

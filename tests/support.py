@@ -78,12 +78,18 @@ def write_config(path: Path, text: str) -> Path:
 class ReactorProcess:
     """`modelops serve` (or `modelops worker`) as a real process with its own state dir."""
 
-    def __init__(self, state_dir: Path, config: Path, *, command: str = "serve",
-                 env: dict[str, str] | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        config: Path,
+        *,
+        command: str = "serve",
+        env: dict[str, str] | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.port = free_port()
-        self.env = {**os.environ, "MODELOPS_STATE_DIR": str(state_dir), "MODELOPS_CONFIG": str(config),
-                    **(env or {})}
+        self.env = {**os.environ, "MODELOPS_STATE_DIR": str(state_dir), "MODELOPS_CONFIG": str(config), **(env or {})}
         self.env.pop("MLFLOW_TRACKING_URI", None)
         self.command = [sys.executable, "-m", "shared.cli.main", command]
         if command == "serve":
@@ -99,8 +105,9 @@ class ReactorProcess:
     def start(self) -> ReactorProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("ab")
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=handle,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         if self.command[3] == "serve":
             wait_http(f"{self.url}/api/health", timeout=90, process=self.process, log=self.log)
         return self
@@ -138,13 +145,18 @@ def actions_for(base_url: str, model: str) -> list[dict[str, Any]]:
     return list(response.json()["actions"])
 
 
-def mlflow_delivery(secret: str, envelope: dict[str, Any], *, delivery_id: str | None = None,
-                    timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+def mlflow_delivery(
+    secret: str, envelope: dict[str, Any], *, delivery_id: str | None = None, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(envelope).encode()
     delivery_id = delivery_id or str(uuid.uuid4())
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": delivery_id,
-               "X-MLflow-Timestamp": ts, "X-MLflow-Signature": sign_mlflow(secret, delivery_id, ts, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": ts,
+        "X-MLflow-Signature": sign_mlflow(secret, delivery_id, ts, body),
+    }
     return body, headers
 
 

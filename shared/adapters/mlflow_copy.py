@@ -159,7 +159,9 @@ def _copy_run(
                 artifact_uri=download_uri, dst_path=tmp, tracking_uri=src_tracking_uri
             )
         except MlflowException as exc:
-            raise _classify(exc, f"cannot download artifacts of {source_version.name}/{source_version.version}") from exc
+            raise _classify(
+                exc, f"cannot download artifacts of {source_version.name}/{source_version.version}"
+            ) from exc
         except OSError as exc:
             raise RetryableError(f"downloading artifacts failed: {exc}") from exc
         size = sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())

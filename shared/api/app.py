@@ -14,9 +14,7 @@ from shared.service.reactor import Reactor, build_reactor
 from shared.settings import Settings
 
 
-def create_app(
-    reactor_factory: Callable[[], Reactor] | None = None, *, settings: Settings | None = None
-) -> FastAPI:
+def create_app(reactor_factory: Callable[[], Reactor] | None = None, *, settings: Settings | None = None) -> FastAPI:
     """Build the HTTP app. The config is validated now (an invalid one is refused at start);
     the ledger opens on the first request."""
     settings = settings or Settings.from_env()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shared.api.deps import read_body, reactor
+from shared.api.deps import reactor, read_body
 from shared.domain.events import ModelEvent
 from shared.ingest.databricks_hooks import parse_databricks
 from shared.ingest.eventgrid import parse_delivery, to_model_event
@@ -82,8 +82,10 @@ async def eventgrid_options(request: Request) -> Response:
     origin = request.headers.get("WebHook-Request-Origin")
     if not origin:
         return JSONResponse({"error": "WebHook-Request-Origin header is required"}, status_code=400)
-    return Response(status_code=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*",
-                                              "Allow": "POST, OPTIONS"})
+    return Response(
+        status_code=200,
+        headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},
+    )
 
 
 @router.post("/eventgrid", summary="Azure ML events through Event Grid (Event Grid schema or CloudEvents)")

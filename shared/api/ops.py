@@ -40,8 +40,12 @@ class CleanupRequest(BaseModel):
 def health(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
     from shared import __version__
 
-    return {"status": "ok", "version": __version__, "ledger": app_reactor.ledger.stats(),
-            "rules": len(app_reactor.config.rules)}
+    return {
+        "status": "ok",
+        "version": __version__,
+        "ledger": app_reactor.ledger.stats(),
+        "rules": len(app_reactor.config.rules),
+    }
 
 
 @router.get("/events")
@@ -98,8 +102,12 @@ def get_action(action_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[
 @router.post("/actions", status_code=202)
 def request_action(body: ActionRequest, app_reactor: Reactor = Depends(reactor)) -> JSONResponse:
     result = app_reactor.request_action(
-        kind=body.kind, target=body.target, model_name=body.model_name, model_version=str(body.model_version),
-        source=body.source, force=body.force,
+        kind=body.kind,
+        target=body.target,
+        model_name=body.model_name,
+        model_version=str(body.model_version),
+        source=body.source,
+        force=body.force,
     )
     out = result.to_dict()
     out["action_id"] = result.action_ids[0]
@@ -111,4 +119,5 @@ async def cleanup(body: CleanupRequest | None = None, app_reactor: Reactor = Dep
     from shared.service.cleanup import run_cleanup_and_record
 
     dry_run = True if body is None else body.dry_run
-    return await run_in_threadpool(run_cleanup_and_record, app_reactor, apply=not dry_run)
+    _, report = await run_in_threadpool(run_cleanup_and_record, app_reactor, apply=not dry_run)
+    return report

@@ -27,9 +27,7 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -48,6 +46,7 @@ _StrictLoader.add_implicit_resolver(
 def expand(value: Any, env: dict[str, str]) -> Any:
     """Replace ${VAR} / ${VAR:-default} in every string of the document."""
     if isinstance(value, str):
+
         def sub(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in env:
@@ -88,13 +87,17 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> R
     if document is None:
         document = {}
     if not isinstance(document, dict):
-        raise ConfigError.single(label, "(document)", "top level must be a mapping", "use keys sources, registries, ...")
+        raise ConfigError.single(
+            label, "(document)", "top level must be a mapping", "use keys sources, registries, ..."
+        )
     try:
         document = expand(document, env)
     except KeyError as exc:
         name = exc.args[0]
         raise ConfigError.single(
-            label, "(document)", f"${{{name}}} is referenced but not set",
+            label,
+            "(document)",
+            f"${{{name}}} is referenced but not set",
             f"set the {name} app setting / environment variable, or write ${{{name}:-default}}",
         ) from None
     try:

@@ -135,8 +135,11 @@ class ReactorConfig(ConfigModel):
         for name, src in self.sources.items():
             if src.registry and src.registry not in self.registries:
                 problems.append(
-                    (f"sources.{name}.registry", f"no registry named {src.registry!r}",
-                     f"add it under registries: or use one of {sorted(self.registries)}")
+                    (
+                        f"sources.{name}.registry",
+                        f"no registry named {src.registry!r}",
+                        f"add it under registries: or use one of {sorted(self.registries)}",
+                    )
                 )
         section = {"register": "registries", "deploy": "deployments", "batch_score": "batch"}
         for i, rule in enumerate(self.rules):
@@ -144,8 +147,11 @@ class ReactorConfig(ConfigModel):
                 if step.target not in self.targets(step.kind):
                     known = sorted(self.targets(step.kind)) or ["(none defined)"]
                     problems.append(
-                        (f"rules[{i}].do[{j}].{step.kind}", f"no {section[step.kind]} entry named {step.target!r}",
-                         f"define it under {section[step.kind]}: or use one of {', '.join(known)}")
+                        (
+                            f"rules[{i}].do[{j}].{step.kind}",
+                            f"no {section[step.kind]} entry named {step.target!r}",
+                            f"define it under {section[step.kind]}: or use one of {', '.join(known)}",
+                        )
                     )
             for src in rule.source or []:
                 if src not in SOURCE_NAMES:

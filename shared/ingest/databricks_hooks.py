@@ -32,8 +32,13 @@ def parse_databricks(payload: Any) -> ev.ModelEvent:
     occurred = _millis(payload.get("event_timestamp"))
     model = payload.get("model_name")
     version_raw = payload.get("version")
-    base: dict[str, Any] = {"source": "databricks", "source_type": name, "raw": payload, "occurred_at": occurred,
-                            "delivery_id": _delivery_id(payload)}
+    base: dict[str, Any] = {
+        "source": "databricks",
+        "source_type": name,
+        "raw": payload,
+        "occurred_at": occurred,
+        "delivery_id": _delivery_id(payload),
+    }
     kind = _kind(name)
     if kind is None:
         return ev.ModelEvent(**base, kind=None, ignored_reason=f"Databricks event {name} is not acted on")
@@ -42,7 +47,10 @@ def parse_databricks(payload: Any) -> ev.ModelEvent:
     version = None if kind == ev.REGISTERED_MODEL_CREATED else version_str(version_raw, "body.version")
     stage = payload.get("to_stage") or _STAGE_EVENTS.get(name) or _REQUEST_EVENTS.get(name)
     return ev.ModelEvent(
-        **base, kind=kind, model_name=model, model_version=version,
+        **base,
+        kind=kind,
+        model_name=model,
+        model_version=version,
         stage=stage if isinstance(stage, str) else None,
         from_stage=payload.get("from_stage") if isinstance(payload.get("from_stage"), str) else None,
         tags=_tags(payload.get("tags")),

@@ -77,8 +77,11 @@ def parse_one(item: Any, where: str = "event") -> GridEvent:
     if not isinstance(subject, str):
         raise BadRequest(f"{where}.{keys['subject']} must be a string")
     return GridEvent(
-        id=item[keys["id"]], type=item[keys["type"]], subject=subject,
-        time=_time(item.get(keys["time"]), f"{where}.{keys['time']}"), data=data,
+        id=item[keys["id"]],
+        type=item[keys["type"]],
+        subject=subject,
+        time=_time(item.get(keys["time"]), f"{where}.{keys['time']}"),
+        data=data,
         topic=topic if isinstance(topic, str) else None,
     )
 
@@ -107,36 +110,60 @@ def _str_map(value: Any) -> dict[str, str]:
 
 def to_model_event(grid: GridEvent) -> ev.ModelEvent:
     """Normalize an Azure ML event; other event types are kept as ignored."""
-    base: dict[str, Any] = {"source": "azureml", "source_type": grid.type, "delivery_id": grid.id,
-                            "occurred_at": grid.time, "subject": grid.subject,
-                            "raw": {"id": grid.id, "type": grid.type, "subject": grid.subject,
-                                    "topic": grid.topic, "data": grid.data}}
+    base: dict[str, Any] = {
+        "source": "azureml",
+        "source_type": grid.type,
+        "delivery_id": grid.id,
+        "occurred_at": grid.time,
+        "subject": grid.subject,
+        "raw": {"id": grid.id, "type": grid.type, "subject": grid.subject, "topic": grid.topic, "data": grid.data},
+    }
     if not grid.type.startswith(AML_PREFIX):
         return ev.ModelEvent(**base, kind=None, ignored_reason=f"{grid.type} is not an Azure ML event")
     name = grid.type.removeprefix(AML_PREFIX)
     data = _camel(grid.data)
     if name == "ModelRegistered":
         model, version = _model_from(data, grid.subject)
-        return ev.ModelEvent(**base, kind=ev.MODEL_REGISTERED, model_name=model, model_version=version,
-                             tags=_str_map(data.get("modelTags")))
+        return ev.ModelEvent(
+            **base,
+            kind=ev.MODEL_REGISTERED,
+            model_name=model,
+            model_version=version,
+            tags=_str_map(data.get("modelTags")),
+        )
     if name == "ModelDeployed":
         ids = data.get("modelIds") or ""
         first = str(ids).split(",")[0].strip() if ids else ""
         model, _, version = first.rpartition(":")
-        return ev.ModelEvent(**base, kind=ev.MODEL_DEPLOYED, model_name=model or None, model_version=version or None,
-                             tags=_str_map(data.get("serviceTags")))
+        return ev.ModelEvent(
+            **base,
+            kind=ev.MODEL_DEPLOYED,
+            model_name=model or None,
+            model_version=version or None,
+            tags=_str_map(data.get("serviceTags")),
+        )
     if name in ("RunCompleted", "RunStatusChanged"):
         run_id = data.get("runId")
         if not isinstance(run_id, str) or not run_id:
             raise BadRequest(f"data.runId is required for {grid.type}")
         status = str(data.get("runStatus") or ("Completed" if name == "RunCompleted" else ""))
         if name == "RunStatusChanged" and status.lower() not in TERMINAL_RUN_STATUSES:
-            return ev.ModelEvent(**base, kind=None, run_id=run_id, run_status=status,
-                                 ignored_reason=f"run status {status or '(none)'} is not terminal")
+            return ev.ModelEvent(
+                **base,
+                kind=None,
+                run_id=run_id,
+                run_status=status,
+                ignored_reason=f"run status {status or '(none)'} is not terminal",
+            )
         kind = ev.RUN_COMPLETED if status.lower() == "completed" else ev.RUN_STATUS_CHANGED
-        return ev.ModelEvent(**base, kind=kind, run_id=run_id, run_status=status,
-                             experiment=str(data.get("experimentName") or data.get("experimentId") or "") or None,
-                             tags=_str_map(data.get("runTags")))
+        return ev.ModelEvent(
+            **base,
+            kind=kind,
+            run_id=run_id,
+            run_status=status,
+            experiment=str(data.get("experimentName") or data.get("experimentId") or "") or None,
+            tags=_str_map(data.get("runTags")),
+        )
     return ev.ModelEvent(**base, kind=None, ignored_reason=f"{grid.type} is not acted on")
 
 

@@ -28,12 +28,24 @@ def parse_mlflow(payload: Any, delivery_id: str | None) -> ev.ModelEvent:
     kind = _KINDS.get((entity, action))
     if kind is None:
         return ev.ModelEvent(
-            source="mlflow", kind=None, source_type=source_type, delivery_id=delivery_id, raw=payload,
-            occurred_at=occurred, ignored_reason=f"MLflow event {source_type} is not acted on",
+            source="mlflow",
+            kind=None,
+            source_type=source_type,
+            delivery_id=delivery_id,
+            raw=payload,
+            occurred_at=occurred,
+            ignored_reason=f"MLflow event {source_type} is not acted on",
         )
     name = require(data, "name", str, "data")
-    common: dict[str, Any] = {"source": "mlflow", "kind": kind, "source_type": source_type, "model_name": name,
-                              "delivery_id": delivery_id, "raw": payload, "occurred_at": occurred}
+    common: dict[str, Any] = {
+        "source": "mlflow",
+        "kind": kind,
+        "source_type": source_type,
+        "model_name": name,
+        "delivery_id": delivery_id,
+        "raw": payload,
+        "occurred_at": occurred,
+    }
     if kind == ev.REGISTERED_MODEL_CREATED:
         return ev.ModelEvent(**common, tags=_tags(data.get("tags")))
     if kind == ev.MODEL_VERSION_ALIAS_DELETED:
@@ -41,8 +53,9 @@ def parse_mlflow(payload: Any, delivery_id: str | None) -> ev.ModelEvent:
         return ev.ModelEvent(**common, alias=require(data, "alias", str, "data"))
     version = version_str(data.get("version"), "data.version")
     if kind == ev.MODEL_VERSION_CREATED:
-        return ev.ModelEvent(**common, model_version=version, tags=_tags(data.get("tags")),
-                             run_id=data.get("run_id") or None)
+        return ev.ModelEvent(
+            **common, model_version=version, tags=_tags(data.get("tags")), run_id=data.get("run_id") or None
+        )
     if kind == ev.MODEL_VERSION_ALIAS_SET:
         return ev.ModelEvent(**common, model_version=version, alias=require(data, "alias", str, "data"))
     key = require(data, "key", str, "data")

@@ -26,8 +26,15 @@ def verify_mlflow(
     signature = _header(headers, "X-MLflow-Signature")
     timestamp = _header(headers, "X-MLflow-Timestamp")
     delivery_id = _header(headers, "X-MLflow-Delivery-Id")
-    missing = [n for n, v in (("X-MLflow-Signature", signature), ("X-MLflow-Timestamp", timestamp),
-                              ("X-MLflow-Delivery-Id", delivery_id)) if not v]
+    missing = [
+        n
+        for n, v in (
+            ("X-MLflow-Signature", signature),
+            ("X-MLflow-Timestamp", timestamp),
+            ("X-MLflow-Delivery-Id", delivery_id),
+        )
+        if not v
+    ]
     if missing:
         raise Unauthorized(f"missing header(s) {', '.join(missing)}; this endpoint requires signed MLflow webhooks")
     assert signature and timestamp and delivery_id
@@ -37,7 +44,9 @@ def verify_mlflow(
         raise Unauthorized("X-MLflow-Timestamp must be unix seconds") from None
     skew = abs((time.time() if now is None else now) - sent_at)
     if skew > max_skew_seconds:
-        raise Unauthorized(f"X-MLflow-Timestamp is {int(skew)}s away from now (limit {max_skew_seconds}s): replay refused")
+        raise Unauthorized(
+            f"X-MLflow-Timestamp is {int(skew)}s away from now (limit {max_skew_seconds}s): replay refused"
+        )
     signed = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
     expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
     for candidate in signature.split():

@@ -85,9 +85,7 @@ class Ledger(Protocol):
 
     def action_log(self, action_id: str) -> list[dict[str, Any]]: ...
 
-    def claim(
-        self, worker_id: str, lease_seconds: float, *, action_id: str | None = None
-    ) -> Action | None:
+    def claim(self, worker_id: str, lease_seconds: float, *, action_id: str | None = None) -> Action | None:
         """Lease one runnable action (or the given one, if runnable); None if there is none."""
         ...
 
@@ -101,15 +99,11 @@ class Ledger(Protocol):
         """Mark succeeded; returns the ids of actions that were waiting on it and can run now."""
         ...
 
-    def wait(
-        self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime
-    ) -> bool:
+    def wait(self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime) -> bool:
         """Remote work started: keep outputs, release the lease, re-check at ``recheck_at``."""
         ...
 
-    def fail(
-        self, action_id: str, worker_id: str, error: str, *, retry_at: datetime | None
-    ) -> bool:
+    def fail(self, action_id: str, worker_id: str, error: str, *, retry_at: datetime | None) -> bool:
         """Record a failed attempt: retry at ``retry_at``, or fail for good (and skip dependents)."""
         ...
 

@@ -156,9 +156,12 @@ class SqliteLedger:
             ).fetchone()
             if row is not None:
                 db.execute("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (row["id"],))
-                ids = [r[0] for r in db.execute(
-                    "SELECT action_id FROM event_actions WHERE event_id = ? ORDER BY rowid", (row["id"],)
-                )]
+                ids = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT action_id FROM event_actions WHERE event_id = ? ORDER BY rowid", (row["id"],)
+                    )
+                ]
                 return IntakeResult(row["id"], row["status"], duplicate=True, reason=row["reason"], action_ids=ids)
             event_id = new_id("evt")
             status = ACCEPTED if plan else IGNORED
@@ -166,9 +169,18 @@ class SqliteLedger:
                 "INSERT INTO events(id, dedupe_key, source, kind, source_type, model_name, model_version,"
                 " status, reason, received_at, summary, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    event_id, event.dedupe_key, event.source, event.kind, event.source_type,
-                    event.model_name, event.model_version, status, None if plan else reason,
-                    _iso(self._clock()), json.dumps(event.summary()), json.dumps(event_to_payload(event), default=str),
+                    event_id,
+                    event.dedupe_key,
+                    event.source,
+                    event.kind,
+                    event.source_type,
+                    event.model_name,
+                    event.model_version,
+                    status,
+                    None if plan else reason,
+                    _iso(self._clock()),
+                    json.dumps(event.summary()),
+                    json.dumps(event_to_payload(event), default=str),
                 ),
             )
             ids, runnable = self._insert_plan(db, event_id, plan, max_attempts)
@@ -191,9 +203,19 @@ class SqliteLedger:
                     "INSERT INTO actions(id, key, event_id, kind, target, model_name, model_version, rule,"
                     " after, params, status, max_attempts, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        action_id, step.key, event_id, step.kind, step.target, step.model_name,
-                        step.model_version, step.rule, after, json.dumps(step.params), QUEUED,
-                        max_attempts, now,
+                        action_id,
+                        step.key,
+                        event_id,
+                        step.kind,
+                        step.target,
+                        step.model_name,
+                        step.model_version,
+                        step.rule,
+                        after,
+                        json.dumps(step.params),
+                        QUEUED,
+                        max_attempts,
+                        now,
                     ),
                 )
                 self._log(db, action_id, None, f"planned by {step.rule or 'operator'} for event {event_id}")
@@ -239,9 +261,13 @@ class SqliteLedger:
         self, *, source: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[dict[str, Any]]:
         where, args = _where({"source": source, "status": status})
-        rows = self._db().execute(
-            f"SELECT * FROM events {where} ORDER BY received_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT * FROM events {where} ORDER BY received_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset)
+            )
+            .fetchall()
+        )
         return [_event_row(r) for r in rows]
 
     def event_payload(self, event_id: str) -> dict[str, Any] | None:
@@ -271,15 +297,21 @@ class SqliteLedger:
         if event_id:
             where += (" AND " if where else "WHERE ") + "id IN (SELECT action_id FROM event_actions WHERE event_id = ?)"
             args.append(event_id)
-        rows = self._db().execute(
-            f"SELECT * FROM actions {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT * FROM actions {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset)
+            )
+            .fetchall()
+        )
         return [_action(r) for r in rows]
 
     def action_log(self, action_id: str) -> list[dict[str, Any]]:
-        rows = self._db().execute(
-            "SELECT at, worker, message FROM action_log WHERE action_id = ? ORDER BY seq", (action_id,)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute("SELECT at, worker, message FROM action_log WHERE action_id = ? ORDER BY seq", (action_id,))
+            .fetchall()
+        )
         return [dict(r) for r in rows]
 
     # -- worker ---------------------------------------------------------------------------
@@ -296,7 +328,9 @@ class SqliteLedger:
             if action_id:
                 query += " AND a.id = ?"
                 args.append(action_id)
-            row = db.execute(query + " ORDER BY a.not_before IS NOT NULL, a.not_before, a.created_at LIMIT 1", args).fetchone()
+            row = db.execute(
+                query + " ORDER BY a.not_before IS NOT NULL, a.not_before, a.created_at LIMIT 1", args
+            ).fetchone()
             if row is None:
                 return None
             previous = row["status"]
@@ -344,7 +378,9 @@ class SqliteLedger:
                 (SUCCEEDED, json.dumps(merged, default=str), _iso(now), _duration(row, now), action_id),
             )
             self._log(db, action_id, worker_id, "succeeded")
-            return [r[0] for r in db.execute("SELECT id FROM actions WHERE after = ? AND status = ?", (action_id, QUEUED))]
+            return [
+                r[0] for r in db.execute("SELECT id FROM actions WHERE after = ? AND status = ?", (action_id, QUEUED))
+            ]
 
     def wait(self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime) -> bool:
         with self._tx() as db:
@@ -372,7 +408,9 @@ class SqliteLedger:
                     " not_before = ? WHERE id = ?",
                     (QUEUED, error, _iso(retry_at), action_id),
                 )
-                self._log(db, action_id, worker_id, f"attempt {row['attempts']} failed: {error}; retry at {_iso(retry_at)}")
+                self._log(
+                    db, action_id, worker_id, f"attempt {row['attempts']} failed: {error}; retry at {_iso(retry_at)}"
+                )
                 return True
             db.execute(
                 "UPDATE actions SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = NULL,"
@@ -384,7 +422,9 @@ class SqliteLedger:
             return True
 
     def _skip_dependents(self, db: sqlite3.Connection, action_id: str) -> None:
-        for (child,) in db.execute("SELECT id FROM actions WHERE after = ? AND status = ?", (action_id, QUEUED)).fetchall():
+        for (child,) in db.execute(
+            "SELECT id FROM actions WHERE after = ? AND status = ?", (action_id, QUEUED)
+        ).fetchall():
             db.execute(
                 "UPDATE actions SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                 (SKIPPED, f"not run: {action_id} (which it runs after) failed", _iso(self._clock()), child),
@@ -393,11 +433,15 @@ class SqliteLedger:
             self._skip_dependents(db, child)
 
     def next_due(self) -> datetime | None:
-        row = self._db().execute(
-            "SELECT MIN(COALESCE(CASE WHEN status = ? THEN lease_expires_at ELSE not_before END, ?))"
-            " FROM actions WHERE status IN (?, ?, ?)",
-            (RUNNING, _iso(self._clock()), QUEUED, WAITING, RUNNING),
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT MIN(COALESCE(CASE WHEN status = ? THEN lease_expires_at ELSE not_before END, ?))"
+                " FROM actions WHERE status IN (?, ?, ?)",
+                (RUNNING, _iso(self._clock()), QUEUED, WAITING, RUNNING),
+            )
+            .fetchone()
+        )
         return _dt(row[0]) if row and row[0] else None
 
     # -- misc -----------------------------------------------------------------------------
@@ -427,9 +471,14 @@ class SqliteLedger:
         return report_id
 
     def list_reports(self, kind: str, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._db().execute(
-            "SELECT id, created_at, body FROM reports WHERE kind = ? ORDER BY created_at DESC LIMIT ?", (kind, limit)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT id, created_at, body FROM reports WHERE kind = ? ORDER BY created_at DESC LIMIT ?",
+                (kind, limit),
+            )
+            .fetchall()
+        )
         return [{"id": r["id"], "created_at": r["created_at"], **json.loads(r["body"])} for r in rows]
 
     def stats(self) -> dict[str, Any]:

@@ -32,15 +32,24 @@ class MlflowServer:
         env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
         env.pop("MLFLOW_TRACKING_URI", None)
         command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
-            "--artifacts-destination", (self.root / "artifacts").resolve().as_uri(),
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
+            "--artifacts-destination",
+            (self.root / "artifacts").resolve().as_uri(),
             "--serve-artifacts",
-            "--host", self.host, "--port", str(self.port), "--workers", "1",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
         ]
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             wait_http(f"{self.url}/health", timeout=timeout, process=self.process, log=self.log_path)
         except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,8 +19,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, *, timeout: float, process: subprocess.Popen[bytes] | None = None,
-              log: Path | None = None) -> None:
+def wait_http(
+    url: str, *, timeout: float, process: subprocess.Popen[bytes] | None = None, log: Path | None = None
+) -> None:
     """Wait until ``url`` answers 2xx; fail early (with the log tail) if the process died."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -46,10 +48,8 @@ def stop_process(process: subprocess.Popen[bytes], *, grace: float = 10) -> None
     try:
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=grace)
 
 

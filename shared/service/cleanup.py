@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.service.reactor import Reactor
+
+if TYPE_CHECKING:
+    from shared.cleanup.report import CleanupReport
 
 log = logging.getLogger("modelops.cleanup")
 
 
-def run_cleanup_and_record(reactor: Reactor, *, apply: bool) -> dict[str, Any]:
+def run_cleanup_and_record(reactor: Reactor, *, apply: bool) -> tuple[CleanupReport, dict[str, Any]]:
+    """Run the policy once (dry run unless ``apply``); the report is kept in the ledger."""
     from shared.cleanup.runner import run_cleanup
 
-    report = run_cleanup(reactor.config, apply=apply, state_dir=reactor.settings.state_dir,
-                         progress=lambda message: log.info("%s", message))
+    report = run_cleanup(
+        reactor.config,
+        apply=apply,
+        state_dir=reactor.settings.state_dir,
+        progress=lambda message: log.info("%s", message),
+    )
     body = report.to_dict()
     body["report_id"] = reactor.ledger.record_report("cleanup", body)
-    return body
+    return report, body

@@ -33,8 +33,12 @@ class Reactor:
         result = self.ledger.record_event(event, plan, reason=reason, max_attempts=self.config.worker.max_attempts)
         log.info(
             "event %s %s from %s: %s%s",
-            result.event_id, event.kind or event.source_type, event.source, result.status,
-            " (duplicate)" if result.duplicate else "", extra={"event_id": result.event_id},
+            result.event_id,
+            event.kind or event.source_type,
+            event.source,
+            result.status,
+            " (duplicate)" if result.duplicate else "",
+            extra={"event_id": result.event_id},
         )
         if result.dispatch:
             self.dispatcher.dispatch(result.dispatch)
@@ -67,17 +71,30 @@ class Reactor:
             model_version=str(model_version),
             delivery_id=uuid.uuid4().hex,
         )
-        params = action_params(self.config, ModelEvent(source=source, kind=kind, source_type="operator",
-                                                 model_name=model_name, model_version=str(model_version)),
-                         target_model_name=None)
+        params = action_params(
+            self.config,
+            ModelEvent(
+                source=source,
+                kind=kind,
+                source_type="operator",
+                model_name=model_name,
+                model_version=str(model_version),
+            ),
+            target_model_name=None,
+        )
         planned = PlannedAction(kind, target, model_name, str(model_version), params=params, rule="operator")
         existing = self.ledger.find_action(planned.key)
         if existing is not None:
             requeued = self.ledger.requeue([existing.id], include_succeeded=force)
             if requeued:
                 self.dispatcher.dispatch(requeued)
-            return IntakeResult(existing.event_id, "accepted", duplicate=not requeued, action_ids=[existing.id],
-                                reason=None if requeued else f"action already {existing.status}; use force to run it again")
+            return IntakeResult(
+                existing.event_id,
+                "accepted",
+                duplicate=not requeued,
+                action_ids=[existing.id],
+                reason=None if requeued else f"action already {existing.status}; use force to run it again",
+            )
         result = self.ledger.record_event(event, [planned], reason=None, max_attempts=self.config.worker.max_attempts)
         if result.dispatch:
             self.dispatcher.dispatch(result.dispatch)
@@ -98,9 +115,13 @@ class Reactor:
         linked = [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)]
         requeued = self.ledger.requeue(linked, include_succeeded=force)
         self.dispatcher.dispatch(new + requeued)
-        return {"event_id": event_id, "planned": new, "requeued": requeued,
-                "action_ids": [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)],
-                "reason": reason or None}
+        return {
+            "event_id": event_id,
+            "planned": new,
+            "requeued": requeued,
+            "action_ids": [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)],
+            "reason": reason or None,
+        }
 
 
 def build_reactor(settings: Settings | None = None, *, dispatcher: Dispatcher | None = None) -> Reactor:
@@ -119,6 +140,8 @@ def open_ledger(settings: Settings) -> Ledger:
     from shared.errors import ConfigError
 
     raise ConfigError.single(
-        "environment", "MODELOPS_STATE_BACKEND", f"unknown state backend {settings.state_backend!r}",
+        "environment",
+        "MODELOPS_STATE_BACKEND",
+        f"unknown state backend {settings.state_backend!r}",
         "use sqlite (embedded default) or azure",
     )

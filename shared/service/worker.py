@@ -88,8 +88,12 @@ class Worker:
                 self._progress(action, message)
 
         ctx = ActionContext(
-            action=action, config=self.config, state_dir=self.state_dir, upstream=upstream,
-            log=logger, progress=progress,
+            action=action,
+            config=self.config,
+            state_dir=self.state_dir,
+            upstream=upstream,
+            log=logger,
+            progress=progress,
         )
         return executor.execute(ctx)
 

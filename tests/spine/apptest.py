@@ -43,9 +43,14 @@ rules:
 
 def make_app(tmp: Path, *, config: str = CONFIG, **settings_overrides: object) -> tuple[TestClient, Reactor]:
     path = write_config(tmp / "modelops.yaml", config % {"tmp": tmp})
-    settings = Settings.from_env({"MODELOPS_CONFIG": str(path), "MODELOPS_STATE_DIR": str(tmp / "state"),
-                                  "MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET,
-                                  "DATABRICKS_WEBHOOK_SECRET": DATABRICKS_SECRET})
+    settings = Settings.from_env(
+        {
+            "MODELOPS_CONFIG": str(path),
+            "MODELOPS_STATE_DIR": str(tmp / "state"),
+            "MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET,
+            "DATABRICKS_WEBHOOK_SECRET": DATABRICKS_SECRET,
+        }
+    )
     settings = replace(settings, **settings_overrides)  # type: ignore[arg-type]
     reactor = build_reactor(settings, dispatcher=LocalDispatcher())
     return TestClient(create_app(lambda: reactor, settings=settings)), reactor

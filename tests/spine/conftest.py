@@ -13,12 +13,16 @@ SECRET = "spine-webhook-secret"
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with MlflowServer(tmp_path_factory.mktemp("mlflow-source"), ) as server:
+    with MlflowServer(
+        tmp_path_factory.mktemp("mlflow-source"),
+    ) as server:
         yield server
 
 
 def spine_config(tmp: Path, source_uri: str, **extra: str) -> Path:
-    return write_config(tmp / "modelops.yaml", f"""
+    return write_config(
+        tmp / "modelops.yaml",
+        f"""
 sources:
   mlflow: {{tracking_uri: "{source_uri}"}}
 registries:
@@ -32,10 +36,11 @@ rules:
     models: ["spine-*"]
     do: [{{register: local-aml}}]
 worker:
-  lease_seconds: {extra.get('lease', '4')}
+  lease_seconds: {extra.get("lease", "4")}
   backoff_base_seconds: 0.2
   poll_interval_seconds: 0.2
-""")
+""",
+    )
 
 
 @pytest.fixture

@@ -36,24 +36,39 @@ class TestConfigErrors:
         config = load_config(DEFAULT_CONFIG, env={})
         assert config.rules and "local-aml" in config.registries
 
-    @pytest.mark.parametrize(("text", "key", "fix"), [
-        (BASE + "rules:\n  - on: model_version.created\n    do: [{register: aml-prod}]\n",
-         "rules[0].do[0].register", "use one of local-aml"),
-        (BASE + "rules:\n  - on: model.exploded\n    do: [{register: local-aml}]\n",
-         "rules[0].on", "use one of"),
-        (BASE + "rules:\n  - on: model_version.created\n    do: [{register: local-aml, deploy: local}]\n",
-         "rules[0].do[0]", "exactly one"),
-        (BASE.replace("kind: local", "kind: lokal"), "deployments.local.kind", "set `kind:` to one of"),
-        (BASE.replace("{kind: local}", "{port: 1}"), "deployments.local", "`kind:`"),
-        (BASE.replace("tracking_uri: \"sqlite:///x.db\"", "trackin_uri: x"), "registries.local-aml.trackin_uri",
-         "allowed:"),
-        (BASE.replace("tracking_uri: \"sqlite:///x.db\"", ""), "registries.local-aml.tracking_uri", "add it"),
-        (BASE + "worker: {lease_seconds: -1}\n", "worker.lease_seconds", "lease on a claimed action"),
-        (BASE + "sources:\n  other: {}\n", "line", "duplicate key"),
-        (BASE + "rules: [\n", "line", "YAML"),
-        ("sources:\n  kafka: {tracking_uri: x}\n", "sources", "use one of mlflow"),
-        ("registries:\n  r: {kind: mlflow, tracking_uri: \"${NOT_SET_ANYWHERE}\"}\n", "(document)", "NOT_SET_ANYWHERE"),
-    ])
+    @pytest.mark.parametrize(
+        ("text", "key", "fix"),
+        [
+            (
+                BASE + "rules:\n  - on: model_version.created\n    do: [{register: aml-prod}]\n",
+                "rules[0].do[0].register",
+                "use one of local-aml",
+            ),
+            (BASE + "rules:\n  - on: model.exploded\n    do: [{register: local-aml}]\n", "rules[0].on", "use one of"),
+            (
+                BASE + "rules:\n  - on: model_version.created\n    do: [{register: local-aml, deploy: local}]\n",
+                "rules[0].do[0]",
+                "exactly one",
+            ),
+            (BASE.replace("kind: local", "kind: lokal"), "deployments.local.kind", "set `kind:` to one of"),
+            (BASE.replace("{kind: local}", "{port: 1}"), "deployments.local", "`kind:`"),
+            (
+                BASE.replace('tracking_uri: "sqlite:///x.db"', "trackin_uri: x"),
+                "registries.local-aml.trackin_uri",
+                "allowed:",
+            ),
+            (BASE.replace('tracking_uri: "sqlite:///x.db"', ""), "registries.local-aml.tracking_uri", "add it"),
+            (BASE + "worker: {lease_seconds: -1}\n", "worker.lease_seconds", "lease on a claimed action"),
+            (BASE + "sources:\n  other: {}\n", "line", "duplicate key"),
+            (BASE + "rules: [\n", "line", "YAML"),
+            ("sources:\n  kafka: {tracking_uri: x}\n", "sources", "use one of mlflow"),
+            (
+                'registries:\n  r: {kind: mlflow, tracking_uri: "${NOT_SET_ANYWHERE}"}\n',
+                "(document)",
+                "NOT_SET_ANYWHERE",
+            ),
+        ],
+    )
     def test_each_problem_names_key_and_fix(self, tmp_path: Path, text: str, key: str, fix: str) -> None:
         error = problems(tmp_path, text)
         assert any(k.startswith(key) for k, _, _ in error.problems), error.problems
@@ -73,8 +88,12 @@ class TestConfigErrors:
     def test_config_check_cli_exits_2_with_the_explanation(self, tmp_path: Path) -> None:
         path = tmp_path / "bad.yaml"
         path.write_text(BASE.replace("kind: local", "kind: lokal"))
-        out = subprocess.run([sys.executable, "-m", "shared.cli.main", "--config", str(path), "config", "check"],
-                             cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "shared.cli.main", "--config", str(path), "config", "check"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 2
         assert str(path) in out.stderr and "deployments.local.kind" in out.stderr
 

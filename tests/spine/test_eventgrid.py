@@ -12,15 +12,28 @@ from tests.spine.apptest import make_app
 
 
 def grid_event(event_type: str, subject: str, data: dict, event_id: str = "e1") -> dict:
-    return {"id": event_id, "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
-            "subject": subject, "eventType": event_type, "eventTime": "2026-11-28T04:00:00.1234567Z",
-            "data": data, "dataVersion": "2", "metadataVersion": "1"}
+    return {
+        "id": event_id,
+        "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
+        "subject": subject,
+        "eventType": event_type,
+        "eventTime": "2026-11-28T04:00:00.1234567Z",
+        "data": data,
+        "dataVersion": "2",
+        "metadataVersion": "1",
+    }
 
 
 def cloud_event(event_type: str, subject: str, data: dict, event_id: str = "c1") -> dict:
-    return {"specversion": "1.0", "id": event_id, "type": event_type, "subject": subject,
-            "source": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
-            "time": "2026-11-28T04:00:00Z", "data": data}
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "type": event_type,
+        "subject": subject,
+        "source": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
+        "time": "2026-11-28T04:00:00Z",
+        "data": data,
+    }
 
 
 REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
@@ -29,9 +42,16 @@ REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 class TestHandshakes:
     def test_subscription_validation_is_answered_with_the_code(self, tmp_path: Path) -> None:
         client, reactor = make_app(tmp_path)
-        body = [grid_event("Microsoft.EventGrid.SubscriptionValidationEvent", "",
-                           {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6",
-                            "validationUrl": "https://rp-eastus2.eventgrid.azure.net/x"})]
+        body = [
+            grid_event(
+                "Microsoft.EventGrid.SubscriptionValidationEvent",
+                "",
+                {
+                    "validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6",
+                    "validationUrl": "https://rp-eastus2.eventgrid.azure.net/x",
+                },
+            )
+        ]
         response = client.post("/api/hooks/eventgrid", json=body)
         assert response.status_code == 200
         assert response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
@@ -49,11 +69,14 @@ class TestHandshakes:
 
 
 class TestAzureMLEvents:
-    @pytest.mark.parametrize("data", [
-        {"ModelName": "churn", "ModelVersion": 3, "ModelTags": {}, "ModelProperties": {}},
-        {"modelName": "churn", "modelVersion": "3", "modelTags": {}, "modelProperties": {}},
-        {},  # name and version from the subject alone
-    ])
+    @pytest.mark.parametrize(
+        "data",
+        [
+            {"ModelName": "churn", "ModelVersion": 3, "ModelTags": {}, "ModelProperties": {}},
+            {"modelName": "churn", "modelVersion": "3", "modelTags": {}, "modelProperties": {}},
+            {},  # name and version from the subject alone
+        ],
+    )
     def test_model_registered_in_either_casing_plans_one_action(self, tmp_path: Path, data: dict) -> None:
         client, reactor = make_app(tmp_path)
         response = client.post("/api/hooks/eventgrid", json=[grid_event(REGISTERED, "models/churn:3", data)])
@@ -64,13 +87,19 @@ class TestAzureMLEvents:
     def test_cloudevents_single_and_batch(self, tmp_path: Path) -> None:
         client, reactor = make_app(tmp_path)
         one = cloud_event(REGISTERED, "models/churn:1", {"modelName": "churn", "modelVersion": 1}, "c1")
-        response = client.post("/api/hooks/eventgrid", json=one,
-                               headers={"Content-Type": "application/cloudevents+json"})
+        response = client.post(
+            "/api/hooks/eventgrid", json=one, headers={"Content-Type": "application/cloudevents+json"}
+        )
         assert response.status_code == 202
-        batch = [cloud_event(REGISTERED, f"models/churn:{v}", {"modelName": "churn", "modelVersion": v}, f"c{v}")
-                 for v in (1, 2, 3)]
-        response = client.post("/api/hooks/eventgrid", content=json.dumps(batch),
-                               headers={"Content-Type": "application/cloudevents-batch+json"})
+        batch = [
+            cloud_event(REGISTERED, f"models/churn:{v}", {"modelName": "churn", "modelVersion": v}, f"c{v}")
+            for v in (1, 2, 3)
+        ]
+        response = client.post(
+            "/api/hooks/eventgrid",
+            content=json.dumps(batch),
+            headers={"Content-Type": "application/cloudevents-batch+json"},
+        )
         assert response.status_code == 202
         results = response.json()["results"]
         assert [r.get("duplicate", False) for r in results] == [True, False, False]
@@ -86,27 +115,46 @@ class TestAzureMLEvents:
 
     def test_non_terminal_run_status_is_ignored(self, tmp_path: Path) -> None:
         client, _ = make_app(tmp_path)
-        body = [grid_event("Microsoft.MachineLearningServices.RunStatusChanged", "experiments/x/runs/r1",
-                           {"experimentId": "x", "experimentName": "exp", "runId": "r1", "runType": "azureml.scriptrun",
-                            "runTags": {}, "runProperties": {}, "runStatus": "Running"})]
+        body = [
+            grid_event(
+                "Microsoft.MachineLearningServices.RunStatusChanged",
+                "experiments/x/runs/r1",
+                {
+                    "experimentId": "x",
+                    "experimentName": "exp",
+                    "runId": "r1",
+                    "runType": "azureml.scriptrun",
+                    "runTags": {},
+                    "runProperties": {},
+                    "runStatus": "Running",
+                },
+            )
+        ]
         response = client.post("/api/hooks/eventgrid", json=body)
         assert response.status_code == 200 and response.json()["ignored"] is True
         assert "not terminal" in response.json()["reason"]
 
     def test_other_event_types_are_acknowledged_as_ignored(self, tmp_path: Path) -> None:
         client, _ = make_app(tmp_path)
-        body = [grid_event("Microsoft.Storage.BlobCreated", "/blobServices/default/containers/c/blobs/b", {"api": "PutBlob"})]
+        body = [
+            grid_event(
+                "Microsoft.Storage.BlobCreated", "/blobServices/default/containers/c/blobs/b", {"api": "PutBlob"}
+            )
+        ]
         response = client.post("/api/hooks/eventgrid", json=body)
         assert response.status_code == 200 and response.json()["ignored"] is True
 
-    @pytest.mark.parametrize(("body", "needle"), [
-        ([], "empty event batch"),
-        ([{"subject": "x"}], "body[0].id is required"),
-        ([grid_event(REGISTERED, "models/churn", {})], "data.modelVersion"),
-        ([{**grid_event(REGISTERED, "models/c:1", {}), "eventTime": "yesterday"}], "RFC 3339"),
-        ({"specversion": "0.3", "id": "x", "type": "t"}, "specversion"),
-        ([grid_event("Microsoft.EventGrid.SubscriptionValidationEvent", "", {})], "validationCode"),
-    ])
+    @pytest.mark.parametrize(
+        ("body", "needle"),
+        [
+            ([], "empty event batch"),
+            ([{"subject": "x"}], "body[0].id is required"),
+            ([grid_event(REGISTERED, "models/churn", {})], "data.modelVersion"),
+            ([{**grid_event(REGISTERED, "models/c:1", {}), "eventTime": "yesterday"}], "RFC 3339"),
+            ({"specversion": "0.3", "id": "x", "type": "t"}, "specversion"),
+            ([grid_event("Microsoft.EventGrid.SubscriptionValidationEvent", "", {})], "validationCode"),
+        ],
+    )
     def test_malformed_deliveries_are_400(self, tmp_path: Path, body: object, needle: str) -> None:
         client, reactor = make_app(tmp_path)
         response = client.post("/api/hooks/eventgrid", json=body)
@@ -130,8 +178,13 @@ class TestNativeEventGridTrigger:
         monkeypatch.setattr(runtime, "_worker", None)
         user_function = indexed_functions()["aml_events"].get_user_function()
         event = func.EventGridEvent(
-            id="n1", data={"ModelName": "churn", "ModelVersion": 7}, topic="/subscriptions/s/x",
-            subject="models/churn:7", event_type=REGISTERED, event_time=None, data_version="2",
+            id="n1",
+            data={"ModelName": "churn", "ModelVersion": 7},
+            topic="/subscriptions/s/x",
+            subject="models/churn:7",
+            event_type=REGISTERED,
+            event_time=None,
+            data_version="2",
         )
         user_function(event)
         [action] = runtime.reactor().ledger.list_actions()

@@ -26,7 +26,10 @@ class TestIndexing:
         [queue] = functions["run_action"]["bindings"]
         assert queue["type"] == "queueTrigger"
         assert queue["queueName"] == "%MODELOPS_ACTIONS_QUEUE%" and queue["connection"] == "AzureWebJobsStorage"
-        for name, setting in (("cleanup_timer", "%MODELOPS_CLEANUP_SCHEDULE%"), ("registry_poller", "%MODELOPS_POLL_SCHEDULE%")):
+        for name, setting in (
+            ("cleanup_timer", "%MODELOPS_CLEANUP_SCHEDULE%"),
+            ("registry_poller", "%MODELOPS_POLL_SCHEDULE%"),
+        ):
             [timer] = functions[name]["bindings"]
             assert timer["type"] == "timerTrigger" and timer["schedule"] == setting and timer["runOnStartup"] is False
 
@@ -41,15 +44,19 @@ class TestIndexing:
 
 class TestColdStart:
     def test_importing_the_app_loads_no_heavy_sdk(self) -> None:
-        code = ("import sys, function_app; "
-                f"print([m for m in {HEAVY!r} if m in sys.modules])")
+        code = f"import sys, function_app; print([m for m in {HEAVY!r} if m in sys.modules])"
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
     def test_an_invalid_config_is_refused_at_start(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
         bad = tmp_path / "bad.yaml"
         bad.write_text("rules:\n  - on: model_version.created\n    do: [{deploy: nowhere}]\n")
-        out = subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, capture_output=True, text=True,
-                             env={"PATH": "/usr/bin:/bin", "MODELOPS_CONFIG": str(bad)})
+        out = subprocess.run(
+            [sys.executable, "-c", "import function_app"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "MODELOPS_CONFIG": str(bad)},
+        )
         assert out.returncode != 0
         assert str(bad) in out.stderr and "rules[0].do[0].deploy" in out.stderr and "fix:" in out.stderr

@@ -26,8 +26,13 @@ worker: {lease_seconds: 0.5, max_attempts: 3, backoff_base_seconds: 0.01, poll_i
 
 
 def event(version: str = "1") -> ModelEvent:
-    return ModelEvent(source="mlflow", kind=MODEL_VERSION_CREATED, source_type="model_version.created",
-                      model_name="m", model_version=version)
+    return ModelEvent(
+        source="mlflow",
+        kind=MODEL_VERSION_CREATED,
+        source_type="model_version.created",
+        model_name="m",
+        model_version=version,
+    )
 
 
 def plan(version: str = "1", chained: bool = False) -> list[PlannedAction]:
@@ -88,8 +93,14 @@ class TestIntake:
     def test_an_action_planned_by_two_events_runs_once_and_is_linked_to_both(self, tmp_path: Path) -> None:
         ledger = SqliteLedger(tmp_path / "l.db")
         first = ledger.record_event(event("1"), plan("1"), reason=None, max_attempts=3)
-        other = ModelEvent(source="mlflow", kind="model_version.alias_set", source_type="x", model_name="m",
-                           model_version="1", alias="champion")
+        other = ModelEvent(
+            source="mlflow",
+            kind="model_version.alias_set",
+            source_type="x",
+            model_name="m",
+            model_version="1",
+            alias="champion",
+        )
         second = ledger.record_event(other, plan("1"), reason=None, max_attempts=3)
         assert not second.duplicate and second.action_ids == first.action_ids and second.dispatch == []
         assert [a["id"] for a in ledger.get_event(second.event_id)["actions"]] == first.action_ids
@@ -138,8 +149,9 @@ class TestWorker:
     def test_a_dependent_action_runs_after_and_sees_upstream_outputs(self, tmp_path: Path) -> None:
         ledger = SqliteLedger(tmp_path / "l.db")
         ids = ledger.record_event(event(), plan(chained=True), reason=None, max_attempts=3).action_ids
-        executor = Scripted([Outcome.done(model_uri="models:/m/7", model_name="m", model_version="7",
-                                          tracking_uri="t")])
+        executor = Scripted(
+            [Outcome.done(model_uri="models:/m/7", model_name="m", model_version="7", tracking_uri="t")]
+        )
         worker(tmp_path, ledger, executor).run_until_done(ids, timeout=30)
         assert [c.action.id for c in executor.calls] == ids
         assert executor.calls[1].upstream["model_uri"] == "models:/m/7"

@@ -35,8 +35,10 @@ class TestRealWebhookToRegisteredCopy:
     ) -> None:
         source = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
         hook = source.create_webhook(
-            name=unique("reactor"), url=f"{reactor_server.url}/api/hooks/mlflow",
-            events=["model_version.created"], secret=SECRET,
+            name=unique("reactor"),
+            url=f"{reactor_server.url}/api/hooks/mlflow",
+            events=["model_version.created"],
+            secret=SECRET,
         )
         try:
             name = unique("spine-churn")
@@ -55,7 +57,9 @@ class TestRealWebhookToRegisteredCopy:
         assert copy.tags["modelops.event_id"].startswith("evt_")
 
         # the copy is a working model: its own artifacts, same predictions, signature and example
-        copied_dir = _download(_target(tmp_path), f"sqlite:///{tmp_path}/aml-registry.db", name, copy.version, tmp_path / "c")
+        copied_dir = _download(
+            _target(tmp_path), f"sqlite:///{tmp_path}/aml-registry.db", name, copy.version, tmp_path / "c"
+        )
         original_dir = _download(source, mlflow_server.url, name, version, tmp_path / "o")
         assert str(tmp_path / "aml-artifacts") in _target(tmp_path).get_model_version_download_uri(name, copy.version)
         assert (copied_dir / "input_example.json").exists()
@@ -78,9 +82,12 @@ class TestRealWebhookToRegisteredCopy:
     ) -> None:
         name = unique("spine-dup")
         version, _ = train_and_register(mlflow_server.url, name)
-        envelope = {"entity": "model_version", "action": "created", "timestamp": "2026-11-28T04:00:00+00:00",
-                    "data": {"name": name, "version": version, "source": "x", "run_id": None, "tags": {},
-                             "description": None}}
+        envelope = {
+            "entity": "model_version",
+            "action": "created",
+            "timestamp": "2026-11-28T04:00:00+00:00",
+            "data": {"name": name, "version": version, "source": "x", "run_id": None, "tags": {}, "description": None},
+        }
         url = f"{reactor_server.url}/api/hooks/mlflow"
         body, headers = mlflow_delivery(SECRET, envelope, delivery_id=str(uuid.uuid4()))
 

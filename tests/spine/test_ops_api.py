@@ -10,8 +10,11 @@ from tests.spine.apptest import make_app
 
 
 def _post_created(client: TestClient, name: str, version: str) -> dict:
-    envelope = {"entity": "model_version", "action": "created",
-                "data": {"name": name, "version": version, "source": "s", "run_id": None, "tags": {}}}
+    envelope = {
+        "entity": "model_version",
+        "action": "created",
+        "data": {"name": name, "version": version, "source": "s", "run_id": None, "tags": {}},
+    }
     response = client.post("/api/hooks/mlflow", json=envelope)
     assert response.status_code == 202, response.text
     return response.json()
@@ -71,13 +74,21 @@ class TestOpsApi:
 
     def test_replay_plans_what_new_rules_ask_for(self, tmp_path: Path) -> None:
         client, reactor = make_app(tmp_path, mlflow_webhook_secret=None)
-        envelope = {"entity": "model_version_alias", "action": "created",
-                    "data": {"name": "fraud", "alias": "champion", "version": "2"}}
+        envelope = {
+            "entity": "model_version_alias",
+            "action": "created",
+            "data": {"name": "fraud", "alias": "champion", "version": "2"},
+        }
         ignored = client.post("/api/hooks/mlflow", json=envelope).json()
         assert ignored["ignored"] is True
         # the operator widens the rule and replays the event
-        reactor.config = reactor.config.model_copy(update={"rules": [
-            r.model_copy(update={"models": ["*"]}) if r.name == "champion" else r for r in reactor.config.rules]})
+        reactor.config = reactor.config.model_copy(
+            update={
+                "rules": [
+                    r.model_copy(update={"models": ["*"]}) if r.name == "champion" else r for r in reactor.config.rules
+                ]
+            }
+        )
         replayed = client.post(f"/api/events/{ignored['event_id']}/replay", json={})
         assert replayed.status_code == 202
         assert len(replayed.json()["planned"]) == 1  # register; deploy waits for it
@@ -87,12 +98,32 @@ class TestOpsApi:
     def test_openapi_documents_every_route(self, tmp_path: Path) -> None:
         client, _ = make_app(tmp_path)
         paths = client.get("/api/openapi.json").json()["paths"]
-        for path in ("/api/hooks/mlflow", "/api/hooks/databricks", "/api/hooks/eventgrid", "/api/health",
-                     "/api/events", "/api/events/{event_id}", "/api/events/{event_id}/replay", "/api/actions",
-                     "/api/actions/{action_id}", "/api/cleanup"):
+        for path in (
+            "/api/hooks/mlflow",
+            "/api/hooks/databricks",
+            "/api/hooks/eventgrid",
+            "/api/health",
+            "/api/events",
+            "/api/events/{event_id}",
+            "/api/events/{event_id}/replay",
+            "/api/actions",
+            "/api/actions/{action_id}",
+            "/api/cleanup",
+        ):
             assert path in paths, path
 
     def test_health(self, tmp_path: Path) -> None:
         client, _ = make_app(tmp_path)
         body = client.get("/api/health").json()
         assert body["status"] == "ok" and body["ledger"]["backend"] == "sqlite"
+
+
+class TestCleanupRoute:
+    def test_dry_run_is_the_default_and_the_report_is_kept(self, tmp_path: Path) -> None:
+        client, reactor = make_app(tmp_path)
+        response = client.post("/api/cleanup")
+        assert response.status_code == 200
+        report = response.json()
+        assert report["dry_run"] is True and report["provider"] == "local"
+        assert reactor.ledger.list_reports("cleanup")[0]["id"] == report["report_id"]
+        assert client.post("/api/cleanup", json={"dry_run": "maybe"}).status_code == 400

@@ -12,10 +12,21 @@ from shared.service.reactor import Reactor
 from tests.spine.apptest import DATABRICKS_SECRET, MLFLOW_SECRET, make_app
 from tests.support import databricks_delivery, mlflow_delivery
 
-ENVELOPE = {"entity": "model_version", "action": "created", "timestamp": "2026-11-28T04:00:00Z",
-            "data": {"name": "churn", "version": "3", "source": "models:/m-1", "run_id": "r1", "tags": {}}}
-DATABRICKS = {"event": "MODEL_VERSION_CREATED", "webhook_id": "w1", "event_timestamp": 1764300000000,
-              "model_name": "churn", "version": "3", "text": "", "tags": []}
+ENVELOPE = {
+    "entity": "model_version",
+    "action": "created",
+    "timestamp": "2026-11-28T04:00:00Z",
+    "data": {"name": "churn", "version": "3", "source": "models:/m-1", "run_id": "r1", "tags": {}},
+}
+DATABRICKS = {
+    "event": "MODEL_VERSION_CREATED",
+    "webhook_id": "w1",
+    "event_timestamp": 1764300000000,
+    "model_name": "churn",
+    "version": "3",
+    "text": "",
+    "tags": [],
+}
 
 
 @pytest.fixture
@@ -36,9 +47,20 @@ class TestMlflowSignature:
         assert len(response.json()["action_ids"]) == 1
         assert reactor.ledger.list_actions()[0].key == "register:local-aml:churn:3"
 
-    @pytest.mark.parametrize("case", ["tampered body", "wrong secret", "stale timestamp", "future timestamp",
-                                      "missing signature", "missing timestamp", "missing delivery id",
-                                      "other delivery id", "unknown scheme"])
+    @pytest.mark.parametrize(
+        "case",
+        [
+            "tampered body",
+            "wrong secret",
+            "stale timestamp",
+            "future timestamp",
+            "missing signature",
+            "missing timestamp",
+            "missing delivery id",
+            "other delivery id",
+            "unknown scheme",
+        ],
+    )
     def test_bad_signatures_are_refused(self, app: tuple[TestClient, Reactor], case: str) -> None:
         client, reactor = app
         secret = "not-the-secret" if case == "wrong secret" else MLFLOW_SECRET
@@ -48,8 +70,13 @@ class TestMlflowSignature:
             body = body.replace(b'"3"', b'"4"')
         headers = {**headers}
         if case.startswith("missing"):
-            headers.pop({"missing signature": "X-MLflow-Signature", "missing timestamp": "X-MLflow-Timestamp",
-                         "missing delivery id": "X-MLflow-Delivery-Id"}[case])
+            headers.pop(
+                {
+                    "missing signature": "X-MLflow-Signature",
+                    "missing timestamp": "X-MLflow-Timestamp",
+                    "missing delivery id": "X-MLflow-Delivery-Id",
+                }[case]
+            )
         if case == "other delivery id":
             headers["X-MLflow-Delivery-Id"] = "someone-else"
         if case == "unknown scheme":
@@ -94,16 +121,22 @@ class TestDatabricksSignature:
 
 
 class TestMalformedBodies:
-    @pytest.mark.parametrize(("body", "needle"), [
-        (b"", "empty body"),
-        (b"{not json", "not valid JSON"),
-        (b"[1, 2]", "must be a JSON object"),
-        (b'{"entity": "model_version", "action": "created"}', "data is required"),
-        (b'{"entity": "model_version", "action": "created", "data": {"version": "1"}}', "data.name is required"),
-        (b'{"entity": "model_version", "action": "created", "data": {"name": "m", "version": true}}', "data.version"),
-        (b'{"entity": "model_version", "entity": "x", "action": "created", "data": {}}', "duplicate JSON key"),
-        (b"[" * 100 + b"]" * 100, "nested deeper"),
-    ])
+    @pytest.mark.parametrize(
+        ("body", "needle"),
+        [
+            (b"", "empty body"),
+            (b"{not json", "not valid JSON"),
+            (b"[1, 2]", "must be a JSON object"),
+            (b'{"entity": "model_version", "action": "created"}', "data is required"),
+            (b'{"entity": "model_version", "action": "created", "data": {"version": "1"}}', "data.name is required"),
+            (
+                b'{"entity": "model_version", "action": "created", "data": {"name": "m", "version": true}}',
+                "data.version",
+            ),
+            (b'{"entity": "model_version", "entity": "x", "action": "created", "data": {}}', "duplicate JSON key"),
+            (b"[" * 100 + b"]" * 100, "nested deeper"),
+        ],
+    )
     def test_answered_400_naming_the_problem(self, tmp_path: Path, body: bytes, needle: str) -> None:
         client, reactor = make_app(tmp_path, mlflow_webhook_secret=None)
         response = client.post("/api/hooks/mlflow", content=body, headers={"Content-Type": "application/json"})
@@ -121,7 +154,9 @@ class TestMalformedBodies:
 class TestIgnoredEvents:
     def test_unknown_mlflow_events_are_acknowledged_and_recorded_as_ignored(self, tmp_path: Path) -> None:
         client, reactor = make_app(tmp_path, mlflow_webhook_secret=None)
-        response = client.post("/api/hooks/mlflow", json={"entity": "prompt", "action": "created", "data": {"name": "p"}})
+        response = client.post(
+            "/api/hooks/mlflow", json={"entity": "prompt", "action": "created", "data": {"name": "p"}}
+        )
         assert response.status_code == 200
         assert response.json()["ignored"] is True
         [event] = reactor.ledger.list_events()
@@ -130,8 +165,11 @@ class TestIgnoredEvents:
 
     def test_events_no_rule_matches_are_ignored_with_the_reason(self, tmp_path: Path) -> None:
         client, reactor = make_app(tmp_path, mlflow_webhook_secret=None)
-        envelope = {"entity": "model_version_alias", "action": "created",
-                    "data": {"name": "fraud", "alias": "champion", "version": "2"}}
+        envelope = {
+            "entity": "model_version_alias",
+            "action": "created",
+            "data": {"name": "fraud", "alias": "champion", "version": "2"},
+        }
         response = client.post("/api/hooks/mlflow", json=envelope)
         assert response.status_code == 200 and response.json()["ignored"] is True
         assert "not in ['churn-*']" in response.json()["reason"]

@@ -40,15 +40,33 @@ class TestWorkerCrash:
         state = tmp_path / "state"
         env = {**os.environ, "MODELOPS_STATE_DIR": str(state), "MODELOPS_CONFIG": str(config)}
         queued = subprocess.run(
-            [sys.executable, "-m", "shared.cli.main", "register", name, str(big.version), "--target", "local-aml",
-             "--no-wait"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                "-m",
+                "shared.cli.main",
+                "register",
+                name,
+                str(big.version),
+                "--target",
+                "local-aml",
+                "--no-wait",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         action_id = queued.stdout.split(":")[0]
         ledger = SqliteLedger(state / "ledger.db")
 
         first = ReactorProcess(state, config, command="worker").start()
         try:
-            wait_for(lambda: any("downloading" in line["message"] for line in ledger.action_log(action_id)),
-                     interval=0.05, what="the copy to start")
+            wait_for(
+                lambda: any("downloading" in line["message"] for line in ledger.action_log(action_id)),
+                interval=0.05,
+                what="the copy to start",
+            )
             first.kill()
         finally:
             first.stop()
@@ -56,8 +74,10 @@ class TestWorkerCrash:
         assert interrupted.status == "running" and interrupted.attempts == 1
 
         with ReactorProcess(state, config, command="worker"):
-            done = wait_for(lambda: (a := ledger.get_action(action_id)).status in ("succeeded", "failed") and a,
-                            what="the restarted worker to finish")
+            done = wait_for(
+                lambda: (a := ledger.get_action(action_id)).status in ("succeeded", "failed") and a,
+                what="the restarted worker to finish",
+            )
         assert done.status == "succeeded", done.error
         assert done.attempts == 2
         assert any("expired; reclaimed" in line["message"] for line in ledger.action_log(action_id))
@@ -67,6 +87,7 @@ class TestWorkerCrash:
         copies = target.search_model_versions(f"name='{name}'")
         assert [c.version for c in copies] == [int(done.outputs["model_version"])]
         experiment = target.get_experiment_by_name("modelops-reactor-copies")
-        runs = target.search_runs([experiment.experiment_id],
-                                  filter_string=f"tags.`modelops.action_key` = '{done.key}'")
+        runs = target.search_runs(
+            [experiment.experiment_id], filter_string=f"tags.`modelops.action_key` = '{done.key}'"
+        )
         assert len(runs) == 1  # the interrupted upload was resumed, not started over in a second run

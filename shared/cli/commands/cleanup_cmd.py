@@ -17,11 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cleanup(args: argparse.Namespace) -> int:
-    from shared.cleanup.report import format_report_dict
+    from shared.cleanup.report import format_report_table
 
-    report = run_cleanup_and_record(build_reactor(), apply=args.apply)
+    report, body = run_cleanup_and_record(build_reactor(), apply=args.apply)
     if args.json:
-        emit_json(report)
+        emit_json(body)
     else:
-        print(format_report_dict(report))
+        print(format_report_table(report))
+        print(f"report {body['report_id']} kept in the ledger")
     return 0

@@ -43,8 +43,18 @@ def events(args: argparse.Namespace) -> int:
         if args.json:
             emit_json(event)
             return 0
-        for key in ("id", "source", "kind", "source_type", "model_name", "model_version", "status", "reason",
-                    "received_at", "deliveries"):
+        for key in (
+            "id",
+            "source",
+            "kind",
+            "source_type",
+            "model_name",
+            "model_version",
+            "status",
+            "reason",
+            "received_at",
+            "deliveries",
+        ):
             print(f"{key:14} {event.get(key) or ''}")
         _print_actions(event["actions"])
         return 0
@@ -52,9 +62,23 @@ def events(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
         return 0
-    print(table([(e["id"], e["received_at"][:19], e["source"], e["kind"] or e["source_type"],
-                  _model(e), e["status"], e["reason"] or "") for e in rows],
-                ["EVENT", "RECEIVED", "SOURCE", "KIND", "MODEL", "STATUS", "REASON"]))
+    print(
+        table(
+            [
+                (
+                    e["id"],
+                    e["received_at"][:19],
+                    e["source"],
+                    e["kind"] or e["source_type"],
+                    _model(e),
+                    e["status"],
+                    e["reason"] or "",
+                )
+                for e in rows
+            ],
+            ["EVENT", "RECEIVED", "SOURCE", "KIND", "MODEL", "STATUS", "REASON"],
+        )
+    )
     return 0
 
 
@@ -75,8 +99,9 @@ def actions(args: argparse.Namespace) -> int:
         for line in body["log"]:
             print(f"  {line['at'][:23]}  {line['message']}")
         return 0
-    rows = reactor.ledger.list_actions(model=args.model, version=args.version, kind=args.kind, status=args.status,
-                                       limit=args.limit)
+    rows = reactor.ledger.list_actions(
+        model=args.model, version=args.version, kind=args.kind, status=args.status, limit=args.limit
+    )
     if args.json:
         emit_json([a.to_dict() for a in rows])
         return 0
@@ -106,10 +131,24 @@ def _model(row: dict[str, object]) -> str:
 
 
 def _print_actions(rows: list[dict[str, object]]) -> None:
-    print(table([(a["id"], a["kind"], a["target"], _model(a), a["status"], a["attempts"],
-                  a["duration_ms"] if a["duration_ms"] is not None else "", _short(a["error"] or ""))
-                 for a in rows],
-                ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "MS", "ERROR"]))
+    print(
+        table(
+            [
+                (
+                    a["id"],
+                    a["kind"],
+                    a["target"],
+                    _model(a),
+                    a["status"],
+                    a["attempts"],
+                    a["duration_ms"] if a["duration_ms"] is not None else "",
+                    _short(a["error"] or ""),
+                )
+                for a in rows
+            ],
+            ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "MS", "ERROR"],
+        )
+    )
 
 
 def _short(text: object, width: int = 80) -> str:

@@ -27,8 +27,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def operate(args: argparse.Namespace) -> int:
     reactor = build_reactor()
-    result = reactor.request_action(kind=args.kind, target=args.target, model_name=args.model,
-                                    model_version=args.version, source=args.source, force=args.force)
+    result = reactor.request_action(
+        kind=args.kind,
+        target=args.target,
+        model_name=args.model,
+        model_version=args.version,
+        source=args.source,
+        force=args.force,
+    )
     action_id = result.action_ids[0]
     if result.duplicate:
         print(f"{action_id}: {result.reason}")
@@ -36,8 +42,9 @@ def operate(args: argparse.Namespace) -> int:
         print(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
     if args.no_wait:
         return 0
-    worker = Worker(reactor.ledger, reactor.config, reactor.settings.state_dir, reactor.dispatcher,
-                    progress=_progress_printer())
+    worker = Worker(
+        reactor.ledger, reactor.config, reactor.settings.state_dir, reactor.dispatcher, progress=_progress_printer()
+    )
     done = worker.run_until_done([action_id])
     _print_actions([a.to_dict() for a in done])
     for action in done:

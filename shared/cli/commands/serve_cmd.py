@@ -52,10 +52,14 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(lambda: reactor, settings=settings)
     base = f"http://{args.host}:{args.port}/api"
     print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {len(threads)})")
-    print(f"  MLflow webhooks      -> {base}/hooks/mlflow       (secret: MLFLOW_WEBHOOK_SECRET"
-          f"{' set' if settings.mlflow_webhook_secret else ' NOT set: unsigned deliveries accepted'})")
-    print(f"  Databricks webhooks  -> {base}/hooks/databricks   (secret: DATABRICKS_WEBHOOK_SECRET"
-          f"{' set' if settings.databricks_webhook_secret else ' NOT set'})")
+    print(
+        f"  MLflow webhooks      -> {base}/hooks/mlflow       (secret: MLFLOW_WEBHOOK_SECRET"
+        f"{' set' if settings.mlflow_webhook_secret else ' NOT set: unsigned deliveries accepted'})"
+    )
+    print(
+        f"  Databricks webhooks  -> {base}/hooks/databricks   (secret: DATABRICKS_WEBHOOK_SECRET"
+        f"{' set' if settings.databricks_webhook_secret else ' NOT set'})"
+    )
     print(f"  Event Grid (Azure ML)-> {base}/hooks/eventgrid")
     print(f"  ops API              -> {base}/actions, {base}/events, {base}/docs")
     try:
