@@ -25,7 +25,5 @@ def worker() -> Worker:
     app_reactor = reactor()
     with _lock:
         if _worker is None:
-            _worker = Worker(
-                app_reactor.ledger, app_reactor.config, app_reactor.settings.state_dir, app_reactor.dispatcher
-            )
+            _worker = app_reactor.worker()
         return _worker

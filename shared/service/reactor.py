@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
-from shared.domain.actions import ACTION_KINDS, PlannedAction
+from shared.domain.actions import ACTION_KINDS, Action, PlannedAction
 from shared.domain.events import ModelEvent, event_from_payload
 from shared.errors import BadRequest
 from shared.ledger.base import IntakeResult, Ledger
 from shared.rules import action_params, plan_actions
 from shared.service.dispatch import Dispatcher, LocalDispatcher
+from shared.service.worker import Worker
 from shared.settings import Settings
 
 log = logging.getLogger("modelops.intake")
@@ -26,6 +28,16 @@ class Reactor:
     config: ReactorConfig
     ledger: Ledger
     dispatcher: Dispatcher = field(default_factory=LocalDispatcher)
+    on_finished: Callable[[Action], None] | None = None  # outcome sink (Event Grid topic), if configured
+
+    def worker(
+        self, *, worker_id: str | None = None, progress: Callable[[Action, str], None] | None = None
+    ) -> Worker:
+        """A worker over this reactor's ledger and config; each has its own lease identity."""
+        return Worker(
+            self.ledger, self.config, self.settings.state_dir, self.dispatcher,
+            worker_id=worker_id, progress=progress, on_finished=self.on_finished,
+        )
 
     def accept(self, event: ModelEvent) -> IntakeResult:
         """Persist the event with its planned actions in one idempotent step, then dispatch."""

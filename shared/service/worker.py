@@ -37,6 +37,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         progress: Callable[[Action, str], None] | None = None,
+        on_finished: Callable[[Action], None] | None = None,
     ) -> None:
         from pathlib import Path
 
@@ -47,6 +48,7 @@ class Worker:
         self.executors = executors or ExecutorRegistry()
         self.worker_id = worker_id or worker_name()
         self._progress = progress
+        self._on_finished = on_finished
 
     # -- one action -------------------------------------------------------------------------
     def run_once(self, action_id: str | None = None) -> Action | None:
@@ -107,6 +109,7 @@ class Worker:
         ready = self.ledger.complete(action.id, self.worker_id, outcome.outputs)
         logger.info("%s succeeded", action.id)
         self.dispatcher.dispatch(ready)
+        self._finished(action.id)
 
     def _record_failure(self, action: Action, exc: Exception, logger: logging.LoggerAdapter[logging.Logger]) -> None:
         retryable = exc.retryable if isinstance(exc, ActionError) else True
@@ -120,6 +123,19 @@ class Worker:
         else:
             self.ledger.fail(action.id, self.worker_id, error, retry_at=None)
             logger.error("%s failed: %s", action.id, error, exc_info=not isinstance(exc, ActionError))
+            self._finished(action.id)
+
+    def _finished(self, action_id: str) -> None:
+        """Tell the outcome sink (e.g. an Event Grid topic); its failures never fail the action."""
+        if self._on_finished is None:
+            return
+        final = self.ledger.get_action(action_id)
+        if final is None:
+            return
+        try:
+            self._on_finished(final)
+        except Exception:
+            log.exception("publishing the outcome of %s failed", action_id)
 
     def _heartbeat(self, action: Action, stop: threading.Event) -> None:
         lease = self.config.worker.lease_seconds

@@ -116,9 +116,7 @@ def replay(args: argparse.Namespace) -> int:
         raise ModelOpsError(f"no event {args.event_id}")
     print(f"event {args.event_id}: planned {len(result['planned'])} new, requeued {len(result['requeued'])}")
     if args.wait:
-        from shared.service.worker import Worker
-
-        worker = Worker(reactor.ledger, reactor.config, reactor.settings.state_dir, reactor.dispatcher)
+        worker = reactor.worker()
         done = worker.run_until_done(result["action_ids"])
         _print_actions([a.to_dict() for a in done])
         return 0 if all(a.status == "succeeded" for a in done) else 1

@@ -8,7 +8,6 @@ import sys
 from shared.cli.commands.inspect_cmd import _print_actions
 from shared.domain.actions import Action
 from shared.service.reactor import build_reactor
-from shared.service.worker import Worker
 
 VERBS = {"register": "register", "deploy": "deploy", "score": "batch_score"}
 
@@ -42,9 +41,7 @@ def operate(args: argparse.Namespace) -> int:
         print(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
     if args.no_wait:
         return 0
-    worker = Worker(
-        reactor.ledger, reactor.config, reactor.settings.state_dir, reactor.dispatcher, progress=_progress_printer()
-    )
+    worker = reactor.worker(progress=_progress_printer())
     done = worker.run_until_done([action_id])
     _print_actions([a.to_dict() for a in done])
     for action in done:

@@ -8,7 +8,6 @@ import threading
 
 from shared.service.dispatch import LocalDispatcher
 from shared.service.reactor import Reactor, build_reactor
-from shared.service.worker import Worker, worker_name
 from shared.settings import Settings
 
 log = logging.getLogger("modelops.serve")
@@ -32,7 +31,7 @@ def start_workers(
     """Worker threads, each with its own lease identity, woken early by new dispatches."""
     threads = []
     for _ in range(count or reactor.config.worker.threads):
-        worker = Worker(reactor.ledger, reactor.config, reactor.settings.state_dir, dispatcher, worker_id=worker_name())
+        worker = reactor.worker()
         thread = threading.Thread(target=worker.run_forever, args=(stop, dispatcher.wakeup), daemon=True)
         thread.start()
         threads.append(thread)
