@@ -5,39 +5,53 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from shared.config.schema import ReactorConfig, Rule
-from shared.domain.actions import PlannedAction
-from shared.domain.events import ModelEvent
+from shared.domain.actions import RESOLVE_RUN, PlannedAction
+from shared.domain.events import RUN_KINDS, ModelEvent, event_to_payload
 
 LINEAGE_PREFIX = "modelops."
+RULE_TAG = "modelops.rule"
+
+
+def rule_label(rule: Rule, number: int) -> str:
+    return rule.name or f"rules[{number}]"
 
 
 def plan_actions(config: ReactorConfig, event: ModelEvent) -> tuple[list[PlannedAction], str]:
     """The actions every matching rule asks for, and a reason when there are none.
 
     Steps of one rule run in order (each after the previous one). The same action asked for by
-    two rules is planned once.
+    two rules is planned once. A finished run whose model and metrics are not known yet is first
+    resolved (a `resolve_run` action reads them from the run's tracking server, then plans again).
     """
     if event.kind is None:
         return [], event.ignored_reason or f"{event.source_type} is not an event the reactor acts on"
+    if event.kind in RUN_KINDS and event.model_uri is None:
+        return _plan_resolution(config, event)
     plan: list[PlannedAction] = []
     index_of: dict[str, int] = {}
     misses: list[str] = []
     for number, rule in enumerate(config.rules):
-        label = rule.name or f"rules[{number}]"
-        miss = _mismatch(rule, event)
+        label = rule_label(rule, number)
+        miss = _mismatch(rule, event, label)
         if miss:
             if event.kind in rule.on:
                 misses.append(f"{label}: {miss}")
             continue
         previous: int | None = None
         for step in rule.do:
-            model_name = step.name if (step.kind == "register" and step.name) else event.model_name
+            if event.kind in RUN_KINDS:
+                # a run's model has no registry name yet: the rule's register step names it
+                name = next((s.name for s in rule.do if s.kind == "register" and s.name), None) or ""
+                model_name, model_version, target_name = name, f"run-{event.run_id}", name
+            else:
+                model_name, model_version = event.model_name or "", event.model_version or ""
+                target_name = step.name if (step.kind == "register" and step.name) else model_name
             planned = PlannedAction(
                 kind=step.kind,
                 target=step.target,
-                model_name=event.model_name or "",
-                model_version=event.model_version or "",
-                params=action_params(config, event, target_model_name=model_name),
+                model_name=model_name,
+                model_version=model_version,
+                params=action_params(config, event, target_model_name=target_name),
                 rule=label,
                 after_index=previous,
             )
@@ -54,22 +68,59 @@ def plan_actions(config: ReactorConfig, event: ModelEvent) -> tuple[list[Planned
     return [], f"no rule listens to {event.kind}"
 
 
-def _mismatch(rule: Rule, event: ModelEvent) -> str | None:
-    if event.kind not in rule.on:
-        return "other event kind"
+def _plan_resolution(config: ReactorConfig, event: ModelEvent) -> tuple[list[PlannedAction], str]:
+    misses = []
+    for number, rule in enumerate(config.rules):
+        if event.kind not in rule.on:
+            continue
+        miss = _source_or_tags_mismatch(rule, event)
+        if miss is None:
+            source = event.source.removeprefix("poller:")
+            params = {**action_params(config, event, target_model_name=None), "event_payload": event_to_payload(event)}
+            resolve = PlannedAction(
+                kind=RESOLVE_RUN,
+                target=source,
+                model_name=event.experiment or "(run)",
+                model_version=event.run_id or str(event.raw.get("job_run_id", "")),
+                params=params,
+                rule="run resolution",
+            )
+            return [resolve], ""
+        misses.append(f"{rule_label(rule, number)}: {miss}")
+    if misses:
+        return [], "no rule matched (" + "; ".join(misses) + ")"
+    return [], f"no rule listens to {event.kind}"
+
+
+def _source_or_tags_mismatch(rule: Rule, event: ModelEvent) -> str | None:
     if rule.source and event.source.split(":")[0] not in rule.source and event.source not in rule.source:
         return f"source {event.source} not in {rule.source}"
-    if not event.model_name or not event.model_version:
-        return "event names no model version"
-    if not any(fnmatchcase(event.model_name, pattern) for pattern in rule.models):
-        return f"model {event.model_name!r} not in {rule.models}"
+    for key, value in rule.tags.items():
+        if event.tags.get(key) != value:
+            return f"tag {key}={value} missing"
+    return None
+
+
+def _mismatch(rule: Rule, event: ModelEvent, label: str) -> str | None:
+    if event.kind not in rule.on:
+        return "other event kind"
+    if event.tags.get(RULE_TAG) == label:
+        return "this version was registered by this rule (loop protection)"
+    miss = _source_or_tags_mismatch(rule, event)
+    if miss:
+        return miss
+    if event.kind in RUN_KINDS:
+        if not any(s.kind == "register" and s.name for s in rule.do):
+            return "a run.completed rule needs a register step with `name:`"
+    else:
+        if not event.model_name or not event.model_version:
+            return "event names no model version"
+        if not any(fnmatchcase(event.model_name, pattern) for pattern in rule.models):
+            return f"model {event.model_name!r} not in {rule.models}"
     if rule.alias and event.alias != rule.alias:
         return f"alias {event.alias!r} is not {rule.alias!r}"
     if rule.stage and (event.stage or "").lower() != rule.stage.lower():
         return f"stage {event.stage!r} is not {rule.stage!r}"
-    for key, value in rule.tags.items():
-        if event.tags.get(key) != value:
-            return f"tag {key}={value} missing"
     if rule.when is not None:
         value = event.metrics.get(rule.when.metric)
         if value is None:
@@ -94,6 +145,10 @@ def action_params(config: ReactorConfig, event: ModelEvent, *, target_model_name
             params["source_registry"] = source.registry
     if event.run_id:
         params["run_id"] = event.run_id
-    if target_model_name and target_model_name != event.model_name:
+    if event.model_uri:
+        params["source_model_uri"] = event.model_uri
+    if event.raw.get("job_run_id"):
+        params["job_run_id"] = event.raw["job_run_id"]
+    if target_model_name and (target_model_name != event.model_name or event.model_uri):
         params["target_model_name"] = target_model_name
     return params

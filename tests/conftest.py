@@ -6,7 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.local.mlflow_server import MlflowServer
 from tests.contract.https import TestCA
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One real `mlflow server` (SQL backend, webhooks to loopback allowed) for the whole session."""
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-source")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def train_and_register(tracking_uri: str, name: str, *, bias: float = 0.0) -> tuple[str, Any]:
+def train_and_register(
+    tracking_uri: str, name: str, *, bias: float = 0.0, accuracy: float = 0.95, run_tags: dict[str, str] | None = None
+) -> tuple[str, Any]:
     """Log a small sklearn model (with signature and input example) and register it. Returns
     (version, input example DataFrame)."""
     import mlflow
@@ -43,8 +45,8 @@ def train_and_register(tracking_uri: str, name: str, *, bias: float = 0.0) -> tu
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # mlflow.<flavor>.log_model has no client argument
     try:
         mlflow.set_tracking_uri(tracking_uri)
-        with mlflow.start_run(experiment_id=exp.experiment_id) as run:
-            mlflow.log_metric("accuracy", 0.95)
+        with mlflow.start_run(experiment_id=exp.experiment_id, tags=run_tags) as run:
+            mlflow.log_metric("accuracy", accuracy)
             info = mlflow.sklearn.log_model(
                 model, name="model", signature=infer_signature(x, model.predict(x)), input_example=x.head(3)
             )

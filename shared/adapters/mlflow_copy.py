@@ -53,11 +53,36 @@ def client(tracking_uri: str, registry_uri: str | None) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
 
 
+@dataclass(frozen=True)
+class SourceModel:
+    """What is copied: a registry version, or a run's logged model (then ``version`` is a label)."""
+
+    name: str
+    version: str
+    download_uri: str
+    run_id: str | None
+    tags: dict[str, str]
+    description: str | None
+    registered_name: str | None = None  # registry model to take description/tags from
+
+
+def source_version(src: MlflowClient, name: str, version: str) -> SourceModel:
+    try:
+        mv = src.get_model_version(name, version)
+        download_uri = src.get_model_version_download_uri(name, version)
+    except MlflowException as exc:
+        raise _classify(exc, f"cannot read source model version {name}/{version}") from exc
+    return SourceModel(name, version, download_uri, mv.run_id, dict(mv.tags), mv.description, registered_name=name)
+
+
+def source_run_model(name: str, label: str, model_uri: str, run_id: str | None) -> SourceModel:
+    return SourceModel(name, label, model_uri, run_id, {}, f"registered from run {run_id}" if run_id else None)
+
+
 def copy_model_version(
     src: MlflowClient,
     src_tracking_uri: str,
-    name: str,
-    version: str,
+    source: SourceModel,
     target: CopyTarget,
     *,
     action_key: str,
@@ -65,36 +90,29 @@ def copy_model_version(
     workdir: Path,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Copy ``name/version`` into ``target``; returns outputs describing the copy."""
+    """Copy ``source`` into ``target``; returns outputs describing the copy."""
     dst = client(target.tracking_uri, target.registry_uri)
-    try:
-        source_version = src.get_model_version(name, version)
-    except MlflowException as exc:
-        raise _classify(exc, f"cannot read source model version {name}/{version}") from exc
-
-    if source_version.run_id:
-        lineage = {"modelops.source_run_id": source_version.run_id, **lineage}
+    if source.run_id:
+        lineage = {"modelops.source_run_id": source.run_id, **lineage}
     existing = find_copy(dst, target.model_name, action_key)
     if existing is not None:
         progress(f"found earlier copy {target.model_name}/{existing.version}; reusing it")
         return _outputs(target, existing, reused=True)
 
-    run_id = _copy_run(dst, src, src_tracking_uri, source_version, target, action_key, lineage, workdir, progress)
-    _ensure_registered_model(dst, src, target.model_name, name)
-    tags = {**source_version.tags, **lineage, KEY_TAG: action_key}
+    run_id = _copy_run(dst, src_tracking_uri, source, target, action_key, lineage, workdir, progress)
+    _ensure_registered_model(dst, src, target.model_name, source.registered_name)
+    tags = {**source.tags, **lineage, KEY_TAG: action_key}
     try:
         created = dst.create_model_version(
             name=target.model_name,
             source=f"{dst.get_run(run_id).info.artifact_uri}/model",
             run_id=run_id,
             tags=tags,
-            description=source_version.description,
+            description=source.description,
         )
     except MlflowException as exc:
         raise _classify(exc, f"target registry refused version of {target.model_name}") from exc
     progress(f"registered {target.model_name}/{created.version}")
-    for alias in _aliases(source_version):
-        progress(f"source alias {alias!r} not copied (aliases are the target owner's decision)")
     return _outputs(target, created, reused=False)
 
 
@@ -124,9 +142,8 @@ def _versions(dst: MlflowClient, model_name: str) -> Iterator[ModelVersion]:
 
 def _copy_run(
     dst: MlflowClient,
-    src: MlflowClient,
     src_tracking_uri: str,
-    source_version: ModelVersion,
+    source: SourceModel,
     target: CopyTarget,
     action_key: str,
     lineage: dict[str, str],
@@ -149,8 +166,11 @@ def _copy_run(
         run = dst.create_run(experiment_id, tags={**lineage, KEY_TAG: action_key, "mlflow.runName": action_key[:250]})
     run_id = run.info.run_id
     import mlflow.artifacts
+    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
-    download_uri = src.get_model_version_download_uri(source_version.name, source_version.version)
+    # a Databricks registry answers dbfs:/ URIs; naming the source's profile in them keeps MLflow from
+    # authenticating the download through the global tracking URI
+    download_uri = add_databricks_profile_info_to_artifact_uri(source.download_uri, src_tracking_uri)
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
         progress(f"downloading {download_uri}")
@@ -159,9 +179,7 @@ def _copy_run(
                 artifact_uri=download_uri, dst_path=tmp, tracking_uri=src_tracking_uri
             )
         except MlflowException as exc:
-            raise _classify(
-                exc, f"cannot download artifacts of {source_version.name}/{source_version.version}"
-            ) from exc
+            raise _classify(exc, f"cannot download artifacts of {source.name}/{source.version}") from exc
         except OSError as exc:
             raise RetryableError(f"downloading artifacts failed: {exc}") from exc
         size = sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())
@@ -195,27 +213,25 @@ def _experiment(dst: MlflowClient, target: CopyTarget) -> str:
         raise _classify(exc, f"cannot create experiment {target.experiment}") from exc
 
 
-def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str, src_name: str) -> None:
+def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str, src_name: str | None) -> None:
     try:
         dst.get_registered_model(dst_name)
         return
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise _classify(exc, f"cannot read target model {dst_name}") from exc
-    try:
-        source_model = src.get_registered_model(src_name)
-        description, tags = source_model.description, dict(source_model.tags)
-    except MlflowException:
-        description, tags = None, {}
+    description, tags = None, {}
+    if src_name:
+        try:
+            source_model = src.get_registered_model(src_name)
+            description, tags = source_model.description, dict(source_model.tags)
+        except MlflowException:
+            pass  # description and tags are a courtesy; the copy does not depend on them
     try:
         dst.create_registered_model(dst_name, tags=tags, description=description)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # a concurrent copy created it first
             raise _classify(exc, f"cannot create target model {dst_name}") from exc
-
-
-def _aliases(mv: ModelVersion) -> list[str]:
-    return list(getattr(mv, "aliases", []) or [])
 
 
 def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> dict[str, Any]:

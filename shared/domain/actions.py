@@ -12,6 +12,7 @@ DEPLOY = "deploy"
 BATCH_SCORE = "batch_score"
 CLEANUP = "cleanup"
 ACTION_KINDS = (REGISTER, DEPLOY, BATCH_SCORE)
+RESOLVE_RUN = "resolve_run"  # internal: read a finished run's model and metrics, then plan the rules
 
 QUEUED = "queued"  # waiting for a worker (or for the action it runs after)
 RUNNING = "running"  # claimed under a lease

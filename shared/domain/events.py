@@ -23,6 +23,8 @@ RUN_COMPLETED = "run.completed"
 RUN_STATUS_CHANGED = "run.status_changed"
 COMMENT_CREATED = "comment.created"
 
+RUN_KINDS = frozenset({RUN_COMPLETED, RUN_STATUS_CHANGED})
+
 KINDS = frozenset(
     {
         REGISTERED_MODEL_CREATED,
@@ -63,6 +65,7 @@ class ModelEvent:
     run_status: str | None = None
     experiment: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    model_uri: str | None = None  # a run's logged model, once the run is resolved
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     delivery_id: str | None = None
     subject: str | None = None
@@ -88,7 +91,7 @@ class ModelEvent:
         elif self.kind in (MODEL_VERSION_STAGE_CHANGED, MODEL_VERSION_TRANSITION_REQUESTED):
             parts += [self.stage or "", self.occurred_at.isoformat()]
         elif self.kind in (RUN_COMPLETED, RUN_STATUS_CHANGED):
-            parts += [self.run_id or "", self.run_status or ""]
+            parts += [self.run_id or str(self.raw.get("job_run_id", "")), self.run_status or ""]
         elif self.kind in (COMMENT_CREATED, MODEL_DEPLOYED):
             parts.append(self.delivery_id or _digest(self.raw))
         return "|".join(parts)

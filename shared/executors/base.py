@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action
+from shared.domain.events import ModelEvent
 from shared.errors import PermanentError
 
 
@@ -64,6 +65,8 @@ class ActionContext:
     upstream: dict[str, Any]  # outputs of the action this one runs after ({} if none)
     log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     progress: Callable[[str], None] = lambda message: None
+    # for run resolution: plan the rules again for the enriched event (returns new action ids)
+    follow_up: Callable[[ModelEvent], list[str]] = lambda event: []
 
     def target_config(self) -> Any:
         return self.config.targets(self.action.kind)[self.action.target]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from shared.adapters.mlflow_copy import CopyTarget, client, copy_model_version, redact
+from shared.adapters.mlflow_copy import (
+    CopyTarget,
+    client,
+    copy_model_version,
+    redact,
+    source_run_model,
+    source_version,
+)
 from shared.adapters.registry_uris import registry_uris
-from shared.config.registries import MlflowRegistry
+from shared.config.registries import AzureMLRegistry, MlflowRegistry
 from shared.executors.base import ActionContext, Outcome
 
 
@@ -12,8 +19,12 @@ class RegisterExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
         source = ctx.model()
         target_config = ctx.target_config()
-        tracking_uri, registry_uri = registry_uris(target_config)
         action = ctx.action
+        if isinstance(target_config, AzureMLRegistry):
+            from shared.adapters.azureml_workspace import check_model_name
+
+            check_model_name(str(action.params.get("target_model_name") or source.name), action.target)
+        tracking_uri, registry_uri = registry_uris(target_config)
         target = CopyTarget(
             tracking_uri=tracking_uri,
             registry_uri=registry_uri,
@@ -29,14 +40,21 @@ class RegisterExecutor:
             "modelops.source_version": source.version,
             "modelops.event_id": action.event_id,
             "modelops.reactor": "modelops-reactor",
+            "modelops.rule": action.rule or "operator",
         }
         if action.params.get("run_id"):
             lineage["modelops.source_run_id"] = str(action.params["run_id"])
+        src = client(source.tracking_uri, source.registry_uri)
+        if action.params.get("source_model_uri"):
+            what = source_run_model(
+                source.name, source.version, str(action.params["source_model_uri"]), action.params.get("run_id")
+            )
+        else:
+            what = source_version(src, source.name, source.version)
         outputs = copy_model_version(
-            client(source.tracking_uri, source.registry_uri),
+            src,
             source.tracking_uri,
-            source.name,
-            source.version,
+            what,
             target,
             action_key=action.key,
             lineage=lineage,

@@ -14,11 +14,62 @@ def _register_mlflow() -> Executor:
     return RegisterExecutor()
 
 
+def _deploy_local() -> Executor:
+    from shared.executors.deploy_local import LocalDeployExecutor
+
+    return LocalDeployExecutor()
+
+
+def _deploy_online() -> Executor:
+    from shared.executors.deploy_online import OnlineDeployExecutor
+
+    return OnlineDeployExecutor()
+
+
+def _deploy_legacy() -> Executor:
+    from shared.executors.deploy_legacy import LegacyWebserviceExecutor
+
+    return LegacyWebserviceExecutor()
+
+
+def _batch_local() -> Executor:
+    from shared.executors.batch_local import LocalBatchExecutor
+
+    return LocalBatchExecutor()
+
+
+def _batch_spark_local() -> Executor:
+    from shared.executors.batch_spark_local import SparkLocalBatchExecutor
+
+    return SparkLocalBatchExecutor()
+
+
+def _batch_databricks() -> Executor:
+    from shared.executors.batch_databricks import DatabricksBatchExecutor
+
+    return DatabricksBatchExecutor()
+
+
+def _resolve_run() -> Executor:
+    from shared.executors.resolve_run import ResolveRunExecutor
+
+    return ResolveRunExecutor()
+
+
 FACTORIES: dict[tuple[str, str], Callable[[], Executor]] = {
+    ("resolve_run", "source"): _resolve_run,
     ("register", "mlflow"): _register_mlflow,
     ("register", "azureml"): _register_mlflow,
     ("register", "databricks"): _register_mlflow,
     ("register", "databricks-uc"): _register_mlflow,
+    ("batch_score", "local"): _batch_local,
+    ("batch_score", "spark-local"): _batch_spark_local,
+    ("batch_score", "databricks"): _batch_databricks,
+    ("deploy", "local"): _deploy_local,
+    ("deploy", "managed-online"): _deploy_online,
+    ("deploy", "kubernetes-online"): _deploy_online,
+    ("deploy", "aci"): _deploy_legacy,
+    ("deploy", "aks"): _deploy_legacy,
 }
 
 

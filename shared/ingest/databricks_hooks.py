@@ -26,6 +26,8 @@ _REQUEST_EVENTS = {
 def parse_databricks(payload: Any) -> ev.ModelEvent:
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object")
+    if isinstance(payload.get("event_type"), str):
+        return _job_notification(payload)
     name = payload.get("event")
     if not isinstance(name, str) or not name:
         raise BadRequest("body.event is required (e.g. MODEL_VERSION_CREATED)")
@@ -93,3 +95,29 @@ def _millis(value: Any) -> datetime:
 def _delivery_id(payload: dict[str, Any]) -> str | None:
     webhook, ts = payload.get("webhook_id"), payload.get("event_timestamp")
     return f"{webhook}:{ts}" if webhook and ts else None
+
+
+_JOB_EVENTS = {"jobs.on_success": (ev.RUN_COMPLETED, "SUCCESS"), "jobs.on_failure": (ev.RUN_STATUS_CHANGED, "FAILED")}
+
+
+def _job_notification(payload: dict[str, Any]) -> ev.ModelEvent:
+    """Job notification destinations (HTTP webhook): {event_type, workspace_id, run: {run_id}, job: {...}}."""
+    event_type = payload["event_type"]
+    run = payload.get("run") if isinstance(payload.get("run"), dict) else {}
+    job = payload.get("job") if isinstance(payload.get("job"), dict) else {}
+    base: dict[str, Any] = {"source": "databricks", "source_type": event_type, "occurred_at": datetime.now(UTC)}
+    known = _JOB_EVENTS.get(event_type)
+    if known is None:
+        return ev.ModelEvent(**base, raw=payload, kind=None, ignored_reason=f"job event {event_type} is not acted on")
+    run_id = run.get("run_id")
+    if run_id in (None, "") or isinstance(run_id, bool):
+        raise BadRequest(f"run.run_id is required for {event_type}")
+    kind, status = known
+    return ev.ModelEvent(
+        **base,
+        kind=kind,
+        run_status=status,
+        raw={**payload, "job_run_id": str(run_id)},
+        experiment=str(job.get("name") or job.get("job_id") or "") or None,
+        delivery_id=f"job-run:{run_id}",
+    )

@@ -62,10 +62,25 @@ def sign_mlflow(secret: str, delivery_id: str, timestamp: str, body: bytes) -> s
 
 
 def verify_databricks(secret: str, headers: Mapping[str, str], body: bytes) -> None:
-    """Databricks registry webhooks: `X-Databricks-Signature` = hex HMAC-SHA256(secret, body)."""
+    """Databricks registry webhooks: `X-Databricks-Signature` = hex HMAC-SHA256(secret, body).
+
+    Job notification destinations cannot sign; they send HTTP Basic auth instead, accepted when
+    its password is the same secret.
+    """
     signature = _header(headers, "X-Databricks-Signature")
+    authorization = _header(headers, "Authorization") or ""
+    if not signature and authorization.lower().startswith("basic "):
+        try:
+            _, _, password = base64.b64decode(authorization[6:].strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise Unauthorized("Authorization: Basic credentials are not valid base64") from None
+        if hmac.compare_digest(password.encode(), secret.encode()):
+            return
+        raise Unauthorized("Basic auth password is not the Databricks webhook secret")
     if not signature:
-        raise Unauthorized("missing header X-Databricks-Signature; this endpoint requires signed webhooks")
+        raise Unauthorized(
+            "missing header X-Databricks-Signature (registry webhooks) or Basic auth (job notifications)"
+        )
     expected = sign_databricks(secret, body)
     if not hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
         raise Unauthorized("X-Databricks-Signature does not match the body (wrong secret or altered body)")

@@ -57,6 +57,10 @@ class Ledger(Protocol):
         """Make failed/skipped (and, if asked, succeeded) actions runnable again."""
         ...
 
+    def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
+        """Record what became of an event after the fact (a resolved run that matched no rule)."""
+        ...
+
     def get_event(self, event_id: str) -> dict[str, Any] | None: ...
 
     def list_events(

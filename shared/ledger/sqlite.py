@@ -248,6 +248,10 @@ class SqliteLedger:
                 done.append(action_id)
         return done
 
+    def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE events SET status = ?, reason = ? WHERE id = ?", (status, reason, event_id))
+
     # -- reads ----------------------------------------------------------------------------
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         row = self._db().execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()

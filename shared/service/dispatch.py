@@ -7,7 +7,9 @@ from typing import Protocol
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, action_ids: list[str]) -> None: ...
+    def dispatch(self, action_ids: list[str], *, delay_seconds: float = 0) -> None:
+        """Make the actions run; ``delay_seconds`` for a retry or re-check that is not due yet."""
+        ...
 
 
 class LocalDispatcher:
@@ -16,6 +18,7 @@ class LocalDispatcher:
     def __init__(self) -> None:
         self.wakeup = threading.Event()
 
-    def dispatch(self, action_ids: list[str]) -> None:
-        if action_ids:
+    def dispatch(self, action_ids: list[str], *, delay_seconds: float = 0) -> None:
+        # a delayed action is found by the worker's own polling once due (the ledger holds not_before)
+        if action_ids and delay_seconds <= 0:
             self.wakeup.set()

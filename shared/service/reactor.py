@@ -30,13 +30,16 @@ class Reactor:
     dispatcher: Dispatcher = field(default_factory=LocalDispatcher)
     on_finished: Callable[[Action], None] | None = None  # outcome sink (Event Grid topic), if configured
 
-    def worker(
-        self, *, worker_id: str | None = None, progress: Callable[[Action, str], None] | None = None
-    ) -> Worker:
+    def worker(self, *, worker_id: str | None = None, progress: Callable[[Action, str], None] | None = None) -> Worker:
         """A worker over this reactor's ledger and config; each has its own lease identity."""
         return Worker(
-            self.ledger, self.config, self.settings.state_dir, self.dispatcher,
-            worker_id=worker_id, progress=progress, on_finished=self.on_finished,
+            self.ledger,
+            self.config,
+            self.settings.state_dir,
+            self.dispatcher,
+            worker_id=worker_id,
+            progress=progress,
+            on_finished=self.on_finished,
         )
 
     def accept(self, event: ModelEvent) -> IntakeResult:
@@ -141,7 +144,19 @@ def build_reactor(settings: Settings | None = None, *, dispatcher: Dispatcher | 
     settings = settings or Settings.from_env()
     config = load_config(settings.config_path, env=settings.config_env())
     ledger = open_ledger(settings)
-    return Reactor(settings=settings, config=config, ledger=ledger, dispatcher=dispatcher or LocalDispatcher())
+    if dispatcher is None and settings.state_backend == "azure":
+        from shared.service.azure_backend import queue_dispatcher
+
+        dispatcher = queue_dispatcher(settings)
+    from shared.service.azure_backend import outcome_sink
+
+    return Reactor(
+        settings=settings,
+        config=config,
+        ledger=ledger,
+        dispatcher=dispatcher or LocalDispatcher(),
+        on_finished=outcome_sink(),
+    )
 
 
 def open_ledger(settings: Settings) -> Ledger:
@@ -149,6 +164,10 @@ def open_ledger(settings: Settings) -> Ledger:
         from shared.ledger.sqlite import SqliteLedger
 
         return SqliteLedger(settings.state_dir / "ledger.db")
+    if settings.state_backend == "azure":
+        from shared.service.azure_backend import table_ledger
+
+        return table_ledger(settings)
     from shared.errors import ConfigError
 
     raise ConfigError.single(

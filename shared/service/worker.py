@@ -12,11 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from shared.config.schema import ReactorConfig
-from shared.domain.actions import TERMINAL, Action
+from shared.domain.actions import RESOLVE_RUN, TERMINAL, Action
+from shared.domain.events import ModelEvent
 from shared.errors import ActionError, PermanentError
 from shared.executors.base import ActionContext, Outcome
 from shared.executors.registry import ExecutorRegistry
-from shared.ledger.base import Ledger
+from shared.ledger.base import IGNORED, Ledger
+from shared.rules import plan_actions
 from shared.service.dispatch import Dispatcher
 
 log = logging.getLogger("modelops.worker")
@@ -74,11 +76,13 @@ class Worker:
         return self.ledger.get_action(action.id)
 
     def _execute(self, action: Action, logger: logging.LoggerAdapter[logging.Logger]) -> Outcome:
-        targets = self.config.targets(action.kind)
-        if action.target not in targets:
-            raise PermanentError(f"target {action.target!r} is no longer in the config's {action.kind} targets")
-        target_kind = targets[action.target].kind
-        executor = self.executors.get(action.kind, target_kind)
+        if action.kind == RESOLVE_RUN:
+            executor = self.executors.get(RESOLVE_RUN, "source")
+        else:
+            targets = self.config.targets(action.kind)
+            if action.target not in targets:
+                raise PermanentError(f"target {action.target!r} is no longer in the config's {action.kind} targets")
+            executor = self.executors.get(action.kind, targets[action.target].kind)
         upstream: dict[str, object] = {}
         if action.after:
             before = self.ledger.get_action(action.after)
@@ -96,15 +100,29 @@ class Worker:
             upstream=upstream,
             log=logger,
             progress=progress,
+            follow_up=lambda enriched: self._follow_up(action, enriched),
         )
         return executor.execute(ctx)
+
+    def _follow_up(self, action: Action, enriched: ModelEvent) -> list[str]:
+        """Plan the rules for an event enriched by its resolution; record it ignored if none match."""
+        plan, reason = plan_actions(self.config, enriched)
+        if not plan:
+            self.ledger.set_event_status(action.event_id, IGNORED, reason)
+            self.ledger.note(action.id, self.worker_id, f"no action planned: {reason}")
+            return []
+        runnable = self.ledger.add_actions(action.event_id, plan, max_attempts=self.config.worker.max_attempts)
+        self.dispatcher.dispatch(runnable)
+        planned = [a.id for a in self.ledger.list_actions(event_id=action.event_id, limit=1000) if a.id != action.id]
+        self.ledger.note(action.id, self.worker_id, f"planned {len(planned)} action(s) from the resolved run")
+        return planned
 
     def _record_success(self, action: Action, outcome: Outcome, logger: logging.LoggerAdapter[logging.Logger]) -> None:
         if outcome.recheck_after_seconds is not None:
             recheck = datetime.now(UTC) + timedelta(seconds=outcome.recheck_after_seconds)
             self.ledger.wait(action.id, self.worker_id, outcome.outputs, recheck)
             logger.info("%s waiting on remote work; re-check in %.0fs", action.id, outcome.recheck_after_seconds)
-            self.dispatcher.dispatch([action.id])
+            self.dispatcher.dispatch([action.id], delay_seconds=outcome.recheck_after_seconds)
             return
         ready = self.ledger.complete(action.id, self.worker_id, outcome.outputs)
         logger.info("%s succeeded", action.id)
@@ -119,7 +137,7 @@ class Worker:
             delay = min(tuning.backoff_max_seconds, tuning.backoff_base_seconds * 2 ** (action.attempts - 1))
             self.ledger.fail(action.id, self.worker_id, error, retry_at=datetime.now(UTC) + timedelta(seconds=delay))
             logger.warning("%s attempt %d failed, retry in %.1fs: %s", action.id, action.attempts, delay, error)
-            self.dispatcher.dispatch([action.id])
+            self.dispatcher.dispatch([action.id], delay_seconds=delay)
         else:
             self.ledger.fail(action.id, self.worker_id, error, retry_at=None)
             logger.error("%s failed: %s", action.id, error, exc_info=not isinstance(exc, ActionError))

@@ -11,14 +11,6 @@ from tests.support import ReactorProcess, write_config
 SECRET = "spine-webhook-secret"
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with MlflowServer(
-        tmp_path_factory.mktemp("mlflow-source"),
-    ) as server:
-        yield server
-
-
 def spine_config(tmp: Path, source_uri: str, **extra: str) -> Path:
     return write_config(
         tmp / "modelops.yaml",
