@@ -118,11 +118,11 @@ def _explain(err: Any, document: dict[str, Any]) -> tuple[str, str, str]:
     key = _dotted(loc)
     kind = err["type"]
     message = err["msg"].removeprefix("Value error, ")
-    field = _field_description(loc)
+    field = _field_description(loc, document)
     if kind == "missing":
         return key, "required key is missing", f"add it: {field}" if field else "add it"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], document)
         return key, "unknown key", f"remove it or fix the spelling; allowed: {', '.join(allowed)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         expected = err.get("ctx", {}).get("expected_tags", "")
@@ -137,37 +137,57 @@ def _dotted(loc: list[Any]) -> str:
     return out or "(document)"
 
 
-def _walk(loc: list[Any]) -> tuple[type[BaseModel] | None, str | None]:
+def _walk(loc: list[Any], document: Any = None) -> tuple[type[BaseModel] | None, str | None]:
+    """The model and field description at ``loc``; for `kind` unions, the member the entry names."""
     model: type[BaseModel] | None = ReactorConfig
     description = None
+    node = document
+    annotation: Any = None
     for part in loc:
-        if model is None or isinstance(part, int):
+        node = node.get(part) if isinstance(node, dict) else node[part] if _indexable(node, part) else None
+        if isinstance(part, int):
+            continue
+        if model is None:
             continue
         info = model.model_fields.get(str(part))
         if info is None:
             # a dict key (a target or source name): descend into the dict's value type
+            model = _model_of(annotation, node)
             continue
         description = info.description
-        model = _model_of(info.annotation)
+        annotation = info.annotation
+        model = _model_of(annotation, node)
     return model, description
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def _indexable(node: Any, part: Any) -> bool:
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
     from typing import get_args
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-def _field_description(loc: list[Any]) -> str | None:
-    return _walk(loc)[1]
+def _model_of(annotation: Any, node: Any = None) -> type[BaseModel] | None:
+    from typing import get_args
+
+    members = _models_in(annotation)
+    kind = node.get("kind") if isinstance(node, dict) else None
+    for member in members:
+        field = member.model_fields.get("kind")
+        if kind is not None and field is not None and kind in get_args(field.annotation):
+            return member
+    return members[0] if members else None
 
 
-def _allowed_keys(loc: list[Any]) -> list[str]:
-    model, _ = _walk(loc)
+def _field_description(loc: list[Any], document: Any) -> str | None:
+    return _walk(loc, document)[1]
+
+
+def _allowed_keys(loc: list[Any], document: Any) -> list[str]:
+    model, _ = _walk(loc, document)
     return sorted(model.model_fields) if model else []

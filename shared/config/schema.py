@@ -24,6 +24,9 @@ class SourceConfig(ConfigModel):
     registry_uri: str | None = Field(default=None, description="MLflow registry URI if not the tracking URI")
     registry: str | None = Field(default=None, description="name of a `registries:` entry holding the models")
     poll: bool = Field(default=False, description="true to let the registry poller watch this source")
+    poll_lookback_seconds: float = Field(
+        default=3600, ge=0, description="on the first poll, versions created this long ago count as new"
+    )
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:

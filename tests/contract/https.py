@@ -55,6 +55,7 @@ class HttpsServer:
             ssl_keyfile=str(ca.key),
             log_level="warning",
             lifespan="off",
+            timeout_graceful_shutdown=1,  # SDK keep-alive connections must not hold up teardown
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from shared.cli.commands.inspect_cmd import _print_actions
-from shared.domain.actions import Action
 from shared.service.reactor import build_reactor
 
 VERBS = {"register": "register", "deploy": "deploy", "score": "batch_score"}
@@ -41,17 +39,13 @@ def operate(args: argparse.Namespace) -> int:
         print(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
     if args.no_wait:
         return 0
-    worker = reactor.worker(progress=_progress_printer())
-    done = worker.run_until_done([action_id])
+    from shared.batch.progress import TerminalProgress
+
+    with TerminalProgress() as bar:  # a bar for "scored N of M rows", other progress lines as they come
+        worker = reactor.worker(progress=lambda action, message: bar(message))
+        done = worker.run_until_done([action_id])
     _print_actions([a.to_dict() for a in done])
     for action in done:
         for key, value in action.outputs.items():
             print(f"  {key}: {value}")
     return 0 if all(a.status == "succeeded" for a in done) else 1
-
-
-def _progress_printer():  # type: ignore[no-untyped-def]
-    def show(action: Action, message: str) -> None:
-        print(f"  [{action.kind}] {message}", file=sys.stderr)
-
-    return show

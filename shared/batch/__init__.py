@@ -1,0 +1,1 @@
+"""Batch scoring: the local streaming engine, output naming and the CLI progress bar."""

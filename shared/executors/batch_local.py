@@ -1,0 +1,107 @@
+"""batch_score on a `kind: local` target: the streaming engine, in this process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from shared.batch.local_engine import (
+    META_PREFIX,
+    InputError,
+    ProgressCallback,
+    fingerprint,
+    input_files,
+    score,
+)
+from shared.batch.naming import render_output
+from shared.batch.progress import rows_message
+from shared.config.batch import LocalBatch
+from shared.errors import PermanentError, RetryableError
+from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.batch_model import loaded_pyfunc, signature_inputs
+
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class LocalBatchExecutor:
+    def execute(self, ctx: ActionContext) -> Outcome:
+        cfg: LocalBatch = ctx.target_config()
+        model = ctx.model()
+        try:
+            output = Path(render_output(cfg.output, model.name, model.version))
+            files, input_format = input_files(Path(cfg.input), cfg.input_format)
+        except (InputError, ValueError) as exc:
+            raise PermanentError(f"batch target {ctx.action.target!r}: {exc}") from exc
+        marker = {
+            "action_key": ctx.action.key,
+            "input_fingerprint": fingerprint(files),
+            "model_name": model.name,
+            "model_version": model.version,
+            "model_uri": model.uri,
+        }
+        rows = _finished_rows(output, marker)
+        if rows is not None:
+            # an earlier attempt wrote this exact output, then died before the ledger heard of it
+            ctx.log.info("batch output %s already holds this action's %d rows", output, rows)
+            return Outcome.done(**_outputs(model, output, rows, None), reused=True)
+        with loaded_pyfunc(model) as pyfunc:
+            try:
+                result = score(
+                    pyfunc,
+                    Path(cfg.input),
+                    output,
+                    model_version=model.version,
+                    batch_rows=cfg.batch_rows,
+                    input_format=input_format,
+                    features=signature_inputs(pyfunc),
+                    metadata=marker,
+                    progress=_reporter(ctx),
+                )
+            except InputError as exc:
+                raise PermanentError(f"batch scoring {model.uri} on {cfg.input}: {exc}") from exc
+            except OSError as exc:
+                raise RetryableError(f"batch scoring {model.uri}: cannot write {output}: {exc}") from exc
+        return Outcome.done(**_outputs(model, output, result.rows, result.seconds))
+
+
+def _outputs(model: ModelRef, output: Path, rows: int, seconds: float | None) -> dict[str, object]:
+    outputs: dict[str, object] = {
+        "rows": rows,
+        "output": str(output.resolve()),
+        "model_uri": model.uri,
+        "model_name": model.name,
+        "model_version": model.version,
+    }
+    if seconds is not None:
+        outputs["seconds"] = round(seconds, 3)
+        outputs["rows_per_second"] = round(rows / seconds) if seconds > 0 else None
+    return outputs
+
+
+def _finished_rows(output: Path, marker: dict[str, str]) -> int | None:
+    if not output.is_file():
+        return None
+    try:
+        meta = pq.read_metadata(output)
+    except Exception:  # an unreadable file is simply not a finished one
+        return None
+    written = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+    if all(written.get(META_PREFIX + key) == value for key, value in marker.items()):
+        return int(meta.num_rows)
+    return None
+
+
+def _reporter(ctx: ActionContext) -> ProgressCallback:
+    started = time.monotonic()
+    last = 0.0
+
+    def report(done: int, total: int | None) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_SECONDS or done == total:
+            last = now
+            ctx.progress(rows_message(done, total, now - started))
+
+    return report

@@ -1,0 +1,155 @@
+"""batch_score on a `kind: spark-local` target: the shipped Spark job, as a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from shared.batch.local_engine import InputError, fingerprint, input_files
+from shared.batch.naming import render_output
+from shared.config.batch import SparkLocalBatch
+from shared.domain.actions import short_hash
+from shared.errors import PermanentError
+from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.jobs import batch_score_spark as job
+
+JOB_SCRIPT = Path(job.__file__)
+MARKER = "_MODELOPS.json"  # written into the output directory once it is complete
+PROGRESS_EVERY_SECONDS = 10.0
+LOG_TAIL_CHARS = 4000
+
+
+class SparkLocalBatchExecutor:
+    def execute(self, ctx: ActionContext) -> Outcome:
+        cfg: SparkLocalBatch = ctx.target_config()
+        model = ctx.model()
+        try:
+            output = Path(render_output(cfg.output, model.name, model.version))
+            files, input_format = input_files(Path(cfg.input), cfg.input_format)
+        except (InputError, ValueError) as exc:
+            raise PermanentError(f"batch target {ctx.action.target!r}: {exc}") from exc
+        marker = {
+            "action_key": ctx.action.key,
+            "input_fingerprint": fingerprint(files),
+            "model_uri": model.uri,
+            "model_version": model.version,
+        }
+        earlier = _finished(output, marker)
+        if earlier is not None:
+            ctx.log.info("spark output %s already holds this action's result", output)
+            return Outcome.done(**earlier, reused=True)
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        temp = output.with_name(f".{output.name}.{uuid.uuid4().hex}.tmp")
+        log_path = ctx.state_dir / "batch" / "logs" / f"{short_hash(ctx.action.key)}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            summary = self._run(ctx, cfg, model, input_format, temp, log_path)
+            (temp / MARKER).write_text(json.dumps({**marker, "summary": summary}))
+            _swap_in(temp, output)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+        return Outcome.done(**{**summary, "output": str(output.resolve()), "log": str(log_path)})
+
+    def _run(
+        self, ctx: ActionContext, cfg: SparkLocalBatch, model: ModelRef, input_format: str,
+        temp: Path, log_path: Path,
+    ) -> dict[str, Any]:
+        command = [
+            sys.executable, str(JOB_SCRIPT),
+            "--master", cfg.master,
+            "--model-uri", model.uri,
+            "--model-name", model.name,
+            "--model-version", model.version,
+            "--input", str(Path(cfg.input).resolve()),
+            "--input-format", input_format,
+            "--output", str(temp.resolve()),
+            "--output-format", "parquet",
+            "--result-type", cfg.result_type,
+            "--spark-conf", f"spark.driver.memory={cfg.driver_memory}",
+        ]
+        if cfg.feature_columns:
+            command += ["--feature-columns", ",".join(cfg.feature_columns)]
+        for key, value in cfg.spark_conf.items():
+            command += ["--spark-conf", f"{key}={value}"]
+        env = {
+            **os.environ,
+            # the job resolves models:/ through these; never through this process's globals
+            "MLFLOW_TRACKING_URI": model.tracking_uri,
+            "MLFLOW_REGISTRY_URI": model.registry_uri or model.tracking_uri,
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+        }
+        started = time.monotonic()
+        with log_path.open("w") as log:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+            ctx.progress(f"spark job started (pid {process.pid}, log {log_path})")
+            while True:
+                try:
+                    code = process.wait(timeout=PROGRESS_EVERY_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    elapsed = time.monotonic() - started
+                    if elapsed > cfg.timeout_seconds:
+                        _kill(process)
+                        raise PermanentError(
+                            f"spark job for {model.uri} ran over timeout_seconds="
+                            f"{cfg.timeout_seconds:g} and was stopped; see {log_path}"
+                        ) from None
+                    ctx.progress(f"spark job running for {elapsed:.0f}s")
+        text = log_path.read_text(errors="replace")
+        if code != 0:
+            raise PermanentError(
+                f"spark job for {model.uri} exited with {code}; see {log_path}:\n"
+                + text[-LOG_TAIL_CHARS:]
+            )
+        results = [line for line in text.splitlines() if line.startswith(job.RESULT_PREFIX)]
+        if not results:
+            raise PermanentError(f"spark job for {model.uri} printed no result; see {log_path}")
+        summary: dict[str, Any] = json.loads(results[-1].removeprefix(job.RESULT_PREFIX))
+        summary.pop("output", None)  # the temp dir; the caller records the final one
+        ctx.progress(f"spark job scored {summary['rows']:,} rows in {summary['seconds']:.0f}s")
+        return summary
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Stop the job and the JVM it started (same session, so one group)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _swap_in(temp: Path, output: Path) -> None:
+    """Replace the output directory with the finished one; readers never see a partial one."""
+    if output.exists():
+        old = output.with_name(f".{output.name}.{uuid.uuid4().hex}.old")
+        output.rename(old)
+        temp.rename(output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        temp.rename(output)
+
+
+def _finished(output: Path, marker: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        written = json.loads((output / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if any(written.get(key) != value for key, value in marker.items()):
+        return None
+    return {**written.get("summary", {}), "output": str(output.resolve())}

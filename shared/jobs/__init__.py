@@ -1,0 +1,1 @@
+"""Jobs shipped to run elsewhere (Databricks, local Spark). Entry scripts import nothing from here."""

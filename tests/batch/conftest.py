@@ -1,0 +1,108 @@
+"""A real MLflow registry (SQLite + file artifacts) holding a small sklearn model, and inputs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.config.loader import load_config
+from shared.domain.actions import BATCH_SCORE, Action, action_key
+from shared.executors.base import ActionContext, ModelRef
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+
+
+@dataclass(frozen=True)
+class Registered:
+    tracking_uri: str
+    name: str
+    version: str
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.tracking_uri, None, self.name, self.version)
+
+
+def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, len(FEATURES))), columns=FEATURES)
+    frame.insert(0, "row_id", np.arange(rows, dtype=np.int64))
+    return frame
+
+
+@pytest.fixture(scope="session")
+def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    """Log and register a classifier in a throwaway store; global MLflow state is restored after."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("batch-tests", artifact_location=(root / "artifacts").as_uri())
+    train = make_frame(500, seed=1)
+    target = (train["f0"] + 0.5 * train["f1"] > 0).astype(int)
+    model = LogisticRegression().fit(train[FEATURES], target)
+    # log_model only writes to the "current" store; point it there through the environment
+    # for this block only, so no test inherits a global tracking URI.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_EXPERIMENT_ID", experiment)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(train[FEATURES], model.predict(train[FEATURES])),
+            registered_model_name="churn-batch",
+        )
+    version = client.get_model_version("churn-batch", str(info.registered_model_version))
+    return Registered(uri, "churn-batch", str(version.version))
+
+
+@pytest.fixture(scope="session")
+def reference_predict(registered_model: Registered) -> Callable[[pd.DataFrame], np.ndarray]:
+    """`pyfunc.load_model(uri).predict`, the ground truth every engine is compared with."""
+    import mlflow.artifacts
+    import mlflow.pyfunc
+    from mlflow import MlflowClient
+
+    # resolve through an explicit client: a models:/ URI would use the global registry URI
+    client = MlflowClient(tracking_uri=registered_model.tracking_uri)
+    location = client.get_model_version_download_uri(registered_model.name, registered_model.version)
+    path = mlflow.artifacts.download_artifacts(artifact_uri=location)
+    model = mlflow.pyfunc.load_model(path)
+    return lambda frame: np.asarray(model.predict(frame[FEATURES]))
+
+
+def batch_context(
+    tmp_path: Path,
+    target_yaml: str,
+    model: Registered,
+    *,
+    outputs: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ActionContext:
+    """An ActionContext exactly as the worker builds one, for `batch: {nightly: <target_yaml>}`."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_file = tmp_path / "modelops.yaml"
+    config_file.write_text("batch:\n  nightly:\n" + "".join(f"    {line}\n" for line in target_yaml.splitlines()))
+    config = load_config(config_file, env={})
+    key = action_key(BATCH_SCORE, "nightly", model.name, model.version)
+    action = Action(
+        id="act-1", key=key, kind=BATCH_SCORE, target="nightly", model_name=model.name,
+        model_version=model.version, event_id="evt-1", status="running",
+        params={"source_tracking_uri": model.tracking_uri}, outputs=dict(outputs or {}),
+    )
+    return ActionContext(
+        action=action, config=config, state_dir=tmp_path / "state", upstream={},
+        log=logging.getLogger("tests.batch"), progress=progress or (lambda message: None),
+    )
