@@ -31,6 +31,8 @@ class MlflowServer:
         env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
         env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
         env.pop("MLFLOW_TRACKING_URI", None)
+        # server-side jobs (huey consumers, for GenAI evaluation) are not needed and cost startup time
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         command = [
             sys.executable,
             "-m",

@@ -83,10 +83,7 @@ class Worker:
             if action.target not in targets:
                 raise PermanentError(f"target {action.target!r} is no longer in the config's {action.kind} targets")
             executor = self.executors.get(action.kind, targets[action.target].kind)
-        upstream: dict[str, object] = {}
-        if action.after:
-            before = self.ledger.get_action(action.after)
-            upstream = dict(before.outputs) if before else {}
+        upstream = self._upstream(action)
 
         def progress(message: str) -> None:
             self.ledger.note(action.id, self.worker_id, message)
@@ -103,6 +100,21 @@ class Worker:
             follow_up=lambda enriched: self._follow_up(action, enriched),
         )
         return executor.execute(ctx)
+
+    def _upstream(self, action: Action) -> dict[str, object]:
+        """Outputs of the chain this action runs after, nearest last (register -> deploy -> score)."""
+        chain: list[dict[str, object]] = []
+        after = action.after
+        while after and len(chain) < 32:
+            before = self.ledger.get_action(after)
+            if before is None:
+                break
+            chain.append(before.outputs)
+            after = before.after
+        merged: dict[str, object] = {}
+        for outputs in reversed(chain):
+            merged.update(outputs)
+        return merged
 
     def _follow_up(self, action: Action, enriched: ModelEvent) -> list[str]:
         """Plan the rules for an event enriched by its resolution; record it ignored if none match."""
