@@ -130,7 +130,12 @@ class ReactorConfig(ConfigModel):
         return value
 
     def targets(self, kind: str) -> dict[str, Any]:
-        return {"register": self.registries, "deploy": self.deployments, "batch_score": self.batch}[kind]
+        sections: dict[str, dict[str, Any]] = {
+            "register": self.registries,
+            "deploy": self.deployments,
+            "batch_score": self.batch,
+        }
+        return sections[kind]
 
     def cross_check(self) -> list[tuple[str, str, str]]:
         """Problems a schema alone cannot see: references between sections."""
@@ -156,7 +161,9 @@ class ReactorConfig(ConfigModel):
                             f"define it under {section[step.kind]}: or use one of {', '.join(known)}",
                         )
                     )
-            for src in rule.source or []:
-                if src not in SOURCE_NAMES:
-                    problems.append((f"rules[{i}].source", f"unknown source {src!r}", f"use one of {SOURCE_NAMES}"))
+            for source_name in rule.source or []:
+                if source_name not in SOURCE_NAMES:
+                    problems.append(
+                        (f"rules[{i}].source", f"unknown source {source_name!r}", f"use one of {SOURCE_NAMES}")
+                    )
         return problems

@@ -103,8 +103,8 @@ _JOB_EVENTS = {"jobs.on_success": (ev.RUN_COMPLETED, "SUCCESS"), "jobs.on_failur
 def _job_notification(payload: dict[str, Any]) -> ev.ModelEvent:
     """Job notification destinations (HTTP webhook): {event_type, workspace_id, run: {run_id}, job: {...}}."""
     event_type = payload["event_type"]
-    run = payload.get("run") if isinstance(payload.get("run"), dict) else {}
-    job = payload.get("job") if isinstance(payload.get("job"), dict) else {}
+    run: dict[str, Any] = payload["run"] if isinstance(payload.get("run"), dict) else {}
+    job: dict[str, Any] = payload["job"] if isinstance(payload.get("job"), dict) else {}
     base: dict[str, Any] = {"source": "databricks", "source_type": event_type, "occurred_at": datetime.now(UTC)}
     known = _JOB_EVENTS.get(event_type)
     if known is None:

@@ -191,7 +191,7 @@ def _train_and_register(tracking_uri: str, state_dir: Path, rows: int) -> tuple[
                 signature=infer_signature(x.head(5), model.predict(x.head(5))),
             )
     finally:
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None restores the default
     try:
         client.create_registered_model(MODEL)
     except mlflow.exceptions.MlflowException:
