@@ -10,9 +10,12 @@ def registry_uris(config: MlflowRegistry | AzureMLRegistry | DatabricksRegistry)
     if isinstance(config, MlflowRegistry):
         return config.tracking_uri, config.registry_uri
     if isinstance(config, DatabricksRegistry):
-        # MLflow resolves the "databricks" URIs through databricks-sdk's unified auth
-        # (DATABRICKS_HOST plus a token or an Azure identity).
-        return "databricks", "databricks-uc" if config.kind == "databricks-uc" else "databricks"
+        from shared.adapters.databricks_auth import profile_for
+
+        # a profile per registry entry: explicit clients, no global DATABRICKS_HOST/DATABRICKS_TOKEN
+        profile = profile_for(config)
+        scheme = "databricks-uc" if config.kind == "databricks-uc" else "databricks"
+        return f"databricks://{profile}", f"{scheme}://{profile}"
     if isinstance(config, AzureMLRegistry):
         from shared.adapters.azureml_workspace import mlflow_tracking_uri
 

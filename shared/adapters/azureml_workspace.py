@@ -1,0 +1,187 @@
+"""An Azure ML workspace's MLflow tracking URI, resolved the seed's way and authenticated by azure-identity.
+
+`Workspace.get(..., auth=TokenAuthentication(get_token_for_audience))` -> `ws.get_mlflow_tracking_uri()`.
+That call also registers the workspace's service context (with our auth) in azureml-mlflow's per-URI
+cache, so an explicit `MlflowClient(tracking_uri=<azureml uri>)` authenticates with our credential and
+MLflow's global tracking URI is never touched. The one gap is the plugin's artifact repository, which
+looks the context up through the *global* tracking store; `_artifact_repository` closes it (see there).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import threading
+from typing import Any
+
+from shared.config.registries import AzureMLRegistry
+from shared.errors import PermanentError, RetryableError
+
+log = logging.getLogger("modelops.azureml")
+
+# Azure ML asset names: letters, digits, '-', '_', '.'; start with a letter or digit; at most 255.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+AUTHORITIES = {
+    "AzureCloud": "https://login.microsoftonline.com",
+    "AzureUSGovernment": "https://login.microsoftonline.us",
+    "AzureChinaCloud": "https://login.chinacloudapi.cn",
+}
+
+_lock = threading.Lock()
+_uris: dict[tuple[str, ...], str] = {}
+_contexts: dict[str, Any] = {}  # tracking URI without query -> azureml-mlflow service context
+
+
+def mlflow_tracking_uri(cfg: AzureMLRegistry, credential: Any = None) -> str:
+    """The workspace's `azureml://` MLflow URI; resolved once per workspace and process."""
+    key = (cfg.cloud, cfg.arm_endpoint or "", cfg.subscription_id.lower(), cfg.resource_group.lower(),
+           cfg.workspace.lower())
+    with _lock:  # held while resolving: concurrent first calls for a workspace make one Workspace.get
+        if key not in _uris:
+            _uris[key] = _resolve(cfg, credential or default_credential(cfg))
+        return _uris[key]
+
+
+def default_credential(cfg: AzureMLRegistry) -> Any:
+    """DefaultAzureCredential: the managed identity in Azure, az login / AZURE_* settings locally."""
+    from azure.identity import DefaultAzureCredential
+
+    options: dict[str, Any] = {"authority": cfg.authority_host or AUTHORITIES[cfg.cloud]}
+    if cfg.managed_identity_client_id:
+        options["managed_identity_client_id"] = cfg.managed_identity_client_id
+    return DefaultAzureCredential(**options)
+
+
+def check_model_name(name: str, registry: str) -> None:
+    """Refuse, before any call, a model name Azure ML would refuse; say how to fix it."""
+    if MODEL_NAME.match(name):
+        return
+    suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-_.")[:255] or "my-model"
+    raise PermanentError(
+        f"Azure ML registry {registry!r} refuses the model name {name!r}: names are 1-255 letters, digits, "
+        f"'-', '_' or '.', starting with a letter or digit. Set `name:` on the register step of the rule, "
+        f"e.g. `{{register: {registry}, name: {suggestion}}}`"
+    )
+
+
+def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
+    from azureml.core import Workspace
+
+    auth = _identity_auth(credential, cfg)
+    where = f"workspace {cfg.workspace!r} (resource group {cfg.resource_group!r}, subscription {cfg.subscription_id})"
+    try:
+        ws = Workspace.get(
+            cfg.workspace, auth=auth, subscription_id=cfg.subscription_id, resource_group=cfg.resource_group,
+            cloud=cfg.cloud,
+        )
+        uri = str(ws.get_mlflow_tracking_uri())
+    except Exception as exc:  # azureml-core wraps ARM, discovery and identity errors in many types
+        raise _classify(exc, where) from exc
+    from azureml.mlflow._internal.service_context_loader import _AzureMLServiceContextLoader
+
+    _contexts[_context_key(uri)] = _AzureMLServiceContextLoader.get_service_context(uri)
+    _install_artifact_repository()
+    log.info("resolved %s to %s", where, uri)
+    return uri
+
+
+def _identity_auth(credential: Any, cfg: AzureMLRegistry) -> Any:
+    from azureml.core.authentication import Audience, TokenAuthentication
+
+    class IdentityTokenAuthentication(TokenAuthentication):  # type: ignore[misc]
+        """TokenAuthentication fed by an azure-identity credential, usable by azureml-mlflow too.
+
+        azureml-core asks `get_token(Audience)` for a token string; azureml-mlflow (its REST stores and
+        its azure-core artifact client) asks `get_token("<arm>/.default")` for an AccessToken, which the
+        base class refuses ("Unsupported audience"). Scope strings go straight to the credential.
+        """
+
+        def get_token(self, *scopes: Any, **kwargs: Any) -> Any:
+            if scopes and not isinstance(scopes[0], Audience):
+                return credential.get_token(*scopes, **kwargs)
+            return super().get_token(*scopes)
+
+    def token_for_audience(resource: str) -> str:
+        return str(credential.get_token(resource.rstrip("/") + "/.default").token)
+
+    # A named cloud keeps azureml-core from fetching cloud metadata over the network.
+    auth = IdentityTokenAuthentication(token_for_audience, cloud=cfg.cloud)
+    if cfg.arm_endpoint:
+        cloud = copy.deepcopy(auth._cloud_type)  # this auth object's own copy; the cloud table stays as is
+        cloud.endpoints.resource_manager = cfg.arm_endpoint + "/"
+        auth._cloud_type = cloud
+    return auth
+
+
+def _context_key(uri: str) -> str:
+    return uri.split("?")[0]
+
+
+def _install_artifact_repository() -> None:
+    from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry
+
+    _artifact_repository_registry.register("azureml", _artifact_repository)
+
+
+def _artifact_repository(artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> Any:
+    """azureml-mlflow's artifact repository, bound to the workspace of the client that asks for it.
+
+    The plugin finds its workspace through `MlflowClient()` (the global tracking URI) and otherwise wants
+    a `?token=` in the artifact URI; MLflow passes the asking client's tracking URI, so use that instead.
+    """
+    from azureml.mlflow.entry_point_loaders import azureml_artifacts_builder
+
+    context = _contexts.get(_context_key(tracking_uri)) if tracking_uri else None
+    if context is None or "/registries/" in artifact_uri:
+        return azureml_artifacts_builder(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+    return _workspace_repository(artifact_uri, context, tracking_uri, registry_uri)
+
+
+def _workspace_repository(artifact_uri: str, context: Any, tracking_uri: str | None, registry_uri: str | None) -> Any:
+    from azureml.mlflow._client.artifact.local_artifact_client import LocalArtifactClient
+    from azureml.mlflow._client.artifact.run_artifact_client import RunArtifactsClient
+    from azureml.mlflow._store.artifact.artifact_repo import AzureMLflowArtifactRepository
+    from azureml.mlflow._store.artifact.utils import artifact_uri_decomp
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+    class WorkspaceArtifactRepository(AzureMLflowArtifactRepository):  # type: ignore[misc]
+        def __init__(self) -> None:
+            ArtifactRepository.__init__(self, artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+            parts = artifact_uri_decomp(artifact_uri)  # the same decomposition the plugin makes
+            if "experiment" in parts and "runid" in parts:
+                self.artifacts = RunArtifactsClient(
+                    context, parts["experiment"], parts["runid"], parts.get("artifact_path")
+                )
+            else:
+                self.artifacts = LocalArtifactClient(context, parts["origin"], parts["container"],
+                                                     parts["artifact_path"])
+
+    return WorkspaceArtifactRepository()
+
+
+def _classify(exc: Exception, where: str) -> Exception:
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import CredentialUnavailableError
+
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, CredentialUnavailableError):
+        return PermanentError(
+            f"no Azure credential to reach {where}: in Azure enable the Function app's managed identity; "
+            f"locally run `az login` or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET ({text})"
+        )
+    if isinstance(exc, ClientAuthenticationError):
+        return PermanentError(f"Entra refused the credential for {where}: {text}")
+    if any(s in lowered for s in ("403", "authorizationfailed", "forbidden")):
+        return PermanentError(
+            f"access to {where} was refused: give the identity the AzureML Data Scientist role on the "
+            f"workspace (or a custom role with Microsoft.MachineLearningServices/workspaces/read and "
+            f".../workspaces/models/*, .../workspaces/experiments/*) ({text})"
+        )
+    if any(s in lowered for s in ("404", "not found", "resourcenotfound", "does not exist", "no access")):
+        return PermanentError(
+            f"{where} was not found: check subscription_id, resource_group and workspace in the "
+            f"registries: entry, and that the identity can see the subscription ({text})"
+        )
+    return RetryableError(f"resolving {where} failed: {text}")
