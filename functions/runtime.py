@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from shared import telemetry
 from shared.service.reactor import Reactor, build_reactor
 from shared.service.worker import Worker
 
@@ -16,6 +17,7 @@ def reactor() -> Reactor:
     global _reactor
     with _lock:
         if _reactor is None:
+            telemetry.setup_logging()  # the host owns the handlers: add correlation and redaction
             _reactor = build_reactor()
         return _reactor
 

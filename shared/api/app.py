@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from shared import __version__
+from shared import __version__, telemetry
 from shared.api import errors, hooks, ops
 from shared.api.deps import ReactorHolder
 from shared.config.loader import load_config
@@ -33,6 +33,8 @@ def create_app(reactor_factory: Callable[[], Reactor] | None = None, *, settings
         docs_url="/api/docs",
         redoc_url=None,
     )
+    telemetry.setup_logging()  # correlation + redaction; the host or the CLI owns the handlers
+    telemetry.install_http_correlation(app)
     app.state.settings = settings
     app.state.reactor_holder = ReactorHolder(reactor_factory)
     errors.install(app)

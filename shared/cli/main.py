@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from shared import telemetry
 from shared.cli import commands
 from shared.errors import ConfigError, ModelOpsError
 
@@ -30,13 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["MODELOPS_CONFIG"] = args.config
     if args.state_dir:
         os.environ["MODELOPS_STATE_DIR"] = args.state_dir
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("azure", "urllib3", "mlflow", "alembic", "httpx", "py4j"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # correlation ids, secret redaction, JSON lines if MODELOPS_LOG_FORMAT=json, Azure Monitor if configured
+    telemetry.setup_logging(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

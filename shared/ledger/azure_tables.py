@@ -24,10 +24,12 @@ Azure the queue trigger always claims by id, so only local loops and the ops API
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from shared.domain.actions import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, WAITING, Action, PlannedAction
@@ -60,10 +62,8 @@ class TableLedger:
 
         self._table = table_client
         self._clock = clock
-        try:
+        with contextlib.suppress(ResourceExistsError):
             table_client.create_table()
-        except ResourceExistsError:
-            pass
 
     # -- plumbing -------------------------------------------------------------------------
     def _get(self, pk: str, rk: str) -> Any | None:
@@ -124,7 +124,7 @@ class TableLedger:
             self._table.submit_transaction([("create", e) for e in entities])
             return True
         except TableTransactionError as exc:
-            if exc.status_code == 409 or str(exc.error_code) == "EntityAlreadyExists":
+            if exc.status_code == 409 or str(getattr(exc, "error_code", "")) == "EntityAlreadyExists":
                 return False
             raise
 
@@ -186,6 +186,12 @@ class TableLedger:
             # the first recording, or one that crashed (or is still running) before linking its
             # actions: finishing it is idempotent, action keys resolve to the same ids
             ids, runnable = self._insert_plan(event_id, plan, max_attempts)
+        if not first:
+            # the first writer may have died before dispatching, or its queue send failed (the
+            # sender then redelivers): dispatch again what has never started. A second message
+            # for an action is harmless, the lease decides who runs it.
+            runnable = [i for i in ids if i in runnable or self._never_started(i)]
+        if stored is None or not stored.get("complete"):
             self._table.update_entity(
                 {"PartitionKey": PK_EVENT, "RowKey": event_id, "action_ids": json.dumps(ids), "complete": True}
             )  # MERGE: leaves deliveries (counted by duplicates concurrently) alone
@@ -238,6 +244,12 @@ class TableLedger:
             ids.append(action.id)
         return ids, runnable
 
+    def _never_started(self, action_id: str) -> bool:
+        action = self.get_action(action_id)
+        if action is None or action.status != QUEUED or action.attempts:
+            return False
+        return action.after is None or self._status(action.after) == SUCCEEDED
+
     def add_actions(self, event_id: str, plan: list[PlannedAction], *, max_attempts: int) -> list[str]:
         ids, runnable = self._insert_plan(event_id, plan, max_attempts)
 
@@ -257,22 +269,7 @@ class TableLedger:
         done: list[str] = []
         for action_id in action_ids:
             before: list[str] = []
-
-            def reset(a: Action) -> Action | None:
-                if a.status not in allowed:
-                    return None
-                before[:] = [a.status]
-                return replace(
-                    a,
-                    status=QUEUED,
-                    attempts=0,
-                    error=None,
-                    not_before=None,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    finished_at=None,
-                )
-
+            reset = partial(_requeued, allowed=allowed, before=before)
             if self._mutate_action(action_id, reset) is not None:
                 self._log(action_id, None, f"requeued by replay (was {before[0]})")
                 done.append(action_id)
@@ -473,17 +470,7 @@ class TableLedger:
     def _skip_dependents(self, action_id: str) -> None:
         for entity in list(self._dependents(action_id)):
             child = str(entity["RowKey"])
-            now = self._clock()
-            skipped = self._mutate_action(
-                child,
-                lambda a: (
-                    replace(
-                        a, status=SKIPPED, error=f"not run: {action_id} (which it runs after) failed", finished_at=now
-                    )
-                    if a.status == QUEUED
-                    else None
-                ),
-            )
+            skipped = self._mutate_action(child, partial(_skipped, upstream=action_id, now=self._clock()))
             if skipped is not None:
                 self._log(child, None, f"skipped: {action_id} failed")
                 self._skip_dependents(child)
@@ -548,6 +535,28 @@ class TableLedger:
 
     def close(self) -> None:
         self._table.close()
+
+
+def _requeued(a: Action, *, allowed: tuple[str, ...], before: list[str]) -> Action | None:
+    if a.status not in allowed:
+        return None
+    before[:] = [a.status]
+    return replace(
+        a,
+        status=QUEUED,
+        attempts=0,
+        error=None,
+        not_before=None,
+        lease_owner=None,
+        lease_expires_at=None,
+        finished_at=None,
+    )
+
+
+def _skipped(a: Action, *, upstream: str, now: datetime) -> Action | None:
+    if a.status != QUEUED:
+        return None
+    return replace(a, status=SKIPPED, error=f"not run: {upstream} (which it runs after) failed", finished_at=now)
 
 
 def _filters(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:

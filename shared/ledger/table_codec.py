@@ -58,7 +58,7 @@ def pack_json(name: str, value: Any, *, max_chunks: int) -> dict[str, Any]:
     Beyond ``max_chunks`` the value is replaced by a note with its start, so an entity never
     exceeds its limits; the caller picks ``max_chunks`` so that all packed fields fit in 1 MiB.
     """
-    text = json.dumps(value, default=str)
+    text = json.dumps(value, default=str, ensure_ascii=False)  # escapes would multiply non-ASCII by 6
     if len(text) <= CHUNK_CHARS:
         return {name: text}
     if len(text) > CHUNK_CHARS * max_chunks:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from shared import telemetry
-from shared.domain.actions import TERMINAL
+from shared.domain.actions import RUNNING, TERMINAL, Action
 from shared.errors import BadRequest
 from shared.service.reactor import Reactor
 
@@ -44,7 +45,7 @@ def record_poison(reactor: Reactor, body: bytes, max_dequeue_count: int) -> dict
     except BadRequest as exc:
         reason = f"moved to poison queue after {max_dequeue_count} attempts: {exc}"
         return _report(reactor, body, reason)
-    attempts, last_error = _last_failure(reactor, action_id)
+    attempts, last_error, crashed_worker = _last_failure(reactor, action_id)
     reason = (
         f"moved to poison queue after {attempts or max_dequeue_count} attempts: "
         f"{last_error or 'no error was recorded (the invocation was killed: timeout or out of memory?)'}"
@@ -56,12 +57,12 @@ def record_poison(reactor: Reactor, body: bytes, max_dequeue_count: int) -> dict
         if action.status in TERMINAL:
             ledger.note(action_id, WORKER_ID, f"a poisoned queue message was ignored: the action is {action.status}")
             return {"action_id": action_id, "status": action.status, "reason": reason}
-        claimed = ledger.claim(WORKER_ID, 60, action_id=action_id)
-        if claimed is None:
-            ledger.note(action_id, WORKER_ID, f"{reason}; left {action.status} (leased, or due later)")
-            log.warning("poisoned message for %s: left %s", action_id, action.status)
-            return {"action_id": action_id, "status": action.status, "reason": reason}
-        ledger.fail(action_id, WORKER_ID, reason, retry_at=None)
+        owner = WORKER_ID
+        if action.status == RUNNING and action.lease_owner and action.lease_owner == crashed_worker:
+            owner = action.lease_owner  # its lease belongs to the invocation that crashed: take it over
+        elif ledger.claim(WORKER_ID, 60, action_id=action_id) is None:
+            return _left_alone(reactor, action, reason)
+        ledger.fail(action_id, owner, reason, retry_at=None)
         log.error("action %s failed: %s", action_id, reason)
         final = ledger.get_action(action_id)
         if final is not None and reactor.on_finished is not None:
@@ -72,12 +73,26 @@ def record_poison(reactor: Reactor, body: bytes, max_dequeue_count: int) -> dict
         return {"action_id": action_id, "status": final.status if final else None, "reason": reason}
 
 
-def _last_failure(reactor: Reactor, action_id: str) -> tuple[int | None, str | None]:
+def _left_alone(reactor: Reactor, action: Action, reason: str) -> dict[str, Any]:
+    """Running under a live lease (or due later): its owner, or its own delayed message, finishes
+    it. A running action is re-checked once its lease would expire, in case the owner died."""
+    note = f"{reason}; left {action.status}"
+    if action.status == RUNNING and action.lease_expires_at is not None:
+        delay = max(0.0, (action.lease_expires_at - datetime.now(UTC)).total_seconds()) + 5
+        reactor.dispatcher.dispatch([action.id], delay_seconds=delay)
+        note += f" under the lease of {action.lease_owner}; re-checked in {delay:.0f}s"
+    reactor.ledger.note(action.id, WORKER_ID, note)
+    log.warning("poisoned message for %s: %s", action.id, note)
+    return {"action_id": action.id, "status": action.status, "reason": reason}
+
+
+def _last_failure(reactor: Reactor, action_id: str) -> tuple[int | None, str | None, str | None]:
+    """(delivery count, error, worker) of the last delivery that raised, noted by run_action."""
     for line in reversed(reactor.ledger.action_log(action_id)):
         match = _FAILED_DELIVERY.match(line["message"])
         if match:
-            return int(match.group(1)), match.group(2)
-    return None, None
+            return int(match.group(1)), match.group(2), line.get("worker")
+    return None, None, None
 
 
 def _report(reactor: Reactor, body: bytes, reason: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ yet is sent with a visibility timeout, so the message appears when the ledger sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,10 +34,8 @@ class QueueDispatcher:
         from azure.core.exceptions import ResourceExistsError
 
         for name in (queue_name, f"{queue_name}-poison"):
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 account.queue_client(name).create_queue()
-            except ResourceExistsError:
-                pass
         return cls(account.queue_client(queue_name))
 
     @property

@@ -1,0 +1,75 @@
+"""How the reactor reaches the storage account behind `AzureWebJobsStorage` (Tables and Queues).
+
+Two forms, the same the Functions host accepts for its own connection:
+- a connection string in ``AzureWebJobsStorage`` (Azurite, or account keys);
+- identity-based: ``AzureWebJobsStorage__accountName`` (or ``__tableServiceUri`` and
+  ``__queueServiceUri``), optionally ``__clientId`` for a user-assigned managed identity, with
+  DefaultAzureCredential.
+SDK clients are imported lazily: this module is reached from function_app's import path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ConfigError
+
+PREFIX = "AzureWebJobsStorage"
+
+
+@dataclass(frozen=True)
+class StorageAccount:
+    connection_string: str | None = None
+    table_uri: str | None = None
+    queue_uri: str | None = None
+    client_id: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, connection: str | None = None) -> StorageAccount:
+        """Read the connection from app settings; ``connection`` (Settings.storage_connection) wins."""
+        connection = connection or env.get(PREFIX) or None
+        if connection:
+            return cls(connection_string=connection)
+        account = env.get(f"{PREFIX}__accountName")
+        suffix = env.get("MODELOPS_STORAGE_ENDPOINT_SUFFIX") or "core.windows.net"
+        table_uri = env.get(f"{PREFIX}__tableServiceUri") or (f"https://{account}.table.{suffix}" if account else None)
+        queue_uri = env.get(f"{PREFIX}__queueServiceUri") or (f"https://{account}.queue.{suffix}" if account else None)
+        if not (table_uri and queue_uri):
+            raise ConfigError.single(
+                "environment",
+                PREFIX,
+                "MODELOPS_STATE_BACKEND=azure needs a storage account and none is set",
+                f"set {PREFIX} to a connection string, or {PREFIX}__accountName for a managed identity "
+                f"(or both {PREFIX}__tableServiceUri and {PREFIX}__queueServiceUri)",
+            )
+        return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=env.get(f"{PREFIX}__clientId") or None)
+
+    def credential(self) -> Any:
+        from azure.identity import DefaultAzureCredential
+
+        return (
+            DefaultAzureCredential(managed_identity_client_id=self.client_id)
+            if self.client_id
+            else (DefaultAzureCredential())
+        )
+
+    def table_client(self, table: str) -> Any:
+        from azure.data.tables import TableClient
+
+        if self.connection_string:
+            return TableClient.from_connection_string(self.connection_string, table_name=table)
+        return TableClient(endpoint=str(self.table_uri), table_name=table, credential=self.credential())
+
+    def queue_client(self, queue: str) -> Any:
+        """A QueueClient that writes base64 text, as the Functions queue trigger reads by default."""
+        from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, TextBase64EncodePolicy
+
+        options: dict[str, Any] = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "message_decode_policy": BinaryBase64DecodePolicy(),
+        }
+        if self.connection_string:
+            return QueueClient.from_connection_string(self.connection_string, queue, **options)
+        return QueueClient(str(self.queue_uri), queue, credential=self.credential(), **options)
