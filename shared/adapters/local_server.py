@@ -1,0 +1,137 @@
+"""Start `mlflow models serve --env-manager local` as a detached process and wait for /ping."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from shared.adapters.local_deployments import kill_process_group
+from shared.errors import PermanentError, RetryableError
+
+
+@dataclass(frozen=True)
+class StartedServer:
+    pid: int
+    create_time: float
+    host: str
+    port: int
+    url: str
+    log_file: Path
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def url_for(host: str, port: int) -> str:
+    # a wildcard bind is reached through loopback
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    return f"http://{shown}:{port}"
+
+
+def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[str]:
+    """The exact command line, shared by the executor and the benchmark."""
+    return [
+        sys.executable, "-m", "mlflow", "models", "serve",
+        "-m", model_uri, "--env-manager", "local",
+        "-h", host, "-p", str(port), "-w", str(workers),
+    ]
+
+
+def server_env(tracking_uri: str, registry_uri: str | None) -> dict[str, str]:
+    """The child's environment: the model's registry, passed explicitly (no global mlflow state)."""
+    env = dict(os.environ)
+    # mlflow execs `uvicorn` by name: make this interpreter's scripts directory come first
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]) if env.get("PATH") else bin_dir
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    if registry_uri:
+        env["MLFLOW_REGISTRY_URI"] = registry_uri
+    else:
+        env.pop("MLFLOW_REGISTRY_URI", None)
+    return env
+
+
+def start_server(
+    *,
+    model_uri: str,
+    tracking_uri: str,
+    registry_uri: str | None,
+    host: str,
+    port: int | None,
+    workers: int,
+    log_file: Path,
+) -> StartedServer:
+    """Spawn the server in its own session, so it outlives this worker and stops as one group."""
+    import psutil
+
+    port = port or free_port(host)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            serve_command(model_uri, host, port, workers),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_env(tracking_uri, registry_uri),
+            start_new_session=True,
+            close_fds=True,
+        )
+    create_time = psutil.Process(proc.pid).create_time()
+    return StartedServer(proc.pid, create_time, host, port, url_for(host, port), log_file)
+
+
+def log_tail(log_file: Path, lines: int = 25) -> str:
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_healthy(server: StartedServer, timeout_s: float) -> None:
+    """Poll /ping until 200; stop the process and raise if it exits or never becomes healthy."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if requests.get(f"{server.url}/ping", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        try:
+            proc = psutil.Process(server.pid)
+            exited = proc.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            exited = True
+        if exited:
+            kill_process_group(server.pid)
+            tail = log_tail(server.log_file)
+            raise PermanentError(
+                f"the scoring server exited before answering /ping; check the model loads with "
+                f"`mlflow models serve --env-manager local`. Last log lines ({server.log_file}):\n{tail}"
+            )
+        if time.monotonic() > deadline:
+            kill_process_group(server.pid, server.create_time)
+            raise RetryableError(
+                f"the scoring server did not answer {server.url}/ping within {timeout_s:.0f}s "
+                f"(raise startup_timeout_s for large models). Last log lines:\n{log_tail(server.log_file)}"
+            )
+        time.sleep(0.25)
+
+
+def is_healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/ping", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False

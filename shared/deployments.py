@@ -1,0 +1,54 @@
+"""Operator view of deployments: what the reactor serves locally, and `undeploy` for local targets.
+
+Called by the CLI (`modelops deployments`, `modelops undeploy`) and the ops API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shared.adapters.local_deployments import LocalDeploymentStore, stop_deployment
+from shared.config.schema import ReactorConfig
+from shared.errors import BadRequest
+
+
+def list_managed_deployments(config: ReactorConfig, state_dir: Path) -> list[dict[str, Any]]:
+    """Every deployment the reactor manages: local servers (with liveness) and configured cloud targets.
+
+    Cloud targets are listed from configuration only (no network call); their deployed versions
+    are in the ledger's deploy actions (`GET /api/actions?kind=deploy`).
+    """
+    rows: list[dict[str, Any]] = []
+    for rec in LocalDeploymentStore(state_dir).list():
+        cfg = config.deployments.get(rec.target)
+        rows.append({
+            **rec.to_dict(),
+            "kind": cfg.kind if cfg else "local",
+            "configured": cfg is not None,
+        })
+    for name, cfg in sorted(config.deployments.items()):
+        if cfg.kind == "local":
+            continue
+        rows.append({
+            "target": name,
+            "kind": cfg.kind,
+            "configured": True,
+            "workspace": f"{cfg.subscription_id}/{cfg.resource_group}/{cfg.workspace}",
+            "endpoint": getattr(cfg, "endpoint", None) or getattr(cfg, "service", None),
+        })
+    return rows
+
+
+def undeploy_local(config: ReactorConfig, state_dir: Path, target: str) -> dict[str, Any]:
+    """Stop every server of a local target (serving or half-started); idempotent."""
+    cfg = config.deployments.get(target)
+    store = LocalDeploymentStore(state_dir)
+    records = [rec for rec in store.list() if rec.target == target]
+    if cfg is not None and cfg.kind != "local":
+        raise BadRequest(f"target {target!r} is of kind {cfg.kind!r}; undeploy only handles local targets")
+    if cfg is None and not records:
+        known = sorted(n for n, c in config.deployments.items() if c.kind == "local")
+        raise BadRequest(f"no local deployment target named {target!r}; known: {', '.join(known) or '(none)'}")
+    stopped = [stop_deployment(store, rec) for rec in records]
+    return {"target": target, "stopped": stopped, "count": len(stopped)}

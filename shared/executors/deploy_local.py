@@ -1,0 +1,147 @@
+"""Deploy to a `local` target: an `mlflow models serve` process, swapped in only once it is proven.
+
+Order of a deploy: start the new version on a free port -> /ping -> smoke test with the model's
+input example -> mark it serving -> stop the version it replaced. A failure at any step stops
+the new process and leaves the old one serving. The same version already serving healthy is
+returned as is (duplicates and retries never start a second server); a recorded process that
+died is started again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.adapters.local_deployments import (
+    SERVING,
+    STARTING,
+    LocalDeploymentRecord,
+    LocalDeploymentStore,
+    is_alive,
+    stop_deployment,
+)
+from shared.adapters.local_server import is_healthy, start_server, wait_healthy
+from shared.adapters.smoke import load_serving_example, smoke_test
+from shared.config.deployments import LocalDeployment
+from shared.errors import ActionError
+from shared.executors.base import ActionContext, ModelRef, Outcome
+
+
+class LocalDeployExecutor:
+    def execute(self, ctx: ActionContext) -> Outcome:
+        cfg: LocalDeployment = ctx.target_config()
+        model = ctx.model()
+        target = ctx.action.target
+        store = LocalDeploymentStore(ctx.state_dir)
+
+        existing = store.find(target, model.name, model.version)
+        if existing and is_alive(existing) and is_healthy(existing.url):
+            if existing.status == SERVING:
+                ctx.log.info("%s v%s already serving on %s", model.name, model.version, existing.url)
+                return Outcome.done(**_outputs(existing, smoke="passed earlier", reused=True))
+            candidate = existing  # a crash left it after /ping; it still has to pass the smoke test
+        else:
+            if existing:
+                ctx.log.warning("recorded server for %s v%s is down; starting it again", model.name, model.version)
+                stop_deployment(store, existing)
+            candidate = self._start(ctx, cfg, store, model)
+
+        try:
+            smoke = self._smoke(ctx, cfg, model, candidate)
+        except ActionError:
+            stop_deployment(store, candidate)
+            raise
+        replaced = store.promote(candidate)
+        for old in replaced:
+            ctx.log.info("stopping %s v%s (replaced)", old.model_name, old.model_version)
+            stop_deployment(store, old)
+        serving = store.find(target, model.name, model.version) or candidate
+        return Outcome.done(
+            **_outputs(serving, smoke=smoke, reused=False),
+            replaced=[f"{old.model_name}/{old.model_version}" for old in replaced],
+        )
+
+    def _start(
+        self, ctx: ActionContext, cfg: LocalDeployment, store: LocalDeploymentStore, model: ModelRef
+    ) -> LocalDeploymentRecord:
+        target = ctx.action.target
+        if cfg.port is not None:
+            # a fixed port cannot host two versions at once: the old one must make room first
+            for old in store.list():
+                if old.target == target and old.port == cfg.port:
+                    ctx.log.warning("fixed port %s: stopping %s v%s before the new version starts",
+                                    cfg.port, old.model_name, old.model_version)
+                    stop_deployment(store, old)
+        ctx.progress(f"starting mlflow models serve for {model.uri}")
+        log_file = _log_dir(ctx.state_dir, target) / f"{_safe(model.name)}-{_safe(model.version)}.log"
+        server = start_server(
+            model_uri=model.uri,
+            tracking_uri=model.tracking_uri,
+            registry_uri=model.registry_uri,
+            host=cfg.host,
+            port=cfg.port,
+            workers=cfg.workers,
+            log_file=log_file,
+        )
+        rec = LocalDeploymentRecord(
+            target=target,
+            model_name=model.name,
+            model_version=model.version,
+            status=STARTING,
+            pid=server.pid,
+            create_time=server.create_time,
+            host=server.host,
+            port=server.port,
+            url=server.url,
+            model_uri=model.uri,
+            tracking_uri=model.tracking_uri,
+            registry_uri=model.registry_uri,
+            log_file=str(server.log_file),
+            action_key=ctx.action.key,
+            started_at=time.time(),
+        )
+        # recorded before the health check, so a crash here still leaves it findable by cleanup
+        store.record(rec)
+        try:
+            wait_healthy(server, cfg.startup_timeout_s)
+        except ActionError:
+            stop_deployment(store, rec)
+            raise
+        ctx.progress(f"{model.uri} answers /ping on {server.url}")
+        return rec
+
+    def _smoke(
+        self, ctx: ActionContext, cfg: LocalDeployment, model: ModelRef, rec: LocalDeploymentRecord
+    ) -> str:
+        example = load_serving_example(model)
+        if example is None:
+            ctx.log.warning("%s has no input example: smoke test limited to /ping", model.uri)
+            return "skipped: the model has no input example (log it with input_example=...)"
+        smoke_test(f"{rec.url}/invocations", example, timeout_s=cfg.smoke_timeout_s)
+        ctx.progress(f"smoke test passed on {rec.url}/invocations")
+        return "passed"
+
+
+def _outputs(rec: LocalDeploymentRecord, *, smoke: str, reused: bool) -> dict[str, Any]:
+    return {
+        "target": rec.target,
+        "model_name": rec.model_name,
+        "model_version": rec.model_version,
+        "model_uri": rec.model_uri,
+        "endpoint_url": rec.url,
+        "scoring_url": f"{rec.url}/invocations",
+        "pid": rec.pid,
+        "port": rec.port,
+        "log_file": rec.log_file,
+        "smoke_test": smoke,
+        "reused": reused,
+    }
+
+
+def _log_dir(state_dir: Path, target: str) -> Path:
+    return Path(state_dir) / "deployments" / _safe(target)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)

@@ -1,0 +1,250 @@
+"""Deploy to Azure ML managed / Kubernetes online endpoints (azure-ai-ml), blue/green by traffic.
+
+Steps, each safe to repeat: endpoint exists (created if missing) -> deployment named from
+(target, model, version) exists and provisioned -> smoke test against that deployment alone
+(`azureml-model-deployment` header, so it gets no user traffic yet) -> traffic 100% to it ->
+older deployments of this target beyond `keep_previous` deleted. Provisioning takes minutes,
+so an attempt waits at most `wait_s` and hands back `Outcome.waiting`; the worker calls again
+and the executor resumes from what Azure reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.adapters.smoke import load_serving_example, smoke_test, to_azureml_payload
+from shared.errors import PermanentError
+from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.deploy_aml_client import OnlineTarget, deployment_name, explain, ml_client
+
+TAG_TARGET = "modelops.target"
+TAG_MODEL = "modelops.model"
+TAG_DEPLOYED_AT = "modelops.deployed_at"
+_IN_PROGRESS = {"creating", "updating", "deleting", "provisioning"}
+
+
+def _state(resource: Any) -> str:
+    """provisioning_state as lower-case text (the SDK returns enums or strings)."""
+    value = resource.provisioning_state
+    return str(getattr(value, "value", value) or "").lower()
+
+
+class _NotYet(Exception):
+    """Azure is still working; hand back to the worker and re-check later."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(phase)
+        self.phase = phase
+
+
+class OnlineDeployExecutor:
+    def __init__(self, credential: Any | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._credential = credential  # None: DefaultAzureCredential (managed identity in Azure)
+        self._clock = clock
+
+    def execute(self, ctx: ActionContext) -> Outcome:
+        cfg: OnlineTarget = ctx.target_config()
+        model = ctx.model()
+        name = deployment_name(ctx.action.target, model.name, model.version)
+        out: dict[str, Any] = {
+            "target": ctx.action.target,
+            "kind": cfg.kind,
+            "endpoint": cfg.endpoint,
+            "deployment": name,
+            "model_name": model.name,
+            "model_version": model.version,
+            "submitted_at": ctx.action.outputs.get("submitted_at"),
+        }
+        run = _Run(self, ctx, cfg, model, name, out)
+        try:
+            run.ensure_endpoint()
+            run.ensure_deployment()
+            out["smoke_test"] = run.smoke()
+            run.shift_traffic()
+            out["deleted"] = run.retire_old()
+        except _NotYet as pending:
+            ctx.progress(f"{cfg.endpoint}/{name}: waiting on Azure ({pending.phase})")
+            return Outcome.waiting(cfg.poll_interval_s, **out, phase=pending.phase)
+        except Exception as exc:  # noqa: BLE001 - every failure leaves traffic where it was
+            raise explain(exc, f"deploying {model.name} v{model.version} to {cfg.endpoint}/{name}") from exc
+        return Outcome.done(**out, phase="done")
+
+
+class _Run:
+    """One attempt's state; methods are the steps of the module docstring."""
+
+    def __init__(
+        self, owner: OnlineDeployExecutor, ctx: ActionContext, cfg: OnlineTarget, model: ModelRef,
+        name: str, out: dict[str, Any],
+    ) -> None:
+        self.ctx, self.cfg, self.model, self.name, self.out = ctx, cfg, model, name, out
+        self.clock = owner._clock
+        self.until = time.monotonic() + cfg.wait_s
+        self.ml = ml_client(cfg, owner._credential)
+
+    # -- waiting -------------------------------------------------------------------------------
+    def _await_poller(self, poller: Any, phase: str) -> Any:
+        poller.wait(timeout=max(0.0, self.until - time.monotonic()))  # raises the LRO's failure
+        if not poller.done():
+            raise _NotYet(phase)
+        return poller.result()
+
+    def _await_state(self, read: Callable[[], Any], phase: str) -> Any:
+        while True:
+            resource = read()
+            if _state(resource) not in _IN_PROGRESS:
+                return resource
+            if time.monotonic() + self.cfg.poll_interval_s > self.until:
+                raise _NotYet(phase)
+            time.sleep(self.cfg.poll_interval_s)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def ensure_endpoint(self) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.ml.online_endpoints.get(self.cfg.endpoint)
+        except ResourceNotFoundError:
+            self.ctx.progress(f"creating online endpoint {self.cfg.endpoint}")
+            poller = self.ml.online_endpoints.begin_create_or_update(self._endpoint_entity())
+            self._await_poller(poller, "endpoint")
+        endpoint = self._await_state(lambda: self.ml.online_endpoints.get(self.cfg.endpoint), "endpoint")
+        if _state(endpoint) == "failed":
+            raise PermanentError(
+                f"online endpoint {self.cfg.endpoint} is in provisioning state Failed; "
+                "delete it (az ml online-endpoint delete) or configure another endpoint name"
+            )
+        self.out["scoring_uri"] = endpoint.scoring_uri
+
+    def ensure_deployment(self) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        ops = self.ml.online_deployments
+        try:
+            existing = ops.get(self.name, self.cfg.endpoint)
+        except ResourceNotFoundError:
+            existing = None
+        failed_before_us = existing is not None and not self.out["submitted_at"] and (
+            _state(existing) == "failed"
+        )
+        if existing is None or failed_before_us:
+            self.out["submitted_at"] = self.clock()
+            self.ctx.progress(f"creating deployment {self.name} on {self.cfg.endpoint}")
+            try:
+                poller = ops.begin_create_or_update(self._deployment_entity())
+                self._await_poller(poller, "provisioning")
+            except _NotYet:
+                self._check_deadline()
+                raise
+        try:
+            deployment = self._await_state(lambda: ops.get(self.name, self.cfg.endpoint), "provisioning")
+        except _NotYet:
+            self._check_deadline()
+            raise
+        if _state(deployment) != "succeeded":
+            raise PermanentError(
+                f"deployment {self.name} on {self.cfg.endpoint} ended in provisioning state "
+                f"{_state(deployment).capitalize()}; traffic was not moved. See its logs: "
+                f"az ml online-deployment get-logs -e {self.cfg.endpoint} -n {self.name}"
+            )
+
+    def _check_deadline(self) -> None:
+        submitted = float(self.out["submitted_at"] or self.clock())
+        self.out["submitted_at"] = submitted
+        waited = self.clock() - submitted
+        if waited > self.cfg.provisioning_timeout_s:
+            raise PermanentError(
+                f"deployment {self.name} on {self.cfg.endpoint} is still provisioning after {waited:.0f}s "
+                f"(provisioning_timeout_s={self.cfg.provisioning_timeout_s:.0f}); traffic was not moved. "
+                "Check it in Azure ML studio, or raise provisioning_timeout_s and replay the event"
+            )
+
+    def smoke(self) -> str:
+        example = load_serving_example(self.model)
+        if example is None:
+            self.ctx.log.warning("%s has no input example: smoke test skipped", self.model.uri)
+            return "skipped: the model has no input example (log it with input_example=...)"
+        keys = self.ml.online_endpoints.get_keys(self.cfg.endpoint)
+        secret = getattr(keys, "primary_key", None) or getattr(keys, "access_token", None)
+        headers = {
+            "Authorization": f"Bearer {secret}",
+            # route to the new deployment directly: it has 0% of the users' traffic until it passes
+            "azureml-model-deployment": self.name,
+        }
+        smoke_test(self.out["scoring_uri"], to_azureml_payload(example), headers=headers,
+                   timeout_s=self.cfg.smoke_timeout_s)
+        return "passed"
+
+    def shift_traffic(self) -> None:
+        endpoint = self.ml.online_endpoints.get(self.cfg.endpoint)
+        traffic = {k: int(v) for k, v in (endpoint.traffic or {}).items() if int(v)}
+        if traffic != {self.name: 100}:
+            self.ctx.progress(f"{self.cfg.endpoint}: 100% traffic to {self.name}")
+            endpoint.traffic = {self.name: 100}  # the SDK drops zero entries: the others get 0
+            self._await_poller(self.ml.online_endpoints.begin_create_or_update(endpoint), "traffic")
+        self.out["traffic"] = {self.name: 100}
+
+    def retire_old(self) -> list[str]:
+        """Delete this target's deployments beyond keep_previous (deletes are started, not awaited)."""
+        ours = [
+            d for d in self.ml.online_deployments.list(self.cfg.endpoint)
+            if d.name != self.name and (d.tags or {}).get(TAG_TARGET) == self.ctx.action.target
+        ]
+        ours.sort(key=lambda d: (d.tags or {}).get(TAG_DEPLOYED_AT, ""), reverse=True)
+        doomed = ours[self.cfg.keep_previous:]
+        for old in doomed:
+            self.ctx.log.info("deleting deployment %s (beyond keep_previous)", old.name)
+            self.ml.online_deployments.begin_delete(name=old.name, endpoint_name=self.cfg.endpoint)
+        self.out["kept"] = [d.name for d in ours[: self.cfg.keep_previous]]
+        return [d.name for d in doomed]
+
+    # -- entities ------------------------------------------------------------------------------
+    def _endpoint_entity(self) -> Any:
+        from azure.ai.ml.entities import KubernetesOnlineEndpoint, ManagedOnlineEndpoint
+
+        tags = {TAG_TARGET: self.ctx.action.target}
+        if self.cfg.kind == "kubernetes-online":
+            return KubernetesOnlineEndpoint(
+                name=self.cfg.endpoint, compute=self.cfg.compute, auth_mode=self.cfg.auth_mode, tags=tags
+            )
+        return ManagedOnlineEndpoint(name=self.cfg.endpoint, auth_mode=self.cfg.auth_mode, tags=tags)
+
+    def _deployment_entity(self) -> Any:
+        from azure.ai.ml.entities import KubernetesOnlineDeployment, ManagedOnlineDeployment
+
+        kwargs: dict[str, Any] = {
+            "name": self.name,
+            "endpoint_name": self.cfg.endpoint,
+            # MLflow no-code deployment: no environment and no scoring script
+            "model": self._model_reference(),
+            "instance_type": self.cfg.instance_type,
+            "instance_count": self.cfg.instance_count,
+            "tags": {
+                TAG_TARGET: self.ctx.action.target,
+                TAG_MODEL: f"{self.model.name}:{self.model.version}",
+                TAG_DEPLOYED_AT: datetime.now(UTC).isoformat(timespec="seconds"),
+                "modelops.action_key": self.ctx.action.key,
+            },
+        }
+        if self.cfg.kind == "kubernetes-online":
+            return KubernetesOnlineDeployment(**kwargs)
+        return ManagedOnlineDeployment(**kwargs)
+
+    def _model_reference(self) -> str:
+        """`azureml:name:version` of the copy the register step made in this target's workspace."""
+        registry = self.ctx.config.registries.get(self.model.registry or "")
+        same_workspace = registry is not None and registry.kind == "azureml" and (
+            registry.subscription_id.lower(), registry.resource_group.lower(), registry.workspace.lower()
+        ) == (self.cfg.subscription_id.lower(), self.cfg.resource_group.lower(), self.cfg.workspace.lower())
+        if not same_workspace:
+            raise PermanentError(
+                f"{self.model.uri} is not registered in workspace {self.cfg.workspace}: an online "
+                f"deployment needs the model in that workspace's registry. Add a step "
+                f"`{{register: <an azureml registry for workspace {self.cfg.workspace}>}}` before "
+                f"`{{deploy: {self.ctx.action.target}}}` in the rule"
+            )
+        return f"azureml:{self.model.name}:{self.model.version}"
+

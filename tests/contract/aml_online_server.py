@@ -1,0 +1,297 @@
+"""Contract server for Azure ML online endpoints (Microsoft.MachineLearningServices ARM REST API).
+
+Follows the shapes of the azure-rest-api-specs examples (stable 2024-04-01,
+`examples/OnlineDeployment/ManagedOnlineDeployment/createOrUpdate.json` and the onlineEndpoints
+operations): PUT create-or-update answers 201 with an `Azure-AsyncOperation` header whose status
+resource goes InProgress -> Succeeded (or Failed with an ARM error), DELETE answers 202 the same
+way, `listKeys` is a POST, traffic is a property of the endpoint. A scoring route stands in for
+the endpoint's data plane: it checks the key, routes by `azureml-model-deployment` (else by
+traffic) and asks ``scorer`` for the answer of the deployed model.
+
+Failure scenarios, set on ``deployment_outcome`` for the next deployment PUTs:
+``quota`` (synchronous 400 QuotaExceeded), ``failed`` (LRO ends Failed), ``stuck`` (LRO never ends).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from tests.contract.credentials import CONTRACT_TOKEN
+
+PROVIDER = "Microsoft.MachineLearningServices"
+LOCATION = "westeurope"
+WS = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+DEPLOYMENT_DEFAULTS: dict[str, Any] = {
+    "scaleSettings": {"scaleType": "Default"},
+    "requestSettings": {"maxQueueWait": "PT0.5S", "requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1},
+    "livenessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S",
+                      "initialDelay": "PT10S"},
+    "readinessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S",
+                       "initialDelay": "PT10S"},
+    "appInsightsEnabled": False,
+    "egressPublicNetworkAccess": "Enabled",
+    "properties": {},
+    "environmentVariables": {},
+}
+KUBERNETES_DEFAULTS: dict[str, Any] = {
+    "containerResourceRequirements": {
+        "containerResourceRequests": {"cpu": "0.1", "memory": "0.5Gi"},
+        "containerResourceLimits": {"cpu": "1", "memory": "2Gi"},
+    },
+}
+Scorer = Callable[[str, dict[str, Any]], tuple[int, Any]]  # (model ARM id, request) -> (status, body)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _system_data() -> dict[str, Any]:
+    return {
+        "createdAt": "2026-01-01T12:34:56.999Z", "createdBy": "modelops", "createdByType": "Application",
+        "lastModifiedAt": "2026-01-01T12:34:56.999Z", "lastModifiedBy": "modelops",
+        "lastModifiedByType": "Application",
+    }
+
+
+class AmlOnlineContract:
+    """In-memory workspace state plus the FastAPI app serving it."""
+
+    def __init__(self, scorer: Scorer, *, polls_before_done: int = 1) -> None:
+        self.scorer = scorer
+        self.base_url = ""  # set once the HTTPS server knows its port
+        self.polls_before_done = polls_before_done
+        self.deployment_outcome = "succeed"
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        self.deployments: dict[str, dict[str, dict[str, Any]]] = {}
+        self.keys: dict[str, str] = {}
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.log: list[tuple[str, str]] = []
+        self.scored: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.app = self._build()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def traffic(self, endpoint: str) -> dict[str, int]:
+        return dict(self.endpoints[endpoint]["properties"]["traffic"])
+
+    def _ws_id(self, sub: str, rg: str, ws: str) -> str:
+        return WS.format(sub=sub, rg=rg, ws=ws)
+
+    def _start_operation(self, on_done: Callable[[], None], *, failure: dict[str, Any] | None = None,
+                         stuck: bool = False) -> str:
+        op_id = str(uuid.uuid4())
+        self.operations[op_id] = {
+            "polls": 0, "on_done": on_done, "failure": failure, "stuck": stuck, "status": "InProgress",
+        }
+        return op_id
+
+    def _async_headers(self, sub: str, op_id: str) -> dict[str, str]:
+        url = (f"{self.base_url}/subscriptions/{sub}/providers/{PROVIDER}/locations/{LOCATION}"
+               f"/mfeOperationsStatus/{op_id}?api-version=2024-04-01")
+        # Retry-After keeps the SDK's pollers from waiting their 5 s default between polls
+        return {"Azure-AsyncOperation": url, "Location": url.replace("Status", "Results"), "Retry-After": "1"}
+
+    # -- app -----------------------------------------------------------------------------------
+    def _build(self) -> FastAPI:  # noqa: C901 - one route table, read top to bottom
+        app = FastAPI()
+        prefix = WS  # FastAPI path parameters: sub, rg, ws
+
+        @app.middleware("http")
+        async def arm_auth(request: Request, call_next: Any) -> Response:
+            self.log.append((request.method, request.url.path))
+            arm = request.url.path.startswith("/subscriptions/")
+            if arm and request.headers.get("authorization") != f"Bearer {CONTRACT_TOKEN}":
+                return _error(401, "AuthenticationFailed", "missing or invalid bearer token")
+            return await call_next(request)
+
+        @app.get(prefix)
+        def get_workspace(sub: str, rg: str, ws: str) -> dict[str, Any]:
+            return {
+                "id": self._ws_id(sub, rg, ws), "name": ws, "type": f"{PROVIDER}/workspaces",
+                "location": LOCATION, "tags": {}, "systemData": _system_data(),
+                "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()),
+                             "tenantId": str(uuid.uuid4())},
+                "sku": {"name": "Basic", "tier": "Basic"},
+                "properties": {"friendlyName": ws, "workspaceId": str(uuid.uuid5(uuid.NAMESPACE_URL, ws)),
+                               "provisioningState": "Succeeded", "publicNetworkAccess": "Enabled",
+                               "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                               "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0"
+                                                    f"{self._ws_id(sub, rg, ws)}"},
+            }
+
+        @app.get(prefix + "/onlineEndpoints")
+        def list_endpoints(sub: str, rg: str, ws: str) -> dict[str, Any]:
+            return {"value": list(self.endpoints.values())}
+
+        @app.get(prefix + "/onlineEndpoints/{name}")
+        def get_endpoint(sub: str, rg: str, ws: str, name: str) -> Response:
+            if name not in self.endpoints:
+                return _error(404, "UserError", f"Resource {name} is not found.")
+            return JSONResponse(self.endpoints[name])
+
+        @app.put(prefix + "/onlineEndpoints/{name}")
+        async def put_endpoint(sub: str, rg: str, ws: str, name: str, request: Request) -> Response:
+            body = await request.json()
+            props = body.get("properties", {})
+            with self._lock:
+                traffic = {k: int(v) for k, v in (props.get("traffic") or {}).items()}
+                problem = self._traffic_problem(name, traffic)
+                if problem:
+                    return _error(400, "BadArgument", problem)
+                created = name not in self.endpoints
+                resource = self.endpoints.get(name) or {
+                    "id": f"{self._ws_id(sub, rg, ws)}/onlineEndpoints/{name}",
+                    "name": name, "type": f"{PROVIDER}/workspaces/onlineEndpoints",
+                    "location": body.get("location", LOCATION), "kind": body.get("kind"),
+                    "systemData": _system_data(),
+                    "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()),
+                                 "tenantId": str(uuid.uuid4())},
+                    "properties": {
+                        "authMode": props.get("authMode", "Key"),
+                        "scoringUri": f"{self.base_url}/score/{name}",
+                        "swaggerUri": f"{self.base_url}/score/{name}/swagger.json",
+                        "traffic": {}, "mirrorTraffic": {}, "publicNetworkAccess": "Enabled",
+                        "properties": {},
+                    },
+                }
+                resource["tags"] = body.get("tags") or {}
+                resource["properties"]["description"] = props.get("description")
+                if props.get("compute"):
+                    resource["properties"]["compute"] = props["compute"]
+                resource["properties"]["provisioningState"] = "Creating" if created else "Updating"
+                self.endpoints[name] = resource
+                self.deployments.setdefault(name, {})
+                self.keys.setdefault(name, uuid.uuid4().hex)
+
+                def done() -> None:
+                    resource["properties"]["traffic"] = traffic
+                    resource["properties"]["provisioningState"] = "Succeeded"
+
+                op = self._start_operation(done)
+            return JSONResponse(resource, status_code=201 if created else 200,
+                                headers=self._async_headers(sub, op))
+
+        @app.post(prefix + "/onlineEndpoints/{name}/listKeys")
+        def list_keys(sub: str, rg: str, ws: str, name: str) -> Response:
+            if name not in self.endpoints:
+                return _error(404, "UserError", f"Resource {name} is not found.")
+            return JSONResponse({"primaryKey": self.keys[name], "secondaryKey": self.keys[name][::-1]})
+
+        @app.get(prefix + "/onlineEndpoints/{endpoint}/deployments")
+        def list_deployments(sub: str, rg: str, ws: str, endpoint: str) -> Response:
+            if endpoint not in self.endpoints:
+                return _error(404, "UserError", f"Resource {endpoint} is not found.")
+            return JSONResponse({"value": list(self.deployments[endpoint].values())})
+
+        @app.get(prefix + "/onlineEndpoints/{endpoint}/deployments/{name}")
+        def get_deployment(sub: str, rg: str, ws: str, endpoint: str, name: str) -> Response:
+            found = self.deployments.get(endpoint, {}).get(name)
+            if found is None:
+                return _error(404, "UserError", f"Resource {name} is not found.")
+            return JSONResponse(found)
+
+        @app.put(prefix + "/onlineEndpoints/{endpoint}/deployments/{name}")
+        async def put_deployment(sub: str, rg: str, ws: str, endpoint: str, name: str,
+                                 request: Request) -> Response:
+            if endpoint not in self.endpoints:
+                return _error(404, "UserError", f"Endpoint {endpoint} is not found.")
+            body = await request.json()
+            props = body.get("properties", {})
+            if not str(props.get("model", "")).startswith(f"{self._ws_id(sub, rg, ws)}/models/"):
+                return _error(400, "BadArgument", f"model {props.get('model')!r} is not a model of this workspace")
+            if props.get("environmentId") or props.get("codeConfiguration"):
+                return _error(400, "BadArgument", "an MLflow no-code deployment takes no environment or code")
+            if self.deployment_outcome == "quota":
+                sku = props.get("instanceType")
+                return _error(400, "QuotaExceeded",
+                              f"Not enough quota available for {sku} in SubscriptionId {sub}. "
+                              "Current usage/limit: 4/4. Additional needed: 4")
+            with self._lock:
+                created = name not in self.deployments[endpoint]
+                resource = {
+                    "id": f"{self._ws_id(sub, rg, ws)}/onlineEndpoints/{endpoint}/deployments/{name}",
+                    "name": name, "type": f"{PROVIDER}/workspaces/onlineEndpoints/deployments",
+                    "location": body.get("location", LOCATION), "kind": body.get("kind"),
+                    "tags": body.get("tags") or {}, "systemData": _system_data(),
+                    "sku": body.get("sku") or {"name": "Default", "capacity": 1},
+                    # the service fills what the request left out (defaults as in the spec example)
+                    "properties": {**DEPLOYMENT_DEFAULTS, **(
+                        KUBERNETES_DEFAULTS if props.get("endpointComputeType") == "Kubernetes" else {}), **props,
+                                   "provisioningState": "Creating" if created else "Updating"},
+                }
+                self.deployments[endpoint][name] = resource
+                failure = None
+                if self.deployment_outcome == "failed":
+                    failure = {"code": "ResourceNotReady",
+                               "message": "User container has crashed or terminated: liveness probe failed"}
+
+                def done() -> None:
+                    resource["properties"]["provisioningState"] = "Failed" if failure else "Succeeded"
+
+                op = self._start_operation(done, failure=failure, stuck=self.deployment_outcome == "stuck")
+            return JSONResponse(resource, status_code=201 if created else 200,
+                                headers=self._async_headers(sub, op))
+
+        @app.delete(prefix + "/onlineEndpoints/{endpoint}/deployments/{name}")
+        def delete_deployment(sub: str, rg: str, ws: str, endpoint: str, name: str) -> Response:
+            with self._lock:
+                if name not in self.deployments.get(endpoint, {}):
+                    return Response(status_code=204)
+                if self.traffic(endpoint).get(name):
+                    return _error(400, "BadArgument", f"deployment {name} still receives traffic")
+                self.deployments[endpoint][name]["properties"]["provisioningState"] = "Deleting"
+                op = self._start_operation(lambda: self.deployments[endpoint].pop(name, None))
+            return Response(status_code=202, headers=self._async_headers(sub, op))
+
+        @app.get("/subscriptions/{sub}/providers/" + PROVIDER + "/locations/{loc}/mfeOperationsStatus/{op_id}")
+        def operation_status(sub: str, loc: str, op_id: str) -> Response:
+            with self._lock:
+                op = self.operations.get(op_id)
+                if op is None:
+                    return _error(404, "NotFound", "operation not found")
+                op["polls"] += 1
+                if op["status"] == "InProgress" and not op["stuck"] and op["polls"] > self.polls_before_done:
+                    op["on_done"]()
+                    op["status"] = "Failed" if op["failure"] else "Succeeded"
+                body: dict[str, Any] = {"id": op_id, "name": op_id, "status": op["status"]}
+                if op["status"] == "Failed":
+                    body["error"] = op["failure"]
+            return JSONResponse(body, headers={"Retry-After": "1"})
+
+        @app.post("/score/{endpoint}")
+        async def score(endpoint: str, request: Request) -> Response:
+            if endpoint not in self.endpoints:
+                return JSONResponse({"message": "endpoint not found"}, status_code=404)
+            if request.headers.get("authorization") != f"Bearer {self.keys[endpoint]}":
+                return JSONResponse({"message": "key_auth_access_denied"}, status_code=401)
+            chosen = request.headers.get("azureml-model-deployment")
+            if not chosen:
+                live = [d for d, share in self.traffic(endpoint).items() if share]
+                if not live:
+                    return JSONResponse({"message": "no deployment has traffic"}, status_code=424)
+                chosen = live[0]
+            deployment = self.deployments[endpoint].get(chosen)
+            if deployment is None or deployment["properties"]["provisioningState"] != "Succeeded":
+                return JSONResponse({"message": f"deployment {chosen} is not ready"}, status_code=404)
+            payload = await request.json()
+            self.scored.append({"deployment": chosen, "payload": payload})
+            status, answer = self.scorer(deployment["properties"]["model"], payload)
+            return JSONResponse(answer, status_code=status)
+
+        return app
+
+    def _traffic_problem(self, endpoint: str, traffic: dict[str, int]) -> str | None:
+        existing = self.deployments.get(endpoint, {})
+        for name, share in traffic.items():
+            if share and existing.get(name, {}).get("properties", {}).get("provisioningState") != "Succeeded":
+                return f"traffic refers to deployment {name} which does not exist or is not Succeeded"
+        if traffic and sum(traffic.values()) not in (0, 100):
+            return "traffic must add up to 100"
+        return None

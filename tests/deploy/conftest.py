@@ -1,0 +1,135 @@
+"""Deploy tests: a real MLflow sqlite registry with small models, and ActionContexts built by hand."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config.loader import load_config
+from shared.config.schema import ReactorConfig
+from shared.domain.actions import Action, action_key
+from shared.executors.base import ActionContext
+
+
+@dataclass
+class Registry:
+    """A local MLflow registry in sqlite, plus helpers to log versions of one model into it."""
+
+    tracking_uri: str
+    artifacts: Path
+    features: Any  # pandas DataFrame used for training and as input example
+
+    def client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    def _experiment(self) -> str:
+        client = self.client()
+        found = client.get_experiment_by_name("deploy-tests")
+        if found:
+            return str(found.experiment_id)
+        return str(client.create_experiment("deploy-tests", artifact_location=self.artifacts.as_uri()))
+
+    def log_sklearn(self, name: str, *, with_example: bool = True) -> str:
+        """Train a tiny classifier and register it; returns the new version."""
+        import mlflow
+        from mlflow.models import infer_signature
+        from sklearn.linear_model import LogisticRegression
+
+        x = self.features
+        y = (x["a"] + x["b"] > 1.0).astype(int)
+        model = LogisticRegression().fit(x, y)
+        with mlflow.start_run(experiment_id=self._experiment()):
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                input_example=x.head(3) if with_example else None,
+                signature=infer_signature(x, y),
+                registered_model_name=name,
+            )
+        return str(info.registered_model_version)
+
+    def log_broken(self, name: str) -> str:
+        """A pyfunc that loads and answers /ping but fails every prediction."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        class Broken(mlflow.pyfunc.PythonModel):
+            def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+                raise ValueError("column 'a' is out of range for this broken model")
+
+        x = self.features
+        with mlflow.start_run(experiment_id=self._experiment()):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=Broken(),
+                input_example=x.head(3),
+                signature=infer_signature(x, x["a"]),
+                registered_model_name=name,
+            )
+        return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    # mlflow.start_run/log_model read the tracking URI from the environment; scoped to this module
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    features = pd.DataFrame({"a": [0.1, 0.9, 0.4, 0.8, 0.2, 0.7], "b": [0.2, 0.5, 0.1, 0.9, 0.3, 0.6]})
+    try:
+        yield Registry(uri, root / "artifacts", features)
+    finally:
+        mp.undo()
+
+
+def write_config(path: Path, deployments_yaml: str) -> ReactorConfig:
+    path.write_text("deployments:\n" + textwrap.indent(textwrap.dedent(deployments_yaml), "  "))
+    return load_config(path, env={})
+
+
+def make_context(
+    config: ReactorConfig,
+    state_dir: Path,
+    *,
+    target: str,
+    model_name: str,
+    model_version: str,
+    tracking_uri: str = "",
+    upstream: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+) -> ActionContext:
+    action = Action(
+        id=f"act-{model_name}-{model_version}",
+        key=action_key("deploy", target, model_name, model_version),
+        kind="deploy",
+        target=target,
+        model_name=model_name,
+        model_version=model_version,
+        event_id="evt-1",
+        status="running",
+        params={"source_tracking_uri": tracking_uri} if tracking_uri else {},
+        outputs=dict(outputs or {}),
+        attempts=1,
+    )
+    return ActionContext(
+        action=action,
+        config=config,
+        state_dir=state_dir,
+        upstream=upstream or {},
+        log=logging.getLogger("tests.deploy"),
+    )
+
+
+ContextFactory = Callable[..., ActionContext]

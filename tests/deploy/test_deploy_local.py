@@ -1,0 +1,165 @@
+"""The `local` target end to end: real MLflow registry, real `mlflow models serve` processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.adapters.local_deployments import LocalDeploymentStore, is_alive, stop_deployment
+from shared.config.schema import ReactorConfig
+from shared.deployments import list_managed_deployments, undeploy_local
+from shared.errors import BadRequest, PermanentError
+from shared.executors.deploy_local import LocalDeployExecutor
+from shared.executors.registry import ExecutorRegistry
+from tests.deploy.conftest import Registry, make_context, write_config
+
+pytestmark = pytest.mark.slow
+
+MODEL = "churn-local"
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("state")
+    yield path
+    store = LocalDeploymentStore(path)
+    for rec in store.list():  # never leave a server behind, whatever failed
+        stop_deployment(store, rec)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> ReactorConfig:
+    path = tmp_path_factory.mktemp("cfg") / "modelops.yaml"
+    return write_config(path, "local:\n  kind: local\n  startup_timeout_s: 90\n")
+
+
+def deploy(registry: Registry, config: ReactorConfig, state_dir: Path, version: str) -> dict:
+    ctx = make_context(
+        config, state_dir, target="local", model_name=MODEL, model_version=version,
+        tracking_uri=registry.tracking_uri,
+    )
+    executor = ExecutorRegistry().get("deploy", config.deployments["local"].kind)
+    assert isinstance(executor, LocalDeployExecutor)
+    outcome = executor.execute(ctx)
+    assert outcome.recheck_after_seconds is None
+    return outcome.outputs
+
+
+def example_payload(registry: Registry) -> dict:
+    return {"dataframe_split": registry.features.to_dict(orient="split")}
+
+
+class TestLocalDeploy:
+    def test_served_version_predicts_like_pyfunc(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        import mlflow
+
+        version = registry.log_sklearn(MODEL)
+        out = deploy(registry, config, state_dir, version)
+
+        assert out["smoke_test"] == "passed"
+        response = requests.post(out["scoring_url"], json=example_payload(registry), timeout=30)
+        assert response.status_code == 200, response.text
+        expected = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}").predict(registry.features)
+        assert response.json()["predictions"] == [int(v) for v in expected]
+        served = LocalDeploymentStore(state_dir).get("local")
+        assert served is not None and served.model_version == version and served.url == out["endpoint_url"]
+
+    def test_duplicate_returns_the_running_server(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        before = LocalDeploymentStore(state_dir).get("local")
+        assert before is not None
+        out = deploy(registry, config, state_dir, before.model_version)
+        assert out["reused"] is True
+        assert out["pid"] == before.pid
+        assert [r.pid for r in LocalDeploymentStore(state_dir).list()] == [before.pid]
+
+    def test_failed_smoke_test_keeps_previous_version_serving(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        store = LocalDeploymentStore(state_dir)
+        previous = store.get("local")
+        assert previous is not None
+        broken = registry.log_broken(MODEL)
+
+        with pytest.raises(PermanentError) as failure:
+            deploy(registry, config, state_dir, broken)
+
+        assert "smoke test failed" in str(failure.value)
+        assert "out of range for this broken model" in str(failure.value)  # the endpoint's answer
+        assert store.get("local") == previous
+        assert store.find("local", MODEL, broken) is None
+        answer = requests.post(previous.url + "/invocations", json=example_payload(registry), timeout=30)
+        assert answer.status_code == 200
+
+    def test_dead_process_is_restarted(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        store = LocalDeploymentStore(state_dir)
+        dead = store.get("local")
+        assert dead is not None
+        os.killpg(dead.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(dead.pid, 0)  # reap it: a zombie would still look alive
+        assert not is_alive(dead)
+
+        out = deploy(registry, config, state_dir, dead.model_version)
+
+        assert out["reused"] is False and out["pid"] != dead.pid
+        assert requests.get(out["endpoint_url"] + "/ping", timeout=5).status_code == 200
+
+    def test_new_version_replaces_old_after_it_is_healthy(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        store = LocalDeploymentStore(state_dir)
+        old = store.get("local")
+        assert old is not None
+        version = registry.log_sklearn(MODEL)
+
+        out = deploy(registry, config, state_dir, version)
+
+        assert out["replaced"] == [f"{MODEL}/{old.model_version}"]
+        assert not is_alive(old)
+        assert [(r.model_version, r.status) for r in store.list()] == [(version, "serving")]
+        listed = list_managed_deployments(config, state_dir)
+        assert [(r["target"], r["model_version"], r["alive"]) for r in listed] == [("local", version, True)]
+
+    def test_undeploy_stops_the_server_and_frees_the_port(
+        self, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        served = LocalDeploymentStore(state_dir).get("local")
+        assert served is not None
+
+        result = undeploy_local(config, state_dir, "local")
+
+        assert result["count"] == 1 and result["stopped"][0]["was_running"] is True
+        assert not is_alive(served)
+        assert LocalDeploymentStore(state_dir).list() == []
+        assert not Path(served.log_file).exists()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(served.url + "/ping", timeout=5)
+        with pytest.raises(BadRequest, match="no local deployment target named 'nope'"):
+            undeploy_local(config, state_dir, "nope")
+
+
+def test_model_without_input_example_is_served_with_ping_only(
+    registry: Registry, config: ReactorConfig, tmp_path: Path
+) -> None:
+    name = "no-example"
+    version = registry.log_sklearn(name, with_example=False)
+    ctx = make_context(config, tmp_path, target="local", model_name=name, model_version=version,
+                       tracking_uri=registry.tracking_uri)
+    try:
+        out = LocalDeployExecutor().execute(ctx).outputs
+        assert out["smoke_test"].startswith("skipped: the model has no input example")
+        assert requests.get(out["endpoint_url"] + "/ping", timeout=5).status_code == 200
+    finally:
+        undeploy_local(config, tmp_path, "local")
