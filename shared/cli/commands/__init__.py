@@ -1,5 +1,14 @@
 """CLI sub-commands; each module adds its parsers."""
 
-from shared.cli.commands import cleanup_cmd, config_cmd, demo_cmd, inspect_cmd, operate_cmd, poll_cmd, serve_cmd
+from shared.cli.commands import (
+    cleanup_cmd,
+    config_cmd,
+    demo_cmd,
+    deployments_cmd,
+    inspect_cmd,
+    operate_cmd,
+    poll_cmd,
+    serve_cmd,
+)
 
-MODULES = (serve_cmd, demo_cmd, inspect_cmd, operate_cmd, poll_cmd, cleanup_cmd, config_cmd)
+MODULES = (serve_cmd, demo_cmd, inspect_cmd, operate_cmd, deployments_cmd, poll_cmd, cleanup_cmd, config_cmd)
