@@ -11,7 +11,7 @@ import pytest
 import functions.runtime as runtime
 from shared.adapters.azure_storage import StorageAccount
 from shared.ledger.azure_tables import TableLedger
-from tests.contract.azurite_fixture import Azurite
+from tests.contract.azurite import Azurite
 from tests.contract.eventgrid_topic_server import EventGridTopic
 from tests.contract.https import HttpsServer, TestCA
 from tests.spine.apptest import CONFIG

@@ -23,7 +23,7 @@ from shared.settings import Settings
 from tests.azure_state.conftest import TOPIC_KEY
 from tests.azure_state.host_queue import deliver
 from tests.azure_state.test_full_path import grid_event, run_action
-from tests.contract.azurite_fixture import KEY as AZURITE_KEY
+from tests.contract.azurite import KEY as AZURITE_KEY
 from tests.support import ROOT, mlflow_delivery, train_and_register, unique
 
 WEBHOOK_SECRET = "whsec-7c0ffee-do-not-log"
