@@ -14,6 +14,8 @@ from shared.domain.actions import STATUSES
 from shared.service.reactor import Reactor
 
 router = APIRouter(prefix="/api", tags=["ops"])
+# the ledger pages with SQLite LIMIT/OFFSET, whose integers are signed 64-bit: beyond that was a 500
+MAX_OFFSET = 2**63 - 1
 
 
 class ActionRequest(BaseModel):
@@ -53,7 +55,7 @@ def list_events(
     source: str | None = None,
     status: Literal["accepted", "ignored"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     app_reactor: Reactor = Depends(reactor),
 ) -> dict[str, Any]:
     return {"events": app_reactor.ledger.list_events(source=source, status=status, limit=limit, offset=offset)}
@@ -82,7 +84,7 @@ def list_actions(
     kind: Literal["register", "deploy", "batch_score"] | None = None,
     status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     app_reactor: Reactor = Depends(reactor),
 ) -> dict[str, Any]:
     actions = app_reactor.ledger.list_actions(
@@ -112,6 +114,14 @@ def request_action(body: ActionRequest, app_reactor: Reactor = Depends(reactor))
     out = result.to_dict()
     out["action_id"] = result.action_ids[0]
     return JSONResponse(out, status_code=200 if result.duplicate else 202)
+
+
+@router.get("/deployments")
+def deployments(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    """Local servers the reactor runs (with liveness) and the configured cloud targets."""
+    from shared.deployments import list_managed_deployments
+
+    return {"deployments": list_managed_deployments(app_reactor.config, app_reactor.settings.state_dir)}
 
 
 @router.post("/cleanup")

@@ -80,7 +80,9 @@ def _tags(value: Any) -> dict[str, str]:
     if isinstance(value, dict):
         return {str(k): str(v) for k, v in value.items()}
     out: dict[str, str] = {}
-    for item in value or []:
+    if not isinstance(value, list):  # lenient: a scalar where tags belong is dropped, not a 500
+        return out
+    for item in value:
         if isinstance(item, dict) and "key" in item:
             out[str(item["key"])] = str(item.get("value", ""))
     return out
@@ -88,7 +90,10 @@ def _tags(value: Any) -> dict[str, str]:
 
 def _millis(value: Any) -> datetime:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value / 1000, UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (ValueError, OverflowError, OSError):  # beyond year 9999 (or inf): lenient, like a missing one
+            pass
     return datetime.now(UTC)
 
 

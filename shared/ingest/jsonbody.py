@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from shared.errors import BadRequest
@@ -26,12 +28,37 @@ def parse_json(body: bytes) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("body is not UTF-8") from None
-    if _depth(text) > MAX_DEPTH:
+    # a body with no more openers than the limit cannot nest deeper: ordinary webhooks skip the
+    # per-character scan, which runs on the event loop (~40 ms of CPU for a 1 MB body)
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
         raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # an integer beyond Python's 4300-digit conversion limit
+        raise BadRequest(f"body is not usable JSON: {exc}") from None
+    if _ESCAPED_SURROGATE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            # a lone \ud800-style escape decodes to a string nothing downstream can store or log
+            raise BadRequest("body contains an unpaired UTF-16 surrogate escape") from None
+    return value
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _no_constant(name: str) -> Any:
+    raise BadRequest(f"{name} is not JSON (NaN and Infinity are not allowed)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadRequest(f"number {text[:40]} is out of range")
+    return value
 
 
 def _depth(text: str) -> int:

@@ -98,6 +98,18 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_writer_locks: dict[Path, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    """One lock per database file and process. Threads queue for it instead of meeting in SQLite's
+    busy handler, which sleeps in steps of up to 100 ms: under 16 concurrent webhooks that sleeping,
+    not the writes, made the tail latency. Other processes still serialize on the database lock."""
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(path.resolve(), threading.Lock())
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
@@ -111,6 +123,7 @@ class SqliteLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._local = threading.local()
+        self._write_lock = _writer_lock(self.path)
         self._db().executescript(SCHEMA)  # executescript manages its own transaction
 
     # -- plumbing -------------------------------------------------------------------------
@@ -127,18 +140,27 @@ class SqliteLedger:
         return db
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
+        def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
             self.db = db
+            self.lock = lock
 
         def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.lock.acquire()
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
             return self.db
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.lock.release()
 
     def _tx(self) -> SqliteLedger._Tx:
-        return SqliteLedger._Tx(self._db())
+        return SqliteLedger._Tx(self._db(), self._write_lock)
 
     def _log(self, db: sqlite3.Connection, action_id: str, worker: str | None, message: str) -> None:
         db.execute(

@@ -127,3 +127,11 @@ class TestCleanupRoute:
         assert report["dry_run"] is True and report["provider"] == "local"
         assert reactor.ledger.list_reports("cleanup")[0]["id"] == report["report_id"]
         assert client.post("/api/cleanup", json={"dry_run": "maybe"}).status_code == 400
+
+
+class TestDeploymentsRoute:
+    def test_lists_configured_targets_and_local_servers(self, tmp_path: Path) -> None:
+        client, _ = make_app(tmp_path)
+        response = client.get("/api/deployments")
+        assert response.status_code == 200
+        assert response.json() == {"deployments": []}  # no local server started yet; no cloud targets

@@ -1,0 +1,295 @@
+"""Benchmark: webhook ingest of the reactor (SQLite ledger) versus a bare FastAPI route.
+
+    .venv/bin/python benchmarks/ingest.py [--requests 3000] [--concurrency 16] [--duplicates 0.3]
+
+Both servers are real uvicorn processes started the same way (`modelops serve --no-worker`, so
+only intake is measured, and a bare app whose one route reads the body and answers 202). Both get
+the same signed MLflow `model_version.created` deliveries: distinct versions, plus a share of
+exact duplicate deliveries (same delivery id, timestamp and signature), from 16 client threads on
+keep-alive connections. Then the reactor's ledger is checked: every 202 is one event with one
+register action, duplicates were answered 200 and recorded as extra deliveries, no action key
+appears twice. Goals: reactor p99 <= 2x the bare route's, >= 300 accepted events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, percentile, verdict, write_result
+
+from shared.ingest.signatures import sign_mlflow
+from shared.local.processes import free_port, stop_process, wait_http
+
+SECRET = "bench-secret"
+MODEL = "bench-model"
+
+CONFIG = """
+sources:
+  mlflow: {tracking_uri: "http://127.0.0.1:9"}
+registries:
+  local-aml: {kind: mlflow, tracking_uri: "sqlite:///%(tmp)s/aml.db", artifact_location: "%(tmp)s/aml-art"}
+rules:
+  - name: copy
+    on: model_version.created
+    models: ["bench-*"]
+    do: [{register: local-aml}]
+"""
+
+BARE_APP = """
+import sys
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+app = FastAPI()
+
+
+@app.post("/api/hooks/mlflow")
+async def hook(request: Request) -> Response:
+    await request.body()
+    return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
+
+
+@app.get("/api/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+Delivery = tuple[bytes, dict[str, str]]
+
+
+def deliveries(count: int, duplicate_share: float, rng: random.Random) -> tuple[list[Delivery], int]:
+    """Signed deliveries, distinct versions first-come, with exact duplicates mixed in."""
+    distinct = round(count * (1 - duplicate_share))
+    originals = [_delivery(MODEL, str(v)) for v in range(1, distinct + 1)]
+    out = originals + [rng.choice(originals) for _ in range(count - distinct)]
+    rng.shuffle(out)
+    return out, distinct
+
+
+def _delivery(model: str, version: str) -> Delivery:
+    envelope = {
+        "entity": "model_version",
+        "action": "created",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "data": {
+            "name": model,
+            "version": version,
+            "source": f"models:/m-{version}",
+            "run_id": uuid.uuid4().hex,
+            "tags": {"team": "bench"},
+            "description": None,
+        },
+    }
+    body = json.dumps(envelope).encode()
+    delivery_id, ts = str(uuid.uuid4()), str(int(time.time()))
+    return body, {
+        "Content-Type": "application/json",
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": ts,
+        "X-MLflow-Signature": sign_mlflow(SECRET, delivery_id, ts, body),
+    }
+
+
+def blast(port: int, work: list[Delivery], concurrency: int) -> dict[str, Any]:
+    """Send every delivery once from ``concurrency`` threads; latency is per request, client side."""
+    latencies: list[float] = []
+    codes: Counter[int] = Counter()
+    lock = threading.Lock()
+    cursor = iter(range(len(work)))
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        seen: Counter[int] = Counter()
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            body, headers = work[index]
+            start = time.perf_counter()
+            conn.request("POST", "/api/hooks/mlflow", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            seen[response.status] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            codes.update(seen)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return {
+        "requests": len(work),
+        "seconds": elapsed,
+        "throughput_rps": len(work) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "codes": dict(sorted(codes.items())),
+    }
+
+
+def start(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    wait_http(f"http://127.0.0.1:{port}/api/health", timeout=90, process=process, log=log)
+    return process
+
+
+def check_ledger(db: Path, accepted: int, duplicates: int) -> dict[str, Any]:
+    with sqlite3.connect(db) as conn:
+        events = conn.execute(
+            "SELECT count(*), coalesce(sum(deliveries), 0) FROM events WHERE model_name = ?", (MODEL,)
+        ).fetchone()
+        actions = conn.execute(
+            "SELECT count(*), count(DISTINCT key) FROM actions WHERE model_name = ?", (MODEL,)
+        ).fetchone()
+        per_event = conn.execute(
+            "SELECT count(*) FROM (SELECT e.id FROM events e LEFT JOIN event_actions ea ON ea.event_id = e.id"
+            " WHERE e.model_name = ? GROUP BY e.id HAVING count(ea.action_id) != 1)",
+            (MODEL,),
+        ).fetchone()[0]
+    out = {
+        "accepted_202": accepted,
+        "duplicates_200": duplicates,
+        "ledger_events": events[0],
+        "ledger_deliveries": events[1],
+        "ledger_actions": actions[0],
+        "distinct_action_keys": actions[1],
+        "events_without_exactly_one_action": per_event,
+    }
+    out["consistent"] = (
+        accepted == events[0] == actions[0] == actions[1] and events[1] == accepted + duplicates and per_event == 0
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--duplicates", type=float, default=0.3, help="share of exact duplicate deliveries")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--serve-args", default="", help="extra `modelops serve` options, e.g. '--http-workers 2'")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp_name:
+        tmp = Path(tmp_name)
+        config = tmp / "modelops.yaml"
+        config.write_text(CONFIG % {"tmp": tmp})
+        (tmp / "bare.py").write_text(BARE_APP)
+        env = {
+            **os.environ,
+            "MODELOPS_STATE_DIR": str(tmp / "state"),
+            "MODELOPS_CONFIG": str(config),
+            "MLFLOW_WEBHOOK_SECRET": SECRET,
+        }
+        env.pop("MLFLOW_TRACKING_URI", None)
+        warmup = [_delivery("warmup", str(v)) for v in range(200)]
+        work, distinct = deliveries(args.requests, args.duplicates, rng)
+        results: dict[str, Any] = {}
+
+        bare_port = free_port()
+        bare = start([sys.executable, str(tmp / "bare.py"), str(bare_port)], bare_port, env, tmp / "bare.log")
+        try:
+            blast(bare_port, warmup, args.concurrency)
+            results["bare"] = blast(bare_port, work, args.concurrency)
+        finally:
+            stop_process(bare)
+
+        port = free_port()
+        serve = [
+            sys.executable,
+            "-m",
+            "shared.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--no-worker",
+            *args.serve_args.split(),
+        ]
+        reactor = start(serve, port, env, tmp / "serve.log")
+        try:
+            blast(port, warmup, args.concurrency)
+            results["reactor"] = blast(port, work, args.concurrency)
+        finally:
+            stop_process(reactor)
+        codes = results["reactor"]["codes"]
+        ledger = check_ledger(tmp / "state" / "ledger.db", codes.get(202, 0), codes.get(200, 0))
+
+    bare_r, react_r = results["bare"], results["reactor"]
+    p99_ratio = react_r["p99_ms"] / bare_r["p99_ms"]
+    accepted_rps = ledger["accepted_202"] / react_r["seconds"]
+    print(
+        f"{args.requests} signed MLflow deliveries ({distinct} distinct, {args.requests - distinct} exact"
+        f" duplicates), concurrency {args.concurrency}"
+    )
+    for name, r in results.items():
+        print(
+            f"  {name:8s} {r['throughput_rps']:7.0f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
+            f"   codes {r['codes']}"
+        )
+    print(
+        f"  ratios reactor/bare: throughput {react_r['throughput_rps'] / bare_r['throughput_rps']:.2f}x,"
+        f" p50 {react_r['p50_ms'] / bare_r['p50_ms']:.2f}x, p99 {p99_ratio:.2f}x"
+    )
+    print(f"  accepted events/s: {accepted_rps:.0f}")
+    print(f"  ledger: {ledger}")
+    met = {
+        "p99_within_2x": p99_ratio <= 2,
+        "accepted_per_s_at_least_300": accepted_rps >= 300,
+        "ledger_consistent": ledger["consistent"],
+    }
+    for goal, ok in met.items():
+        print(f"  goal {goal}: {verdict(ok)}")
+    path = write_result(
+        "ingest",
+        " ".join([sys.executable, "benchmarks/ingest.py", *sys.argv[1:]]),
+        {
+            "requests": args.requests,
+            "distinct": distinct,
+            "concurrency": args.concurrency,
+            **results,
+            "ratios": {
+                "throughput": react_r["throughput_rps"] / bare_r["throughput_rps"],
+                "p50": react_r["p50_ms"] / bare_r["p50_ms"],
+                "p99": p99_ratio,
+            },
+            "accepted_events_per_s": accepted_rps,
+            "ledger": ledger,
+            "goals_met": met,
+        },
+    )
+    print(f"result: {path}")
+    if not ledger["consistent"]:
+        raise SystemExit("ledger does not match what was answered")
+
+
+if __name__ == "__main__":
+    main()
