@@ -344,6 +344,7 @@ class SqliteLedger:
     def claim(self, worker_id: str, lease_seconds: float, *, action_id: str | None = None) -> Action | None:
         now = self._clock()
         with self._tx() as db:
+            self._fail_crash_loops(db, now)
             query = (
                 "SELECT a.* FROM actions a WHERE ("
                 " (a.status IN (?, ?) AND (a.not_before IS NULL OR a.not_before <= ?))"
@@ -372,6 +373,27 @@ class SqliteLedger:
             self._log(db, row["id"], worker_id, f"claimed (attempt {attempts})")
             claimed = db.execute("SELECT * FROM actions WHERE id = ?", (row["id"],)).fetchone()
             return _action(claimed)
+
+    def _fail_crash_loops(self, db: sqlite3.Connection, now: datetime) -> None:
+        """An action whose lease expired on its last allowed attempt killed (or hung) every worker
+        that ran it: fail it rather than hand it to the next worker forever."""
+        rows = db.execute(
+            "SELECT id, attempts, lease_owner FROM actions WHERE status = ? AND lease_expires_at <= ?"
+            " AND attempts >= max_attempts",
+            (RUNNING, _iso(now)),
+        ).fetchall()
+        for row in rows:
+            error = (
+                f"the lease expired on attempt {row['attempts']}, the last allowed: every worker running it"
+                " died or hung (see the worker logs)"
+            )
+            db.execute(
+                "UPDATE actions SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = NULL,"
+                " finished_at = ? WHERE id = ?",
+                (FAILED, error, _iso(now), row["id"]),
+            )
+            self._log(db, row["id"], None, f"failed: {error} (last owner {row['lease_owner']})")
+            self._skip_dependents(db, row["id"])
 
     def renew(self, action_id: str, worker_id: str, lease_seconds: float) -> bool:
         expires = _iso(self._clock() + timedelta(seconds=lease_seconds))

@@ -122,6 +122,19 @@ class TestLeases:
         assert any("expired" in line["message"] for line in ledger.action_log(action_id))
 
 
+    def test_an_action_that_kills_every_worker_fails_after_the_last_attempt(self, tmp_path: Path) -> None:
+        ledger = SqliteLedger(tmp_path / "l.db")
+        ids = ledger.record_event(event(), plan(chained=True), reason=None, max_attempts=2).action_ids
+        assert ledger.claim("first", 0.1).id == ids[0]
+        time.sleep(0.15)
+        assert ledger.claim("second", 0.1).attempts == 2  # the last allowed attempt
+        time.sleep(0.15)
+        assert ledger.claim("third", 30) is None  # no third worker is sacrificed
+        failed = ledger.get_action(ids[0])
+        assert failed.status == "failed" and "lease expired on attempt 2" in failed.error
+        assert ledger.get_action(ids[1]).status == "skipped"
+
+
 class TestWorker:
     def test_transient_errors_are_retried_with_backoff_then_succeed(self, tmp_path: Path) -> None:
         ledger = SqliteLedger(tmp_path / "l.db")
