@@ -63,7 +63,12 @@ def run_demo(state_dir: Path, *, rows: int = 200_000, say: Callable[[str], None]
         env.pop("MODELOPS_CONFIG", None)
         with _env(env), _reactor() as (reactor, url):
             os.environ.pop("MODELOPS_CONFIG", None)
-            return _loop(reactor, url, server, secret, state_dir, rows, say, started)
+            try:
+                return _loop(reactor, url, server, secret, state_dir, rows, say, started)
+            finally:  # whatever happened, leave no scoring server behind
+                from shared.deployments import undeploy_local
+
+                undeploy_local(reactor.config, reactor.settings.state_dir, "local")
 
 
 @contextmanager
@@ -152,9 +157,6 @@ def _loop(
 
     report, _ = run_cleanup_and_record(reactor, apply=False)
     say(f"    {report.counts()}")
-    from shared.deployments import undeploy_local
-
-    undeploy_local(reactor.config, reactor.settings.state_dir, "local")
     lines = _summary(reactor) + [
         f"demo finished in {time.monotonic() - started:.0f}s: "
         f"{'all actions succeeded' if ok else 'SOME ACTIONS FAILED'}"
