@@ -11,15 +11,13 @@ from shared.batch.local_engine import (
     META_PREFIX,
     InputError,
     ProgressCallback,
-    fingerprint,
-    input_files,
     score,
 )
-from shared.batch.naming import render_output
 from shared.batch.progress import rows_message
 from shared.config.batch import LocalBatch
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.batch_io import resolve_io
 from shared.executors.batch_model import loaded_pyfunc, signature_inputs
 
 PROGRESS_EVERY_SECONDS = 1.0
@@ -28,19 +26,8 @@ PROGRESS_EVERY_SECONDS = 1.0
 class LocalBatchExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
         cfg: LocalBatch = ctx.target_config()
-        model = ctx.model()
-        try:
-            output = Path(render_output(cfg.output, model.name, model.version))
-            files, input_format = input_files(Path(cfg.input), cfg.input_format)
-        except (InputError, ValueError) as exc:
-            raise PermanentError(f"batch target {ctx.action.target!r}: {exc}") from exc
-        marker = {
-            "action_key": ctx.action.key,
-            "input_fingerprint": fingerprint(files),
-            "model_name": model.name,
-            "model_version": model.version,
-            "model_uri": model.uri,
-        }
+        io = resolve_io(ctx, cfg.output, cfg.input, cfg.input_format)
+        model, output, input_format, marker = io.model, io.output, io.input_format, io.marker
         rows = _finished_rows(output, marker)
         if rows is not None:
             # an earlier attempt wrote this exact output, then died before the ledger heard of it

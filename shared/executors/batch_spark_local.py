@@ -13,12 +13,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.batch.local_engine import InputError, fingerprint, input_files
-from shared.batch.naming import render_output
 from shared.config.batch import SparkLocalBatch
 from shared.domain.actions import short_hash
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.batch_io import resolve_io
 from shared.jobs import batch_score_spark as job
 
 JOB_SCRIPT = Path(job.__file__)
@@ -30,18 +29,8 @@ LOG_TAIL_CHARS = 4000
 class SparkLocalBatchExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
         cfg: SparkLocalBatch = ctx.target_config()
-        model = ctx.model()
-        try:
-            output = Path(render_output(cfg.output, model.name, model.version))
-            files, input_format = input_files(Path(cfg.input), cfg.input_format)
-        except (InputError, ValueError) as exc:
-            raise PermanentError(f"batch target {ctx.action.target!r}: {exc}") from exc
-        marker = {
-            "action_key": ctx.action.key,
-            "input_fingerprint": fingerprint(files),
-            "model_uri": model.uri,
-            "model_version": model.version,
-        }
+        io = resolve_io(ctx, cfg.output, cfg.input, cfg.input_format)
+        model, output, input_format, marker = io.model, io.output, io.input_format, io.marker
         earlier = _finished(output, marker)
         if earlier is not None:
             ctx.log.info("spark output %s already holds this action's result", output)
