@@ -2,8 +2,41 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AzureMLWorkspace(ConfigModel):
+    """Where an Azure ML workspace is and how it is reached (sovereign clouds included)."""
+
+    subscription_id: str = Field(description="the workspace's subscription id (a GUID)")
+    resource_group: str = Field(description="the workspace's resource group")
+    workspace: str = Field(description="the Azure ML workspace name")
+    cloud: Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"] = Field(
+        default="AzureCloud",
+        description="Azure cloud of the workspace (AzureCloud, AzureUSGovernment, AzureChinaCloud); "
+        "sets the token audiences and the default ARM endpoint",
+    )
+    arm_endpoint: str | None = Field(
+        default=None,
+        description="ARM endpoint if not the cloud's own, e.g. https://management.usgovcloudapi.net "
+        "(Azure Stack, private ARM)",
+    )
+    authority_host: str | None = Field(
+        default=None, description="Entra authority if not the cloud's own, e.g. https://login.microsoftonline.us"
+    )
+    managed_identity_client_id: str | None = Field(
+        default=None, description="client id of a user-assigned managed identity (default: AZURE_CLIENT_ID)"
+    )
+
+    @field_validator("arm_endpoint", "authority_host")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/") if value else value

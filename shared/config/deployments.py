@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from shared.config.base import ConfigModel
+from shared.config.base import AzureMLWorkspace, ConfigModel
 
 # Azure ML endpoint names: 3-32 chars, start with a letter, letters/digits/hyphens.
 _AML_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
@@ -24,34 +24,8 @@ class LocalDeployment(ConfigModel):
     smoke_timeout_s: float = Field(default=30, gt=0, description="seconds the smoke-test request may take")
 
 
-class _Workspace(ConfigModel):
-    """Where an Azure ML workspace is and how it is reached (sovereign clouds included)."""
-
-    subscription_id: str = Field(description="the workspace's subscription id (a GUID)")
-    resource_group: str = Field(description="the workspace's resource group")
-    workspace: str = Field(description="the Azure ML workspace name")
-    cloud: Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"] = Field(
-        default="AzureCloud",
-        description="Azure cloud of the workspace (AzureCloud, AzureUSGovernment, AzureChinaCloud)",
-    )
-    arm_endpoint: str | None = Field(
-        default=None,
-        description="ARM endpoint if not the cloud's own, e.g. https://management.usgovcloudapi.net",
-    )
-    authority_host: str | None = Field(
-        default=None, description="Entra authority if not the cloud's own, e.g. https://login.microsoftonline.us"
-    )
-    managed_identity_client_id: str | None = Field(
-        default=None, description="client id of a user-assigned managed identity (default: AZURE_CLIENT_ID)"
-    )
+class _Workspace(AzureMLWorkspace):
     smoke_timeout_s: float = Field(default=60, gt=0, description="seconds the smoke-test request may take")
-
-    @field_validator("arm_endpoint", "authority_host")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("https://"):
-            raise ValueError("must be an https:// URL")
-        return value.rstrip("/") if value else value
 
 
 class _OnlineDeployment(_Workspace):

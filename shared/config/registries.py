@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.config.base import ConfigModel
+from shared.config.base import AzureMLWorkspace, ConfigModel
 
 COPY_EXPERIMENT = "modelops-reactor-copies"
 AZURE_CLOUDS = ("AzureCloud", "AzureUSGovernment", "AzureChinaCloud")
@@ -26,37 +26,11 @@ class MlflowRegistry(ConfigModel):
     experiment: str = Field(default=COPY_EXPERIMENT, description="experiment that holds the copy runs")
 
 
-class AzureMLRegistry(ConfigModel):
+class AzureMLRegistry(AzureMLWorkspace):
     """An Azure ML workspace's MLflow registry, reached through azureml-core + azureml-mlflow."""
 
     kind: Literal["azureml"]
-    subscription_id: str = Field(description="the workspace's subscription id (a GUID)")
-    resource_group: str = Field(description="the workspace's resource group")
-    workspace: str = Field(description="the Azure ML workspace name")
-    cloud: Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"] = Field(
-        default="AzureCloud",
-        description="Azure cloud of the workspace (AzureCloud, AzureUSGovernment, AzureChinaCloud); "
-        "sets the token audiences and the default ARM endpoint",
-    )
-    arm_endpoint: str | None = Field(
-        default=None,
-        description="ARM endpoint if not the cloud's own, e.g. https://management.usgovcloudapi.net "
-        "(Azure Stack, private ARM)",
-    )
-    authority_host: str | None = Field(
-        default=None, description="Entra authority if not the cloud's own, e.g. https://login.microsoftonline.us"
-    )
-    managed_identity_client_id: str | None = Field(
-        default=None, description="client id of a user-assigned managed identity (default: AZURE_CLIENT_ID)"
-    )
     experiment: str = Field(default=COPY_EXPERIMENT, description="experiment that holds the copy runs")
-
-    @field_validator("arm_endpoint", "authority_host")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("https://"):
-            raise ValueError("must be an https:// URL")
-        return value.rstrip("/") if value else value
 
 
 class DatabricksRegistry(ConfigModel):
