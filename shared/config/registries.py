@@ -10,7 +10,6 @@ from pydantic import Field, field_validator, model_validator
 from shared.config.base import AzureMLWorkspace, ConfigModel
 
 COPY_EXPERIMENT = "modelops-reactor-copies"
-AZURE_CLOUDS = ("AzureCloud", "AzureUSGovernment", "AzureChinaCloud")
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
