@@ -191,3 +191,28 @@ class TestNativeEventGridTrigger:
         assert (action.model_name, action.model_version) == ("churn", "7")
         user_function(event)  # at-least-once: the same event again
         assert len(runtime.reactor().ledger.list_actions()) == 1
+
+
+class TestAzureMLRules:
+    CONFIG = """
+sources:
+  azureml: {tracking_uri: "sqlite:///%(tmp)s/aml-source.db"}
+deployments:
+  online: {kind: local}
+rules:
+  - name: deploy-when-tagged
+    on: model.registered
+    tags: {deploy: online}
+    do: [{deploy: online}]
+"""
+
+    def test_a_model_registered_with_the_tag_is_deployed_and_others_are_ignored(self, tmp_path: Path) -> None:
+        client, reactor = make_app(tmp_path, config=self.CONFIG)
+        tagged = grid_event(REGISTERED, "models/churn:5", {"ModelName": "churn", "ModelVersion": 5,
+                                                           "ModelTags": {"deploy": "online"}}, "t1")
+        untagged = grid_event(REGISTERED, "models/churn:6", {"ModelName": "churn", "ModelVersion": 6}, "t2")
+        assert client.post("/api/hooks/eventgrid", json=[tagged]).status_code == 202
+        ignored = client.post("/api/hooks/eventgrid", json=[untagged])
+        assert ignored.status_code == 200 and "tag deploy=online missing" in ignored.json()["reason"]
+        [action] = reactor.ledger.list_actions()
+        assert (action.kind, action.model_version, action.params["source"]) == ("deploy", "5", "azureml")
