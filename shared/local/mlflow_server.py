@@ -31,6 +31,9 @@ class MlflowServer:
         env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
         env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
         env.pop("MLFLOW_TRACKING_URI", None)
+        # MLflow caches the webhook list per event type for 60 s by default, and a webhook created
+        # within that window after an event of its type misses deliveries; keep the cache short here
+        env.setdefault("MLFLOW_WEBHOOK_CACHE_TTL", "1")
         # server-side jobs (huey consumers, for GenAI evaluation) are not needed and cost startup time
         env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         command = [
