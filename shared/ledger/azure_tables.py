@@ -359,6 +359,16 @@ class TableLedger:
             if not _is_due(a, now) or (a.after is not None and self._status(a.after) != SUCCEEDED):
                 return None
             previous[:] = [a]
+            if a.status == RUNNING and a.attempts >= a.max_attempts:
+                # its lease expired on the last allowed attempt: every worker running it died or hung
+                return replace(
+                    a,
+                    status=FAILED,
+                    error=_crash_loop_error(a),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    finished_at=now,
+                )
             # a re-check of remote work (WAITING) is not a new attempt
             attempts = a.attempts + (0 if a.status == WAITING else 1)
             return replace(
@@ -372,6 +382,10 @@ class TableLedger:
 
         claimed = self._mutate_action(action_id, take) if action_id.startswith("act_") else None
         if claimed is None:
+            return None
+        if claimed.status == FAILED:
+            self._log(action_id, None, f"failed: {claimed.error} (last owner {previous[0].lease_owner})")
+            self._skip_dependents(action_id)
             return None
         if previous[0].status == RUNNING:
             self._log(action_id, worker_id, f"lease of {previous[0].lease_owner} expired; reclaimed")
@@ -685,4 +699,11 @@ def _action(e: Any) -> Action:
         started_at=codec.parse_dt(e.get("started_at")),
         finished_at=codec.parse_dt(e.get("finished_at")),
         duration_ms=_int(e.get("duration_ms")),
+    )
+
+
+def _crash_loop_error(action: Action) -> str:
+    return (
+        f"the lease expired on attempt {action.attempts}, the last allowed: every worker running it"
+        " died or hung (see the worker logs)"
     )

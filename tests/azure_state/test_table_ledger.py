@@ -141,6 +141,17 @@ class TestLeases:
         assert done.status == "succeeded" and done.outputs == {"ok": True}
         assert any("expired" in line["message"] for line in ledger.action_log(action_id))
 
+    def test_an_action_that_kills_every_worker_fails_after_the_last_attempt(self, ledger: TableLedger) -> None:
+        ids = ledger.record_event(event("8"), plan("8", chained=True), reason=None, max_attempts=2).action_ids
+        assert ledger.claim("first", 0.3, action_id=ids[0]).attempts == 1
+        time.sleep(0.4)
+        assert ledger.claim("second", 0.3, action_id=ids[0]).attempts == 2  # the last allowed attempt
+        time.sleep(0.4)
+        assert ledger.claim("third", 30, action_id=ids[0]) is None  # no third worker is sacrificed
+        failed = ledger.get_action(ids[0])
+        assert failed.status == "failed" and "lease expired on attempt 2" in failed.error
+        assert ledger.get_action(ids[1]).status == "skipped"
+
     def test_racing_claims_of_one_action_have_one_winner(self, ledger: TableLedger) -> None:
         [action_id] = ledger.record_event(event("4"), plan("4"), reason=None, max_attempts=3).action_ids
         barrier = threading.Barrier(5)
