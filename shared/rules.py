@@ -8,7 +8,6 @@ from shared.config.schema import ReactorConfig, Rule
 from shared.domain.actions import RESOLVE_RUN, PlannedAction
 from shared.domain.events import RUN_KINDS, ModelEvent, event_to_payload
 
-LINEAGE_PREFIX = "modelops."
 RULE_TAG = "modelops.rule"
 
 

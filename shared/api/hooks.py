@@ -24,11 +24,6 @@ router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 log = logging.getLogger("modelops.hooks")
 _warned: set[str] = set()
 
-SIGNED_HEADERS = {
-    "mlflow": "X-MLflow-Signature (v1,base64 HMAC-SHA256 of '{delivery_id}.{timestamp}.{body}')",
-    "databricks": "X-Databricks-Signature (hex HMAC-SHA256 of the body)",
-}
-
 
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings

@@ -10,7 +10,6 @@ from typing import Any
 REGISTER = "register"
 DEPLOY = "deploy"
 BATCH_SCORE = "batch_score"
-CLEANUP = "cleanup"
 ACTION_KINDS = (REGISTER, DEPLOY, BATCH_SCORE)
 RESOLVE_RUN = "resolve_run"  # internal: read a finished run's model and metrics, then plan the rules
 
