@@ -101,16 +101,26 @@ def variant_raw(model_dir: Path, parquet: Path, output: Path) -> dict[str, float
 
 def variant_cli(model_dir: Path, csv: Path, output: Path) -> dict[str, float]:
     command = [
-        str(Path(sys.executable).with_name("mlflow")), "models", "predict", "-m", str(model_dir),
-        "-i", str(csv), "-t", "csv", "-o", str(output), "--env-manager", "local",
+        str(Path(sys.executable).with_name("mlflow")),
+        "models",
+        "predict",
+        "-m",
+        str(model_dir),
+        "-i",
+        str(csv),
+        "-t",
+        "csv",
+        "-o",
+        str(output),
+        "--env-manager",
+        "local",
     ]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     seconds = time.perf_counter() - started
     rows = len(json.loads(output.read_text())["predictions"])
     # the CLI did the work in a child: its peak, not this wrapper's
-    return {"rows": rows, "seconds": seconds,
-            "child_peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+    return {"rows": rows, "seconds": seconds, "child_peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
 
 
 def run_variant(name: str, workdir: Path, parquet: Path, csv: Path, model_dir: Path) -> dict[str, float]:

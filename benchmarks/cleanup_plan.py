@@ -61,16 +61,21 @@ def main() -> None:
     os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = str(ca.bundle)
     contract = ArmContract(page_size=args.page_size)
     for i in range(args.groups):
-        group = contract.add_group(SUB, f"rg-{i:05}", tags=tags_for(i),
-                                   created_time=NOW - timedelta(days=i % 30))
+        group = contract.add_group(SUB, f"rg-{i:05}", tags=tags_for(i), created_time=NOW - timedelta(days=i % 30))
         if i % 100 == 0:
             contract.add_lock(group["id"], f"lock-{i}")
     credential = StaticTokenCredential()
     with HttpsServer(contract.app, ca) as server, tempfile.TemporaryDirectory() as state:
-        cfg = ReactorConfig.model_validate({"cleanup": {
-            "provider": "azure", "subscriptions": [SUB], "arm_endpoint": server.url,
-            "protected_patterns": ["rg-0999*"],
-        }})
+        cfg = ReactorConfig.model_validate(
+            {
+                "cleanup": {
+                    "provider": "azure",
+                    "subscriptions": [SUB],
+                    "arm_endpoint": server.url,
+                    "protected_patterns": ["rg-0999*"],
+                }
+            }
+        )
 
         from azure.mgmt.resource import ResourceManagementClient
 
@@ -83,8 +88,9 @@ def main() -> None:
             assert listed == args.groups
 
         def plan_run() -> None:
-            report = run_cleanup(cfg, apply=False, state_dir=Path(state), now=NOW,
-                                 credential=credential, env={}, progress=lambda _: None)
+            report = run_cleanup(
+                cfg, apply=False, state_dir=Path(state), now=NOW, credential=credential, env={}, progress=lambda _: None
+            )
             assert len(report.rows) == args.groups
 
         list_alone(), plan_run()  # warm up connections, imports and the server
@@ -94,9 +100,16 @@ def main() -> None:
             plans.append(timed(plan_run))
         client.close()
 
-    groups = [Group(name=f"rg-{i:05}", id=f"/subscriptions/{SUB}/resourceGroups/rg-{i:05}",
-                    scope=SUB, tags=tags_for(i), created_time=NOW - timedelta(days=i % 30))
-              for i in range(args.groups)]
+    groups = [
+        Group(
+            name=f"rg-{i:05}",
+            id=f"/subscriptions/{SUB}/resourceGroups/rg-{i:05}",
+            scope=SUB,
+            tags=tags_for(i),
+            created_time=NOW - timedelta(days=i % 30),
+        )
+        for i in range(args.groups)
+    ]
     policy = Policy.from_config(cfg.cleanup)
     pure = min(timed(lambda: plan(groups, policy, NOW, cap=10)) for _ in range(args.repeat))
 
@@ -105,8 +118,7 @@ def main() -> None:
     print(f"list alone (SDK paging over HTTPS):       {list_s:.3f} s")
     print(f"dry-run plan (list + locks + plan + report): {plan_s:.3f} s")
     print(f"ratio plan/list:                          {plan_s / list_s:.2f}")
-    print(f"pure planning in-process:                 {pure * 1000:.1f} ms "
-          f"({pure / args.groups * 1e6:.1f} us/group)")
+    print(f"pure planning in-process:                 {pure * 1000:.1f} ms ({pure / args.groups * 1e6:.1f} us/group)")
 
 
 if __name__ == "__main__":

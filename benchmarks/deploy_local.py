@@ -49,8 +49,13 @@ def bare_serve(tracking_uri: str, uri: str, log: Path) -> float:
     port = free_port("127.0.0.1")
     start = time.perf_counter()
     with open(log, "ab") as out:
-        proc = subprocess.Popen(serve_command(uri, "127.0.0.1", port, 1), stdout=out, stderr=subprocess.STDOUT,
-                                env=server_env(tracking_uri, None), start_new_session=True)
+        proc = subprocess.Popen(
+            serve_command(uri, "127.0.0.1", port, 1),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=server_env(tracking_uri, None),
+            start_new_session=True,
+        )
     try:
         while True:
             try:
@@ -67,15 +72,24 @@ def bare_serve(tracking_uri: str, uri: str, log: Path) -> float:
 
 def reactor_deploy(tracking_uri: str, state_dir: Path, config_path: Path, version: str) -> float:
     config = load_config(config_path, env={})
-    action = Action(id="bench", key=action_key("deploy", "local", "bench", version), kind="deploy", target="local",
-                    model_name="bench", model_version=version, event_id="bench", status="running",
-                    params={"source_tracking_uri": tracking_uri}, outputs={})
-    ctx = ActionContext(action=action, config=config, state_dir=state_dir, upstream={},
-                        log=logging.getLogger("bench"))
+    action = Action(
+        id="bench",
+        key=action_key("deploy", "local", "bench", version),
+        kind="deploy",
+        target="local",
+        model_name="bench",
+        model_version=version,
+        event_id="bench",
+        status="running",
+        params={"source_tracking_uri": tracking_uri},
+        outputs={},
+    )
+    ctx = ActionContext(action=action, config=config, state_dir=state_dir, upstream={}, log=logging.getLogger("bench"))
     start = time.perf_counter()
     outputs = LocalDeployExecutor().execute(ctx).outputs
-    answer = requests.post(outputs["scoring_url"], json={"dataframe_split": {"columns": ["a", "b"],
-                                                                             "data": [[0.3, 0.9]]}}, timeout=30)
+    answer = requests.post(
+        outputs["scoring_url"], json={"dataframe_split": {"columns": ["a", "b"], "data": [[0.3, 0.9]]}}, timeout=30
+    )
     elapsed = time.perf_counter() - start
     answer.raise_for_status()
     store = LocalDeploymentStore(state_dir)

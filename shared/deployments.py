@@ -22,21 +22,25 @@ def list_managed_deployments(config: ReactorConfig, state_dir: Path) -> list[dic
     rows: list[dict[str, Any]] = []
     for rec in LocalDeploymentStore(state_dir).list():
         cfg = config.deployments.get(rec.target)
-        rows.append({
-            **rec.to_dict(),
-            "kind": cfg.kind if cfg else "local",
-            "configured": cfg is not None,
-        })
+        rows.append(
+            {
+                **rec.to_dict(),
+                "kind": cfg.kind if cfg else "local",
+                "configured": cfg is not None,
+            }
+        )
     for name, cfg in sorted(config.deployments.items()):
         if cfg.kind == "local":
             continue
-        rows.append({
-            "target": name,
-            "kind": cfg.kind,
-            "configured": True,
-            "workspace": f"{cfg.subscription_id}/{cfg.resource_group}/{cfg.workspace}",
-            "endpoint": getattr(cfg, "endpoint", None) or getattr(cfg, "service", None),
-        })
+        rows.append(
+            {
+                "target": name,
+                "kind": cfg.kind,
+                "configured": True,
+                "workspace": f"{cfg.subscription_id}/{cfg.resource_group}/{cfg.workspace}",
+                "endpoint": getattr(cfg, "endpoint", None) or getattr(cfg, "service", None),
+            }
+        )
     return rows
 
 

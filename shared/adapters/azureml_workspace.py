@@ -35,8 +35,13 @@ _contexts: dict[str, Any] = {}  # tracking URI without query -> azureml-mlflow s
 
 def mlflow_tracking_uri(cfg: AzureMLRegistry, credential: Any = None) -> str:
     """The workspace's `azureml://` MLflow URI; resolved once per workspace and process."""
-    key = (cfg.cloud, cfg.arm_endpoint or "", cfg.subscription_id.lower(), cfg.resource_group.lower(),
-           cfg.workspace.lower())
+    key = (
+        cfg.cloud,
+        cfg.arm_endpoint or "",
+        cfg.subscription_id.lower(),
+        cfg.resource_group.lower(),
+        cfg.workspace.lower(),
+    )
     with _lock:  # held while resolving: concurrent first calls for a workspace make one Workspace.get
         if key not in _uris:
             _uris[key] = _resolve(cfg, credential or default_credential(cfg))
@@ -72,7 +77,10 @@ def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
     where = f"workspace {cfg.workspace!r} (resource group {cfg.resource_group!r}, subscription {cfg.subscription_id})"
     try:
         ws = Workspace.get(
-            cfg.workspace, auth=auth, subscription_id=cfg.subscription_id, resource_group=cfg.resource_group,
+            cfg.workspace,
+            auth=auth,
+            subscription_id=cfg.subscription_id,
+            resource_group=cfg.resource_group,
             cloud=cfg.cloud,
         )
         uri = str(ws.get_mlflow_tracking_uri())
@@ -154,8 +162,9 @@ def _workspace_repository(artifact_uri: str, context: Any, tracking_uri: str | N
                     context, parts["experiment"], parts["runid"], parts.get("artifact_path")
                 )
             else:
-                self.artifacts = LocalArtifactClient(context, parts["origin"], parts["container"],
-                                                     parts["artifact_path"])
+                self.artifacts = LocalArtifactClient(
+                    context, parts["origin"], parts["container"], parts["artifact_path"]
+                )
 
     return WorkspaceArtifactRepository()
 

@@ -80,9 +80,7 @@ class RunState:
                 code = _name(details.code)
                 result = result or ("SUCCESS" if code == "SUCCESS" else code)
                 message = details.message or message
-        duration_ms = run.run_duration or (
-            run.end_time - run.start_time if run.end_time and run.start_time else None
-        )
+        duration_ms = run.run_duration or (run.end_time - run.start_time if run.end_time and run.start_time else None)
         return cls(
             run_id=int(run.run_id or 0),
             life_cycle_state=life,
@@ -195,9 +193,7 @@ def _translated(what: str) -> Iterator[None]:
             "the identity was added to the workspace"
         ) from exc
     except PermissionDenied as exc:
-        raise PermanentError(
-            f"{what}: permission denied ({exc}); give the identity CAN MANAGE RUN on the job"
-        ) from exc
+        raise PermanentError(f"{what}: permission denied ({exc}); give the identity CAN MANAGE RUN on the job") from exc
     except _PERMANENT as exc:
         raise PermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
     except DatabricksError as exc:  # 429 past the retry budget, 500, 502, 503, 504
@@ -206,8 +202,7 @@ def _translated(what: str) -> Iterator[None]:
         raise RetryableError(f"{what}: {exc}; the workspace did not answer in time") from exc
     except CredentialUnavailableError as exc:
         raise PermanentError(
-            f"{what}: no Azure identity available ({exc}); enable a managed identity on the app "
-            "or use `auth: token`"
+            f"{what}: no Azure identity available ({exc}); enable a managed identity on the app or use `auth: token`"
         ) from exc
     except ClientAuthenticationError as exc:
         raise RetryableError(f"{what}: getting an Entra token failed: {exc}") from exc

@@ -97,8 +97,7 @@ class LocalDeploymentStore:
         """The server currently serving ``target``, if any."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM local_deployments WHERE target = ? AND status = ? "
-                "ORDER BY started_at DESC LIMIT 1",
+                "SELECT * FROM local_deployments WHERE target = ? AND status = ? ORDER BY started_at DESC LIMIT 1",
                 (target, SERVING),
             ).fetchone()
         return LocalDeploymentRecord(**dict(row)) if row else None
@@ -152,8 +151,10 @@ def is_alive(rec: LocalDeploymentRecord) -> bool:
 
     try:
         proc = psutil.Process(rec.pid)
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and (
-            abs(proc.create_time() - rec.create_time) < 1.0
+        return (
+            proc.is_running()
+            and proc.status() != psutil.STATUS_ZOMBIE
+            and (abs(proc.create_time() - rec.create_time) < 1.0)
         )
     except psutil.Error:
         return False

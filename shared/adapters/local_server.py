@@ -41,9 +41,21 @@ def url_for(host: str, port: int) -> str:
 def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[str]:
     """The exact command line, shared by the executor and the benchmark."""
     return [
-        sys.executable, "-m", "mlflow", "models", "serve",
-        "-m", model_uri, "--env-manager", "local",
-        "-h", host, "-p", str(port), "-w", str(workers),
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
     ]
 
 

@@ -56,7 +56,8 @@ def input_files(path: Path, input_format: str = "auto") -> tuple[list[Path], str
         raise InputError(f"input {path} does not exist; set `input:` to a Parquet or CSV file/dir")
     if path.is_dir():
         files = sorted(
-            p for p in path.rglob("*")
+            p
+            for p in path.rglob("*")
             if p.is_file() and p.suffix in (".parquet", ".csv") and not p.name.startswith(("_", "."))
         )
         if input_format == "auto":
@@ -76,9 +77,7 @@ def fingerprint(files: list[Path]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def read_batches(
-    files: list[Path], input_format: str, batch_rows: int
-) -> tuple[Iterator[pa.RecordBatch], int | None]:
+def read_batches(files: list[Path], input_format: str, batch_rows: int) -> tuple[Iterator[pa.RecordBatch], int | None]:
     """Record batches of at most `batch_rows` rows, and the total row count when cheap to know."""
     if input_format == "parquet":
         total = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
@@ -195,9 +194,7 @@ def score(
     return ScoreResult(rows, time.perf_counter() - started, output_path, count)
 
 
-def _score_batch(
-    model: Model, batch: pa.RecordBatch, model_version: str, features: list[str] | None
-) -> pa.RecordBatch:
+def _score_batch(model: Model, batch: pa.RecordBatch, model_version: str, features: list[str] | None) -> pa.RecordBatch:
     names = batch.schema.names
     for reserved in (PREDICTION, MODEL_VERSION):
         if reserved in names:

@@ -16,9 +16,7 @@ def render_output(template: str, model_name: str, model_version: str) -> str:
     fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     unknown = [name for name in fields if name not in values]
     if unknown:
-        raise ValueError(
-            f"output {template!r} uses {{{unknown[0]}}}; only {{model_name}} and {{model_version}} exist"
-        )
+        raise ValueError(f"output {template!r} uses {{{unknown[0]}}}; only {{model_name}} and {{model_version}} exist")
     return template.format_map(values)
 
 

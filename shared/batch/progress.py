@@ -25,9 +25,7 @@ def rows_message(done: int, total: int | None, seconds: float) -> str:
 class TerminalProgress:
     """`ctx.progress` for the CLI: one redrawn line on a TTY, throttled plain lines otherwise."""
 
-    def __init__(
-        self, stream: TextIO | None = None, *, width: int = 30, min_interval: float = 0.1
-    ) -> None:
+    def __init__(self, stream: TextIO | None = None, *, width: int = 30, min_interval: float = 0.1) -> None:
         self._stream = stream or sys.stderr
         self._width = width
         self._tty = bool(getattr(self._stream, "isatty", lambda: False)())

@@ -108,7 +108,9 @@ class ArmProvider:
         everywhere: list[Lock] = []
         for raw in raw_locks:
             lock = Lock(
-                name=raw.name, level=str(raw.level), scope=_LOCK_SUFFIX.sub("", raw.id),
+                name=raw.name,
+                level=str(raw.level),
+                scope=_LOCK_SUFFIX.sub("", raw.id),
                 notes=raw.notes,
             )
             inside = _IN_GROUP.match(raw.id)
@@ -119,8 +121,7 @@ class ArmProvider:
         return [self._group(scope, rg, by_group, everywhere) for rg in raw_groups]
 
     @staticmethod
-    def _group(scope: str, rg: Any, by_group: dict[str, list[Lock]], everywhere: list[Lock]
-               ) -> Group:
+    def _group(scope: str, rg: Any, by_group: dict[str, list[Lock]], everywhere: list[Lock]) -> Group:
         created_raw = (getattr(rg, "additional_properties", None) or {}).get("createdTime")
         try:
             created = parse_timestamp(created_raw) if created_raw else None
@@ -128,10 +129,15 @@ class ArmProvider:
             created = None
         state = rg.properties.provisioning_state if rg.properties else None
         return Group(
-            name=rg.name, id=rg.id, scope=scope, location=rg.location or "",
-            tags=dict(rg.tags or {}), managed_by=rg.managed_by,
+            name=rg.name,
+            id=rg.id,
+            scope=scope,
+            location=rg.location or "",
+            tags=dict(rg.tags or {}),
+            managed_by=rg.managed_by,
             locks=tuple(everywhere + by_group.get(rg.name.lower(), [])),
-            created_time=created, provisioning_state=state,
+            created_time=created,
+            provisioning_state=state,
         )
 
     def _patch_tags(self, group: Group, operation: str, tags: dict[str, str]) -> None:

@@ -65,8 +65,7 @@ class MarkFile:
 
 
 class _LocalDelete:
-    def __init__(self, store: LocalDeploymentStore, rec: LocalDeploymentRecord,
-                 marks: MarkFile, name: str) -> None:
+    def __init__(self, store: LocalDeploymentStore, rec: LocalDeploymentRecord, marks: MarkFile, name: str) -> None:
         self._store, self._rec, self._marks, self._name = store, rec, marks, name
 
     def wait(self) -> None:
@@ -104,17 +103,31 @@ class LocalProvider:
         started = datetime.fromtimestamp(rec.started_at, UTC)
         tags = {
             cfg.created_tag: format_timestamp(started),
-            "target": rec.target, "model": rec.model_name, "version": rec.model_version,
+            "target": rec.target,
+            "model": rec.model_name,
+            "version": rec.model_version,
         }
         if mark is not None:
             tags[cfg.mark_tag] = mark
         locks: tuple[Lock, ...] = ()
         if rec.status != SERVING:
-            locks = (Lock("deploy-in-progress", "CanNotDelete", rec.url,
-                          f"status {rec.status}: its deploy action still owns it"),)
+            locks = (
+                Lock(
+                    "deploy-in-progress",
+                    "CanNotDelete",
+                    rec.url,
+                    f"status {rec.status}: its deploy action still owns it",
+                ),
+            )
         return Group(
-            name=group_name(rec), id=rec.url, scope=SCOPE, location=f"{rec.host}:{rec.port}",
-            tags=tags, locks=locks, created_time=started, provisioning_state=rec.status,
+            name=group_name(rec),
+            id=rec.url,
+            scope=SCOPE,
+            location=f"{rec.host}:{rec.port}",
+            tags=tags,
+            locks=locks,
+            created_time=started,
+            provisioning_state=rec.status,
         )
 
     def set_mark(self, group: Group, value: str) -> None:

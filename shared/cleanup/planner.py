@@ -33,8 +33,13 @@ def plan(groups: Iterable[Group], policy: Policy, now: datetime, *, cap: int) ->
         return planned
     detail = f"per-run deletion cap of {cap} reached"
     return [
-        Planned(p.group, replace(p.decision, action=Action.OVER_CAP, reason=Reason.CAP_REACHED,
-                                 detail=f"{detail}; {p.decision.detail}"))
-        if id(p) in over else p
+        Planned(
+            p.group,
+            replace(
+                p.decision, action=Action.OVER_CAP, reason=Reason.CAP_REACHED, detail=f"{detail}; {p.decision.detail}"
+            ),
+        )
+        if id(p) in over
+        else p
         for p in planned
     ]

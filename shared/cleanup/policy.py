@@ -98,22 +98,30 @@ class Policy:
             reason = why[0] if expires_at is None else Reason.NOT_STALE
             detail = why[1] if expires_at is None else f"expires {format_timestamp(expires_at)}"
             if mark_raw is not None:
-                return Decision(Action.UNMARK, Reason.NO_LONGER_STALE, detail, expires_at,
-                                marked_until)
+                return Decision(Action.UNMARK, Reason.NO_LONGER_STALE, detail, expires_at, marked_until)
             return Decision(Action.SKIP, reason, detail, expires_at)
         stale_since = f"stale since {format_timestamp(expires_at)}"
         if marked_until is None:
             # an unreadable mark restarts the grace period rather than deleting early
             new_mark = format_timestamp(now + self.grace)
-            return Decision(Action.MARK, Reason.STALE, f"{stale_since}; delete after {new_mark}",
-                            expires_at, None, new_mark)
+            return Decision(
+                Action.MARK, Reason.STALE, f"{stale_since}; delete after {new_mark}", expires_at, None, new_mark
+            )
         if marked_until > now:
-            return Decision(Action.SKIP, Reason.AWAITING_GRACE,
-                            f"{stale_since}; delete after {format_timestamp(marked_until)}",
-                            expires_at, marked_until)
-        return Decision(Action.DELETE, Reason.MARK_DUE,
-                        f"{stale_since}; marked until {format_timestamp(marked_until)}",
-                        expires_at, marked_until)
+            return Decision(
+                Action.SKIP,
+                Reason.AWAITING_GRACE,
+                f"{stale_since}; delete after {format_timestamp(marked_until)}",
+                expires_at,
+                marked_until,
+            )
+        return Decision(
+            Action.DELETE,
+            Reason.MARK_DUE,
+            f"{stale_since}; marked until {format_timestamp(marked_until)}",
+            expires_at,
+            marked_until,
+        )
 
     def _safety(self, group: Group) -> Decision | None:
         name = group.name.lower()
@@ -133,8 +141,7 @@ class Policy:
             return Decision(Action.SKIP, Reason.DELETING, "a deletion is already running")
         opt_in = (group.tag(self.opt_in_name) or "").strip().lower()
         if not self.implied_opt_in and opt_in != self.opt_in_value:
-            return Decision(Action.SKIP, Reason.NOT_OPTED_IN,
-                            f"no {self.opt_in_name}={self.opt_in_value} tag")
+            return Decision(Action.SKIP, Reason.NOT_OPTED_IN, f"no {self.opt_in_name}={self.opt_in_value} tag")
         return None
 
     def expiry(self, group: Group) -> tuple[datetime | None, tuple[Reason, str]]:
@@ -158,8 +165,7 @@ class Policy:
         created_raw = group.tag(self.created_tag)
         created = _try_timestamp(created_raw) if created_raw is not None else group.created_time
         if created is None:
-            return None, (Reason.NO_EXPIRY, f"ttl but no readable {self.created_tag} tag or "
-                                             "createdTime")
+            return None, (Reason.NO_EXPIRY, f"ttl but no readable {self.created_tag} tag or createdTime")
         return created + ttl, (Reason.NOT_STALE, "")
 
 

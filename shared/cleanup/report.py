@@ -42,9 +42,16 @@ class GroupRow:
         d, g = item.decision, item.group
         acts = d.action in (Action.MARK, Action.UNMARK, Action.DELETE)
         return cls(
-            scope=g.scope, name=g.name, id=g.id, location=g.location,
-            decision=d.action.value, reason=d.reason.value, detail=d.detail,
-            expires_at=_ts(d.expires_at), marked_until=_ts(d.marked_until), new_mark=d.new_mark,
+            scope=g.scope,
+            name=g.name,
+            id=g.id,
+            location=g.location,
+            decision=d.action.value,
+            reason=d.reason.value,
+            detail=d.detail,
+            expires_at=_ts(d.expires_at),
+            marked_until=_ts(d.marked_until),
+            new_mark=d.new_mark,
             status="planned" if acts and dry_run else None,
         )
 
@@ -92,13 +99,11 @@ def format_report_table(report: CleanupReport) -> str:
     header = ("SCOPE", "GROUP", "DECISION", "REASON", "STATUS", "DETAIL")
     rows = sorted(report.rows, key=lambda r: (_ORDER[Action(r.decision)], r.scope, r.name))
     cells = [header] + [
-        (r.scope, r.name, r.decision, r.reason, r.status or "-",
-         r.detail + (f" [{r.error}]" if r.error else ""))
+        (r.scope, r.name, r.decision, r.reason, r.status or "-", r.detail + (f" [{r.error}]" if r.error else ""))
         for r in rows
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
-    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(len(widths))) + "  " + c[-1]
-             for c in cells]
+    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(len(widths))) + "  " + c[-1] for c in cells]
     mode = "dry run (nothing written)" if report.dry_run else "applied"
     counts = ", ".join(f"{k}={v}" for k, v in report.counts().items())
     lines.append("")

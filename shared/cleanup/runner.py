@@ -41,7 +41,10 @@ def run_cleanup(
     policy = Policy.from_config(cfg, app_group=app_group, implied_opt_in=cfg.provider == "local")
     now = now or datetime.now(UTC)
     report = CleanupReport(
-        run_id=uuid.uuid4().hex[:12], provider=cfg.provider, dry_run=not apply, now=now,
+        run_id=uuid.uuid4().hex[:12],
+        provider=cfg.provider,
+        dry_run=not apply,
+        now=now,
         started_at=datetime.now(UTC),
     )
     if cfg.provider == "azure" and not policy.app_groups:
@@ -50,9 +53,7 @@ def run_cleanup(
             "cleanup.app_resource_group); it is protected only by the other rules"
         )
     if cfg.provider == "local" and cfg.default_ttl is None:
-        report.warnings.append(
-            "cleanup.default_ttl is not set: local deployments never become stale"
-        )
+        report.warnings.append("cleanup.default_ttl is not set: local deployments never become stale")
     provider = make_provider(cfg, state_dir=state_dir, credential=credential)
     try:
         groups = _list_all(provider, report, say)
@@ -60,16 +61,14 @@ def run_cleanup(
         report.rows = [GroupRow.from_planned(p, dry_run=not apply) for p in planned]
         say(f"planned {len(planned)} groups: {report.counts()}")
         if apply:
-            apply_plan(provider, planned, report.rows, concurrency=cfg.delete_concurrency,
-                       progress=say)
+            apply_plan(provider, planned, report.rows, concurrency=cfg.delete_concurrency, progress=say)
     finally:
         provider.close()
     report.finished_at = datetime.now(UTC)
     return report
 
 
-def _list_all(provider: CleanupProvider, report: CleanupReport, say: Callable[[str], None]
-              ) -> list[Group]:
+def _list_all(provider: CleanupProvider, report: CleanupReport, say: Callable[[str], None]) -> list[Group]:
     groups: list[Group] = []
     for scope in provider.scopes():
         try:
@@ -83,8 +82,7 @@ def _list_all(provider: CleanupProvider, report: CleanupReport, say: Callable[[s
     return groups
 
 
-def make_provider(cfg: CleanupConfig, *, state_dir: Path, credential: Any = None
-                  ) -> CleanupProvider:
+def make_provider(cfg: CleanupConfig, *, state_dir: Path, credential: Any = None) -> CleanupProvider:
     # imported here so that the timer and the CLI load the Azure SDKs only when they are used
     if cfg.provider == "azure":
         from shared.cleanup.arm_provider import ArmProvider

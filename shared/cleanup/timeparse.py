@@ -22,9 +22,7 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(value)
     if not match:
         if _CALENDAR.match(value):
-            raise ValueError(
-                f"{text!r} uses years or months, whose length varies; use weeks or days, e.g. P30D"
-            )
+            raise ValueError(f"{text!r} uses years or months, whose length varies; use weeks or days, e.g. P30D")
         raise ValueError(f"{text!r} is not an ISO 8601 duration; write e.g. P7D, PT24H or P1DT12H")
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
     return timedelta(**parts)

@@ -60,9 +60,7 @@ class DatabricksBatch(ConfigModel):
         default="azure-identity",
         description="azure-identity (managed identity in Azure) or token (a PAT, for development)",
     )
-    token_setting: str = Field(
-        default="DATABRICKS_TOKEN", description="app setting holding the PAT when auth is token"
-    )
+    token_setting: str = Field(default="DATABRICKS_TOKEN", description="app setting holding the PAT when auth is token")
     managed_identity_client_id: str | None = Field(
         default=None, description="client id of a user-assigned managed identity (azure-identity)"
     )
@@ -84,6 +82,4 @@ class DatabricksBatch(ConfigModel):
     )
 
 
-BatchConfig = Annotated[
-    LocalBatch | SparkLocalBatch | DatabricksBatch, Field(discriminator="kind")
-]
+BatchConfig = Annotated[LocalBatch | SparkLocalBatch | DatabricksBatch, Field(discriminator="kind")]

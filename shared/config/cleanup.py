@@ -33,9 +33,7 @@ class OptInTag(ConfigModel):
     """The tag a group must carry before cleanup may ever touch it."""
 
     name: str = Field(default="modelops-cleanup", description="tag name, e.g. modelops-cleanup")
-    value: str = Field(
-        default="true", min_length=1, description="required tag value (compared case-insensitively)"
-    )
+    value: str = Field(default="true", min_length=1, description="required tag value (compared case-insensitively)")
 
     @field_validator("name")
     @classmethod
@@ -57,8 +55,7 @@ class CleanupConfig(ConfigModel):
     )
     provider: Literal["azure", "local"] = Field(
         default="local",
-        description="`azure` cleans resource groups through ARM; `local` cleans the reactor's "
-        "local model deployments",
+        description="`azure` cleans resource groups through ARM; `local` cleans the reactor's local model deployments",
     )
     subscriptions: list[str] = Field(
         default_factory=list,
@@ -71,17 +68,14 @@ class CleanupConfig(ConfigModel):
     )
     expiry_tag: str = Field(
         default="expires-on",
-        description="tag holding an absolute expiry, ISO date or date-time (2025-01-31, "
-        "2025-01-31T18:00:00Z)",
+        description="tag holding an absolute expiry, ISO date or date-time (2025-01-31, 2025-01-31T18:00:00Z)",
     )
     ttl_tag: str = Field(
         default="ttl",
         description="tag holding an ISO 8601 duration (P7D, PT24H) counted from the created-at "
         "tag or the group's createdTime",
     )
-    created_tag: str = Field(
-        default="created-at", description="tag holding the creation time a ttl counts from"
-    )
+    created_tag: str = Field(default="created-at", description="tag holding the creation time a ttl counts from")
     default_ttl: str | None = Field(
         default=None,
         description="ISO 8601 duration applied when a group has neither expiry nor ttl tag "
@@ -91,28 +85,20 @@ class CleanupConfig(ConfigModel):
         default="delete-after",
         description="tag written on the first stale run; holds the earliest deletion time",
     )
-    grace_period: str = Field(
-        default="P1D", description="ISO 8601 duration between marking a group and deleting it"
-    )
-    protected_names: list[str] = Field(
-        default_factory=list, description="group names never deleted (case-insensitive)"
-    )
+    grace_period: str = Field(default="P1D", description="ISO 8601 duration between marking a group and deleting it")
+    protected_names: list[str] = Field(default_factory=list, description="group names never deleted (case-insensitive)")
     protected_patterns: list[str] = Field(
         default_factory=list,
-        description="glob patterns (fnmatch, case-insensitive) of group names never deleted, "
-        "e.g. prod-*",
+        description="glob patterns (fnmatch, case-insensitive) of group names never deleted, e.g. prod-*",
     )
     app_resource_group: str | None = Field(
         default=None,
-        description="the group hosting this app, never deleted; defaults to the "
-        "WEBSITE_RESOURCE_GROUP app setting",
+        description="the group hosting this app, never deleted; defaults to the WEBSITE_RESOURCE_GROUP app setting",
     )
     max_deletions_per_run: int = Field(
         default=10, ge=0, description="per-run deletion cap (blast radius); 0 deletes nothing"
     )
-    delete_concurrency: int = Field(
-        default=4, ge=1, le=32, description="deletions run at once (1-32)"
-    )
+    delete_concurrency: int = Field(default=4, ge=1, le=32, description="deletions run at once (1-32)")
     arm_endpoint: str = Field(
         default="https://management.azure.com",
         description="Azure Resource Manager endpoint, e.g. https://management.usgovcloudapi.net "
@@ -151,9 +137,7 @@ class CleanupConfig(ConfigModel):
                 raise ValueError("empty pattern; remove it or write a glob such as prod-*")
             if pattern.strip() in {"*", "**"}:
                 # protecting everything is legal but almost certainly a typo for a real pattern
-                raise ValueError(
-                    f"pattern {pattern!r} protects every group; set enabled: false instead"
-                )
+                raise ValueError(f"pattern {pattern!r} protects every group; set enabled: false instead")
         return value
 
     @field_validator("subscriptions")

@@ -41,7 +41,8 @@ class _OnlineDeployment(_Workspace):
         description="Azure ML resource id for sovereign clouds (e.g. https://ml.azure.us/); default follows ARM",
     )
     wait_s: float = Field(
-        default=240, gt=0,
+        default=240,
+        gt=0,
         description="seconds one attempt waits on provisioning before handing back to the worker (re-checked later)",
     )
     provisioning_timeout_s: float = Field(

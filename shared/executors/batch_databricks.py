@@ -65,9 +65,7 @@ class DatabricksBatchExecutor:
         run = client.get_run(int(run_id))
         return self._outcome(ctx, cfg, run, {**ctx.action.outputs, **first, "run_id": run.run_id})
 
-    def _outcome(
-        self, ctx: ActionContext, cfg: DatabricksBatch, run: RunState, known: dict[str, Any]
-    ) -> Outcome:
+    def _outcome(self, ctx: ActionContext, cfg: DatabricksBatch, run: RunState, known: dict[str, Any]) -> Outcome:
         outputs = {
             **known,
             "run_page_url": run.run_page_url,

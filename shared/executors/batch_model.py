@@ -44,17 +44,17 @@ def _download(model: ModelRef, dst: str) -> str:
     if registry_uri.startswith("databricks"):
         # the Databricks / Unity Catalog repositories take the registry URI explicitly
         return mlflow.artifacts.download_artifacts(
-            artifact_uri=model.uri, dst_path=dst,
-            tracking_uri=model.tracking_uri, registry_uri=registry_uri,
+            artifact_uri=model.uri,
+            dst_path=dst,
+            tracking_uri=model.tracking_uri,
+            registry_uri=registry_uri,
         )
     client = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=registry_uri)
     location = client.get_model_version_download_uri(model.name, model.version)
     if location.startswith("models:/"):
         # a logged-model URI (MLflow 3); its artifacts live at the logged model's location
         location = client.get_logged_model(location.removeprefix("models:/")).artifact_location
-    return mlflow.artifacts.download_artifacts(
-        artifact_uri=location, dst_path=dst, tracking_uri=model.tracking_uri
-    )
+    return mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=dst, tracking_uri=model.tracking_uri)
 
 
 def signature_inputs(model: PyFuncModel) -> list[str] | None:

@@ -49,21 +49,37 @@ class SparkLocalBatchExecutor:
         return Outcome.done(**{**summary, "output": str(output.resolve()), "log": str(log_path)})
 
     def _run(
-        self, ctx: ActionContext, cfg: SparkLocalBatch, model: ModelRef, input_format: str,
-        temp: Path, log_path: Path,
+        self,
+        ctx: ActionContext,
+        cfg: SparkLocalBatch,
+        model: ModelRef,
+        input_format: str,
+        temp: Path,
+        log_path: Path,
     ) -> dict[str, Any]:
         command = [
-            sys.executable, str(JOB_SCRIPT),
-            "--master", cfg.master,
-            "--model-uri", model.uri,
-            "--model-name", model.name,
-            "--model-version", model.version,
-            "--input", str(Path(cfg.input).resolve()),
-            "--input-format", input_format,
-            "--output", str(temp.resolve()),
-            "--output-format", "parquet",
-            "--result-type", cfg.result_type,
-            "--spark-conf", f"spark.driver.memory={cfg.driver_memory}",
+            sys.executable,
+            str(JOB_SCRIPT),
+            "--master",
+            cfg.master,
+            "--model-uri",
+            model.uri,
+            "--model-name",
+            model.name,
+            "--model-version",
+            model.version,
+            "--input",
+            str(Path(cfg.input).resolve()),
+            "--input-format",
+            input_format,
+            "--output",
+            str(temp.resolve()),
+            "--output-format",
+            "parquet",
+            "--result-type",
+            cfg.result_type,
+            "--spark-conf",
+            f"spark.driver.memory={cfg.driver_memory}",
         ]
         if cfg.feature_columns:
             command += ["--feature-columns", ",".join(cfg.feature_columns)]
@@ -99,8 +115,7 @@ class SparkLocalBatchExecutor:
         text = log_path.read_text(errors="replace")
         if code != 0:
             raise PermanentError(
-                f"spark job for {model.uri} exited with {code}; see {log_path}:\n"
-                + text[-LOG_TAIL_CHARS:]
+                f"spark job for {model.uri} exited with {code}; see {log_path}:\n" + text[-LOG_TAIL_CHARS:]
             )
         results = [line for line in text.splitlines() if line.startswith(job.RESULT_PREFIX)]
         if not results:

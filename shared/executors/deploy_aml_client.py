@@ -14,16 +14,25 @@ OnlineTarget = ManagedOnlineDeployment | KubernetesOnlineDeployment
 
 CLOUDS: dict[str, dict[str, str]] = {
     "AzureCloud": {
-        "arm": "https://management.azure.com", "authority": "https://login.microsoftonline.com",
-        "aml": "https://ml.azure.com", "portal": "https://portal.azure.com/", "storage": "core.windows.net",
+        "arm": "https://management.azure.com",
+        "authority": "https://login.microsoftonline.com",
+        "aml": "https://ml.azure.com",
+        "portal": "https://portal.azure.com/",
+        "storage": "core.windows.net",
     },
     "AzureUSGovernment": {
-        "arm": "https://management.usgovcloudapi.net", "authority": "https://login.microsoftonline.us",
-        "aml": "https://ml.azure.us", "portal": "https://portal.azure.us/", "storage": "core.usgovcloudapi.net",
+        "arm": "https://management.usgovcloudapi.net",
+        "authority": "https://login.microsoftonline.us",
+        "aml": "https://ml.azure.us",
+        "portal": "https://portal.azure.us/",
+        "storage": "core.usgovcloudapi.net",
     },
     "AzureChinaCloud": {
-        "arm": "https://management.chinacloudapi.cn", "authority": "https://login.chinacloudapi.cn",
-        "aml": "https://ml.azure.cn", "portal": "https://portal.azure.cn/", "storage": "core.chinacloudapi.cn",
+        "arm": "https://management.chinacloudapi.cn",
+        "authority": "https://login.chinacloudapi.cn",
+        "aml": "https://ml.azure.cn",
+        "portal": "https://portal.azure.cn/",
+        "storage": "core.chinacloudapi.cn",
     },
 }
 
@@ -114,8 +123,11 @@ def explain(exc: Exception, doing: str) -> ActionError:
         details = {"status_code": status, "code": code, "message": _message(exc)}
         if status == 429 or status >= 500:
             return RetryableError(f"{doing}: Azure answered {status} {code}: {_message(exc)}", details=details)
-        hint = " (request more quota for this VM family or use a smaller instance_type)" if "quota" in (
-            code + _message(exc)).lower() else ""
+        hint = (
+            " (request more quota for this VM family or use a smaller instance_type)"
+            if "quota" in (code + _message(exc)).lower()
+            else ""
+        )
         return PermanentError(f"{doing}: Azure refused it: {code or status}: {_message(exc)}{hint}", details=details)
     return PermanentError(f"{doing}: {type(exc).__name__}: {exc}")
 

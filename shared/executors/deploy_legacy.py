@@ -31,7 +31,7 @@ _warned_lock = threading.Lock()
 
 # The scoring script azureml-core runs in the container: loads the MLflow model shipped with the
 # registered model and answers Azure ML's `input_data` JSON (pandas split, list, or named tensors).
-ENTRY_SCRIPT = '''\
+ENTRY_SCRIPT = """\
 import json
 import os
 
@@ -63,7 +63,7 @@ def run(raw):
     else:
         frame = np.asarray(data)
     return _get_jsonable_obj(model.predict(frame, params=body.get("params")), pandas_orient="records")
-'''
+"""
 
 
 def warn_legacy_once(target: str, kind: str) -> bool:
@@ -74,7 +74,10 @@ def warn_legacy_once(target: str, kind: str) -> bool:
         _warned.add(target)
     log.warning(
         "deploy target %r is of kind %r: an Azure ML SDK v1 web service, legacy (SDK v1 support ended "
-        "2026-06-30). Move it to kind %r (azure-ai-ml online endpoints).", target, kind, REPLACEMENT[kind],
+        "2026-06-30). Move it to kind %r (azure-ai-ml online endpoints).",
+        target,
+        kind,
+        REPLACEMENT[kind],
     )
     return True
 
@@ -101,8 +104,13 @@ class AzureMLCoreSDK:
             cloud = copy.deepcopy(auth._cloud_type)  # this auth object's copy; the cloud table stays as is
             cloud.endpoints.resource_manager = cfg.arm_endpoint + "/"
             auth._cloud_type = cloud
-        return Workspace.get(cfg.workspace, auth=auth, subscription_id=cfg.subscription_id,
-                             resource_group=cfg.resource_group, cloud=cfg.cloud)
+        return Workspace.get(
+            cfg.workspace,
+            auth=auth,
+            subscription_id=cfg.subscription_id,
+            resource_group=cfg.resource_group,
+            cloud=cfg.cloud,
+        )
 
     def model(self, ws: Any, name: str, version: str) -> Any:
         from azureml.core.model import Model
@@ -130,13 +138,27 @@ class AzureMLCoreSDK:
 
         return AksCompute(ws, name)
 
-    def deploy(self, ws: Any, name: str, models: list[Any], inference_config: Any, deployment_config: Any,
-               deployment_target: Any, overwrite: bool) -> Any:
+    def deploy(
+        self,
+        ws: Any,
+        name: str,
+        models: list[Any],
+        inference_config: Any,
+        deployment_config: Any,
+        deployment_target: Any,
+        overwrite: bool,
+    ) -> Any:
         from azureml.core.model import Model
 
-        return Model.deploy(ws, name, models, inference_config=inference_config,
-                            deployment_config=deployment_config, deployment_target=deployment_target,
-                            overwrite=overwrite)
+        return Model.deploy(
+            ws,
+            name,
+            models,
+            inference_config=inference_config,
+            deployment_config=deployment_config,
+            deployment_target=deployment_target,
+            overwrite=overwrite,
+        )
 
 
 class LegacyWebserviceExecutor:
@@ -166,7 +188,9 @@ class LegacyWebserviceExecutor:
             ctx.progress(f"deploying web service {name} ({cfg.kind})")
             with tempfile.TemporaryDirectory(prefix="modelops-v1-") as tmp:
                 service = sdk.deploy(
-                    ws, name, [sdk.model(ws, model.name, model.version)],
+                    ws,
+                    name,
+                    [sdk.model(ws, model.name, model.version)],
                     inference_config(Path(tmp), model),
                     deployment_configuration(cfg, ctx.action.target, model),
                     sdk.aks_target(ws, cfg.compute_target) if isinstance(cfg, AksDeployment) else None,
@@ -190,9 +214,16 @@ class LegacyWebserviceExecutor:
         smoke = self._smoke(ctx, cfg, model, service)
         deleted, kept = self._retire(ws, cfg, ctx.action.target, name)
         return Outcome.done(
-            target=ctx.action.target, kind=cfg.kind, service=name, scoring_uri=service.scoring_uri,
-            model_name=model.name, model_version=model.version, smoke_test=smoke,
-            deleted=deleted, kept=kept, legacy=f"SDK v1 {cfg.kind}; move to {REPLACEMENT[cfg.kind]}",
+            target=ctx.action.target,
+            kind=cfg.kind,
+            service=name,
+            scoring_uri=service.scoring_uri,
+            model_name=model.name,
+            model_version=model.version,
+            smoke_test=smoke,
+            deleted=deleted,
+            kept=kept,
+            legacy=f"SDK v1 {cfg.kind}; move to {REPLACEMENT[cfg.kind]}",
         )
 
     def _smoke(self, ctx: ActionContext, cfg: LegacyTarget, model: ModelRef, service: Any) -> str:
@@ -204,17 +235,16 @@ class LegacyWebserviceExecutor:
             headers["Authorization"] = f"Bearer {service.get_token()[0]}"
         elif cfg.auth_enabled:
             headers["Authorization"] = f"Bearer {service.get_keys()[0]}"
-        smoke_test(service.scoring_uri, to_azureml_payload(example), headers=headers,
-                   timeout_s=cfg.smoke_timeout_s)
+        smoke_test(service.scoring_uri, to_azureml_payload(example), headers=headers, timeout_s=cfg.smoke_timeout_s)
         return "passed"
 
     def _retire(self, ws: Any, cfg: LegacyTarget, target: str, name: str) -> tuple[list[str], list[str]]:
         others = [s for s in self._sdk.services(ws, target) if s.name != name]
         others.sort(key=lambda s: str(getattr(s, "created_time", "")), reverse=True)
-        for old in others[cfg.keep_previous:]:
+        for old in others[cfg.keep_previous :]:
             log.info("deleting web service %s (beyond keep_previous)", old.name)
             old.delete()
-        return [s.name for s in others[cfg.keep_previous:]], [s.name for s in others[: cfg.keep_previous]]
+        return [s.name for s in others[cfg.keep_previous :]], [s.name for s in others[: cfg.keep_previous]]
 
 
 def deployment_configuration(cfg: LegacyTarget, target: str, model: ModelRef) -> Any:
@@ -225,20 +255,31 @@ def deployment_configuration(cfg: LegacyTarget, target: str, model: ModelRef) ->
         from azureml.core.webservice import AciWebservice
 
         return AciWebservice.deploy_configuration(
-            cpu_cores=cfg.cpu_cores, memory_gb=cfg.memory_gb, auth_enabled=cfg.auth_enabled,
-            enable_app_insights=cfg.enable_app_insights, location=cfg.location,
-            dns_name_label=cfg.dns_name_label, tags=tags, description=description,
+            cpu_cores=cfg.cpu_cores,
+            memory_gb=cfg.memory_gb,
+            auth_enabled=cfg.auth_enabled,
+            enable_app_insights=cfg.enable_app_insights,
+            location=cfg.location,
+            dns_name_label=cfg.dns_name_label,
+            tags=tags,
+            description=description,
         )
     from azureml.core.webservice import AksWebservice
 
     return AksWebservice.deploy_configuration(
-        cpu_cores=cfg.cpu_cores, memory_gb=cfg.memory_gb,
+        cpu_cores=cfg.cpu_cores,
+        memory_gb=cfg.memory_gb,
         auth_enabled=cfg.auth_enabled and not cfg.token_auth_enabled,  # v1 allows one of the two
-        token_auth_enabled=cfg.token_auth_enabled, enable_app_insights=cfg.enable_app_insights,
-        autoscale_enabled=cfg.num_replicas is None, num_replicas=cfg.num_replicas,
-        autoscale_max_replicas=cfg.autoscale_max_replicas, namespace=cfg.namespace,
-        scoring_timeout_ms=cfg.scoring_timeout_ms, compute_target_name=cfg.compute_target,
-        tags=tags, description=description,
+        token_auth_enabled=cfg.token_auth_enabled,
+        enable_app_insights=cfg.enable_app_insights,
+        autoscale_enabled=cfg.num_replicas is None,
+        num_replicas=cfg.num_replicas,
+        autoscale_max_replicas=cfg.autoscale_max_replicas,
+        namespace=cfg.namespace,
+        scoring_timeout_ms=cfg.scoring_timeout_ms,
+        compute_target_name=cfg.compute_target,
+        tags=tags,
+        description=description,
     )
 
 
@@ -251,11 +292,20 @@ def inference_config(workdir: Path, model: ModelRef) -> Any:
     script = workdir / "score.py"
     script.write_text(ENTRY_SCRIPT)
     requirements = workdir / "requirements.txt"
-    requirements.write_text("\n".join(_model_requirements(model) + [
-        f"mlflow=={mlflow.__version__}", "azureml-inference-server-http", "azureml-defaults",
-    ]) + "\n")
-    env = Environment.from_pip_requirements(name=f"modelops-{deployment_name('env', model.name, model.version)}",
-                                            file_path=str(requirements))
+    requirements.write_text(
+        "\n".join(
+            _model_requirements(model)
+            + [
+                f"mlflow=={mlflow.__version__}",
+                "azureml-inference-server-http",
+                "azureml-defaults",
+            ]
+        )
+        + "\n"
+    )
+    env = Environment.from_pip_requirements(
+        name=f"modelops-{deployment_name('env', model.name, model.version)}", file_path=str(requirements)
+    )
     return InferenceConfig(entry_script=str(script), environment=env)
 
 
@@ -263,12 +313,19 @@ def _model_requirements(model: ModelRef) -> list[str]:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
-    root = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=model.registry_uri) \
-        .get_model_version_download_uri(model.name, model.version).rstrip("/")
+    root = (
+        MlflowClient(tracking_uri=model.tracking_uri, registry_uri=model.registry_uri)
+        .get_model_version_download_uri(model.name, model.version)
+        .rstrip("/")
+    )
     with tempfile.TemporaryDirectory(prefix="modelops-req-") as tmp:
         try:
-            path = download_artifacts(artifact_uri=f"{root}/requirements.txt", dst_path=tmp,
-                                      tracking_uri=model.tracking_uri, registry_uri=model.registry_uri)
+            path = download_artifacts(
+                artifact_uri=f"{root}/requirements.txt",
+                dst_path=tmp,
+                tracking_uri=model.tracking_uri,
+                registry_uri=model.registry_uri,
+            )
         except Exception as exc:  # noqa: BLE001 - old models have only conda.yaml
             log.info("%s has no requirements.txt (%s); using mlflow's defaults", model.uri, exc)
             return []
@@ -278,9 +335,12 @@ def _model_requirements(model: ModelRef) -> list[str]:
 
 def _require_same_workspace(ctx: ActionContext, cfg: LegacyTarget, model: ModelRef) -> None:
     registry = ctx.config.registries.get(model.registry or "")
-    if registry is not None and registry.kind == "azureml" and (
-        registry.subscription_id.lower(), registry.resource_group.lower(), registry.workspace.lower()
-    ) == (cfg.subscription_id.lower(), cfg.resource_group.lower(), cfg.workspace.lower()):
+    if (
+        registry is not None
+        and registry.kind == "azureml"
+        and (registry.subscription_id.lower(), registry.resource_group.lower(), registry.workspace.lower())
+        == (cfg.subscription_id.lower(), cfg.resource_group.lower(), cfg.workspace.lower())
+    ):
         return
     raise PermanentError(
         f"{model.uri} is not registered in workspace {cfg.workspace}: a {cfg.kind} web service deploys a "
@@ -304,4 +364,3 @@ def _classify(exc: Exception, doing: str) -> ActionError:
     if "quota" in lowered:
         return PermanentError(f"{doing}: {text} (request more quota or lower cpu_cores/memory_gb)")
     return PermanentError(f"{doing}: {text}")
-

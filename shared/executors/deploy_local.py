@@ -70,8 +70,12 @@ class LocalDeployExecutor:
             # a fixed port cannot host two versions at once: the old one must make room first
             for old in store.list():
                 if old.target == target and old.port == cfg.port:
-                    ctx.log.warning("fixed port %s: stopping %s v%s before the new version starts",
-                                    cfg.port, old.model_name, old.model_version)
+                    ctx.log.warning(
+                        "fixed port %s: stopping %s v%s before the new version starts",
+                        cfg.port,
+                        old.model_name,
+                        old.model_version,
+                    )
                     stop_deployment(store, old)
         ctx.progress(f"starting mlflow models serve for {model.uri}")
         log_file = _log_dir(ctx.state_dir, target) / f"{_safe(model.name)}-{_safe(model.version)}.log"
@@ -111,9 +115,7 @@ class LocalDeployExecutor:
         ctx.progress(f"{model.uri} answers /ping on {server.url}")
         return rec
 
-    def _smoke(
-        self, ctx: ActionContext, cfg: LocalDeployment, model: ModelRef, rec: LocalDeploymentRecord
-    ) -> str:
+    def _smoke(self, ctx: ActionContext, cfg: LocalDeployment, model: ModelRef, rec: LocalDeploymentRecord) -> str:
         example = load_serving_example(model)
         if example is None:
             ctx.log.warning("%s has no input example: smoke test limited to /ping", model.uri)

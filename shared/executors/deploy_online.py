@@ -77,8 +77,13 @@ class _Run:
     """One attempt's state; methods are the steps of the module docstring."""
 
     def __init__(
-        self, owner: OnlineDeployExecutor, ctx: ActionContext, cfg: OnlineTarget, model: ModelRef,
-        name: str, out: dict[str, Any],
+        self,
+        owner: OnlineDeployExecutor,
+        ctx: ActionContext,
+        cfg: OnlineTarget,
+        model: ModelRef,
+        name: str,
+        out: dict[str, Any],
     ) -> None:
         self.ctx, self.cfg, self.model, self.name, self.out = ctx, cfg, model, name, out
         self.clock = owner._clock
@@ -127,9 +132,7 @@ class _Run:
             existing = ops.get(self.name, self.cfg.endpoint)
         except ResourceNotFoundError:
             existing = None
-        failed_before_us = existing is not None and not self.out["submitted_at"] and (
-            _state(existing) == "failed"
-        )
+        failed_before_us = existing is not None and not self.out["submitted_at"] and (_state(existing) == "failed")
         if existing is None or failed_before_us:
             self.out["submitted_at"] = self.clock()
             self.ctx.progress(f"creating deployment {self.name} on {self.cfg.endpoint}")
@@ -174,8 +177,9 @@ class _Run:
             # route to the new deployment directly: it has 0% of the users' traffic until it passes
             "azureml-model-deployment": self.name,
         }
-        smoke_test(self.out["scoring_uri"], to_azureml_payload(example), headers=headers,
-                   timeout_s=self.cfg.smoke_timeout_s)
+        smoke_test(
+            self.out["scoring_uri"], to_azureml_payload(example), headers=headers, timeout_s=self.cfg.smoke_timeout_s
+        )
         return "passed"
 
     def shift_traffic(self) -> None:
@@ -190,11 +194,12 @@ class _Run:
     def retire_old(self) -> list[str]:
         """Delete this target's deployments beyond keep_previous (deletes are started, not awaited)."""
         ours = [
-            d for d in self.ml.online_deployments.list(self.cfg.endpoint)
+            d
+            for d in self.ml.online_deployments.list(self.cfg.endpoint)
             if d.name != self.name and (d.tags or {}).get(TAG_TARGET) == self.ctx.action.target
         ]
         ours.sort(key=lambda d: (d.tags or {}).get(TAG_DEPLOYED_AT, ""), reverse=True)
-        doomed = ours[self.cfg.keep_previous:]
+        doomed = ours[self.cfg.keep_previous :]
         for old in doomed:
             self.ctx.log.info("deleting deployment %s (beyond keep_previous)", old.name)
             self.ml.online_deployments.begin_delete(name=old.name, endpoint_name=self.cfg.endpoint)
@@ -236,9 +241,12 @@ class _Run:
     def _model_reference(self) -> str:
         """`azureml:name:version` of the copy the register step made in this target's workspace."""
         registry = self.ctx.config.registries.get(self.model.registry or "")
-        same_workspace = registry is not None and registry.kind == "azureml" and (
-            registry.subscription_id.lower(), registry.resource_group.lower(), registry.workspace.lower()
-        ) == (self.cfg.subscription_id.lower(), self.cfg.resource_group.lower(), self.cfg.workspace.lower())
+        same_workspace = (
+            registry is not None
+            and registry.kind == "azureml"
+            and (registry.subscription_id.lower(), registry.resource_group.lower(), registry.workspace.lower())
+            == (self.cfg.subscription_id.lower(), self.cfg.resource_group.lower(), self.cfg.workspace.lower())
+        )
         if not same_workspace:
             raise PermanentError(
                 f"{self.model.uri} is not registered in workspace {self.cfg.workspace}: an online "
@@ -247,4 +255,3 @@ class _Run:
                 f"`{{deploy: {self.ctx.action.target}}}` in the rule"
             )
         return f"azureml:{self.model.name}:{self.model.version}"
-

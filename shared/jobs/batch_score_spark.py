@@ -108,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"input {args.input} lacks column(s) {', '.join(missing)} the model needs", file=sys.stderr)
         return 2
     # env_manager="local": the cluster (or this venv) already has the model's libraries
-    predict = mlflow.pyfunc.spark_udf(
-        spark, args.model_uri, env_manager="local", result_type=args.result_type
-    )
+    predict = mlflow.pyfunc.spark_udf(spark, args.model_uri, env_manager="local", result_type=args.result_type)
     scored = frame.withColumn("prediction", predict(F.struct(*[F.col(c) for c in features])))
     scored = scored.withColumn("model_version", F.lit(version))
     written = write_output(scored, args.output, args.output_format, args.mode)

@@ -59,14 +59,26 @@ def poll_source(reactor: Reactor, name: str, source: SourceConfig) -> dict[str, 
             for mv in registry.search_model_versions(f"name='{model.name}'"):
                 if mv.creation_timestamp and mv.creation_timestamp > since:
                     counts["versions"] += 1
-                    _accept(reactor, counts, _event(name, ev.MODEL_VERSION_CREATED, model.name, str(mv.version),
-                                                    mv.creation_timestamp, tags=dict(mv.tags), run_id=mv.run_id))
+                    _accept(
+                        reactor,
+                        counts,
+                        _event(
+                            name,
+                            ev.MODEL_VERSION_CREATED,
+                            model.name,
+                            str(mv.version),
+                            mv.creation_timestamp,
+                            tags=dict(mv.tags),
+                            run_id=mv.run_id,
+                        ),
+                    )
         before = known_aliases.get(model.name, {})
         for alias, version in aliases_now[model.name].items():
             if before.get(alias) != version and (state or model.last_updated_timestamp > since):
                 counts["aliases"] += 1
-                _accept(reactor, counts, _event(name, ev.MODEL_VERSION_ALIAS_SET, model.name, version, now_ms,
-                                                alias=alias))
+                _accept(
+                    reactor, counts, _event(name, ev.MODEL_VERSION_ALIAS_SET, model.name, version, now_ms, alias=alias)
+                )
     reactor.ledger.set_watermark(key, json.dumps({"since": newest, "aliases": aliases_now}))
     log.info("polled %s: %s", name, counts)
     return counts
@@ -79,8 +91,13 @@ def _accept(reactor: Reactor, counts: dict[str, int], event: ev.ModelEvent) -> N
 
 def _event(source: str, kind: str, model: str, version: str, at_ms: int, **extra: Any) -> ev.ModelEvent:
     return ev.ModelEvent(
-        source=f"poller:{source}", kind=kind, source_type=f"poll.{kind}", model_name=model, model_version=version,
-        occurred_at=datetime.fromtimestamp(at_ms / 1000, UTC), **extra,
+        source=f"poller:{source}",
+        kind=kind,
+        source_type=f"poll.{kind}",
+        model_name=model,
+        model_version=version,
+        occurred_at=datetime.fromtimestamp(at_ms / 1000, UTC),
+        **extra,
     )
 
 

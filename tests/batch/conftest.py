@@ -98,11 +98,22 @@ def batch_context(
     config = load_config(config_file, env={})
     key = action_key(BATCH_SCORE, "nightly", model.name, model.version)
     action = Action(
-        id="act-1", key=key, kind=BATCH_SCORE, target="nightly", model_name=model.name,
-        model_version=model.version, event_id="evt-1", status="running",
-        params={"source_tracking_uri": model.tracking_uri}, outputs=dict(outputs or {}),
+        id="act-1",
+        key=key,
+        kind=BATCH_SCORE,
+        target="nightly",
+        model_name=model.name,
+        model_version=model.version,
+        event_id="evt-1",
+        status="running",
+        params={"source_tracking_uri": model.tracking_uri},
+        outputs=dict(outputs or {}),
     )
     return ActionContext(
-        action=action, config=config, state_dir=tmp_path / "state", upstream={},
-        log=logging.getLogger("tests.batch"), progress=progress or (lambda message: None),
+        action=action,
+        config=config,
+        state_dir=tmp_path / "state",
+        upstream={},
+        log=logging.getLogger("tests.batch"),
+        progress=progress or (lambda message: None),
     )

@@ -74,9 +74,12 @@ class TestStartAndFollow:
             "job_id": JOB_ID,
             "idempotency_token": idempotency_token(ctx.action.key),
             "job_parameters": {
-                "model_uri": "models:/main.ml.churn/3", "model_name": "main.ml.churn",
-                "model_version": "3", "input": "main.default.features",
-                "output": "main.default.predictions_v3", "input_format": "table",
+                "model_uri": "models:/main.ml.churn/3",
+                "model_name": "main.ml.churn",
+                "model_version": "3",
+                "input": "main.default.features",
+                "output": "main.default.predictions_v3",
+                "input_format": "table",
             },
         }
         assert len(body["idempotency_token"]) <= 64
@@ -152,8 +155,10 @@ class TestFailures:
         expected = {"FAILED": "FAILED", "CANCELED": "CANCELED", "TIMEDOUT": "TIMEDOUT", "INTERNAL_ERROR": "FAILED"}
         assert f"ended {expected[ending]}" in message
         assert {
-            "FAILED": "input table main.default.features not found", "CANCELED": "cancelled by a user",
-            "TIMEDOUT": "timed out", "INTERNAL_ERROR": "spot instance lost",
+            "FAILED": "input table main.default.features not found",
+            "CANCELED": "cancelled by a user",
+            "TIMEDOUT": "timed out",
+            "INTERNAL_ERROR": "spot instance lost",
         }[ending] in message
         assert f"#job/{JOB_ID}/run/{run.run_id}" in message
         assert failure.value.details["run_id"] == run.run_id
@@ -233,8 +238,10 @@ def test_building_a_client_makes_no_network_call():
         credential = StaticTokenCredential()
 
         DatabricksJobsClient(
-            f"https://127.0.0.1:{listener.getsockname()[1]}", credential=credential,
-            http_timeout_seconds=1, retry_timeout_seconds=1,
+            f"https://127.0.0.1:{listener.getsockname()[1]}",
+            credential=credential,
+            http_timeout_seconds=1,
+            retry_timeout_seconds=1,
         )
 
         with pytest.raises(BlockingIOError):

@@ -51,8 +51,7 @@ class TestLocalExecutor:
         frame.to_csv(tmp_path / "input.csv", index=False)
         ctx = batch_context(
             tmp_path,
-            f"kind: local\ninput: {tmp_path / 'input.csv'}\noutput: {tmp_path / 'scored.parquet'}\n"
-            "batch_rows: 700",
+            f"kind: local\ninput: {tmp_path / 'input.csv'}\noutput: {tmp_path / 'scored.parquet'}\nbatch_rows: 700",
             registered_model,
         )
 
@@ -89,7 +88,8 @@ class TestLocalExecutor:
 
     def test_missing_input_is_a_permanent_error_naming_the_path(self, tmp_path, registered_model):
         ctx = batch_context(
-            tmp_path, f"kind: local\ninput: {tmp_path / 'nope.parquet'}\noutput: {tmp_path / 'o.parquet'}",
+            tmp_path,
+            f"kind: local\ninput: {tmp_path / 'nope.parquet'}\noutput: {tmp_path / 'o.parquet'}",
             registered_model,
         )
         with pytest.raises(PermanentError, match="nope.parquet"):
@@ -111,8 +111,14 @@ class TestEngine:
         (folder / "_SUCCESS").write_text("")
         seen: list[tuple[int, int | None]] = []
 
-        result = score(_Doubler(), folder, tmp_path / "o.parquet", model_version="1", batch_rows=4,
-                       progress=lambda done, total: seen.append((done, total)))
+        result = score(
+            _Doubler(),
+            folder,
+            tmp_path / "o.parquet",
+            model_version="1",
+            batch_rows=4,
+            progress=lambda done, total: seen.append((done, total)),
+        )
 
         assert result.rows == 30
         assert pq.read_table(tmp_path / "o.parquet")["prediction"].to_pylist() == [2 * i for i in range(30)]
@@ -137,8 +143,7 @@ class TestEngine:
                 return data["x"].to_numpy()
 
         with pytest.raises(InputError, match="boom"):
-            score(FailsOnSecondBatch(), tmp_path / "i.parquet", tmp_path / "o.parquet",
-                  model_version="2", batch_rows=5)
+            score(FailsOnSecondBatch(), tmp_path / "i.parquet", tmp_path / "o.parquet", model_version="2", batch_rows=5)
         assert pq.read_table(tmp_path / "o.parquet")["model_version"].to_pylist() == ["1"] * 10
         assert sorted(p.name for p in tmp_path.iterdir()) == ["i.parquet", "o.parquet"]
 

@@ -20,27 +20,25 @@ PAST, FUTURE = "2025-01-15T00:00:00Z", "2025-06-01T00:00:00Z"
 EXPIRED = {**OPT_IN, "expires-on": "2025-02-01"}
 # category -> (group kwargs, expected decision, expected reason)
 CATEGORIES: dict[str, tuple[dict[str, Any], str, str]] = {
-    "not-opted": ({"tags": {"expires-on": "2025-01-01", "delete-after": PAST}}, "skip",
-                  "not-opted-in"),
-    "opted-out": ({"tags": {**EXPIRED, "modelops-cleanup": "no", "delete-after": PAST}}, "skip",
-                  "not-opted-in"),
+    "not-opted": ({"tags": {"expires-on": "2025-01-01", "delete-after": PAST}}, "skip", "not-opted-in"),
+    "opted-out": ({"tags": {**EXPIRED, "modelops-cleanup": "no", "delete-after": PAST}}, "skip", "not-opted-in"),
     "fresh": ({"tags": {**OPT_IN, "expires-on": FUTURE}}, "skip", "not-stale"),
-    "fresh-ttl": ({"tags": {**OPT_IN, "ttl": "P30D"}, "created_time": NOW - timedelta(days=1)},
-                  "skip", "not-stale"),
-    "revived": ({"tags": {**OPT_IN, "expires-on": FUTURE, "delete-after": PAST}}, "unmark",
-                "no-longer-stale"),
+    "fresh-ttl": ({"tags": {**OPT_IN, "ttl": "P30D"}, "created_time": NOW - timedelta(days=1)}, "skip", "not-stale"),
+    "revived": ({"tags": {**OPT_IN, "expires-on": FUTURE, "delete-after": PAST}}, "unmark", "no-longer-stale"),
     "stale": ({"tags": EXPIRED}, "mark", "stale"),
-    "stale-ttl": ({"tags": {**OPT_IN, "ttl": "PT24H", "created-at": "2025-02-27T00:00:00Z"}},
-                  "mark", "stale"),
-    "stale-created": ({"tags": {**OPT_IN, "ttl": "P7D"}, "created_time": NOW - timedelta(days=8)},
-                      "mark", "stale"),
+    "stale-ttl": ({"tags": {**OPT_IN, "ttl": "PT24H", "created-at": "2025-02-27T00:00:00Z"}}, "mark", "stale"),
+    "stale-created": ({"tags": {**OPT_IN, "ttl": "P7D"}, "created_time": NOW - timedelta(days=8)}, "mark", "stale"),
     "grace": ({"tags": {**EXPIRED, "delete-after": FUTURE}}, "skip", "awaiting-grace"),
     "due": ({"tags": {**EXPIRED, "delete-after": PAST}}, "delete", "mark-due"),
     "prod": ({"tags": {**EXPIRED, "delete-after": PAST}}, "skip", "protected-pattern"),
-    "managed": ({"tags": {**EXPIRED, "delete-after": PAST},
-                 "managed_by": "/subscriptions/x/resourceGroups/y/providers/"
-                               "Microsoft.ContainerService/managedClusters/aks"},
-                "skip", "managed"),
+    "managed": (
+        {
+            "tags": {**EXPIRED, "delete-after": PAST},
+            "managed_by": "/subscriptions/x/resourceGroups/y/providers/Microsoft.ContainerService/managedClusters/aks",
+        },
+        "skip",
+        "managed",
+    ),
     "locked": ({"tags": {**EXPIRED, "delete-after": PAST}}, "skip", "locked"),
     "no-expiry": ({"tags": OPT_IN}, "skip", "no-expiry"),
     "unreadable": ({"tags": {**OPT_IN, "expires-on": "someday"}}, "skip", "unreadable-tag"),
@@ -67,14 +65,15 @@ def decisions(report: Any) -> dict[tuple[str, str], tuple[str, str]]:
     return {(r.scope, r.name): (r.decision, r.reason) for r in report.rows}
 
 
-def run(cfg: ReactorConfig, credential: StaticTokenCredential, tmp: Path, *, apply: bool = True,
-        **kw: Any) -> Any:
+def run(cfg: ReactorConfig, credential: StaticTokenCredential, tmp: Path, *, apply: bool = True, **kw: Any) -> Any:
     kw.setdefault("now", NOW)
     return run_cleanup(cfg, apply=apply, state_dir=tmp, credential=credential, env={}, **kw)
 
 
 def test_dry_run_then_applied_run_over_hundreds_of_groups(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, url = arm
@@ -114,12 +113,13 @@ def test_dry_run_then_applied_run_over_hundreds_of_groups(
 
 
 def test_two_phase_mark_then_delete_after_grace(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
-    contract.add_group(SUB, "rg-temp", tags={**OPT_IN, "ttl": "P3D"},
-                       created_time=NOW - timedelta(days=4))
+    contract.add_group(SUB, "rg-temp", tags={**OPT_IN, "ttl": "P3D"}, created_time=NOW - timedelta(days=4))
     cfg = azure_config(grace_period="P1D")
     first = run(cfg, credential, tmp_path)
     assert (first.row("rg-temp").decision, first.row("rg-temp").status) == ("mark", "marked")
@@ -137,7 +137,9 @@ def test_two_phase_mark_then_delete_after_grace(
 
 
 def test_mark_is_removed_when_the_group_stops_being_stale(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
@@ -147,13 +149,14 @@ def test_mark_is_removed_when_the_group_stops_being_stale(
     assert "delete-after" in group["tags"]
     group["tags"]["expires-on"] = "2025-12-31"  # the owner extends it
     later = run(cfg, credential, tmp_path, now=NOW + timedelta(days=2))
-    assert (later.row("rg-extended").decision, later.row("rg-extended").status) == (
-        "unmark", "unmarked")
+    assert (later.row("rg-extended").decision, later.row("rg-extended").status) == ("unmark", "unmarked")
     assert group["tags"] == {**OPT_IN, "expires-on": "2025-12-31", "owner": "ana"}
 
 
 def test_failed_deletes_do_not_stop_the_others(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
@@ -177,7 +180,9 @@ def test_failed_deletes_do_not_stop_the_others(
 
 
 def test_throttling_honours_retry_after(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
@@ -194,7 +199,9 @@ def test_throttling_honours_retry_after(
 
 
 def test_a_subscription_that_cannot_be_listed_is_reported_and_left_alone(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm

@@ -34,8 +34,9 @@ def touched(contract: ArmContract, name: str) -> list[str]:
     return [f"{e.method} {e.path}" for e in contract.writes() if mine in e.path.lower()]
 
 
-def test_control_group_is_deleted(arm: tuple[ArmContract, str], azure_config: Build,
-                                  credential: StaticTokenCredential, tmp_path: Path) -> None:
+def test_control_group_is_deleted(
+    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential, tmp_path: Path
+) -> None:
     contract, _ = arm
     contract.add_group(SUB, "rg-due", tags=DUE)
     report = run(azure_config(), credential, tmp_path)
@@ -46,8 +47,7 @@ def test_control_group_is_deleted(arm: tuple[ArmContract, str], azure_config: Bu
 @pytest.mark.parametrize(
     ("name", "group_kw", "cleanup_kw", "env", "reason"),
     [
-        ("rg-no-tag", {"tags": {k: v for k, v in DUE.items() if k != "modelops-cleanup"}}, {}, {},
-         "not-opted-in"),
+        ("rg-no-tag", {"tags": {k: v for k, v in DUE.items() if k != "modelops-cleanup"}}, {}, {}, "not-opted-in"),
         ("rg-opted-out", {"tags": {**DUE, "modelops-cleanup": "false"}}, {}, {}, "not-opted-in"),
         ("rg-named", {"tags": DUE}, {"protected_names": ["RG-NAMED"]}, {}, "protected-name"),
         ("prod-data", {"tags": DUE}, {"protected_patterns": ["prod-*"]}, {}, "protected-pattern"),
@@ -57,9 +57,15 @@ def test_control_group_is_deleted(arm: tuple[ArmContract, str], azure_config: Bu
     ],
 )
 def test_rule_keeps_group(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
-    tmp_path: Path, name: str, group_kw: dict[str, Any], cleanup_kw: dict[str, Any],
-    env: dict[str, str], reason: str,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
+    tmp_path: Path,
+    name: str,
+    group_kw: dict[str, Any],
+    cleanup_kw: dict[str, Any],
+    env: dict[str, str],
+    reason: str,
 ) -> None:
     contract, _ = arm
     contract.add_group(SUB, name, **group_kw)
@@ -72,13 +78,19 @@ def test_rule_keeps_group(
 
 @pytest.mark.parametrize("where", ["group", "resource", "subscription"])
 def test_locked_group_is_reported_and_kept(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
-    tmp_path: Path, where: str,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
+    tmp_path: Path,
+    where: str,
 ) -> None:
     contract, _ = arm
     group = contract.add_group(SUB, "rg-locked", tags=DUE)
-    scope = {"group": group["id"], "subscription": f"/subscriptions/{SUB}",
-             "resource": group["id"] + "/providers/Microsoft.Storage/storageAccounts/st1"}[where]
+    scope = {
+        "group": group["id"],
+        "subscription": f"/subscriptions/{SUB}",
+        "resource": group["id"] + "/providers/Microsoft.Storage/storageAccounts/st1",
+    }[where]
     contract.add_lock(scope, "do-not-delete")
     row = run(azure_config(), credential, tmp_path).row("rg-locked")
     assert (row.decision, row.reason) == ("skip", "locked")
@@ -88,7 +100,9 @@ def test_locked_group_is_reported_and_kept(
 
 
 def test_lock_added_after_listing_is_scope_locked_and_not_retried(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
@@ -109,7 +123,9 @@ def test_lock_added_after_listing_is_scope_locked_and_not_retried(
 
 
 def test_cap_limits_deletions_per_run(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
@@ -123,19 +139,19 @@ def test_cap_limits_deletions_per_run(
 
 
 def test_dry_run_writes_nothing(
-    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential,
+    arm: tuple[ArmContract, str],
+    azure_config: Build,
+    credential: StaticTokenCredential,
     tmp_path: Path,
 ) -> None:
     contract, _ = arm
     contract.add_group(SUB, "rg-due", tags=DUE)
     contract.add_group(SUB, "rg-new", tags={**OPT_IN, "expires-on": "2025-01-01"})
-    report = run_cleanup(azure_config(), apply=False, state_dir=tmp_path, now=NOW,
-                         credential=credential, env={})
+    report = run_cleanup(azure_config(), apply=False, state_dir=tmp_path, now=NOW, credential=credential, env={})
     assert report.dry_run and report.row("rg-due").status == "planned"
     assert report.row("rg-new").decision == "mark"
     assert contract.writes() == []
     assert "delete-after" not in contract.group(SUB, "rg-new")["tags"]
     body = json.loads(json.dumps(report.to_dict()))  # what POST /api/cleanup returns
     assert body["dry_run"] is True and body["counts"]["delete"] == 1
-    assert {g["name"]: g["status"] for g in body["groups"]} == {"rg-due": "planned",
-                                                                 "rg-new": "planned"}
+    assert {g["name"]: g["status"] for g in body["groups"]} == {"rg-due": "planned", "rg-new": "planned"}

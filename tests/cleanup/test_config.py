@@ -49,12 +49,13 @@ def test_full_azure_policy_loads(tmp_path: Path) -> None:
         ("grace_period: P2D", "cleanup.grace_period", "P1M' uses years or months"),
         ("default_ttl: P14D", "cleanup.default_ttl", "not an ISO 8601 duration"),
         ("max_deletions_per_run: 5", "cleanup.max_deletions_per_run", "greater than or equal"),
-        ("arm_endpoint: https://management.usgovcloudapi.net/", "cleanup.arm_endpoint",
-         "must be an https:// host"),
-        ('protected_patterns: ["prod-*", "*-shared"]', "cleanup.protected_patterns",
-         "protects every group"),
-        ('subscriptions: ["00000000-0000-0000-0000-000000000001"]', "cleanup.subscriptions",
-         "needs at least one subscription"),
+        ("arm_endpoint: https://management.usgovcloudapi.net/", "cleanup.arm_endpoint", "must be an https:// host"),
+        ('protected_patterns: ["prod-*", "*-shared"]', "cleanup.protected_patterns", "protects every group"),
+        (
+            'subscriptions: ["00000000-0000-0000-0000-000000000001"]',
+            "cleanup.subscriptions",
+            "needs at least one subscription",
+        ),
     ],
 )
 def test_errors_name_the_key_and_the_fix(tmp_path: Path, change: str, key: str, says: str) -> None:

@@ -42,16 +42,25 @@ def servers(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
         proc.wait(10)
 
 
-def serve(store: LocalDeploymentStore, servers: list[subprocess.Popen[bytes]], tmp: Path,
-          target: str, version: str, *, age_days: float, status: str = SERVING
-          ) -> LocalDeploymentRecord:
+def serve(
+    store: LocalDeploymentStore,
+    servers: list[subprocess.Popen[bytes]],
+    tmp: Path,
+    target: str,
+    version: str,
+    *,
+    age_days: float,
+    status: str = SERVING,
+) -> LocalDeploymentRecord:
     """A real HTTP server process in its own session, recorded as the deploy executor does."""
     port = free_port()
     log = tmp / f"{target}-{version}.log"
     log.write_text("serving\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     servers.append(proc)
     deadline = time.monotonic() + 20
@@ -59,10 +68,20 @@ def serve(store: LocalDeploymentStore, servers: list[subprocess.Popen[bytes]], t
         assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
         time.sleep(0.05)
     rec = LocalDeploymentRecord(
-        target=target, model_name="churn", model_version=version, status=status, pid=proc.pid,
-        create_time=psutil.Process(proc.pid).create_time(), host="127.0.0.1", port=port,
-        url=f"http://127.0.0.1:{port}", model_uri=f"models:/churn/{version}",
-        tracking_uri="sqlite:///x.db", registry_uri=None, log_file=str(log), action_key=None,
+        target=target,
+        model_name="churn",
+        model_version=version,
+        status=status,
+        pid=proc.pid,
+        create_time=psutil.Process(proc.pid).create_time(),
+        host="127.0.0.1",
+        port=port,
+        url=f"http://127.0.0.1:{port}",
+        model_uri=f"models:/churn/{version}",
+        tracking_uri="sqlite:///x.db",
+        registry_uri=None,
+        log_file=str(log),
+        action_key=None,
         started_at=time.time() - age_days * DAY,
     )
     store.record(rec)
@@ -110,14 +129,11 @@ def test_stale_local_deployments_are_marked_then_stopped(
     assert "local/churn/1" not in (state / "cleanup" / "local-marks.json").read_text()
 
 
-def test_mark_is_dropped_when_the_policy_ttl_grows(
-    tmp_path: Path, servers: list[subprocess.Popen[bytes]]
-) -> None:
+def test_mark_is_dropped_when_the_policy_ttl_grows(tmp_path: Path, servers: list[subprocess.Popen[bytes]]) -> None:
     state = tmp_path / "state"
     serve(LocalDeploymentStore(state), servers, tmp_path, "local", "1", age_days=3)
     now = datetime.now(UTC)
-    assert run_cleanup(config(default_ttl="P2D"), apply=True, state_dir=state,
-                       now=now).rows[0].status == "marked"
+    assert run_cleanup(config(default_ttl="P2D"), apply=True, state_dir=state, now=now).rows[0].status == "marked"
     again = run_cleanup(config(default_ttl="P30D"), apply=True, state_dir=state, now=now)
     assert (again.rows[0].decision, again.rows[0].status) == ("unmark", "unmarked")
 

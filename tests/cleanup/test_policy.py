@@ -42,8 +42,7 @@ class TestStaleness:
         assert d.action is Action.SKIP and d.expires_at == datetime(2025, 3, 6, tzinfo=UTC)
 
     def test_ttl_counts_from_created_time(self) -> None:
-        d = policy().decide(group(tags={**OPT_IN, "ttl": "PT24H"},
-                                  created_time=NOW - timedelta(hours=25)), NOW)
+        d = policy().decide(group(tags={**OPT_IN, "ttl": "PT24H"}, created_time=NOW - timedelta(hours=25)), NOW)
         assert d.action is Action.MARK
 
     def test_ttl_without_any_creation_time_is_kept(self) -> None:
@@ -80,8 +79,7 @@ class TestTwoPhase:
         assert d.action is Action.MARK
 
     def test_tag_names_and_opt_in_value_are_case_insensitive(self) -> None:
-        tags = {"ModelOps-Cleanup": " True ", "Expires-On": "2025-02-01",
-                "DELETE-AFTER": "2025-02-01"}
+        tags = {"ModelOps-Cleanup": " True ", "Expires-On": "2025-02-01", "DELETE-AFTER": "2025-02-01"}
         assert policy().decide(group(tags=tags), NOW).action is Action.DELETE
 
 
@@ -94,21 +92,17 @@ class TestSafetyComesFirst:
     @pytest.mark.parametrize(
         ("cfg", "kw", "reason"),
         [
-            ({}, {"tags": {k: v for k, v in DUE.items() if k != "modelops-cleanup"}},
-             Reason.NOT_OPTED_IN),
+            ({}, {"tags": {k: v for k, v in DUE.items() if k != "modelops-cleanup"}}, Reason.NOT_OPTED_IN),
             ({}, {"tags": {**DUE, "modelops-cleanup": "false"}}, Reason.NOT_OPTED_IN),
             ({"protected_names": ["RG-A"]}, {"tags": DUE}, Reason.PROTECTED_NAME),
             ({"protected_patterns": ["rg-*"]}, {"tags": DUE}, Reason.PROTECTED_PATTERN),
             ({"app_resource_group": "rg-a"}, {"tags": DUE}, Reason.HOSTS_APP),
             ({}, {"tags": DUE, "managed_by": "/subscriptions/s/workspaces/dbw"}, Reason.MANAGED),
-            ({}, {"tags": DUE, "locks": (Lock("keep", "CanNotDelete", "/subscriptions/s"),)},
-             Reason.LOCKED),
+            ({}, {"tags": DUE, "locks": (Lock("keep", "CanNotDelete", "/subscriptions/s"),)}, Reason.LOCKED),
             ({}, {"tags": DUE, "provisioning_state": "Deleting"}, Reason.DELETING),
         ],
     )
-    def test_rule_refuses(
-        self, cfg: dict[str, object], kw: dict[str, object], reason: Reason
-    ) -> None:
+    def test_rule_refuses(self, cfg: dict[str, object], kw: dict[str, object], reason: Reason) -> None:
         d = policy(**cfg).decide(group(**kw), NOW)
         assert (d.action, d.reason) == (Action.SKIP, reason)
 
@@ -122,8 +116,7 @@ class TestSafetyComesFirst:
 
 
 def test_cap_keeps_the_longest_marked_and_reports_the_rest() -> None:
-    groups = [group(f"rg-{i:02}", tags={**EXPIRED, "delete-after": f"2025-02-{10 + i:02}"})
-              for i in range(10)]
+    groups = [group(f"rg-{i:02}", tags={**EXPIRED, "delete-after": f"2025-02-{10 + i:02}"}) for i in range(10)]
     planned = plan(reversed(groups), policy(), NOW, cap=3)
     deleted = sorted(p.group.name for p in planned if p.decision.action is Action.DELETE)
     assert deleted == ["rg-00", "rg-01", "rg-02"]

@@ -13,12 +13,11 @@ from shared.cleanup.policy import Action, Policy
 from shared.cleanup.timeparse import format_timestamp
 from shared.config.cleanup import CleanupConfig
 
-TAGS = ["modelops-cleanup", "ModelOps-Cleanup", "expires-on", "ttl", "created-at",
-        "delete-after", "owner"]
-moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                       timezones=st.just(UTC))
-durations = st.builds(lambda n, u: f"P{n}D" if u == "D" else f"PT{n}{u}",
-                      st.integers(0, 500), st.sampled_from(["D", "H", "M", "S"]))
+TAGS = ["modelops-cleanup", "ModelOps-Cleanup", "expires-on", "ttl", "created-at", "delete-after", "owner"]
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+durations = st.builds(
+    lambda n, u: f"P{n}D" if u == "D" else f"PT{n}{u}", st.integers(0, 500), st.sampled_from(["D", "H", "M", "S"])
+)
 tag_values = st.one_of(
     st.sampled_from(["true", "TRUE", " true ", "false", "yes", "", "1"]),
     moments.map(format_timestamp),
@@ -26,18 +25,23 @@ tag_values = st.one_of(
     durations,
     st.text(max_size=12),
 )
-names = st.one_of(st.sampled_from(["prod-db", "app-rg", "keep", "rg-1", "PROD-x"]),
-                  st.from_regex(r"[a-zA-Z0-9_.()-]{1,20}", fullmatch=True))
-locks = st.lists(st.builds(Lock, st.text(min_size=1, max_size=5),
-                           st.sampled_from(["CanNotDelete", "ReadOnly"]), st.just("/s")),
-                 max_size=2).map(tuple)
+names = st.one_of(
+    st.sampled_from(["prod-db", "app-rg", "keep", "rg-1", "PROD-x"]),
+    st.from_regex(r"[a-zA-Z0-9_.()-]{1,20}", fullmatch=True),
+)
+locks = st.lists(
+    st.builds(Lock, st.text(min_size=1, max_size=5), st.sampled_from(["CanNotDelete", "ReadOnly"]), st.just("/s")),
+    max_size=2,
+).map(tuple)
 
 
 @st.composite
 def groups(draw: st.DrawFn) -> Group:
     name = draw(names)
     return Group(
-        name=name, id=f"/subscriptions/s/resourceGroups/{name}", scope="s",
+        name=name,
+        id=f"/subscriptions/s/resourceGroups/{name}",
+        scope="s",
         tags=draw(st.dictionaries(st.sampled_from(TAGS), tag_values, max_size=6)),
         managed_by=draw(st.one_of(st.none(), st.just("/subscriptions/s/aks"))),
         locks=draw(locks),
@@ -48,10 +52,14 @@ def groups(draw: st.DrawFn) -> Group:
 
 configs = st.builds(
     lambda grace, ttl, names_, patterns, app: CleanupConfig(
-        grace_period=grace, default_ttl=ttl, protected_names=names_,
-        protected_patterns=patterns, app_resource_group=app,
+        grace_period=grace,
+        default_ttl=ttl,
+        protected_names=names_,
+        protected_patterns=patterns,
+        app_resource_group=app,
     ),
-    durations, st.one_of(st.none(), durations),
+    durations,
+    st.one_of(st.none(), durations),
     st.lists(st.sampled_from(["keep", "KEEP", "prod-db"]), max_size=2),
     st.lists(st.sampled_from(["prod-*", "*-rg", "rg-?"]), max_size=2),
     st.one_of(st.none(), st.sampled_from(["app-rg", "rg-1"])),
@@ -67,9 +75,12 @@ def refused_by_safety(policy: Policy, group: Group) -> bool:
 
     name = group.name.lower()
     return bool(
-        name in policy.app_groups or name in policy.protected_names
+        name in policy.app_groups
+        or name in policy.protected_names
         or any(fnmatchcase(name, p) for p in policy.protected_patterns)
-        or group.managed_by or group.locks or group.provisioning_state == "Deleting"
+        or group.managed_by
+        or group.locks
+        or group.provisioning_state == "Deleting"
     )
 
 

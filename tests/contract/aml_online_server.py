@@ -30,10 +30,20 @@ WS = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearni
 DEPLOYMENT_DEFAULTS: dict[str, Any] = {
     "scaleSettings": {"scaleType": "Default"},
     "requestSettings": {"maxQueueWait": "PT0.5S", "requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1},
-    "livenessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S",
-                      "initialDelay": "PT10S"},
-    "readinessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S",
-                       "initialDelay": "PT10S"},
+    "livenessProbe": {
+        "failureThreshold": 30,
+        "successThreshold": 1,
+        "timeout": "PT2S",
+        "period": "PT10S",
+        "initialDelay": "PT10S",
+    },
+    "readinessProbe": {
+        "failureThreshold": 30,
+        "successThreshold": 1,
+        "timeout": "PT2S",
+        "period": "PT10S",
+        "initialDelay": "PT10S",
+    },
     "appInsightsEnabled": False,
     "egressPublicNetworkAccess": "Enabled",
     "properties": {},
@@ -54,8 +64,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 def _system_data() -> dict[str, Any]:
     return {
-        "createdAt": "2026-01-01T12:34:56.999Z", "createdBy": "modelops", "createdByType": "Application",
-        "lastModifiedAt": "2026-01-01T12:34:56.999Z", "lastModifiedBy": "modelops",
+        "createdAt": "2026-01-01T12:34:56.999Z",
+        "createdBy": "modelops",
+        "createdByType": "Application",
+        "lastModifiedAt": "2026-01-01T12:34:56.999Z",
+        "lastModifiedBy": "modelops",
         "lastModifiedByType": "Application",
     }
 
@@ -84,17 +97,24 @@ class AmlOnlineContract:
     def _ws_id(self, sub: str, rg: str, ws: str) -> str:
         return WS.format(sub=sub, rg=rg, ws=ws)
 
-    def _start_operation(self, on_done: Callable[[], None], *, failure: dict[str, Any] | None = None,
-                         stuck: bool = False) -> str:
+    def _start_operation(
+        self, on_done: Callable[[], None], *, failure: dict[str, Any] | None = None, stuck: bool = False
+    ) -> str:
         op_id = str(uuid.uuid4())
         self.operations[op_id] = {
-            "polls": 0, "on_done": on_done, "failure": failure, "stuck": stuck, "status": "InProgress",
+            "polls": 0,
+            "on_done": on_done,
+            "failure": failure,
+            "stuck": stuck,
+            "status": "InProgress",
         }
         return op_id
 
     def _async_headers(self, sub: str, op_id: str) -> dict[str, str]:
-        url = (f"{self.base_url}/subscriptions/{sub}/providers/{PROVIDER}/locations/{LOCATION}"
-               f"/mfeOperationsStatus/{op_id}?api-version=2024-04-01")
+        url = (
+            f"{self.base_url}/subscriptions/{sub}/providers/{PROVIDER}/locations/{LOCATION}"
+            f"/mfeOperationsStatus/{op_id}?api-version=2024-04-01"
+        )
         # Retry-After keeps the SDK's pollers from waiting their 5 s default between polls
         return {"Azure-AsyncOperation": url, "Location": url.replace("Status", "Results"), "Retry-After": "1"}
 
@@ -114,16 +134,22 @@ class AmlOnlineContract:
         @app.get(prefix)
         def get_workspace(sub: str, rg: str, ws: str) -> dict[str, Any]:
             return {
-                "id": self._ws_id(sub, rg, ws), "name": ws, "type": f"{PROVIDER}/workspaces",
-                "location": LOCATION, "tags": {}, "systemData": _system_data(),
-                "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()),
-                             "tenantId": str(uuid.uuid4())},
+                "id": self._ws_id(sub, rg, ws),
+                "name": ws,
+                "type": f"{PROVIDER}/workspaces",
+                "location": LOCATION,
+                "tags": {},
+                "systemData": _system_data(),
+                "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())},
                 "sku": {"name": "Basic", "tier": "Basic"},
-                "properties": {"friendlyName": ws, "workspaceId": str(uuid.uuid5(uuid.NAMESPACE_URL, ws)),
-                               "provisioningState": "Succeeded", "publicNetworkAccess": "Enabled",
-                               "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
-                               "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0"
-                                                    f"{self._ws_id(sub, rg, ws)}"},
+                "properties": {
+                    "friendlyName": ws,
+                    "workspaceId": str(uuid.uuid5(uuid.NAMESPACE_URL, ws)),
+                    "provisioningState": "Succeeded",
+                    "publicNetworkAccess": "Enabled",
+                    "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                    "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{self._ws_id(sub, rg, ws)}",
+                },
             }
 
         @app.get(prefix + "/onlineEndpoints")
@@ -148,16 +174,23 @@ class AmlOnlineContract:
                 created = name not in self.endpoints
                 resource = self.endpoints.get(name) or {
                     "id": f"{self._ws_id(sub, rg, ws)}/onlineEndpoints/{name}",
-                    "name": name, "type": f"{PROVIDER}/workspaces/onlineEndpoints",
-                    "location": body.get("location", LOCATION), "kind": body.get("kind"),
+                    "name": name,
+                    "type": f"{PROVIDER}/workspaces/onlineEndpoints",
+                    "location": body.get("location", LOCATION),
+                    "kind": body.get("kind"),
                     "systemData": _system_data(),
-                    "identity": {"type": "SystemAssigned", "principalId": str(uuid.uuid4()),
-                                 "tenantId": str(uuid.uuid4())},
+                    "identity": {
+                        "type": "SystemAssigned",
+                        "principalId": str(uuid.uuid4()),
+                        "tenantId": str(uuid.uuid4()),
+                    },
                     "properties": {
                         "authMode": props.get("authMode", "Key"),
                         "scoringUri": f"{self.base_url}/score/{name}",
                         "swaggerUri": f"{self.base_url}/score/{name}/swagger.json",
-                        "traffic": {}, "mirrorTraffic": {}, "publicNetworkAccess": "Enabled",
+                        "traffic": {},
+                        "mirrorTraffic": {},
+                        "publicNetworkAccess": "Enabled",
                         "properties": {},
                     },
                 }
@@ -175,8 +208,7 @@ class AmlOnlineContract:
                     resource["properties"]["provisioningState"] = "Succeeded"
 
                 op = self._start_operation(done)
-            return JSONResponse(resource, status_code=201 if created else 200,
-                                headers=self._async_headers(sub, op))
+            return JSONResponse(resource, status_code=201 if created else 200, headers=self._async_headers(sub, op))
 
         @app.post(prefix + "/onlineEndpoints/{name}/listKeys")
         def list_keys(sub: str, rg: str, ws: str, name: str) -> Response:
@@ -198,8 +230,7 @@ class AmlOnlineContract:
             return JSONResponse(found)
 
         @app.put(prefix + "/onlineEndpoints/{endpoint}/deployments/{name}")
-        async def put_deployment(sub: str, rg: str, ws: str, endpoint: str, name: str,
-                                 request: Request) -> Response:
+        async def put_deployment(sub: str, rg: str, ws: str, endpoint: str, name: str, request: Request) -> Response:
             if endpoint not in self.endpoints:
                 return _error(404, "UserError", f"Endpoint {endpoint} is not found.")
             body = await request.json()
@@ -210,34 +241,44 @@ class AmlOnlineContract:
                 return _error(400, "BadArgument", "an MLflow no-code deployment takes no environment or code")
             if self.deployment_outcome == "quota":
                 sku = props.get("instanceType")
-                return _error(400, "QuotaExceeded",
-                              f"Not enough quota available for {sku} in SubscriptionId {sub}. "
-                              "Current usage/limit: 4/4. Additional needed: 4")
+                return _error(
+                    400,
+                    "QuotaExceeded",
+                    f"Not enough quota available for {sku} in SubscriptionId {sub}. "
+                    "Current usage/limit: 4/4. Additional needed: 4",
+                )
             with self._lock:
                 created = name not in self.deployments[endpoint]
                 resource = {
                     "id": f"{self._ws_id(sub, rg, ws)}/onlineEndpoints/{endpoint}/deployments/{name}",
-                    "name": name, "type": f"{PROVIDER}/workspaces/onlineEndpoints/deployments",
-                    "location": body.get("location", LOCATION), "kind": body.get("kind"),
-                    "tags": body.get("tags") or {}, "systemData": _system_data(),
+                    "name": name,
+                    "type": f"{PROVIDER}/workspaces/onlineEndpoints/deployments",
+                    "location": body.get("location", LOCATION),
+                    "kind": body.get("kind"),
+                    "tags": body.get("tags") or {},
+                    "systemData": _system_data(),
                     "sku": body.get("sku") or {"name": "Default", "capacity": 1},
                     # the service fills what the request left out (defaults as in the spec example)
-                    "properties": {**DEPLOYMENT_DEFAULTS, **(
-                        KUBERNETES_DEFAULTS if props.get("endpointComputeType") == "Kubernetes" else {}), **props,
-                                   "provisioningState": "Creating" if created else "Updating"},
+                    "properties": {
+                        **DEPLOYMENT_DEFAULTS,
+                        **(KUBERNETES_DEFAULTS if props.get("endpointComputeType") == "Kubernetes" else {}),
+                        **props,
+                        "provisioningState": "Creating" if created else "Updating",
+                    },
                 }
                 self.deployments[endpoint][name] = resource
                 failure = None
                 if self.deployment_outcome == "failed":
-                    failure = {"code": "ResourceNotReady",
-                               "message": "User container has crashed or terminated: liveness probe failed"}
+                    failure = {
+                        "code": "ResourceNotReady",
+                        "message": "User container has crashed or terminated: liveness probe failed",
+                    }
 
                 def done() -> None:
                     resource["properties"]["provisioningState"] = "Failed" if failure else "Succeeded"
 
                 op = self._start_operation(done, failure=failure, stuck=self.deployment_outcome == "stuck")
-            return JSONResponse(resource, status_code=201 if created else 200,
-                                headers=self._async_headers(sub, op))
+            return JSONResponse(resource, status_code=201 if created else 200, headers=self._async_headers(sub, op))
 
         @app.delete(prefix + "/onlineEndpoints/{endpoint}/deployments/{name}")
         def delete_deployment(sub: str, rg: str, ws: str, endpoint: str, name: str) -> Response:

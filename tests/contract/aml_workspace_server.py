@@ -74,10 +74,13 @@ class AmlWorkspaceContract:
         @app.middleware("http")
         async def guard(request: Request, call_next: Any) -> Any:
             with self._lock:
-                self.requests.append({
-                    "method": request.method, "path": request.url.path,
-                    "authorization": request.headers.get("authorization"),
-                })
+                self.requests.append(
+                    {
+                        "method": request.method,
+                        "path": request.url.path,
+                        "authorization": request.headers.get("authorization"),
+                    }
+                )
             if not request.url.path.startswith("/discovery") and (
                 request.headers.get("authorization") != f"Bearer {self.token}"
             ):
@@ -88,13 +91,23 @@ class AmlWorkspaceContract:
 
         @app.get("/subscriptions")
         def subscriptions() -> Any:
-            return {"value": [{
-                "id": f"/subscriptions/{self.subscription_id}", "subscriptionId": self.subscription_id,
-                "tenantId": self.tenant_id, "displayName": "modelops contract", "state": "Enabled",
-                "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "Internal_2014-09-01",
-                                         "spendingLimit": "Off"},
-                "authorizationSource": "RoleBased",
-            }]}
+            return {
+                "value": [
+                    {
+                        "id": f"/subscriptions/{self.subscription_id}",
+                        "subscriptionId": self.subscription_id,
+                        "tenantId": self.tenant_id,
+                        "displayName": "modelops contract",
+                        "state": "Enabled",
+                        "subscriptionPolicies": {
+                            "locationPlacementId": "Public_2014-09-01",
+                            "quotaId": "Internal_2014-09-01",
+                            "spendingLimit": "Off",
+                        },
+                        "authorizationSource": "RoleBased",
+                    }
+                ]
+            }
 
         @app.get("/" + WS_PATH)
         def workspace(sub: str, rg: str, ws: str) -> Any:
@@ -103,9 +116,18 @@ class AmlWorkspaceContract:
         @app.get("/discovery")
         def discovery() -> Any:
             api = self.base_url
-            return {"api": api, "catalog": api, "experimentation": api, "gallery": api, "history": api,
-                    "hyperdrive": api, "labeling": api, "modelmanagement": api, "pipelines": api,
-                    "studio": "https://ml.azure.com"}
+            return {
+                "api": api,
+                "catalog": api,
+                "experimentation": api,
+                "gallery": api,
+                "history": api,
+                "hyperdrive": api,
+                "labeling": api,
+                "modelmanagement": api,
+                "pipelines": api,
+                "studio": "https://ml.azure.com",
+            }
 
         @app.api_route("/mlflow/{version}/" + WS_PATH + "/api/{rest:path}", methods=["GET", "POST", "PATCH", "DELETE"])
         async def mlflow(version: str, sub: str, rg: str, ws: str, rest: str, request: Request) -> Any:
@@ -133,8 +155,11 @@ class AmlWorkspaceContract:
 
         @app.get(prefix)
         def list_artifacts(experiment: str, run: str) -> Any:
-            return {"value": [self._artifact(run, p) for p in self._blob_paths(run)], "continuationToken": None,
-                    "nextLink": None}
+            return {
+                "value": [self._artifact(run, p) for p in self._blob_paths(run)],
+                "continuationToken": None,
+                "nextLink": None,
+            }
 
         return app
 
@@ -142,26 +167,39 @@ class AmlWorkspaceContract:
         workspace_id = self.workspaces.get((rg.lower(), ws.lower()))
         if sub != self.subscription_id or workspace_id is None:
             return _arm_error(
-                404, "ResourceNotFound",
+                404,
+                "ResourceNotFound",
                 f"The Resource 'Microsoft.MachineLearningServices/workspaces/{ws}' under resource group '{rg}' "
                 "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
             )
         resource = "/" + WS_PATH.format(sub=sub, rg=rg, ws=ws)
         storage = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"
         return {
-            "id": resource, "name": ws, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
-            "identity": {"type": "SystemAssigned", "principalId": "00000000-0000-0000-0000-0000000000aa",
-                         "tenantId": self.tenant_id},
-            "sku": {"name": "Basic", "tier": "Basic"}, "kind": "Default", "tags": {},
+            "id": resource,
+            "name": ws,
+            "type": "Microsoft.MachineLearningServices/workspaces",
+            "location": LOCATION,
+            "identity": {
+                "type": "SystemAssigned",
+                "principalId": "00000000-0000-0000-0000-0000000000aa",
+                "tenantId": self.tenant_id,
+            },
+            "sku": {"name": "Basic", "tier": "Basic"},
+            "kind": "Default",
+            "tags": {},
             "properties": {
-                "workspaceId": workspace_id, "friendlyName": ws, "description": "",
+                "workspaceId": workspace_id,
+                "friendlyName": ws,
+                "description": "",
                 "storageAccount": storage,
                 "keyVault": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/kv",
                 "applicationInsights": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/microsoft.insights/"
-                                       "components/ai",
+                "components/ai",
                 "discoveryUrl": f"{self.base_url}/discovery",
                 "mlFlowTrackingUri": f"azureml://{self.base_url.split('://')[1]}/mlflow/v1.0{resource}",
-                "provisioningState": "Succeeded", "hbiWorkspace": False, "publicNetworkAccess": "Enabled",
+                "provisioningState": "Succeeded",
+                "hbiWorkspace": False,
+                "publicNetworkAccess": "Enabled",
                 "v1LegacyMode": False,
             },
         }
@@ -180,15 +218,19 @@ class AmlWorkspaceContract:
             name = str(payload.get("name", ""))
             if not MODEL_NAME.match(name):
                 return _mlflow_error(
-                    400, "INVALID_PARAMETER_VALUE",
+                    400,
+                    "INVALID_PARAMETER_VALUE",
                     f"Model name '{name}' is invalid. It can only contain alphanumeric characters, "
                     "dashes, underscores and periods, start with an alphanumeric and be at most 255 long.",
                 )
         upstream = requests.request(
             method, f"{self.mlflow_url}/api/{rest}", params=query, json=payload if body else None, timeout=60
         )
-        return Response(upstream.content, status_code=upstream.status_code,
-                        media_type=upstream.headers.get("content-type", "application/json"))
+        return Response(
+            upstream.content,
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type", "application/json"),
+        )
 
     # -- artifacts in Azurite -----------------------------------------------------------------------
 
@@ -196,23 +238,38 @@ class AmlWorkspaceContract:
         return f"ExperimentRun/dcid.{run}/{path}"
 
     def _artifact(self, run: str, path: str) -> dict[str, Any]:
-        return {"artifactId": f"ExperimentRun/dcid.{run}/{path}", "origin": "ExperimentRun",
-                "container": f"dcid.{run}", "path": path, "etag": "\"0x1\"",
-                "createdTime": dt.datetime.now(dt.UTC).isoformat()}
+        return {
+            "artifactId": f"ExperimentRun/dcid.{run}/{path}",
+            "origin": "ExperimentRun",
+            "container": f"dcid.{run}",
+            "path": path,
+            "etag": '"0x1"',
+            "createdTime": dt.datetime.now(dt.UTC).isoformat(),
+        }
 
     def _content(self, run: str, path: str, *, write: bool) -> dict[str, Any]:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
         blob = self._blob_name(run, path)
         permission = BlobSasPermissions(read=True, create=True, write=True) if write else BlobSasPermissions(read=True)
-        sas = generate_blob_sas(ACCOUNT, CONTAINER, blob, account_key=KEY, permission=permission,
-                                expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
-        return {"contentUri": f"{self.azurite.blob_url}/{CONTAINER}/{blob}?{sas}", "origin": "ExperimentRun",
-                "container": f"dcid.{run}", "path": path}
+        sas = generate_blob_sas(
+            ACCOUNT,
+            CONTAINER,
+            blob,
+            account_key=KEY,
+            permission=permission,
+            expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        )
+        return {
+            "contentUri": f"{self.azurite.blob_url}/{CONTAINER}/{blob}?{sas}",
+            "origin": "ExperimentRun",
+            "container": f"dcid.{run}",
+            "path": path,
+        }
 
     def _blob_paths(self, run: str) -> list[str]:
         prefix = self._blob_name(run, "")
-        return [b.name[len(prefix):] for b in self.container().list_blobs(name_starts_with=prefix)]
+        return [b.name[len(prefix) :] for b in self.container().list_blobs(name_starts_with=prefix)]
 
     def container(self) -> Any:
         from azure.storage.blob import BlobServiceClient

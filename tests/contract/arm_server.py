@@ -41,10 +41,8 @@ _ROUTES = [
     ("GET", re.compile(_SUB + r"/operationresults/(?P<op>[^/]+)$", re.I), "poll"),
     ("GET", re.compile(_SUB + r"/providers/Microsoft\.Authorization/locks$", re.I), "sub_locks"),
     ("GET", re.compile(_RG + r"/providers/Microsoft\.Authorization/locks$", re.I), "rg_locks"),
-    ("GET", re.compile(r"(?P<scope>/.+)/providers/Microsoft\.Resources/tags/default$", re.I),
-     "get_tags"),
-    ("PATCH", re.compile(r"(?P<scope>/.+)/providers/Microsoft\.Resources/tags/default$", re.I),
-     "patch_tags"),
+    ("GET", re.compile(r"(?P<scope>/.+)/providers/Microsoft\.Resources/tags/default$", re.I), "get_tags"),
+    ("PATCH", re.compile(r"(?P<scope>/.+)/providers/Microsoft\.Resources/tags/default$", re.I), "patch_tags"),
 ]
 
 
@@ -94,9 +92,7 @@ class ArmContract:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.app = FastAPI()
-        self.app.add_api_route(
-            "/{path:path}", self._dispatch, methods=["GET", "PATCH", "DELETE", "PUT", "POST"]
-        )
+        self.app.add_api_route("/{path:path}", self._dispatch, methods=["GET", "PATCH", "DELETE", "PUT", "POST"])
 
     # --- seeding --------------------------------------------------------------------------
     def add_group(
@@ -151,8 +147,7 @@ class ArmContract:
         with self._lock:
             response = self._answer(request, "/" + path, body)
             self.state.log.append(
-                Logged(request.method, "/" + path, request.url.query, response.status_code,
-                       time.monotonic())
+                Logged(request.method, "/" + path, request.url.query, response.status_code, time.monotonic())
             )
         return response
 
@@ -175,7 +170,9 @@ class ArmContract:
             if m == method and re.search(pattern, path, re.I) and times > 0:
                 self.state.throttles[i] = (m, pattern, times - 1)
                 return _error(
-                    429, "TooManyRequests", "throttled",
+                    429,
+                    "TooManyRequests",
+                    "throttled",
                     {"Retry-After": self.state.throttle_retry_after},
                 )
         return None
@@ -192,8 +189,7 @@ class ArmContract:
             extra = f"&%24expand={quote(expand)}" if expand else ""
             result["nextLink"] = (
                 f"{str(request.base_url).rstrip('/')}/subscriptions/{sub}/resourcegroups"
-                f"?api-version={q['api-version']}&%24skiptoken={start + self.state.page_size}"
-                + extra
+                f"?api-version={q['api-version']}&%24skiptoken={start + self.state.page_size}" + extra
             )
         return JSONResponse(result)
 
@@ -237,7 +233,9 @@ class ArmContract:
         group["properties"]["provisioningState"] = "Deleting"
         op = f"op{next(self._ids)}"
         self.state.operations[op] = _Operation(
-            sub.lower(), rg.lower(), self.state.polls_before_done,
+            sub.lower(),
+            rg.lower(),
+            self.state.polls_before_done,
             rg.lower() in self.state.failing_operations,
         )
         return Response(status_code=202, headers=self._poll_headers(request, sub, op))
@@ -259,9 +257,9 @@ class ArmContract:
             if group:
                 group["properties"]["provisioningState"] = "Failed"
             return _error(
-                409, "ResourceGroupDeletionBlocked",
-                f"Deletion of resource group '{operation.key}' failed as resources could not be "
-                "deleted.",
+                409,
+                "ResourceGroupDeletionBlocked",
+                f"Deletion of resource group '{operation.key}' failed as resources could not be deleted.",
             )
         self.state.groups.pop((operation.sub, operation.key), None)
         return Response(status_code=200)
@@ -281,11 +279,11 @@ class ArmContract:
 
     def _scope_locked(self, group_id: str, verb: str) -> Response:
         scopes = ", ".join(
-            f"'{lock['id'].split('/providers/Microsoft.Authorization/locks/')[0]}'"
-            for lock in self._locks_on(group_id)
+            f"'{lock['id'].split('/providers/Microsoft.Authorization/locks/')[0]}'" for lock in self._locks_on(group_id)
         )
         return _error(
-            409, "ScopeLocked",
+            409,
+            "ScopeLocked",
             f"The scope '{group_id}' cannot perform {verb} operation because following scope(s) "
             f"are locked: {scopes}. Please remove the lock and try again.",
         )
@@ -305,12 +303,14 @@ class ArmContract:
         return self._find(match["sub"], match["rg"]) if match else None
 
     def _tags_body(self, scope: str, tags: dict[str, str]) -> Response:
-        return JSONResponse({
-            "id": f"{scope}/providers/Microsoft.Resources/tags/default",
-            "name": "default",
-            "type": "Microsoft.Resources/tags",
-            "properties": {"tags": tags},
-        })
+        return JSONResponse(
+            {
+                "id": f"{scope}/providers/Microsoft.Resources/tags/default",
+                "name": "default",
+                "type": "Microsoft.Resources/tags",
+                "properties": {"tags": tags},
+            }
+        )
 
     def _get_tags(self, request: Request, body: Any, scope: str) -> Response:
         group = self._tags_target(scope)

@@ -61,10 +61,24 @@ class Azurite:
         location = self.root / "data"
         location.mkdir(parents=True, exist_ok=True)
         command = [
-            str(BINARY), "--location", str(location), "--silent", "--skipApiVersionCheck", "--loose",
-            "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-            "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
-            "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
+            str(BINARY),
+            "--location",
+            str(location),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.blob_port),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(self.queue_port),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(self.table_port),
         ]
         if self.cert and self.key:
             command += ["--cert", str(self.cert), "--key", str(self.key)]

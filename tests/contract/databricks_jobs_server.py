@@ -26,12 +26,22 @@ from tests.contract.credentials import CONTRACT_TOKEN
 # outcome -> (life_cycle_state, result_state, termination code, termination type, message)
 ENDINGS: dict[str, tuple[str, str, str, str, str]] = {
     "SUCCESS": ("TERMINATED", "SUCCESS", "SUCCESS", "SUCCESS", ""),
-    "FAILED": ("TERMINATED", "FAILED", "RUN_EXECUTION_ERROR", "CLIENT_ERROR",
-               "Task score failed with message: input table main.default.features not found."),
+    "FAILED": (
+        "TERMINATED",
+        "FAILED",
+        "RUN_EXECUTION_ERROR",
+        "CLIENT_ERROR",
+        "Task score failed with message: input table main.default.features not found.",
+    ),
     "CANCELED": ("TERMINATED", "CANCELED", "USER_CANCELED", "SUCCESS", "Run cancelled by a user."),
     "TIMEDOUT": ("TERMINATED", "TIMEDOUT", "CANCELED", "SUCCESS", "Run timed out after 3600 s."),
-    "INTERNAL_ERROR": ("INTERNAL_ERROR", "FAILED", "INTERNAL_ERROR", "INTERNAL_ERROR",
-                       "Cluster terminated unexpectedly: spot instance lost."),
+    "INTERNAL_ERROR": (
+        "INTERNAL_ERROR",
+        "FAILED",
+        "INTERNAL_ERROR",
+        "INTERNAL_ERROR",
+        "Cluster terminated unexpectedly: spot instance lost.",
+    ),
 }
 
 
@@ -96,10 +106,15 @@ class DatabricksJobsContract:
         @app.middleware("http")
         async def guard(request: Request, call_next: Any) -> Any:
             body = await request.body()
-            self.requests.append({
-                "method": request.method, "path": request.url.path, "query": dict(request.query_params),
-                "body": body, "authorization": request.headers.get("authorization"),
-            })
+            self.requests.append(
+                {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "query": dict(request.query_params),
+                    "body": body,
+                    "authorization": request.headers.get("authorization"),
+                }
+            )
             fault = self._take_fault(request.url.path)
             if fault is not None:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -190,12 +205,18 @@ class DatabricksJobsContract:
             life, result, code, kind, message = ENDINGS[job.ending]
             end = max(now, run.start_ms + 42_000)
             payload.update(
-                state={"life_cycle_state": life, "result_state": result, "state_message": message,
-                       "user_cancelled_or_timedout": job.ending in ("CANCELED", "TIMEDOUT")},
-                status={"state": "TERMINATED",
-                        "termination_details": {"code": code, "type": kind, "message": message}},
-                end_time=end, run_duration=end - run.start_ms,
-                setup_duration=0, execution_duration=0, cleanup_duration=0,
+                state={
+                    "life_cycle_state": life,
+                    "result_state": result,
+                    "state_message": message,
+                    "user_cancelled_or_timedout": job.ending in ("CANCELED", "TIMEDOUT"),
+                },
+                status={"state": "TERMINATED", "termination_details": {"code": code, "type": kind, "message": message}},
+                end_time=end,
+                run_duration=end - run.start_ms,
+                setup_duration=0,
+                execution_duration=0,
+                cleanup_duration=0,
             )
         return payload
 

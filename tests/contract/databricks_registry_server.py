@@ -69,8 +69,9 @@ class DatabricksRegistryContract:
         async def authenticate(request: Request, call_next: Any) -> Response:
             authorization = request.headers.get("authorization", "")
             with self._lock:
-                self.requests.append({"method": request.method, "path": request.url.path,
-                                      "authorization": authorization})
+                self.requests.append(
+                    {"method": request.method, "path": request.url.path, "authorization": authorization}
+                )
             if authorization != f"Bearer {self.token}" and request.url.path != "/.well-known/databricks-config":
                 return _error(401, "UNAUTHENTICATED", "Invalid access token.")
             response: Response = await call_next(request)
@@ -83,8 +84,9 @@ class DatabricksRegistryContract:
 
         @app.get("/api/2.0/mlflow/model-versions/get-download-uri")
         def get_download_uri(name: str, version: str) -> Response:
-            answer = self._http.get("/api/2.0/mlflow/model-versions/get-download-uri",
-                                    params={"name": name, "version": version})
+            answer = self._http.get(
+                "/api/2.0/mlflow/model-versions/get-download-uri", params={"name": name, "version": version}
+            )
             if answer.status_code != 200:
                 return Response(answer.content, answer.status_code, media_type="application/json")
             folder = self._local_folder(answer.json()["artifact_uri"])
@@ -97,8 +99,11 @@ class DatabricksRegistryContract:
         async def mlflow_api(rest: str, request: Request) -> Response:
             async with httpx.AsyncClient(base_url=self.mlflow_url, timeout=60) as backing:
                 answer = await backing.request(
-                    request.method, f"/api/2.0/mlflow/{rest}", params=list(request.query_params.multi_items()),
-                    content=await request.body(), headers={"content-type": request.headers.get("content-type", "")},
+                    request.method,
+                    f"/api/2.0/mlflow/{rest}",
+                    params=list(request.query_params.multi_items()),
+                    content=await request.body(),
+                    headers={"content-type": request.headers.get("content-type", "")},
                 )
             return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
 

@@ -46,8 +46,9 @@ class ScoringContainer:
 
 
 class FakeService:
-    def __init__(self, name: str, scoring_uri: str, tags: dict[str, str], created: str,
-                 final_state: str = "Healthy") -> None:
+    def __init__(
+        self, name: str, scoring_uri: str, tags: dict[str, str], created: str, final_state: str = "Healthy"
+    ) -> None:
         self.name, self.scoring_uri, self.tags, self.created_time = name, scoring_uri, tags, created
         self.state = "Transitioning"
         self.final_state = final_state
@@ -89,28 +90,53 @@ class RecordingSDK(AzureMLCoreSDK):
         return self.services_by_name.get(name)
 
     def services(self, ws: Any, target: str) -> list[Any]:
-        return [s for s in self.services_by_name.values()
-                if s.tags.get(deploy_legacy.TAG_TARGET) == target and not s.deleted]
+        return [
+            s
+            for s in self.services_by_name.values()
+            if s.tags.get(deploy_legacy.TAG_TARGET) == target and not s.deleted
+        ]
 
     def aks_target(self, ws: Any, name: str) -> Any:
         self.calls.append(("aks_target", name))
         return f"aks:{name}"
 
-    def deploy(self, ws: Any, name: str, models: list[Any], inference_config: Any, deployment_config: Any,
-               deployment_target: Any, overwrite: bool) -> Any:
+    def deploy(
+        self,
+        ws: Any,
+        name: str,
+        models: list[Any],
+        inference_config: Any,
+        deployment_config: Any,
+        deployment_target: Any,
+        overwrite: bool,
+    ) -> Any:
         import mlflow
 
-        self.calls.append(("deploy", {"name": name, "models": models, "inference_config": inference_config,
-                                      "deployment_config": deployment_config, "target": deployment_target,
-                                      "overwrite": overwrite}))
+        self.calls.append(
+            (
+                "deploy",
+                {
+                    "name": name,
+                    "models": models,
+                    "inference_config": inference_config,
+                    "deployment_config": deployment_config,
+                    "target": deployment_target,
+                    "overwrite": overwrite,
+                },
+            )
+        )
         version = models[0].rsplit(":", 1)[1]
         model_dir = mlflow.artifacts.download_artifacts(f"models:/{models[0].split(':')[1]}/{version}")
-        container = ScoringContainer(Path(inference_config.entry_script).read_text(), model_dir,
-                                     self.monkeypatch)
+        container = ScoringContainer(Path(inference_config.entry_script).read_text(), model_dir, self.monkeypatch)
         server = HttpsServer(container.app, self.ca).__enter__()
         self.servers.append(server)
-        service = FakeService(name, f"{server.url}/score", deployment_config.tags,
-                              f"2026-01-01T00:00:{len(self.servers):02d}", self.final_state)
+        service = FakeService(
+            name,
+            f"{server.url}/score",
+            deployment_config.tags,
+            f"2026-01-01T00:00:{len(self.servers):02d}",
+            self.final_state,
+        )
         self.services_by_name[name] = service
         return service
 
@@ -137,10 +163,17 @@ def legacy_config(tmp_path: Path) -> ReactorConfig:
     return load_config(path, env={})
 
 
-def deploy(config: ReactorConfig, tmp_path: Path, sdk: RecordingSDK, target: str, name: str,
-           version: str) -> dict[str, Any]:
-    upstream = {"model_uri": f"models:/{name}/{version}", "tracking_uri": sdk.registry.tracking_uri,
-                "registry_uri": None, "model_name": name, "model_version": version, "registry": "aml-prod"}
+def deploy(
+    config: ReactorConfig, tmp_path: Path, sdk: RecordingSDK, target: str, name: str, version: str
+) -> dict[str, Any]:
+    upstream = {
+        "model_uri": f"models:/{name}/{version}",
+        "tracking_uri": sdk.registry.tracking_uri,
+        "registry_uri": None,
+        "model_name": name,
+        "model_version": version,
+        "registry": "aml-prod",
+    }
     ctx = make_context(config, tmp_path, target=target, model_name=name, model_version=version, upstream=upstream)
     return LegacyWebserviceExecutor(sdk).execute(ctx).outputs
 
@@ -167,7 +200,12 @@ class TestAci:
         dc = call["deployment_config"]
         assert type(dc).__name__ == "AciServiceDeploymentConfiguration"
         assert (dc.cpu_cores, dc.memory_gb, dc.auth_enabled, dc.location, dc.dns_name_label) == (
-            0.5, 1.5, True, "westeurope", "churn-dev")
+            0.5,
+            1.5,
+            True,
+            "westeurope",
+            "churn-dev",
+        )
         assert dc.tags == {"modelops.target": "aci-dev", "modelops.model": f"churn-v1:{version}"}
         pip = list(call["inference_config"].environment.python.conda_dependencies.pip_packages)
         assert f"mlflow=={mlflow.__version__}" in pip and any(p.startswith("scikit-learn") for p in pip)
@@ -208,9 +246,7 @@ class TestAci:
             deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", registry.log_sklearn("churn-v1"))
 
 
-def test_aks_deploy_configuration_and_compute_target(
-    sdk: RecordingSDK, registry: Registry, tmp_path: Path
-) -> None:
+def test_aks_deploy_configuration_and_compute_target(sdk: RecordingSDK, registry: Registry, tmp_path: Path) -> None:
     config = legacy_config(tmp_path)
     version = registry.log_sklearn("churn-v1")
 
@@ -221,15 +257,27 @@ def test_aks_deploy_configuration_and_compute_target(
     dc = call["deployment_config"]
     assert type(dc).__name__ == "AksServiceDeploymentConfiguration"
     assert (dc.cpu_cores, dc.memory_gb, dc.num_replicas, dc.autoscale_enabled, dc.namespace) == (
-        2, 4, 3, False, "scoring")
+        2,
+        4,
+        3,
+        False,
+        "scoring",
+    )
     assert (dc.auth_enabled, dc.token_auth_enabled, dc.scoring_timeout_ms, dc.enable_app_insights) == (
-        True, False, 5000, True)
+        True,
+        False,
+        5000,
+        True,
+    )
     assert dc.compute_target_name == "aks-cluster"
     assert out["smoke_test"] == "passed"
 
 
 def test_legacy_warning_is_logged_once_per_target(
-    sdk: RecordingSDK, registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    sdk: RecordingSDK,
+    registry: Registry,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(deploy_legacy, "_warned", set())
@@ -247,9 +295,9 @@ def test_legacy_warning_is_logged_once_per_target(
 
 def test_model_outside_the_workspace_is_refused(sdk: RecordingSDK, registry: Registry, tmp_path: Path) -> None:
     config = legacy_config(tmp_path)
-    ctx = make_context(config, tmp_path, target="aci-dev", model_name="m", model_version="1",
-                       tracking_uri=registry.tracking_uri)
+    ctx = make_context(
+        config, tmp_path, target="aci-dev", model_name="m", model_version="1", tracking_uri=registry.tracking_uri
+    )
     with pytest.raises(PermanentError, match="is not registered in workspace ws"):
         LegacyWebserviceExecutor(sdk).execute(ctx)
     assert sdk.calls == []
-

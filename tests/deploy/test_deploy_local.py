@@ -41,7 +41,11 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> ReactorConfig:
 
 def deploy(registry: Registry, config: ReactorConfig, state_dir: Path, version: str) -> dict:
     ctx = make_context(
-        config, state_dir, target="local", model_name=MODEL, model_version=version,
+        config,
+        state_dir,
+        target="local",
+        model_name=MODEL,
+        model_version=version,
         tracking_uri=registry.tracking_uri,
     )
     executor = ExecutorRegistry().get("deploy", config.deployments["local"].kind)
@@ -100,9 +104,7 @@ class TestLocalDeploy:
         answer = requests.post(previous.url + "/invocations", json=example_payload(registry), timeout=30)
         assert answer.status_code == 200
 
-    def test_dead_process_is_restarted(
-        self, registry: Registry, config: ReactorConfig, state_dir: Path
-    ) -> None:
+    def test_dead_process_is_restarted(self, registry: Registry, config: ReactorConfig, state_dir: Path) -> None:
         store = LocalDeploymentStore(state_dir)
         dead = store.get("local")
         assert dead is not None
@@ -132,9 +134,7 @@ class TestLocalDeploy:
         listed = list_managed_deployments(config, state_dir)
         assert [(r["target"], r["model_version"], r["alive"]) for r in listed] == [("local", version, True)]
 
-    def test_undeploy_stops_the_server_and_frees_the_port(
-        self, config: ReactorConfig, state_dir: Path
-    ) -> None:
+    def test_undeploy_stops_the_server_and_frees_the_port(self, config: ReactorConfig, state_dir: Path) -> None:
         served = LocalDeploymentStore(state_dir).get("local")
         assert served is not None
 
@@ -155,8 +155,9 @@ def test_model_without_input_example_is_served_with_ping_only(
 ) -> None:
     name = "no-example"
     version = registry.log_sklearn(name, with_example=False)
-    ctx = make_context(config, tmp_path, target="local", model_name=name, model_version=version,
-                       tracking_uri=registry.tracking_uri)
+    ctx = make_context(
+        config, tmp_path, target="local", model_name=name, model_version=version, tracking_uri=registry.tracking_uri
+    )
     try:
         out = LocalDeployExecutor().execute(ctx).outputs
         assert out["smoke_test"].startswith("skipped: the model has no input example")

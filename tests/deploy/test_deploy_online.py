@@ -63,17 +63,39 @@ def online_config(tmp_path: Path, aml: AmlOnlineContract) -> ReactorConfig:
 
 def upstream(registry: Registry, name: str, version: str) -> dict[str, Any]:
     """What the register step into aml-prod hands over (its copy lives in that workspace)."""
-    return {"model_uri": f"models:/{name}/{version}", "tracking_uri": registry.tracking_uri,
-            "registry_uri": None, "model_name": name, "model_version": version, "registry": "aml-prod"}
+    return {
+        "model_uri": f"models:/{name}/{version}",
+        "tracking_uri": registry.tracking_uri,
+        "registry_uri": None,
+        "model_name": name,
+        "model_version": version,
+        "registry": "aml-prod",
+    }
 
 
-def run(config: ReactorConfig, tmp_path: Path, registry: Registry, name: str, version: str,
-        *, outputs: dict[str, Any] | None = None, clock: Any = None,
-        credential: StaticTokenCredential | None = None) -> Outcome:
-    ctx = make_context(config, tmp_path, target="online", model_name=name, model_version=version,
-                       upstream=upstream(registry, name, version), outputs=outputs)
-    executor = OnlineDeployExecutor(credential=credential or StaticTokenCredential(),
-                                    **({"clock": clock} if clock else {}))
+def run(
+    config: ReactorConfig,
+    tmp_path: Path,
+    registry: Registry,
+    name: str,
+    version: str,
+    *,
+    outputs: dict[str, Any] | None = None,
+    clock: Any = None,
+    credential: StaticTokenCredential | None = None,
+) -> Outcome:
+    ctx = make_context(
+        config,
+        tmp_path,
+        target="online",
+        model_name=name,
+        model_version=version,
+        upstream=upstream(registry, name, version),
+        outputs=outputs,
+    )
+    executor = OnlineDeployExecutor(
+        credential=credential or StaticTokenCredential(), **({"clock": clock} if clock else {})
+    )
     return executor.execute(ctx)
 
 
@@ -167,8 +189,9 @@ class TestFailures:
     ) -> None:
         _, d1 = live_v1
         config = online_config(tmp_path, aml)
-        short = config.model_copy(update={"deployments": {
-            "online": config.deployments["online"].model_copy(update={"wait_s": 1.5})}})
+        short = config.model_copy(
+            update={"deployments": {"online": config.deployments["online"].model_copy(update={"wait_s": 1.5})}}
+        )
         aml.deployment_outcome = "stuck"
         version = registry.log_sklearn("churn-fail")
 
@@ -187,8 +210,9 @@ def test_model_outside_the_workspace_is_refused_with_the_fix(
     aml: AmlOnlineContract, registry: Registry, tmp_path: Path
 ) -> None:
     config = online_config(tmp_path, aml)
-    ctx = make_context(config, tmp_path, target="online", model_name="m", model_version="1",
-                       tracking_uri=registry.tracking_uri)
+    ctx = make_context(
+        config, tmp_path, target="online", model_name="m", model_version="1", tracking_uri=registry.tracking_uri
+    )
     with pytest.raises(PermanentError, match=r"Add a step `\{register: <an azureml registry"):
         OnlineDeployExecutor(credential=StaticTokenCredential()).execute(ctx)
     assert not any(method == "PUT" and "/deployments/" in path for method, path in aml.log)

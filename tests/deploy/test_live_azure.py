@@ -30,8 +30,10 @@ def test_live_deploy(kind: str, tmp_path: Path) -> None:
     if missing:
         pytest.skip(f"live Azure ML test: set {', '.join(missing)}")
     env = os.environ
-    ws = (f"    subscription_id: {env['AZURE_SUBSCRIPTION_ID']}\n    resource_group: {env['AZUREML_RESOURCE_GROUP']}\n"
-          f"    workspace: {env['AZUREML_WORKSPACE']}\n")
+    ws = (
+        f"    subscription_id: {env['AZURE_SUBSCRIPTION_ID']}\n    resource_group: {env['AZUREML_RESOURCE_GROUP']}\n"
+        f"    workspace: {env['AZUREML_WORKSPACE']}\n"
+    )
     extra = {
         "managed-online": "    endpoint: modelops-live-mo\n    instance_type: Standard_DS2_v2\n",
         "kubernetes-online": f"    endpoint: modelops-live-k8s\n    compute: {env.get('AZUREML_K8S_COMPUTE')}\n",
@@ -43,14 +45,21 @@ def test_live_deploy(kind: str, tmp_path: Path) -> None:
     config = load_config(path, env={})
     name, version = env["MODELOPS_LIVE_MODEL"].rsplit(":", 1)
     tracking_uri, registry_uri = registry_uris(config.registries["aml"])
-    upstream = {"model_uri": f"models:/{name}/{version}", "tracking_uri": tracking_uri,
-                "registry_uri": registry_uri, "model_name": name, "model_version": version, "registry": "aml"}
+    upstream = {
+        "model_uri": f"models:/{name}/{version}",
+        "tracking_uri": tracking_uri,
+        "registry_uri": registry_uri,
+        "model_name": name,
+        "model_version": version,
+        "registry": "aml",
+    }
     outputs: dict = {}
     executor = ExecutorRegistry().get("deploy", kind)
     deadline = time.monotonic() + 3600
     while True:
-        ctx = make_context(config, tmp_path, target="live", model_name=name, model_version=version,
-                           upstream=upstream, outputs=outputs)
+        ctx = make_context(
+            config, tmp_path, target="live", model_name=name, model_version=version, upstream=upstream, outputs=outputs
+        )
         outcome = executor.execute(ctx)
         outputs = outcome.outputs
         if outcome.recheck_after_seconds is None or time.monotonic() > deadline:

@@ -12,8 +12,7 @@ def test_dataframe_split_gets_an_index() -> None:
 
 def test_records_become_split_and_params_are_kept() -> None:
     out = to_azureml_payload({"dataframe_records": [{"a": 1, "b": 2}, {"b": 4, "a": 3}], "params": {"k": 1}})
-    assert out == {"input_data": {"columns": ["a", "b"], "index": [0, 1], "data": [[1, 2], [3, 4]]},
-                   "params": {"k": 1}}
+    assert out == {"input_data": {"columns": ["a", "b"], "index": [0, 1], "data": [[1, 2], [3, 4]]}, "params": {"k": 1}}
 
 
 def test_tensors_pass_through() -> None:

@@ -35,8 +35,12 @@ def entra_like_token(tenant: str = TENANT) -> str:
     def part(value: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
-    claims = {"aud": "https://management.core.windows.net/", "tid": tenant, "oid": str(uuid.uuid4()),
-              "exp": int(time.time()) + 3600}
+    claims = {
+        "aud": "https://management.core.windows.net/",
+        "tid": tenant,
+        "oid": str(uuid.uuid4()),
+        "exp": int(time.time()) + 3600,
+    }
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
@@ -78,21 +82,40 @@ def credential() -> StaticTokenCredential:
 
 def aml_registry_yaml(url: str, workspace: str = WS) -> str:
     return (
-        f"  aml-prod:\n    kind: azureml\n    subscription_id: \"{SUB}\"\n    resource_group: {RG}\n"
+        f'  aml-prod:\n    kind: azureml\n    subscription_id: "{SUB}"\n    resource_group: {RG}\n'
         f"    workspace: {workspace}\n    arm_endpoint: {url}\n"
     )
 
 
-def register_context(tmp_path: Path, config_yaml: str, name: str, version: str, params: dict[str, str],
-                     target: str = "aml-prod", event_id: str = "evt_registries") -> ActionContext:
+def register_context(
+    tmp_path: Path,
+    config_yaml: str,
+    name: str,
+    version: str,
+    params: dict[str, str],
+    target: str = "aml-prod",
+    event_id: str = "evt_registries",
+) -> ActionContext:
     """An ActionContext as the worker builds one for a register step."""
     config_file = tmp_path / "modelops.yaml"
     config_file.write_text(config_yaml)
     config = load_config(config_file, env={})
     action = Action(
-        id=f"act-{uuid.uuid4().hex[:6]}", key=action_key(REGISTER, target, name, version), kind=REGISTER,
-        target=target, model_name=name, model_version=version, event_id=event_id, status="running",
-        params=params, outputs={},
+        id=f"act-{uuid.uuid4().hex[:6]}",
+        key=action_key(REGISTER, target, name, version),
+        kind=REGISTER,
+        target=target,
+        model_name=name,
+        model_version=version,
+        event_id=event_id,
+        status="running",
+        params=params,
+        outputs={},
     )
-    return ActionContext(action=action, config=config, state_dir=tmp_path / "state", upstream={},
-                         log=logging.getLogger("tests.registries"))
+    return ActionContext(
+        action=action,
+        config=config,
+        state_dir=tmp_path / "state",
+        upstream={},
+        log=logging.getLogger("tests.registries"),
+    )

@@ -21,9 +21,8 @@ from tests.support import train_and_register, unique
 
 
 def _config(source: MlflowServer, aml: AmlWorkspace, workspace: str | None = None, rule_name: str = "") -> str:
-    return (
-        f'sources:\n  mlflow: {{tracking_uri: "{source.url}"}}\nregistries:\n'
-        + aml_registry_yaml(aml.url, **({"workspace": workspace} if workspace else {}))
+    return f'sources:\n  mlflow: {{tracking_uri: "{source.url}"}}\nregistries:\n' + aml_registry_yaml(
+        aml.url, **({"workspace": workspace} if workspace else {})
     )
 
 
@@ -33,7 +32,11 @@ def _params(source: MlflowServer, **extra: str) -> dict[str, str]:
 
 class TestRegisterIntoAzureML:
     def test_a_version_is_copied_once_with_lineage_and_reused_after(
-        self, tmp_path: Path, source_server: MlflowServer, aml: AmlWorkspace, credential: StaticTokenCredential,
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        credential: StaticTokenCredential,
         trust_test_ca: TestCA,
     ) -> None:
         name = unique("churn")
@@ -52,13 +55,15 @@ class TestRegisterIntoAzureML:
         assert copy.tags["modelops.source_name"] == name
         assert copy.tags["modelops.source_version"] == version
         assert copy.tags["modelops.source_registry"] == source_server.url
-        assert copy.tags["modelops.source_run_id"] == MlflowClient(source_server.url).get_model_version(
-            name, version).run_id
+        assert (
+            copy.tags["modelops.source_run_id"]
+            == MlflowClient(source_server.url).get_model_version(name, version).run_id
+        )
         assert copy.source.startswith("azureml://experiments/modelops-reactor-copies/runs/")
 
         # the artifacts went through the Azure ML artifact service into the workspace's blob storage
         prefix = f"ExperimentRun/dcid.{copy.run_id}/model/"
-        blobs = {b.name[len(prefix):] for b in aml.contract.container().list_blobs(name_starts_with=prefix)}
+        blobs = {b.name[len(prefix) :] for b in aml.contract.container().list_blobs(name_starts_with=prefix)}
         assert {"MLmodel", "input_example.json", "requirements.txt"} <= blobs
         local = tmp_path / "downloaded"
         for blob in blobs:
@@ -69,7 +74,8 @@ class TestRegisterIntoAzureML:
         original = mlflow.pyfunc.load_model(
             mlflow.artifacts.download_artifacts(
                 MlflowClient(source_server.url).get_model_version_download_uri(name, version),
-                dst_path=str(tmp_path / "o"), tracking_uri=source_server.url,
+                dst_path=str(tmp_path / "o"),
+                tracking_uri=source_server.url,
             )
         )
         pd.testing.assert_series_equal(pd.Series(copied.predict(example)), pd.Series(original.predict(example)))
@@ -88,7 +94,11 @@ class TestRegisterIntoAzureML:
         assert {c["authorization"] for c in mlflow_calls + artifact_calls} == {f"Bearer {TOKEN}"}
 
     def test_a_name_azure_ml_refuses_fails_permanently_with_the_fix(
-        self, tmp_path: Path, source_server: MlflowServer, aml: AmlWorkspace, credential: StaticTokenCredential,
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        credential: StaticTokenCredential,
         trust_test_ca: TestCA,
     ) -> None:
         name = unique("churn model")  # a space: fine for MLflow, refused by Azure ML
@@ -103,8 +113,12 @@ class TestRegisterIntoAzureML:
         assert len(aml.contract.requests) == before  # refused before anything reached the workspace
 
     def test_the_workspace_refuses_a_bad_name_too_and_it_is_permanent(
-        self, source_server: MlflowServer, aml: AmlWorkspace, credential: StaticTokenCredential,
-        trust_test_ca: TestCA, tmp_path: Path,
+        self,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        credential: StaticTokenCredential,
+        trust_test_ca: TestCA,
+        tmp_path: Path,
     ) -> None:
         """What happens if the check is bypassed: the workspace's own 400 is classified permanent."""
         from shared.adapters.mlflow_copy import _classify
@@ -119,7 +133,11 @@ class TestRegisterIntoAzureML:
 
 class TestWorkspaceResolution:
     def test_the_tracking_uri_is_resolved_once_per_workspace(
-        self, aml: AmlWorkspace, credential: StaticTokenCredential, trust_test_ca: TestCA, tmp_path: Path,
+        self,
+        aml: AmlWorkspace,
+        credential: StaticTokenCredential,
+        trust_test_ca: TestCA,
+        tmp_path: Path,
         source_server: MlflowServer,
     ) -> None:
         workspace = unique("ws-cache")
@@ -135,7 +153,11 @@ class TestWorkspaceResolution:
         assert credential.scopes and all(s[0].endswith("/.default") for s in credential.scopes)
 
     def test_an_unknown_workspace_is_a_permanent_error_naming_the_fix(
-        self, aml: AmlWorkspace, credential: StaticTokenCredential, trust_test_ca: TestCA, tmp_path: Path,
+        self,
+        aml: AmlWorkspace,
+        credential: StaticTokenCredential,
+        trust_test_ca: TestCA,
+        tmp_path: Path,
         source_server: MlflowServer,
     ) -> None:
         ctx = register_context(tmp_path, _config(source_server, aml, "no-such-ws"), "m", "1", _params(source_server))

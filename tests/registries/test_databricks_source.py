@@ -57,8 +57,14 @@ def workspace(mlflow_server: MlflowServer, test_ca: TestCA) -> Iterator[Workspac
 @pytest.fixture
 def databricks_env(monkeypatch: pytest.MonkeyPatch, trust_test_ca: TestCA) -> pytest.MonkeyPatch:
     """Only the reactor's per-registry profile may authenticate: no ambient Databricks settings."""
-    for name in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CONFIG_FILE",
-                 "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for name in (
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_CONFIG_FILE",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DBX_TOKEN", PAT)
     return monkeypatch
@@ -111,8 +117,10 @@ class TestDatabricksRegistrySource:
         assert action["outputs"]["model_version"] == str(copy.version)
         assert copy.tags["modelops.source_registry"] == "dbx"
         assert copy.tags["modelops.source_name"] == name and copy.tags["modelops.source_version"] == version
-        assert copy.tags["modelops.source_run_id"] == mlflow.MlflowClient(workspace.backing.url).get_model_version(
-            name, version).run_id
+        assert (
+            copy.tags["modelops.source_run_id"]
+            == mlflow.MlflowClient(workspace.backing.url).get_model_version(name, version).run_id
+        )
         assert copy.tags["modelops.event_id"] == action["event_id"]
 
         # the files came through the workspace: the registry's download URI, then DBFS reads of that path
@@ -124,12 +132,14 @@ class TestDatabricksRegistrySource:
 
         # the copy is a working model with the original's predictions
         local = mlflow.artifacts.download_artifacts(
-            _local(tmp_path).get_model_version_download_uri(name, copy.version), dst_path=str(tmp_path / "copy"),
+            _local(tmp_path).get_model_version_download_uri(name, copy.version),
+            dst_path=str(tmp_path / "copy"),
             tracking_uri=f"sqlite:///{tmp_path}/aml.db",
         )
         original = mlflow.artifacts.download_artifacts(
             mlflow.MlflowClient(workspace.backing.url).get_model_version_download_uri(name, version),
-            dst_path=str(tmp_path / "original"), tracking_uri=workspace.backing.url,
+            dst_path=str(tmp_path / "original"),
+            tracking_uri=workspace.backing.url,
         )
         pd.testing.assert_series_equal(
             pd.Series(mlflow.pyfunc.load_model(local).predict(example)),

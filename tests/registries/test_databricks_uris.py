@@ -22,22 +22,27 @@ def _registry(tmp_path: Path, body: str) -> object:
 def test_a_token_registry_gets_its_own_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABRICKS_CONFIG_FILE", raising=False)
     monkeypatch.setenv("DBX_PAT", "dapi-contract")
-    uc = _registry(tmp_path, "kind: databricks-uc\nhost: https://adb-1.2.azuredatabricks.net/\nauth: token\n"
-                             "token_setting: DBX_PAT")
+    uc = _registry(
+        tmp_path, "kind: databricks-uc\nhost: https://adb-1.2.azuredatabricks.net/\nauth: token\ntoken_setting: DBX_PAT"
+    )
     tracking, registry = registry_uris(uc)  # type: ignore[arg-type]
     profile = tracking.removeprefix("databricks://")
     assert registry == f"databricks-uc://{profile}"
     parsed = configparser.ConfigParser()
     parsed.read(os.environ["DATABRICKS_CONFIG_FILE"])
-    assert dict(parsed[profile]) == {"host": "https://adb-1.2.azuredatabricks.net", "auth_type": "pat",
-                                     "token": "dapi-contract"}
+    assert dict(parsed[profile]) == {
+        "host": "https://adb-1.2.azuredatabricks.net",
+        "auth_type": "pat",
+        "token": "dapi-contract",
+    }
     assert Path(os.environ["DATABRICKS_CONFIG_FILE"]).stat().st_mode & 0o077 == 0
 
 
 def test_an_empty_token_setting_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DBX_EMPTY", raising=False)
-    cfg = _registry(tmp_path, "kind: databricks\nhost: https://adb-1.2.azuredatabricks.net\nauth: token\n"
-                              "token_setting: DBX_EMPTY")
+    cfg = _registry(
+        tmp_path, "kind: databricks\nhost: https://adb-1.2.azuredatabricks.net\nauth: token\ntoken_setting: DBX_EMPTY"
+    )
     with pytest.raises(PermanentError, match="app setting DBX_EMPTY .* is empty"):
         registry_uris(cfg)  # type: ignore[arg-type]
 

@@ -45,8 +45,11 @@ class TestPoller:
         assert poll_sources(reactor)["mlflow"]["accepted"] == 0
 
         # the same change delivered late by a webhook is a duplicate: it runs once
-        envelope = {"entity": "model_version", "action": "created",
-                    "data": {"name": name, "version": version, "source": "s", "run_id": None, "tags": {}}}
+        envelope = {
+            "entity": "model_version",
+            "action": "created",
+            "data": {"name": name, "version": version, "source": "s", "run_id": None, "tags": {}},
+        }
         response = client.post("/api/hooks/mlflow", json=envelope)
         assert response.status_code == 200 and response.json()["duplicate"] is True
         [done] = reactor.worker().run_until_done([action.id], timeout=120)

@@ -208,8 +208,12 @@ rules:
 
     def test_a_model_registered_with_the_tag_is_deployed_and_others_are_ignored(self, tmp_path: Path) -> None:
         client, reactor = make_app(tmp_path, config=self.CONFIG)
-        tagged = grid_event(REGISTERED, "models/churn:5", {"ModelName": "churn", "ModelVersion": 5,
-                                                           "ModelTags": {"deploy": "online"}}, "t1")
+        tagged = grid_event(
+            REGISTERED,
+            "models/churn:5",
+            {"ModelName": "churn", "ModelVersion": 5, "ModelTags": {"deploy": "online"}},
+            "t1",
+        )
         untagged = grid_event(REGISTERED, "models/churn:6", {"ModelName": "churn", "ModelVersion": 6}, "t2")
         assert client.post("/api/hooks/eventgrid", json=[tagged]).status_code == 202
         ignored = client.post("/api/hooks/eventgrid", json=[untagged])

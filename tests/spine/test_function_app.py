@@ -19,7 +19,12 @@ class TestIndexing:
     def test_every_trigger_is_indexed_with_its_bindings(self) -> None:
         functions = _functions()
         assert set(functions) == {
-            "http_api", "aml_events", "run_action", "poisoned_action", "cleanup_timer", "registry_poller"
+            "http_api",
+            "aml_events",
+            "run_action",
+            "poisoned_action",
+            "cleanup_timer",
+            "registry_poller",
         }
         [http] = [b for b in functions["http_api"]["bindings"] if b["direction"] == "IN"]
         assert http["type"] == "httpTrigger" and http["authLevel"] == "FUNCTION" and http["route"] == "/{*route}"

@@ -121,7 +121,6 @@ class TestLeases:
         assert done.status == "succeeded" and done.outputs == {"ok": True}
         assert any("expired" in line["message"] for line in ledger.action_log(action_id))
 
-
     def test_an_action_that_kills_every_worker_fails_after_the_last_attempt(self, tmp_path: Path) -> None:
         ledger = SqliteLedger(tmp_path / "l.db")
         ids = ledger.record_event(event(), plan(chained=True), reason=None, max_attempts=2).action_ids
