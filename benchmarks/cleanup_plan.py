@@ -89,7 +89,7 @@ def main() -> None:
 
         def plan_run() -> None:
             report = run_cleanup(
-                cfg, apply=False, state_dir=Path(state), now=NOW, credential=credential, env={}, progress=lambda _: None
+                cfg, apply=False, state_dir=Path(state), now=NOW, credential=credential, progress=lambda _: None
             )
             assert len(report.rows) == args.groups
 

@@ -7,23 +7,27 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from functions.runtime import reactor
+from shared.bootstrap import Container
 from shared.ingest.eventgrid import GridEvent, to_model_event
 
-bp = func.Blueprint()
 log = logging.getLogger("modelops.functions.eventgrid")
 
 
-@bp.function_name("aml_events")
-@bp.event_grid_trigger(arg_name="event")
-def aml_events(event: func.EventGridEvent) -> None:
-    grid = GridEvent(
-        id=event.id,
-        type=event.event_type,
-        subject=event.subject or "",
-        time=event.event_time or datetime.now(UTC),
-        data=event.get_json() or {},
-        topic=event.topic,
-    )
-    result = reactor().accept(to_model_event(grid))
-    log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})
+def blueprint(container: Container) -> func.Blueprint:
+    bp = func.Blueprint()
+
+    @bp.function_name("aml_events")
+    @bp.event_grid_trigger(arg_name="event")
+    def aml_events(event: func.EventGridEvent) -> None:
+        grid = GridEvent(
+            id=event.id,
+            type=event.event_type,
+            subject=event.subject or "",
+            time=event.event_time or datetime.now(UTC),
+            data=event.get_json() or {},
+            topic=event.topic,
+        )
+        result = container.reactor().accept(to_model_event(grid))
+        log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})
+
+    return bp

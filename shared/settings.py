@@ -1,39 +1,138 @@
-"""App settings (environment), read in one place."""
+"""App settings (environment), read in one place: here, once per process.
+
+Every app setting the reactor knows is a field; ``environ`` keeps the snapshot the fields were read
+from, for what the config file names by setting (``${VAR}`` expansion, ``token_setting:``), the
+secrets to redact in logs, and the environment of child processes. Nothing else reads
+``os.environ``, and nothing writes it.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
+
+from shared.errors import ConfigError
+
+STORAGE = "AzureWebJobsStorage"
+DEFAULT_TABLE = "modelopsledger"
+DEFAULT_QUEUE = "modelops-actions"
+STATE_BACKENDS = ("sqlite", "azure")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """`AzureWebJobsStorage`: a connection string, or the identity-based ``__`` settings."""
+
+    connection: str | None = None
+    account_name: str | None = None
+    table_uri: str | None = None
+    queue_uri: str | None = None
+    client_id: str | None = None
+    endpoint_suffix: str = "core.windows.net"
+
+
+@dataclass(frozen=True)
+class OutcomeTopicSettings:
+    """The Event Grid custom topic finished actions are published to (MODELOPS_OUTCOME_TOPIC_*)."""
+
+    endpoint: str
+    key: str | None = None
+    retries: int = 3
 
 
 @dataclass(frozen=True)
 class Settings:
-    config_path: str | None
-    state_dir: Path
-    mlflow_webhook_secret: str | None
-    databricks_webhook_secret: str | None
-    storage_connection: str | None
-    state_backend: str  # sqlite | azure
-    max_body_bytes: int
-    webhook_max_skew_seconds: int
+    config_path: str | None = None
+    state_dir: Path = Path(".modelops")
+    mlflow_webhook_secret: str | None = None
+    databricks_webhook_secret: str | None = None
+    state_backend: str = "sqlite"  # sqlite | azure
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    ledger_table: str = DEFAULT_TABLE
+    actions_queue: str = DEFAULT_QUEUE
+    outcome_topic: OutcomeTopicSettings | None = None
+    app_resource_group: str | None = None  # WEBSITE_RESOURCE_GROUP: the group hosting this app
+    log_format: str = "text"
+    appinsights_connection: str | None = None
+    max_body_bytes: int = 1_048_576
+    webhook_max_skew_seconds: int = 300
+    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        snapshot = MappingProxyType(dict(os.environ if env is None else env))
+
+        def get(name: str) -> str | None:
+            return snapshot.get(name) or None
+
+        backend = (get("MODELOPS_STATE_BACKEND") or "sqlite").lower()
+        if backend not in STATE_BACKENDS:
+            raise ConfigError.single(
+                "environment",
+                "MODELOPS_STATE_BACKEND",
+                f"unknown state backend {backend!r}",
+                "use sqlite (embedded default) or azure",
+            )
+        topic = get("MODELOPS_OUTCOME_TOPIC_ENDPOINT")
         return cls(
-            config_path=env.get("MODELOPS_CONFIG") or None,
-            state_dir=Path(env.get("MODELOPS_STATE_DIR") or ".modelops"),
-            mlflow_webhook_secret=env.get("MLFLOW_WEBHOOK_SECRET") or None,
-            databricks_webhook_secret=env.get("DATABRICKS_WEBHOOK_SECRET") or None,
-            storage_connection=env.get("AzureWebJobsStorage") or None,
-            state_backend=(env.get("MODELOPS_STATE_BACKEND") or "sqlite").lower(),
-            max_body_bytes=int(env.get("MODELOPS_MAX_BODY_BYTES") or 1_048_576),
-            webhook_max_skew_seconds=int(env.get("MODELOPS_WEBHOOK_MAX_SKEW_SECONDS") or 300),
+            config_path=get("MODELOPS_CONFIG"),
+            state_dir=Path(get("MODELOPS_STATE_DIR") or ".modelops"),
+            mlflow_webhook_secret=get("MLFLOW_WEBHOOK_SECRET"),
+            databricks_webhook_secret=get("DATABRICKS_WEBHOOK_SECRET"),
+            state_backend=backend,
+            storage=StorageSettings(
+                connection=get(STORAGE),
+                account_name=get(f"{STORAGE}__accountName"),
+                table_uri=get(f"{STORAGE}__tableServiceUri"),
+                queue_uri=get(f"{STORAGE}__queueServiceUri"),
+                client_id=get(f"{STORAGE}__clientId"),
+                endpoint_suffix=get("MODELOPS_STORAGE_ENDPOINT_SUFFIX") or "core.windows.net",
+            ),
+            ledger_table=get("MODELOPS_LEDGER_TABLE") or DEFAULT_TABLE,
+            actions_queue=get("MODELOPS_ACTIONS_QUEUE") or DEFAULT_QUEUE,
+            outcome_topic=OutcomeTopicSettings(
+                endpoint=topic,
+                key=get("MODELOPS_OUTCOME_TOPIC_KEY"),
+                retries=_int(snapshot, "MODELOPS_OUTCOME_RETRIES", 3),
+            )
+            if topic
+            else None,
+            app_resource_group=get("WEBSITE_RESOURCE_GROUP"),
+            log_format=(get("MODELOPS_LOG_FORMAT") or "text").lower(),
+            appinsights_connection=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            max_body_bytes=_int(snapshot, "MODELOPS_MAX_BODY_BYTES", 1_048_576),
+            webhook_max_skew_seconds=_int(snapshot, "MODELOPS_WEBHOOK_MAX_SKEW_SECONDS", 300),
+            environ=snapshot,
         )
+
+    def with_overrides(self, *, config_path: str | None = None, state_dir: str | Path | None = None) -> Settings:
+        """The CLI's ``--config`` / ``--state-dir``: the same settings, given on the command line."""
+        changed = self
+        if config_path:
+            changed = replace(changed, config_path=config_path)
+        if state_dir:
+            changed = replace(changed, state_dir=Path(state_dir))
+        return changed
+
+    def setting(self, name: str) -> str | None:
+        """An app setting the config names (``token_setting: DATABRICKS_TOKEN``), or None if unset."""
+        return self.environ.get(name) or None
 
     def config_env(self) -> dict[str, str]:
         """Environment used for ${VAR} expansion in the config file."""
-        env = dict(os.environ)
-        env["MODELOPS_STATE_DIR"] = str(self.state_dir)
-        return env
+        return {**self.environ, "MODELOPS_STATE_DIR": str(self.state_dir)}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or ""
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError.single(
+            "environment", name, f"{text!r} is not a whole number", f"set {name} to an integer, e.g. {default}"
+        ) from None

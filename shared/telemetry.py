@@ -15,13 +15,14 @@ import contextlib
 import contextvars
 import json
 import logging
-import os
 import re
 import threading
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, TextIO
+
+from shared.settings import Settings
 
 IDS = ("correlation_id", "event_id", "action_id")
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("modelops_ids", default={})  # noqa: B039 - never mutated
@@ -134,9 +135,10 @@ def _redacting_factory(previous: Any) -> Any:
     return factory
 
 
-def install_redaction(env: Mapping[str, str] | None = None) -> None:
-    env = os.environ if env is None else env
-    for name, value in env.items():
+def install_redaction(settings: Settings | None = None) -> None:
+    """Redact the values of every secret-looking app setting, from now on, in every log record."""
+    settings = settings or Settings.from_env()
+    for name, value in settings.environ.items():
         if name in SECRET_SETTINGS or _SECRET_NAME.search(name):
             register_secret(value)
     with _lock:
@@ -174,13 +176,11 @@ class TextFormatter(logging.Formatter):
 
 
 # -- setup ------------------------------------------------------------------------------------
-def setup_logging(
-    *, level: int | None = None, stream: TextIO | None = None, env: Mapping[str, str] | None = None
-) -> None:
+def setup_logging(settings: Settings | None = None, *, level: int | None = None, stream: TextIO | None = None) -> None:
     """Idempotent. With ``stream`` (the CLI, tests) install our own handler; without (inside the
     Functions host, which owns the root handlers) only add correlation and redaction."""
-    env = os.environ if env is None else env
-    install_redaction(env)
+    settings = settings or Settings.from_env()
+    install_redaction(settings)
     root = logging.getLogger()
     if level is not None:
         root.setLevel(level)
@@ -189,13 +189,13 @@ def setup_logging(
             root.removeHandler(handler)
         handler = logging.StreamHandler(stream)
         handler.modelops_handler = True  # type: ignore[attr-defined]
-        json_lines = (env.get("MODELOPS_LOG_FORMAT") or "").lower() == "json"
+        json_lines = settings.log_format == "json"
         handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
         root.addHandler(handler)
     for noisy in ("azure", "urllib3", "mlflow", "alembic", "httpx", "py4j"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    if env.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
-        enable_azure_monitor(env["APPLICATIONINSIGHTS_CONNECTION_STRING"])
+    if settings.appinsights_connection:
+        enable_azure_monitor(settings.appinsights_connection)
     for logger in (root, logging.getLogger("modelops")):
         for handler in logger.handlers:
             if not any(isinstance(f, CorrelationFilter) for f in handler.filters):

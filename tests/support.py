@@ -14,6 +14,8 @@ from typing import Any
 
 import requests
 
+from functions import build_function_app
+from shared.bootstrap import Container
 from shared.ingest.signatures import sign_databricks, sign_mlflow
 from shared.local.processes import free_port, stop_process, wait_http
 
@@ -170,9 +172,14 @@ def databricks_delivery(secret: str, payload: dict[str, Any]) -> tuple[bytes, di
 _INDEXED: list[Any] = []
 
 
-def indexed_functions() -> dict[str, Any]:
-    """function_app's functions by name, indexed once per process (the host indexes once too;
-    azure-functions refuses a second get_functions() on the same app)."""
+def indexed_functions(container: Container | None = None) -> dict[str, Any]:
+    """The Functions app's functions by name, as the host indexes them.
+
+    Without a container: `function_app`'s own, indexed once per process (the host indexes once
+    too; azure-functions refuses a second get_functions() on the same app). With one: a fresh app
+    built the way `function_app` builds it, over that container."""
+    if container is not None:
+        return {f.get_function_name(): f for f in build_function_app(container).get_functions()}
     if not _INDEXED:
         import function_app
 

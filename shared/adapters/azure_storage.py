@@ -10,13 +10,12 @@ SDK clients are imported lazily: this module is reached from function_app's impo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigError
-
-PREFIX = "AzureWebJobsStorage"
+from shared.settings import STORAGE as PREFIX
+from shared.settings import StorageSettings
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,13 @@ class StorageAccount:
     client_id: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, connection: str | None = None) -> StorageAccount:
-        """Read the connection from app settings; ``connection`` (Settings.storage_connection) wins."""
-        connection = connection or env.get(PREFIX) or None
-        if connection:
-            return cls(connection_string=connection)
-        account = env.get(f"{PREFIX}__accountName")
-        suffix = env.get("MODELOPS_STORAGE_ENDPOINT_SUFFIX") or "core.windows.net"
-        table_uri = env.get(f"{PREFIX}__tableServiceUri") or (f"https://{account}.table.{suffix}" if account else None)
-        queue_uri = env.get(f"{PREFIX}__queueServiceUri") or (f"https://{account}.queue.{suffix}" if account else None)
+    def from_settings(cls, storage: StorageSettings) -> StorageAccount:
+        """The account behind ``AzureWebJobsStorage``: its connection string, else its identity-based settings."""
+        if storage.connection:
+            return cls(connection_string=storage.connection)
+        account, suffix = storage.account_name, storage.endpoint_suffix
+        table_uri = storage.table_uri or (f"https://{account}.table.{suffix}" if account else None)
+        queue_uri = storage.queue_uri or (f"https://{account}.queue.{suffix}" if account else None)
         if not (table_uri and queue_uri):
             raise ConfigError.single(
                 "environment",
@@ -44,7 +41,7 @@ class StorageAccount:
                 f"set {PREFIX} to a connection string, or {PREFIX}__accountName for a managed identity "
                 f"(or both {PREFIX}__tableServiceUri and {PREFIX}__queueServiceUri)",
             )
-        return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=env.get(f"{PREFIX}__clientId") or None)
+        return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=storage.client_id)
 
     def credential(self) -> Any:
         from azure.identity import DefaultAzureCredential

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared import telemetry
 from shared.domain.actions import SUCCEEDED, Action
+from shared.settings import OutcomeTopicSettings
 
 log = logging.getLogger("modelops.outcomes")
 SOURCE = "/modelops-reactor"
@@ -32,15 +32,10 @@ class OutcomeTopic:
     backoff_seconds: float = 0.8
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> OutcomeTopic | None:
-        endpoint = env.get("MODELOPS_OUTCOME_TOPIC_ENDPOINT")
-        if not endpoint:
+    def from_settings(cls, settings: OutcomeTopicSettings | None) -> OutcomeTopic | None:
+        if settings is None:
             return None
-        return cls(
-            endpoint=endpoint,
-            key=env.get("MODELOPS_OUTCOME_TOPIC_KEY") or None,
-            retries=int(env.get("MODELOPS_OUTCOME_RETRIES") or 3),
-        )
+        return cls(endpoint=settings.endpoint, key=settings.key, retries=settings.retries)
 
 
 def action_summary(action: Action) -> dict[str, Any]:

@@ -1,33 +1,21 @@
-"""Per-process wiring for the HTTP app: the reactor is built on first use, not at import."""
+"""What the routes depend on: the container's reactor (built on first use, not at import) and the body."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from shared.api.errors import PayloadTooLarge
 from shared.service.reactor import Reactor
 
-
-class ReactorHolder:
-    def __init__(self, factory: Callable[[], Reactor]) -> None:
-        self._factory = factory
-        self._reactor: Reactor | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Reactor:
-        if self._reactor is None:
-            with self._lock:
-                if self._reactor is None:
-                    self._reactor = self._factory()
-        return self._reactor
+if TYPE_CHECKING:
+    from shared.bootstrap import Container
 
 
 def reactor(request: Request) -> Reactor:
-    holder: ReactorHolder = request.app.state.reactor_holder
-    return holder.get()
+    container: Container = request.app.state.container
+    return container.reactor()
 
 
 async def read_body(request: Request, limit: int) -> bytes:

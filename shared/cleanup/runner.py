@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,14 @@ def run_cleanup(
     now: datetime | None = None,
     credential: Any = None,
     progress: Callable[[str], None] | None = None,
-    env: Mapping[str, str] | None = None,
+    app_group: str | None = None,
 ) -> CleanupReport:
-    """Run the cleanup policy once. ``apply=False`` (dry run) writes nothing, not even tags."""
+    """Run the cleanup policy once. ``apply=False`` (dry run) writes nothing, not even tags.
+
+    ``app_group`` is the group hosting this app (Settings.app_resource_group: Functions sets
+    WEBSITE_RESOURCE_GROUP on every app), never deleted."""
     cfg = config.cleanup
-    env = os.environ if env is None else env
     say = progress or (lambda message: log.info("cleanup: %s", message))
-    # Functions sets WEBSITE_RESOURCE_GROUP on every app: the group we must never delete
-    app_group = env.get("WEBSITE_RESOURCE_GROUP") or None
     policy = Policy.from_config(cfg, app_group=app_group, implied_opt_in=cfg.provider == "local")
     now = now or datetime.now(UTC)
     report = CleanupReport(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from shared import telemetry
 from shared.cli import commands
 from shared.errors import ConfigError, ModelOpsError
+from shared.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,14 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # the CLI flags are the same settings the Functions host reads from app settings
-    if args.config:
-        os.environ["MODELOPS_CONFIG"] = args.config
-    if args.state_dir:
-        os.environ["MODELOPS_STATE_DIR"] = args.state_dir
-    # correlation ids, secret redaction, JSON lines if MODELOPS_LOG_FORMAT=json, Azure Monitor if configured
-    telemetry.setup_logging(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
     try:
+        # the CLI flags are the same settings the Functions host reads from app settings
+        args.settings = Settings.from_env().with_overrides(config_path=args.config, state_dir=args.state_dir)
+        # correlation ids, secret redaction, JSON lines if MODELOPS_LOG_FORMAT=json, Azure Monitor if configured
+        level = logging.DEBUG if args.verbose else logging.INFO
+        telemetry.setup_logging(args.settings, level=level, stream=sys.stderr)
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action
 from shared.domain.events import ModelEvent
 from shared.errors import PermanentError
+from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class ActionContext:
     progress: Callable[[str], None] = lambda message: None
     # for run resolution: plan the rules again for the enriched event (returns new action ids)
     follow_up: Callable[[ModelEvent], list[str]] = lambda event: []
+    # app settings: a value the config names by setting (`token_setting:`) is read here
+    settings: Settings = field(default_factory=Settings)
 
     def target_config(self) -> Any:
         return self.config.targets(self.action.kind)[self.action.target]

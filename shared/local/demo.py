@@ -7,11 +7,10 @@ file with it, and dry-runs the cleanup policy. Every step is read back from the 
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import requests
 from shared.cli.output import table
 from shared.local.mlflow_server import MlflowServer
 from shared.local.processes import free_port
+from shared.settings import Settings
 
 MODEL = "demo-churn"
 
@@ -32,21 +32,10 @@ class DemoResult:
     lines: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def run_demo(state_dir: Path, *, rows: int = 200_000, say: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    state_dir: Path, base_env: Mapping[str, str], *, rows: int = 200_000, say: Callable[[str], None] = print
+) -> DemoResult:
+    """The loop; ``base_env`` is the app settings it starts from (the embedded default config is used)."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(24)
@@ -54,15 +43,16 @@ def run_demo(state_dir: Path, *, rows: int = 200_000, say: Callable[[str], None]
     say(f"demo state: {state_dir}")
     say("1/7 starting a local MLflow server (SQL backend, webhooks to loopback allowed) ...")
     with MlflowServer(state_dir / "mlflow-source") as server:
-        env = {
-            "MLFLOW_TRACKING_URI": server.url,
-            "MODELOPS_STATE_DIR": str(state_dir),
-            "MLFLOW_WEBHOOK_SECRET": secret,
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        }
-        env.pop("MODELOPS_CONFIG", None)
-        with _env(env), _reactor() as (reactor, url):
-            os.environ.pop("MODELOPS_CONFIG", None)
+        # the embedded default config, pointed at this MLflow server, signed with a fresh secret
+        settings = Settings.from_env(
+            {
+                **{k: v for k, v in base_env.items() if k != "MODELOPS_CONFIG"},
+                "MLFLOW_TRACKING_URI": server.url,
+                "MODELOPS_STATE_DIR": str(state_dir),
+                "MLFLOW_WEBHOOK_SECRET": secret,
+            }
+        )
+        with _reactor(settings) as (reactor, url):
             try:
                 return _loop(reactor, url, server, secret, state_dir, rows, say, started)
             finally:  # whatever happened, leave no scoring server behind
@@ -72,22 +62,20 @@ def run_demo(state_dir: Path, *, rows: int = 200_000, say: Callable[[str], None]
 
 
 @contextmanager
-def _reactor() -> Iterator[tuple[Any, str]]:
+def _reactor(settings: Settings) -> Iterator[tuple[Any, str]]:
     import uvicorn
 
-    from shared.api.app import create_app
+    from shared.bootstrap import Container
     from shared.cli.commands.serve_cmd import start_workers
     from shared.service.dispatch import LocalDispatcher
-    from shared.service.reactor import build_reactor
-    from shared.settings import Settings
 
-    settings = Settings.from_env({k: v for k, v in os.environ.items() if k != "MODELOPS_CONFIG"})
     dispatcher = LocalDispatcher()
-    reactor = build_reactor(settings, dispatcher=dispatcher)
+    container = Container(settings, dispatcher=dispatcher)
+    reactor = container.reactor()
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(lambda: reactor, settings=settings),
+            container.http_app(),
             host="127.0.0.1",
             port=port,
             log_level="warning",

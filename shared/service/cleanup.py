@@ -21,6 +21,7 @@ def run_cleanup_and_record(reactor: Reactor, *, apply: bool) -> tuple[CleanupRep
         reactor.config,
         apply=apply,
         state_dir=reactor.settings.state_dir,
+        app_group=reactor.settings.app_resource_group,
         progress=lambda message: log.info("%s", message),
     )
     body = report.to_dict()

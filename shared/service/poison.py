@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from shared import telemetry
@@ -78,7 +77,7 @@ def _left_alone(reactor: Reactor, action: Action, reason: str) -> dict[str, Any]
     it. A running action is re-checked once its lease would expire, in case the owner died."""
     note = f"{reason}; left {action.status}"
     if action.status == RUNNING and action.lease_expires_at is not None:
-        delay = max(0.0, (action.lease_expires_at - datetime.now(UTC)).total_seconds()) + 5
+        delay = max(0.0, (action.lease_expires_at - reactor.clock()).total_seconds()) + 5
         reactor.dispatcher.dispatch([action.id], delay_seconds=delay)
         note += f" under the lease of {action.lease_owner}; re-checked in {delay:.0f}s"
     reactor.ledger.note(action.id, WORKER_ID, note)

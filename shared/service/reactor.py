@@ -1,4 +1,4 @@
-"""The reactor: accept events, plan actions, persist, dispatch. Wired once per process."""
+"""The reactor: accept events, plan actions, persist, dispatch. Built by `shared.bootstrap`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import ACTION_KINDS, Action, PlannedAction
+from shared.domain.clock import Clock, now_utc
 from shared.domain.events import ModelEvent, event_from_payload
 from shared.errors import BadRequest
+from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IntakeResult, Ledger
 from shared.rules import action_params, plan_actions
 from shared.service.dispatch import Dispatcher, LocalDispatcher
@@ -28,7 +29,9 @@ class Reactor:
     config: ReactorConfig
     ledger: Ledger
     dispatcher: Dispatcher = field(default_factory=LocalDispatcher)
+    executors: ExecutorRegistry = field(default_factory=ExecutorRegistry)
     on_finished: Callable[[Action], None] | None = None  # outcome sink (Event Grid topic), if configured
+    clock: Clock = now_utc
 
     def worker(self, *, worker_id: str | None = None, progress: Callable[[Action, str], None] | None = None) -> Worker:
         """A worker over this reactor's ledger and config; each has its own lease identity."""
@@ -37,9 +40,12 @@ class Reactor:
             self.config,
             self.settings.state_dir,
             self.dispatcher,
+            self.executors,
             worker_id=worker_id,
             progress=progress,
             on_finished=self.on_finished,
+            clock=self.clock,
+            settings=self.settings,
         )
 
     def accept(self, event: ModelEvent) -> IntakeResult:
@@ -137,42 +143,3 @@ class Reactor:
             "action_ids": [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)],
             "reason": reason or None,
         }
-
-
-def build_reactor(settings: Settings | None = None, *, dispatcher: Dispatcher | None = None) -> Reactor:
-    """Read settings and config (refusing an invalid one), open the ledger."""
-    settings = settings or Settings.from_env()
-    config = load_config(settings.config_path, env=settings.config_env())
-    ledger = open_ledger(settings)
-    if dispatcher is None and settings.state_backend == "azure":
-        from shared.service.azure_backend import queue_dispatcher
-
-        dispatcher = queue_dispatcher(settings)
-    from shared.service.azure_backend import outcome_sink
-
-    return Reactor(
-        settings=settings,
-        config=config,
-        ledger=ledger,
-        dispatcher=dispatcher or LocalDispatcher(),
-        on_finished=outcome_sink(),
-    )
-
-
-def open_ledger(settings: Settings) -> Ledger:
-    if settings.state_backend == "sqlite":
-        from shared.ledger.sqlite import SqliteLedger
-
-        return SqliteLedger(settings.state_dir / "ledger.db")
-    if settings.state_backend == "azure":
-        from shared.service.azure_backend import table_ledger
-
-        return table_ledger(settings)
-    from shared.errors import ConfigError
-
-    raise ConfigError.single(
-        "environment",
-        "MODELOPS_STATE_BACKEND",
-        f"unknown state backend {settings.state_backend!r}",
-        "use sqlite (embedded default) or azure",
-    )

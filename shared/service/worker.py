@@ -9,10 +9,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import RESOLVE_RUN, TERMINAL, Action
+from shared.domain.clock import Clock, now_utc
 from shared.domain.events import ModelEvent
 from shared.errors import ActionError, PermanentError
 from shared.executors.base import ActionContext, Outcome
@@ -20,6 +21,7 @@ from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IGNORED, Ledger
 from shared.rules import plan_actions
 from shared.service.dispatch import Dispatcher
+from shared.settings import Settings
 
 log = logging.getLogger("modelops.worker")
 
@@ -40,6 +42,8 @@ class Worker:
         worker_id: str | None = None,
         progress: Callable[[Action, str], None] | None = None,
         on_finished: Callable[[Action], None] | None = None,
+        clock: Clock = now_utc,
+        settings: Settings | None = None,
     ) -> None:
         from pathlib import Path
 
@@ -51,6 +55,8 @@ class Worker:
         self.worker_id = worker_id or worker_name()
         self._progress = progress
         self._on_finished = on_finished
+        self.clock = clock
+        self.settings = settings or Settings(state_dir=self.state_dir)
 
     # -- one action -------------------------------------------------------------------------
     def run_once(self, action_id: str | None = None) -> Action | None:
@@ -93,6 +99,7 @@ class Worker:
         ctx = ActionContext(
             action=action,
             config=self.config,
+            settings=self.settings,
             state_dir=self.state_dir,
             upstream=upstream,
             log=logger,
@@ -131,7 +138,7 @@ class Worker:
 
     def _record_success(self, action: Action, outcome: Outcome, logger: logging.LoggerAdapter[logging.Logger]) -> None:
         if outcome.recheck_after_seconds is not None:
-            recheck = datetime.now(UTC) + timedelta(seconds=outcome.recheck_after_seconds)
+            recheck = self.clock() + timedelta(seconds=outcome.recheck_after_seconds)
             self.ledger.wait(action.id, self.worker_id, outcome.outputs, recheck)
             logger.info("%s waiting on remote work; re-check in %.0fs", action.id, outcome.recheck_after_seconds)
             self.dispatcher.dispatch([action.id], delay_seconds=outcome.recheck_after_seconds)
@@ -147,7 +154,7 @@ class Worker:
         if retryable and action.attempts < action.max_attempts:
             tuning = self.config.worker
             delay = min(tuning.backoff_max_seconds, tuning.backoff_base_seconds * 2 ** (action.attempts - 1))
-            self.ledger.fail(action.id, self.worker_id, error, retry_at=datetime.now(UTC) + timedelta(seconds=delay))
+            self.ledger.fail(action.id, self.worker_id, error, retry_at=self.clock() + timedelta(seconds=delay))
             logger.warning("%s attempt %d failed, retry in %.1fs: %s", action.id, action.attempts, delay, error)
             self.dispatcher.dispatch([action.id], delay_seconds=delay)
         else:

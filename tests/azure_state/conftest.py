@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import functions.runtime as runtime
 from shared.adapters.azure_storage import StorageAccount
+from shared.bootstrap import Container
 from shared.ledger.azure_tables import TableLedger
+from shared.settings import Settings
 from tests.contract.azurite import Azurite
 from tests.contract.eventgrid_topic_server import EventGridTopic
 from tests.contract.https import HttpsServer, TestCA
@@ -60,7 +61,7 @@ def azure_env(
     topic: tuple[EventGridTopic, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """App settings as in Azure (Table ledger, queue, outcome topic), and fresh function singletons."""
+    """App settings as in Azure (Table ledger, queue, outcome topic), also set in the environment."""
     config = write_config(tmp_path / "modelops.yaml", CONFIG % {"tmp": tmp_path} + "worker: {lease_seconds: 5}\n")
     env = {
         "MODELOPS_CONFIG": str(config),
@@ -74,6 +75,10 @@ def azure_env(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(runtime, "_reactor", None)
-    monkeypatch.setattr(runtime, "_worker", None)
     return env
+
+
+@pytest.fixture
+def container(azure_env: dict[str, str]) -> Container:
+    """What `function_app` builds in a host process with these app settings."""
+    return Container(Settings.from_env(azure_env))

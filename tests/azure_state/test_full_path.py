@@ -8,16 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-import functions.runtime as runtime
 from functions.queue_worker import max_dequeue_count
 from shared.adapters.azure_storage import StorageAccount
-from shared.api.app import create_app
+from shared.bootstrap import Container
 from shared.executors.registry import ExecutorRegistry
-from shared.service.reactor import build_reactor
-from shared.service.worker import Worker
 from shared.settings import Settings
 from tests.azure_state.host_queue import deliver
 from tests.contract.eventgrid_topic_server import EventGridTopic
@@ -42,12 +38,12 @@ def grid_event(name: str, version: str) -> list[dict[str, Any]]:
     ]
 
 
-def run_action() -> Any:
-    return indexed_functions()["run_action"].get_user_function()
+def run_action(container: Container) -> Any:
+    return indexed_functions(container)["run_action"].get_user_function()
 
 
-def poisoned_action() -> Any:
-    return indexed_functions()["poisoned_action"].get_user_function()
+def poisoned_action(container: Container) -> Any:
+    return indexed_functions(container)["poisoned_action"].get_user_function()
 
 
 class TestFullPath:
@@ -55,13 +51,13 @@ class TestFullPath:
         self,
         tmp_path: Path,
         azure_env: dict[str, str],
+        container: Container,
         account: StorageAccount,
         topic: tuple[EventGridTopic, str],
     ) -> None:
         name = unique("churn")
         version, _ = train_and_register(f"sqlite:///{tmp_path}/source.db", name)
-        settings = Settings.from_env()
-        client = TestClient(create_app(lambda: build_reactor(settings), settings=settings))
+        client = TestClient(container.http_app())
 
         response = client.post(
             "/api/hooks/eventgrid", json=grid_event(name, version), headers={"X-Correlation-Id": "corr-42"}
@@ -73,11 +69,11 @@ class TestFullPath:
         assert [json.loads(m.content) for m in peeked] == [{"action_id": action_id, "correlation_id": "corr-42"}]
 
         results = deliver(
-            account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(), max_dequeue_count=max_dequeue_count()
+            account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(container), max_dequeue_count=max_dequeue_count()
         )
         assert results == ["done"]
 
-        ledger = runtime.reactor().ledger
+        ledger = container.reactor().ledger
         action = ledger.get_action(action_id)
         assert type(ledger).__name__ == "TableLedger"
         assert action.status == "succeeded" and action.attempts == 1, action.error
@@ -92,22 +88,23 @@ class TestFullPath:
         assert event["data"]["action_id"] == action_id and event["data"]["outputs"]["model_version"]
         # the same delivery again (at-least-once): nothing runs twice, nothing is published twice
         account.queue_client(azure_env["MODELOPS_ACTIONS_QUEUE"]).send_message(json.dumps({"action_id": action_id}))
-        assert deliver(account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(), max_dequeue_count=5) == ["done"]
+        again = deliver(account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(container), max_dequeue_count=5)
+        assert again == ["done"]
         assert len(topic[0].received) == 1 and ledger.get_action(action_id).attempts == 1
 
 
 class TestPoison:
     def test_a_message_that_is_not_json_ends_in_the_poison_queue_and_the_ledger(
-        self, azure_env: dict[str, str], account: StorageAccount
+        self, azure_env: dict[str, str], container: Container, account: StorageAccount
     ) -> None:
         queue = azure_env["MODELOPS_ACTIONS_QUEUE"]
-        runtime.reactor()  # creates the queues, as the host's first invocation would
+        container.reactor()  # creates the queues, as the host's first invocation would
         account.queue_client(queue).send_message("run everything now!")
-        results = deliver(account, queue, run_action(), max_dequeue_count=max_dequeue_count())
+        results = deliver(account, queue, run_action(container), max_dequeue_count=max_dequeue_count())
         assert results == ["failed: BadRequest"] * max_dequeue_count() + ["poisoned"]
 
-        assert deliver(account, f"{queue}-poison", poisoned_action(), max_dequeue_count=5) == ["done"]
-        [report] = runtime.reactor().ledger.list_reports("poison")
+        assert deliver(account, f"{queue}-poison", poisoned_action(container), max_dequeue_count=5) == ["done"]
+        [report] = container.reactor().ledger.list_reports("poison")
         assert report["reason"].startswith(f"moved to poison queue after {max_dequeue_count()} attempts:")
         assert "not JSON" in report["reason"] and report["message"] == "run everything now!"
 
@@ -117,7 +114,6 @@ class TestPoison:
         azure_env: dict[str, str],
         account: StorageAccount,
         topic: tuple[EventGridTopic, str],
-        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         class Crashing:
             """An executor that takes the invocation down (a library calling sys.exit)."""
@@ -126,16 +122,12 @@ class TestPoison:
                 raise SystemExit("native library called exit(3)")
 
         config = write_config(tmp_path / "crash.yaml", CONFIG % {"tmp": tmp_path} + "worker: {lease_seconds: 0.5}\n")
-        monkeypatch.setenv("MODELOPS_CONFIG", str(config))
-        app_reactor = runtime.reactor()
-        runtime._worker = Worker(  # noqa: SLF001 - the function's worker, with the crashing executor
-            app_reactor.ledger,
-            app_reactor.config,
-            tmp_path,
-            app_reactor.dispatcher,
-            ExecutorRegistry({("register", "mlflow"): Crashing}),
-            on_finished=app_reactor.on_finished,
+        # the host's container, with the crashing executor
+        container = Container(
+            Settings.from_env({**azure_env, "MODELOPS_CONFIG": str(config)}),
+            executors=ExecutorRegistry({("register", "mlflow"): Crashing}),
         )
+        app_reactor = container.reactor()
         from datetime import UTC, datetime
 
         from shared.ingest.eventgrid import GridEvent, to_model_event
@@ -154,10 +146,10 @@ class TestPoison:
         )
         [action_id] = accepted.action_ids
         queue = azure_env["MODELOPS_ACTIONS_QUEUE"]
-        results = deliver(account, queue, run_action(), max_dequeue_count=max_dequeue_count())
+        results = deliver(account, queue, run_action(container), max_dequeue_count=max_dequeue_count())
         assert results[-1] == "poisoned" and results.count("failed: SystemExit") >= 1
 
-        assert deliver(account, f"{queue}-poison", poisoned_action(), max_dequeue_count=5) == ["done"]
+        assert deliver(account, f"{queue}-poison", poisoned_action(container), max_dequeue_count=5) == ["done"]
         action = app_reactor.ledger.get_action(action_id)
         assert action.status == "failed"
         assert action.error.startswith(f"moved to poison queue after {max_dequeue_count()} attempts: SystemExit")

@@ -9,6 +9,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from shared.adapters.outcome_events import OutcomePublisher, OutcomeTopic
 from shared.domain.actions import Action
+from shared.settings import Settings
 from tests.contract.credentials import CONTRACT_TOKEN, StaticTokenCredential
 from tests.contract.eventgrid_topic_server import EventGridTopic
 from tests.contract.https import HttpsServer, TestCA
@@ -85,6 +86,7 @@ class TestOutcomeEvents:
         assert topic.attempts == 1 and topic.received == []
 
     def test_settings_select_the_topic(self) -> None:
-        assert OutcomeTopic.from_env({}) is None
-        topic = OutcomeTopic.from_env({"MODELOPS_OUTCOME_TOPIC_ENDPOINT": "https://t/api/events"})
-        assert topic is not None and topic.key is None
+        assert OutcomeTopic.from_settings(Settings.from_env({}).outcome_topic) is None
+        settings = Settings.from_env({"MODELOPS_OUTCOME_TOPIC_ENDPOINT": "https://t/api/events"})
+        topic = OutcomeTopic.from_settings(settings.outcome_topic)
+        assert topic is not None and topic.key is None and topic.retries == 3

@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 from functions.queue_worker import max_dequeue_count
 from shared import telemetry
 from shared.adapters.azure_storage import StorageAccount
-from shared.api.app import create_app
-from shared.service.reactor import build_reactor
+from shared.bootstrap import Container
 from shared.settings import Settings
 from tests.azure_state.conftest import TOPIC_KEY
 from tests.azure_state.host_queue import deliver
@@ -76,12 +75,11 @@ class TestSecretsInAFullPath:
         captured: io.StringIO,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setenv("MLFLOW_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        telemetry.install_redaction()  # settings are read at start, as in the host
+        # settings are read at start, as in the host: the container's HTTP app installs the redaction
+        container = Container(Settings.from_env({**azure_env, "MLFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET}))
         name = unique("churn")
         version, _ = train_and_register(f"sqlite:///{tmp_path}/source.db", name)
-        settings = Settings.from_env()
-        client = TestClient(create_app(lambda: build_reactor(settings), settings=settings))
+        client = TestClient(container.http_app())
         body, headers = mlflow_delivery(
             WEBHOOK_SECRET,
             {
@@ -97,7 +95,7 @@ class TestSecretsInAFullPath:
         )
         assert response.status_code == 202
         assert deliver(
-            account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(), max_dequeue_count=max_dequeue_count()
+            account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(container), max_dequeue_count=max_dequeue_count()
         ) == ["done"]
         logging.getLogger("modelops.test").info("storage is %s", azure_env["AzureWebJobsStorage"])
 

@@ -67,7 +67,7 @@ def decisions(report: Any) -> dict[tuple[str, str], tuple[str, str]]:
 
 def run(cfg: ReactorConfig, credential: StaticTokenCredential, tmp: Path, *, apply: bool = True, **kw: Any) -> Any:
     kw.setdefault("now", NOW)
-    return run_cleanup(cfg, apply=apply, state_dir=tmp, credential=credential, env={}, **kw)
+    return run_cleanup(cfg, apply=apply, state_dir=tmp, credential=credential, **kw)
 
 
 def test_dry_run_then_applied_run_over_hundreds_of_groups(

@@ -15,6 +15,7 @@ import pytest
 
 from shared.cleanup.runner import run_cleanup
 from shared.config.schema import ReactorConfig
+from shared.settings import Settings
 from tests.cleanup.conftest import NOW, OPT_IN, SUB
 from tests.contract.arm_server import ArmContract
 from tests.contract.credentials import StaticTokenCredential
@@ -25,7 +26,7 @@ Build = Callable[..., ReactorConfig]
 
 
 def run(cfg: ReactorConfig, credential: StaticTokenCredential, tmp: Path, **kw: Any):  # noqa: ANN201
-    kw.setdefault("env", {})
+    kw["app_group"] = Settings.from_env(kw.pop("env", {})).app_resource_group
     return run_cleanup(cfg, apply=True, state_dir=tmp, now=NOW, credential=credential, **kw)
 
 
@@ -147,7 +148,7 @@ def test_dry_run_writes_nothing(
     contract, _ = arm
     contract.add_group(SUB, "rg-due", tags=DUE)
     contract.add_group(SUB, "rg-new", tags={**OPT_IN, "expires-on": "2025-01-01"})
-    report = run_cleanup(azure_config(), apply=False, state_dir=tmp_path, now=NOW, credential=credential, env={})
+    report = run_cleanup(azure_config(), apply=False, state_dir=tmp_path, now=NOW, credential=credential)
     assert report.dry_run and report.row("rg-due").status == "planned"
     assert report.row("rg-new").decision == "mark"
     assert contract.writes() == []

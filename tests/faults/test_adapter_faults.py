@@ -11,11 +11,11 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.api.app import create_app
+from shared.bootstrap import Container
 from shared.domain.events import MODEL_VERSION_CREATED, ModelEvent
 from shared.local.mlflow_server import MlflowServer
 from shared.service.dispatch import LocalDispatcher
-from shared.service.reactor import Reactor, build_reactor
+from shared.service.reactor import Reactor
 from shared.settings import Settings
 from tests.faults.flaky_source import FlakySource, Mode
 from tests.support import train_and_register, unique, write_config
@@ -63,8 +63,8 @@ worker: {{max_attempts: {MAX_ATTEMPTS}, backoff_base_seconds: {BACKOFF_BASE}, le
 """,
     )
     settings = Settings.from_env({"MODELOPS_CONFIG": str(config), "MODELOPS_STATE_DIR": str(tmp / "state")})
-    reactor = build_reactor(settings, dispatcher=LocalDispatcher())
-    return reactor, TestClient(create_app(lambda: reactor, settings=settings))
+    container = Container(settings, dispatcher=LocalDispatcher())
+    return container.reactor(), TestClient(container.http_app())
 
 
 @pytest.mark.usefixtures("fast_failing_client")

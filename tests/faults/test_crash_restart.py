@@ -17,12 +17,12 @@ import pytest
 import requests
 
 from shared.adapters.local_deployments import SERVING, LocalDeploymentStore, is_alive, stop_deployment
+from shared.bootstrap import Container
 from shared.domain.actions import TERMINAL, Action
 from shared.domain.events import MODEL_VERSION_CREATED, ModelEvent
 from shared.ledger.sqlite import SqliteLedger
 from shared.local.mlflow_server import MlflowServer
 from shared.service.dispatch import LocalDispatcher
-from shared.service.reactor import build_reactor
 from shared.settings import Settings
 from tests.support import ReactorProcess, train_and_register, unique, wait_for, write_config
 
@@ -104,7 +104,7 @@ worker: {{lease_seconds: 3, backoff_base_seconds: 0.2, poll_interval_seconds: 0.
 """,
     )
     settings = Settings.from_env({"MODELOPS_CONFIG": str(config), "MODELOPS_STATE_DIR": str(state)})
-    reactor = build_reactor(settings, dispatcher=LocalDispatcher())
+    reactor = Container(settings, dispatcher=LocalDispatcher()).reactor()
     accepted = reactor.accept(
         ModelEvent(
             source="mlflow",

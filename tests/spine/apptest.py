@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from shared.api.app import create_app
+from shared.bootstrap import Container
 from shared.service.dispatch import LocalDispatcher
-from shared.service.reactor import Reactor, build_reactor
+from shared.service.reactor import Reactor
 from shared.settings import Settings
 from tests.support import write_config
 
@@ -52,5 +52,5 @@ def make_app(tmp: Path, *, config: str = CONFIG, **settings_overrides: object) -
         }
     )
     settings = replace(settings, **settings_overrides)  # type: ignore[arg-type]
-    reactor = build_reactor(settings, dispatcher=LocalDispatcher())
-    return TestClient(create_app(lambda: reactor, settings=settings)), reactor
+    container = Container(settings, dispatcher=LocalDispatcher())
+    return TestClient(container.http_app()), container.reactor()

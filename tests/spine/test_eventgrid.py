@@ -164,19 +164,16 @@ class TestAzureMLEvents:
 
 
 class TestNativeEventGridTrigger:
-    def test_the_trigger_function_records_the_event(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_the_trigger_function_records_the_event(self, tmp_path: Path) -> None:
+        from shared.bootstrap import Container
+        from shared.settings import Settings
         from tests.spine.apptest import CONFIG
-        from tests.support import write_config
+        from tests.support import indexed_functions, write_config
 
         config = write_config(tmp_path / "c.yaml", CONFIG % {"tmp": tmp_path})
-        monkeypatch.setenv("MODELOPS_CONFIG", str(config))
-        monkeypatch.setenv("MODELOPS_STATE_DIR", str(tmp_path / "state"))
-        import functions.runtime as runtime
-        from tests.support import indexed_functions
-
-        monkeypatch.setattr(runtime, "_reactor", None)
-        monkeypatch.setattr(runtime, "_worker", None)
-        user_function = indexed_functions()["aml_events"].get_user_function()
+        env = {"MODELOPS_CONFIG": str(config), "MODELOPS_STATE_DIR": str(tmp_path / "state")}
+        container = Container(Settings.from_env(env))
+        user_function = indexed_functions(container)["aml_events"].get_user_function()
         event = func.EventGridEvent(
             id="n1",
             data={"ModelName": "churn", "ModelVersion": 7},
@@ -187,10 +184,10 @@ class TestNativeEventGridTrigger:
             data_version="2",
         )
         user_function(event)
-        [action] = runtime.reactor().ledger.list_actions()
+        [action] = container.reactor().ledger.list_actions()
         assert (action.model_name, action.model_version) == ("churn", "7")
         user_function(event)  # at-least-once: the same event again
-        assert len(runtime.reactor().ledger.list_actions()) == 1
+        assert len(container.reactor().ledger.list_actions()) == 1
 
 
 class TestAzureMLRules:

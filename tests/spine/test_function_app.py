@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support import ROOT, indexed_functions
 
@@ -67,3 +68,50 @@ class TestColdStart:
         )
         assert out.returncode != 0
         assert str(bad) in out.stderr and "rules[0].do[0].deploy" in out.stderr and "fix:" in out.stderr
+
+
+WIRING_PROBE = """
+import json, sys
+import shared.config.loader as loader
+import shared.bootstrap as bootstrap
+
+loads, built = [], []
+real_load = loader.load_config
+def counting_load(*args, **kwargs):
+    loads.append(args)
+    return real_load(*args, **kwargs)
+bootstrap.load_config = counting_load
+
+class CountingReactor(bootstrap.Reactor):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        built.append(self)
+bootstrap.Reactor = CountingReactor
+
+import function_app
+indexed = len(loads)
+from fastapi.testclient import TestClient
+health = TestClient(function_app.container.http_app()).get("/api/health").status_code
+functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+import azure.functions as func
+functions["aml_events"].get_user_function()(func.EventGridEvent(
+    id="w1", data={"ModelName": "churn", "ModelVersion": 1}, topic="/subscriptions/s/x",
+    subject="models/churn:1", event_type="Microsoft.MachineLearningServices.ModelRegistered",
+    event_time=None, data_version="2"))
+events = TestClient(function_app.container.http_app()).get("/api/events").json()
+print(json.dumps({"loads": indexed, "after": len(loads), "reactors": len(built), "health": health,
+                  "events": [e["id"] for e in events["events"]]}))
+"""
+
+
+class TestWiring:
+    def test_indexing_loads_the_config_once_and_every_function_shares_one_reactor(self, tmp_path: Path) -> None:
+        env = {"PATH": "/usr/bin:/bin", "MODELOPS_STATE_DIR": str(tmp_path / "state")}
+        out = subprocess.run(
+            [sys.executable, "-c", WIRING_PROBE], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        probe = json.loads(out.stdout.strip().splitlines()[-1])
+        assert probe["loads"] == 1 and probe["after"] == 1  # validated once, at indexing; never again
+        assert probe["reactors"] == 1  # the HTTP app and the Event Grid function use the same reactor
+        assert probe["health"] == 200 and len(probe["events"]) == 1  # what the trigger recorded, the API shows

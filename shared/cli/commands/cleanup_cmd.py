@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from shared.bootstrap import Container
 from shared.cli.output import emit_json
 from shared.service.cleanup import run_cleanup_and_record
-from shared.service.reactor import build_reactor
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def cleanup(args: argparse.Namespace) -> int:
     from shared.cleanup.report import format_report_table
 
-    report, body = run_cleanup_and_record(build_reactor(), apply=args.apply)
+    report, body = run_cleanup_and_record(Container(args.settings).reactor(), apply=args.apply)
     if args.json:
         emit_json(body)
     else:

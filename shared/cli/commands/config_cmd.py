@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from shared.config.loader import load_config
-from shared.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def check_config(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = args.settings
     config = load_config(settings.config_path, env=settings.config_env())
     print(f"config OK: {settings.config_path or 'embedded default'}")
     print(f"  sources:     {', '.join(config.sources) or '-'}")

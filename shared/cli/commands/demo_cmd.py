@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,8 +21,9 @@ def demo(args: argparse.Namespace) -> int:
         logging.getLogger("modelops").setLevel(logging.WARNING)
         logging.getLogger("mlflow").setLevel(logging.ERROR)
 
-    base = Path(os.environ.get("MODELOPS_STATE_DIR") or ".modelops")
-    result = run_demo(base / f"demo-{time.strftime('%Y%m%d-%H%M%S')}", rows=args.rows)
+    settings = args.settings
+    state_dir = settings.state_dir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = run_demo(state_dir, settings.environ, rows=args.rows)
     for line in result.lines:
         print(line)
     return 0 if result.ok else 1

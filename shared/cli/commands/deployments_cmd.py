@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from shared.cli.output import emit_json, table
-from shared.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,7 +20,7 @@ def deployments(args: argparse.Namespace) -> int:
     from shared.config.loader import load_config
     from shared.deployments import list_managed_deployments
 
-    settings = Settings.from_env()
+    settings = args.settings
     rows = list_managed_deployments(load_config(settings.config_path, env=settings.config_env()), settings.state_dir)
     if args.json:
         emit_json(rows)
@@ -48,7 +47,7 @@ def undeploy(args: argparse.Namespace) -> int:
     from shared.config.loader import load_config
     from shared.deployments import undeploy_local
 
-    settings = Settings.from_env()
+    settings = args.settings
     result = undeploy_local(
         load_config(settings.config_path, env=settings.config_env()), settings.state_dir, args.target
     )

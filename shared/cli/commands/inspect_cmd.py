@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from shared.bootstrap import Container
 from shared.cli.output import emit_json, table
 from shared.domain.actions import ACTION_KINDS, STATUSES
 from shared.errors import ModelOpsError
-from shared.service.reactor import build_reactor
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def events(args: argparse.Namespace) -> int:
-    reactor = build_reactor()
+    reactor = Container(args.settings).reactor()
     if args.event_id:
         event = reactor.ledger.get_event(args.event_id)
         if event is None:
@@ -83,7 +83,7 @@ def events(args: argparse.Namespace) -> int:
 
 
 def actions(args: argparse.Namespace) -> int:
-    reactor = build_reactor()
+    reactor = Container(args.settings).reactor()
     if args.action_id:
         action = reactor.ledger.get_action(args.action_id)
         if action is None:
@@ -110,7 +110,7 @@ def actions(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    reactor = build_reactor()
+    reactor = Container(args.settings).reactor()
     result = reactor.replay(args.event_id, force=args.force)
     if result is None:
         raise ModelOpsError(f"no event {args.event_id}")

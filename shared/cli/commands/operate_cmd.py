@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from shared.bootstrap import Container
 from shared.cli.commands.inspect_cmd import _print_actions
-from shared.service.reactor import build_reactor
 
 VERBS = {"register": "register", "deploy": "deploy", "score": "batch_score"}
 
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def operate(args: argparse.Namespace) -> int:
-    reactor = build_reactor()
+    reactor = Container(args.settings).reactor()
     result = reactor.request_action(
         kind=args.kind,
         target=args.target,

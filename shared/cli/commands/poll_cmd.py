@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from shared.bootstrap import Container
 from shared.cli.output import emit_json
 from shared.service.poller import poll_sources
-from shared.service.reactor import build_reactor
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def poll(args: argparse.Namespace) -> int:
-    summary = poll_sources(build_reactor(), only=args.source)
+    summary = poll_sources(Container(args.settings).reactor(), only=args.source)
     if not summary:
         print("no source has `poll: true`; name one with --source")
         return 0

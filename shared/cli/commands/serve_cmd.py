@@ -6,9 +6,9 @@ import argparse
 import logging
 import threading
 
+from shared.bootstrap import Container
 from shared.service.dispatch import LocalDispatcher
-from shared.service.reactor import Reactor, build_reactor
-from shared.settings import Settings
+from shared.service.reactor import Reactor
 
 log = logging.getLogger("modelops.serve")
 
@@ -41,14 +41,13 @@ def start_workers(
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from shared.api.app import create_app
-
-    settings = Settings.from_env()
+    settings = args.settings
     dispatcher = LocalDispatcher()
-    reactor = build_reactor(settings, dispatcher=dispatcher)
+    container = Container(settings, dispatcher=dispatcher)
+    reactor = container.reactor()
     stop = threading.Event()
     threads = [] if args.no_worker else start_workers(reactor, dispatcher, args.workers, stop)
-    app = create_app(lambda: reactor, settings=settings)
+    app = container.http_app()
     base = f"http://{args.host}:{args.port}/api"
     print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {len(threads)})")
     print(
@@ -73,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def work(args: argparse.Namespace) -> int:
     dispatcher = LocalDispatcher()
-    reactor = build_reactor(Settings.from_env(), dispatcher=dispatcher)
+    reactor = Container(args.settings, dispatcher=dispatcher).reactor()
     stop = threading.Event()
     threads = start_workers(reactor, dispatcher, args.workers, stop)
     print(f"worker running ({len(threads)} threads); Ctrl-C to stop")
