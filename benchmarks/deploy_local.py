@@ -26,6 +26,7 @@ from shared.adapters.local_deployments import LocalDeploymentStore, kill_process
 from shared.adapters.local_server import free_port, serve_command, server_env  # noqa: E402
 from shared.config.loader import load_config  # noqa: E402
 from shared.domain.actions import Action, action_key  # noqa: E402
+from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext  # noqa: E402
 from shared.executors.deploy_local import LocalDeployExecutor  # noqa: E402
 
@@ -81,7 +82,7 @@ def reactor_deploy(tracking_uri: str, state_dir: Path, config_path: Path, versio
         model_version=version,
         event_id="bench",
         status="running",
-        params={"source_tracking_uri": tracking_uri},
+        params=ActionParams(source="mlflow", source_tracking_uri=tracking_uri),
         outputs={},
     )
     ctx = ActionContext(action=action, config=config, state_dir=state_dir, upstream={}, log=logging.getLogger("bench"))

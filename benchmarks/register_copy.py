@@ -81,6 +81,7 @@ def bare_child(spec_path: Path) -> None:
 
 def _context(spec: dict[str, str], config: Any, version: str) -> Any:
     from shared.domain.actions import Action, action_key
+    from shared.domain.params import ActionParams
     from shared.executors.base import ActionContext
 
     action = Action(
@@ -92,7 +93,7 @@ def _context(spec: dict[str, str], config: Any, version: str) -> Any:
         model_version=version,
         event_id="evt_bench",
         status="running",
-        params={"source_tracking_uri": spec["source"]},
+        params=ActionParams(source="mlflow", source_tracking_uri=spec["source"]),
         outputs={},
     )
     return ActionContext(

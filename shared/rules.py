@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from typing import Any
 
 from shared.config.schema import ReactorConfig, Rule
 from shared.domain.actions import RESOLVE_RUN, PlannedAction
 from shared.domain.events import RUN_KINDS, ModelEvent, event_to_payload
+from shared.domain.params import ActionParams
 
 RULE_TAG = "modelops.rule"
 
@@ -75,7 +77,7 @@ def _plan_resolution(config: ReactorConfig, event: ModelEvent) -> tuple[list[Pla
         miss = _source_or_tags_mismatch(rule, event)
         if miss is None:
             source = event.source.removeprefix("poller:")
-            params = {**action_params(config, event, target_model_name=None), "event_payload": event_to_payload(event)}
+            params = action_params(config, event, target_model_name=None, event_payload=event_to_payload(event))
             resolve = PlannedAction(
                 kind=RESOLVE_RUN,
                 target=source,
@@ -131,23 +133,29 @@ def _mismatch(rule: Rule, event: ModelEvent, label: str) -> str | None:
     return None
 
 
-def action_params(config: ReactorConfig, event: ModelEvent, *, target_model_name: str | None) -> dict[str, object]:
+def action_params(
+    config: ReactorConfig,
+    event: ModelEvent,
+    *,
+    target_model_name: str | None,
+    event_payload: dict[str, Any] | None = None,
+) -> ActionParams:
+    """Where the event's model lives (its source's location) and what the event said of it."""
     source_name = event.source.removeprefix("poller:")
-    params: dict[str, object] = {"source": source_name, "event_kind": event.kind}
     source = config.sources.get(source_name)
-    if source is not None:
-        if source.tracking_uri:
-            params["source_tracking_uri"] = source.tracking_uri
-            if source.registry_uri:
-                params["source_registry_uri"] = source.registry_uri
-        if source.registry:
-            params["source_registry"] = source.registry
-    if event.run_id:
-        params["run_id"] = event.run_id
-    if event.model_uri:
-        params["source_model_uri"] = event.model_uri
-    if event.raw.get("job_run_id"):
-        params["job_run_id"] = event.raw["job_run_id"]
-    if target_model_name and (target_model_name != event.model_name or event.model_uri):
-        params["target_model_name"] = target_model_name
-    return params
+    tracking_uri = source.tracking_uri if source is not None else None
+    job_run_id = event.raw.get("job_run_id")
+    return ActionParams(
+        source=source_name,
+        event_kind=event.kind,
+        source_tracking_uri=tracking_uri,
+        source_registry_uri=source.registry_uri if source is not None and tracking_uri else None,
+        source_registry=source.registry if source is not None else None,
+        run_id=event.run_id or None,
+        source_model_uri=event.model_uri or None,
+        job_run_id=str(job_run_id) if job_run_id else None,
+        target_model_name=target_model_name
+        if target_model_name and (target_model_name != event.model_name or event.model_uri)
+        else None,
+        event_payload=event_payload,
+    )

@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from shared.config.base import ConfigModel
-from shared.config.batch import BatchConfig
+from shared.config.batch import BatchConfig, DatabricksBatch, LocalBatch, SparkLocalBatch
 from shared.config.cleanup import CleanupConfig
-from shared.config.deployments import DeploymentConfig
-from shared.config.registries import RegistryConfig
+from shared.config.deployments import (
+    AciDeployment,
+    AksDeployment,
+    DeploymentConfig,
+    KubernetesOnlineDeployment,
+    LocalDeployment,
+    ManagedOnlineDeployment,
+)
+from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry, RegistryConfig
 from shared.domain.actions import ACTION_KINDS
 from shared.domain.events import KINDS
 
 SOURCE_NAMES = ("mlflow", "databricks", "azureml")
+
+# Every target an action can name, as one type: what `ActionContext.target_config()` returns.
+TargetConfig = (
+    MlflowRegistry
+    | AzureMLRegistry
+    | DatabricksRegistry
+    | LocalDeployment
+    | ManagedOnlineDeployment
+    | KubernetesOnlineDeployment
+    | AciDeployment
+    | AksDeployment
+    | LocalBatch
+    | SparkLocalBatch
+    | DatabricksBatch
+)
+
+
+def target_classes(section: Any) -> tuple[type, ...]:
+    """The config classes of a section's discriminated union (RegistryConfig, DeploymentConfig...)."""
+    union = get_args(section)[0]  # Annotated[A | B | C, Field(discriminator=...)]
+    return tuple(get_args(union))
+
+
+TARGET_CLASSES: dict[str, tuple[type, ...]] = {
+    "register": target_classes(RegistryConfig),
+    "deploy": target_classes(DeploymentConfig),
+    "batch_score": target_classes(BatchConfig),
+}
 
 
 class SourceConfig(ConfigModel):
@@ -129,8 +165,8 @@ class ReactorConfig(ConfigModel):
                 raise ValueError(f"unknown source {name!r}; use one of {', '.join(SOURCE_NAMES)}")
         return value
 
-    def targets(self, kind: str) -> dict[str, Any]:
-        sections: dict[str, dict[str, Any]] = {
+    def targets(self, kind: str) -> Mapping[str, TargetConfig]:
+        sections: dict[str, Mapping[str, TargetConfig]] = {
             "register": self.registries,
             "deploy": self.deployments,
             "batch_score": self.batch,

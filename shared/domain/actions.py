@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.domain.params import ActionParams
+
 REGISTER = "register"
 DEPLOY = "deploy"
 BATCH_SCORE = "batch_score"
@@ -40,7 +42,7 @@ class PlannedAction:
     target: str
     model_name: str
     model_version: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: ActionParams = field(default_factory=lambda: ActionParams(source="operator"))
     rule: str | None = None
     after_index: int | None = None  # index in the same plan of the action this one runs after
 
@@ -61,7 +63,7 @@ class Action:
     model_version: str
     event_id: str
     status: str
-    params: dict[str, Any]
+    params: ActionParams
     outputs: dict[str, Any]
     attempts: int = 0
     max_attempts: int = 5
@@ -93,7 +95,7 @@ class Action:
             "max_attempts": self.max_attempts,
             "after": self.after,
             "rule": self.rule,
-            "params": self.params,
+            "params": self.params.to_dict(),
             "outputs": self.outputs,
             "error": self.error,
             "created_at": iso(self.created_at),

@@ -6,13 +6,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from shared.config.schema import ReactorConfig
+from shared.config.schema import ReactorConfig, TargetConfig
 from shared.domain.actions import Action
 from shared.domain.events import ModelEvent
 from shared.errors import PermanentError
 from shared.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,15 @@ class ActionContext:
     # app settings: a value the config names by setting (`token_setting:`) is read here
     settings: Settings = field(default_factory=Settings)
 
-    def target_config(self) -> Any:
+    def target_config(self) -> TargetConfig:
         return self.config.targets(self.action.kind)[self.action.target]
+
+    def target(self, cls: type[T]) -> T:
+        """The action's target config, as the class this executor is registered for."""
+        config = self.target_config()
+        if not isinstance(config, cls):
+            raise PermanentError(f"target {self.action.target!r} is a {config.kind!r} target, not {cls.__name__}")
+        return config
 
     def model(self) -> ModelRef:
         """The model version to act on: the upstream register's copy if any, else the event's."""
@@ -84,24 +93,24 @@ class ActionContext:
                 version=str(self.upstream["model_version"]),
                 registry=self.upstream.get("registry"),
             )
+        tracking_uri, registry_uri = self.source_uris()
         params = self.action.params
-        if params.get("source_registry") and not params.get("source_tracking_uri"):
+        return ModelRef(
+            tracking_uri, registry_uri, self.action.model_name, self.action.model_version, params.source_registry
+        )
+
+    def source_uris(self) -> tuple[str, str | None]:
+        """(tracking URI, registry URI) of the event's source registry."""
+        params = self.action.params
+        if params.source_tracking_uri:
+            return params.source_tracking_uri, params.source_registry_uri
+        if params.source_registry:
             from shared.adapters.registry_uris import registry_uris
 
-            name = str(params["source_registry"])
-            tracking_uri, registry_uri = registry_uris(self.config.registries[name])
-            return ModelRef(tracking_uri, registry_uri, self.action.model_name, self.action.model_version, name)
-        if not params.get("source_tracking_uri"):
-            raise PermanentError(
-                f"source {params.get('source')!r} has no location: add `sources: {{{params.get('source')}:"
-                " {tracking_uri: ...}}` (or `registry: <name>`) to the config"
-            )
-        return ModelRef(
-            tracking_uri=params["source_tracking_uri"],
-            registry_uri=params.get("source_registry_uri"),
-            name=self.action.model_name,
-            version=self.action.model_version,
-            registry=params.get("source_registry"),
+            return registry_uris(self.config.registries[params.source_registry])
+        raise PermanentError(
+            f"source {params.source!r} has no location: add `sources: {{{params.source}:"
+            " {tracking_uri: ...}}` (or `registry: <name>`) to the config"
         )
 
 

@@ -47,7 +47,7 @@ class DatabricksBatchExecutor:
         self._clients: dict[str, DatabricksJobsClient] = {}
 
     def execute(self, ctx: ActionContext) -> Outcome:
-        cfg: DatabricksBatch = ctx.target_config()
+        cfg = ctx.target(DatabricksBatch)
         client = self._client(cfg)
         run_id = ctx.action.outputs.get("run_id")
         if run_id is None:

@@ -25,7 +25,7 @@ PROGRESS_EVERY_SECONDS = 1.0
 
 class LocalBatchExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
-        cfg: LocalBatch = ctx.target_config()
+        cfg = ctx.target(LocalBatch)
         io = resolve_io(ctx, cfg.output, cfg.input, cfg.input_format)
         model, output, input_format, marker = io.model, io.output, io.input_format, io.marker
         rows = _finished_rows(output, marker)

@@ -28,7 +28,7 @@ LOG_TAIL_CHARS = 4000
 
 class SparkLocalBatchExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
-        cfg: SparkLocalBatch = ctx.target_config()
+        cfg = ctx.target(SparkLocalBatch)
         io = resolve_io(ctx, cfg.output, cfg.input, cfg.input_format)
         model, output, input_format, marker = io.model, io.output, io.input_format, io.marker
         earlier = _finished(output, marker)

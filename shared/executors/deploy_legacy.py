@@ -166,7 +166,9 @@ class LegacyWebserviceExecutor:
         self._sdk = sdk or AzureMLCoreSDK()
 
     def execute(self, ctx: ActionContext) -> Outcome:
-        cfg: LegacyTarget = ctx.target_config()
+        cfg = ctx.target_config()
+        if not isinstance(cfg, AciDeployment | AksDeployment):
+            raise PermanentError(f"target {ctx.action.target!r} is not an ACI/AKS target")
         target = ctx.action.target
         warn_legacy_once(target, cfg.kind)
         model = ctx.model()

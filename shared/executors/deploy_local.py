@@ -30,7 +30,7 @@ from shared.executors.base import ActionContext, ModelRef, Outcome
 
 class LocalDeployExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
-        cfg: LocalDeployment = ctx.target_config()
+        cfg = ctx.target(LocalDeployment)
         model = ctx.model()
         target = ctx.action.target
         store = LocalDeploymentStore(ctx.state_dir)

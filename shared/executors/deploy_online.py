@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.smoke import load_serving_example, smoke_test, to_azureml_payload
+from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.deploy_aml_client import OnlineTarget, deployment_name, explain, ml_client
@@ -46,7 +47,9 @@ class OnlineDeployExecutor:
         self._clock = clock
 
     def execute(self, ctx: ActionContext) -> Outcome:
-        cfg: OnlineTarget = ctx.target_config()
+        cfg = ctx.target_config()
+        if not isinstance(cfg, ManagedOnlineDeployment | KubernetesOnlineDeployment):
+            raise PermanentError(f"target {ctx.action.target!r} is not an online endpoint target")
         model = ctx.model()
         name = deployment_name(ctx.action.target, model.name, model.version)
         out: dict[str, Any] = {

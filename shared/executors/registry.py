@@ -1,14 +1,31 @@
-"""Which executor runs which (action kind, target kind). Heavy SDKs load only when one is built."""
+"""Which executor runs which action on which kind of target, keyed by the target's config class.
+
+Heavy SDKs load only when an executor is first built. `tests/spine/test_executor_registry.py`
+checks that every class of the config's target unions has an executor.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.config.batch import DatabricksBatch, LocalBatch, SparkLocalBatch
+from shared.config.deployments import (
+    AciDeployment,
+    AksDeployment,
+    KubernetesOnlineDeployment,
+    LocalDeployment,
+    ManagedOnlineDeployment,
+)
+from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry
+from shared.config.schema import SourceConfig
+from shared.domain.actions import BATCH_SCORE, DEPLOY, REGISTER, RESOLVE_RUN
 from shared.errors import PermanentError
 from shared.executors.base import Executor
 
+ExecutorFactory = Callable[[], Executor]
 
-def _register_mlflow() -> Executor:
+
+def _register() -> Executor:
     from shared.executors.register import RegisterExecutor
 
     return RegisterExecutor()
@@ -56,35 +73,39 @@ def _resolve_run() -> Executor:
     return ResolveRunExecutor()
 
 
-FACTORIES: dict[tuple[str, str], Callable[[], Executor]] = {
-    ("resolve_run", "source"): _resolve_run,
-    ("register", "mlflow"): _register_mlflow,
-    ("register", "azureml"): _register_mlflow,
-    ("register", "databricks"): _register_mlflow,
-    ("register", "databricks-uc"): _register_mlflow,
-    ("batch_score", "local"): _batch_local,
-    ("batch_score", "spark-local"): _batch_spark_local,
-    ("batch_score", "databricks"): _batch_databricks,
-    ("deploy", "local"): _deploy_local,
-    ("deploy", "managed-online"): _deploy_online,
-    ("deploy", "kubernetes-online"): _deploy_online,
-    ("deploy", "aci"): _deploy_legacy,
-    ("deploy", "aks"): _deploy_legacy,
+FACTORIES: dict[tuple[str, type], ExecutorFactory] = {
+    (RESOLVE_RUN, SourceConfig): _resolve_run,
+    (REGISTER, MlflowRegistry): _register,
+    (REGISTER, AzureMLRegistry): _register,
+    (REGISTER, DatabricksRegistry): _register,
+    (DEPLOY, LocalDeployment): _deploy_local,
+    (DEPLOY, ManagedOnlineDeployment): _deploy_online,
+    (DEPLOY, KubernetesOnlineDeployment): _deploy_online,
+    (DEPLOY, AciDeployment): _deploy_legacy,
+    (DEPLOY, AksDeployment): _deploy_legacy,
+    (BATCH_SCORE, LocalBatch): _batch_local,
+    (BATCH_SCORE, SparkLocalBatch): _batch_spark_local,
+    (BATCH_SCORE, DatabricksBatch): _batch_databricks,
 }
 
 
 class ExecutorRegistry:
-    """Builds each executor once, on first use."""
+    """Builds each executor once, on first use; ``factories`` replace the defaults (tests)."""
 
-    def __init__(self, factories: dict[tuple[str, str], Callable[[], Executor]] | None = None) -> None:
+    def __init__(self, factories: dict[tuple[str, type], ExecutorFactory] | None = None) -> None:
         self._factories = dict(FACTORIES if factories is None else factories)
-        self._built: dict[tuple[str, str], Executor] = {}
+        self._built: dict[tuple[str, type], Executor] = {}
 
-    def get(self, action_kind: str, target_kind: str) -> Executor:
-        key = (action_kind, target_kind)
+    def knows(self, action_kind: str, target_class: type) -> bool:
+        return (action_kind, target_class) in self._factories
+
+    def get(self, action_kind: str, target: object) -> Executor:
+        """The executor for ``action_kind`` on ``target`` (a config entry: its class decides)."""
+        key = (action_kind, type(target))
         if key not in self._built:
             factory = self._factories.get(key)
             if factory is None:
-                raise PermanentError(f"no executor for {action_kind} on a target of kind {target_kind!r}")
+                kind = getattr(target, "kind", type(target).__name__)
+                raise PermanentError(f"no executor for {action_kind} on a target of kind {kind!r}")
             self._built[key] = factory()
         return self._built[key]

@@ -10,7 +10,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from shared.adapters.mlflow_copy import client
-from shared.adapters.registry_uris import registry_uris
 from shared.domain.events import event_from_payload
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import ActionContext, Outcome
@@ -21,15 +20,15 @@ JOB_RUN_TAG = "mlflow.databricks.jobRunID"  # set by MLflow on runs created insi
 class ResolveRunExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
         params = ctx.action.params
-        tracking_uri, registry_uri = _source_uris(ctx)
+        tracking_uri, registry_uri = ctx.source_uris()
         mlflow_client = client(tracking_uri, registry_uri)
-        run = _find_run(mlflow_client, params.get("run_id"), params.get("job_run_id"))
+        run = _find_run(mlflow_client, params.run_id, params.job_run_id)
         metrics = dict(run.data.metrics)
         model_uri = logged_model_uri(mlflow_client, run)
         outputs = {"run_id": run.info.run_id, "metrics": metrics, "model_uri": model_uri}
-        if not params.get("event_payload"):
+        if not params.event_payload:
             raise PermanentError("the run event's payload is missing from the action; replay the event")
-        stored = event_from_payload(params["event_payload"])
+        stored = event_from_payload(params.event_payload)
         if model_uri is None:
             ctx.follow_up(replace(stored, kind=None, ignored_reason=f"run {run.info.run_id} has no logged model"))
             ctx.progress(f"run {run.info.run_id} has no logged model: nothing to register")
@@ -45,18 +44,6 @@ class ResolveRunExecutor:
         planned = ctx.follow_up(enriched)
         ctx.progress(f"run {run.info.run_id}: metrics {metrics}, model {model_uri}")
         return Outcome.done(**outputs, planned=planned)
-
-
-def _source_uris(ctx: ActionContext) -> tuple[str, str | None]:
-    params = ctx.action.params
-    if params.get("source_tracking_uri"):
-        return str(params["source_tracking_uri"]), params.get("source_registry_uri")
-    if params.get("source_registry"):
-        return registry_uris(ctx.config.registries[str(params["source_registry"])])
-    raise PermanentError(
-        f"source {params.get('source')!r} has no location: add `sources: {{{params.get('source')}: "
-        "{tracking_uri: ...}}` (or `registry: <name>`) so the run can be read"
-    )
 
 
 def _find_run(mlflow_client: MlflowClient, run_id: object, job_run_id: object) -> Run:

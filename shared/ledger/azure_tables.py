@@ -34,6 +34,7 @@ from typing import Any
 
 from shared.domain.actions import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, WAITING, Action, PlannedAction
 from shared.domain.events import ModelEvent, event_to_payload
+from shared.domain.params import ActionParams
 from shared.ledger import table_codec as codec
 from shared.ledger.base import ACCEPTED, IGNORED, IntakeResult
 
@@ -669,7 +670,7 @@ def _action_entity(a: Action) -> dict[str, Any]:
             "started_at": codec.iso(a.started_at),
             "finished_at": codec.iso(a.finished_at),
             "duration_ms": duration,
-            **codec.pack_json("params", a.params, max_chunks=4),
+            **codec.pack_json("params", a.params.to_dict(), max_chunks=4),
             **codec.pack_json("outputs", a.outputs, max_chunks=8),
         }
     )
@@ -685,7 +686,7 @@ def _action(e: Any) -> Action:
         model_version=e["model_version"],
         event_id=e["event_id"],
         status=e["status"],
-        params=codec.unpack_json(e, "params", {}),
+        params=ActionParams.from_dict(codec.unpack_json(e, "params", {})),
         outputs=codec.unpack_json(e, "outputs", {}),
         attempts=_int(e.get("attempts")) or 0,
         max_attempts=_int(e.get("max_attempts")) or 5,

@@ -21,6 +21,7 @@ from shared.domain.actions import (
     PlannedAction,
 )
 from shared.domain.events import ModelEvent, event_to_payload
+from shared.domain.params import ActionParams
 from shared.ledger.base import ACCEPTED, IGNORED, IntakeResult
 
 SCHEMA = """
@@ -234,7 +235,7 @@ class SqliteLedger:
                         step.model_version,
                         step.rule,
                         after,
-                        json.dumps(step.params),
+                        json.dumps(step.params.to_dict()),
                         QUEUED,
                         max_attempts,
                         now,
@@ -580,7 +581,7 @@ def _action(row: sqlite3.Row) -> Action:
         model_version=row["model_version"],
         event_id=row["event_id"],
         status=row["status"],
-        params=json.loads(row["params"]),
+        params=ActionParams.from_dict(json.loads(row["params"])),
         outputs=json.loads(row["outputs"]),
         attempts=row["attempts"],
         max_attempts=row["max_attempts"],

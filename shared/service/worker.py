@@ -83,12 +83,18 @@ class Worker:
 
     def _execute(self, action: Action, logger: logging.LoggerAdapter[logging.Logger]) -> Outcome:
         if action.kind == RESOLVE_RUN:
-            executor = self.executors.get(RESOLVE_RUN, "source")
+            source = self.config.sources.get(action.target)
+            if source is None:
+                raise PermanentError(
+                    f"source {action.target!r} has no location: add `sources: {{{action.target}:"
+                    " {tracking_uri: ...}}` (or `registry: <name>`) to the config"
+                )
+            executor = self.executors.get(RESOLVE_RUN, source)
         else:
             targets = self.config.targets(action.kind)
             if action.target not in targets:
                 raise PermanentError(f"target {action.target!r} is no longer in the config's {action.kind} targets")
-            executor = self.executors.get(action.kind, targets[action.target].kind)
+            executor = self.executors.get(action.kind, targets[action.target])
         upstream = self._upstream(action)
 
         def progress(message: str) -> None:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from functions.queue_worker import max_dequeue_count
 from shared.adapters.azure_storage import StorageAccount
 from shared.bootstrap import Container
+from shared.config.registries import MlflowRegistry
 from shared.executors.registry import ExecutorRegistry
 from shared.settings import Settings
 from tests.azure_state.host_queue import deliver
@@ -125,7 +126,7 @@ class TestPoison:
         # the host's container, with the crashing executor
         container = Container(
             Settings.from_env({**azure_env, "MODELOPS_CONFIG": str(config)}),
-            executors=ExecutorRegistry({("register", "mlflow"): Crashing}),
+            executors=ExecutorRegistry({("register", MlflowRegistry): Crashing}),
         )
         app_reactor = container.reactor()
         from datetime import UTC, datetime

@@ -14,6 +14,7 @@ import pytest
 
 from shared.config.loader import load_config
 from shared.domain.actions import BATCH_SCORE, Action, action_key
+from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext, ModelRef
 
 FEATURES = ["f0", "f1", "f2", "f3"]
@@ -106,7 +107,7 @@ def batch_context(
         model_version=model.version,
         event_id="evt-1",
         status="running",
-        params={"source_tracking_uri": model.tracking_uri},
+        params=ActionParams(source="mlflow", source_tracking_uri=model.tracking_uri),
         outputs=dict(outputs or {}),
     )
     return ActionContext(

@@ -14,6 +14,7 @@ import pytest
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action, action_key
+from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext
 
 
@@ -119,7 +120,7 @@ def make_context(
         model_version=model_version,
         event_id="evt-1",
         status="running",
-        params={"source_tracking_uri": tracking_uri} if tracking_uri else {},
+        params=ActionParams(source="mlflow", source_tracking_uri=tracking_uri),
         outputs=dict(outputs or {}),
         attempts=1,
     )

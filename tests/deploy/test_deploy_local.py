@@ -48,7 +48,7 @@ def deploy(registry: Registry, config: ReactorConfig, state_dir: Path, version: 
         model_version=version,
         tracking_uri=registry.tracking_uri,
     )
-    executor = ExecutorRegistry().get("deploy", config.deployments["local"].kind)
+    executor = ExecutorRegistry().get("deploy", config.deployments["local"])
     assert isinstance(executor, LocalDeployExecutor)
     outcome = executor.execute(ctx)
     assert outcome.recheck_after_seconds is None

@@ -54,7 +54,7 @@ def test_live_deploy(kind: str, tmp_path: Path) -> None:
         "registry": "aml",
     }
     outputs: dict = {}
-    executor = ExecutorRegistry().get("deploy", kind)
+    executor = ExecutorRegistry().get("deploy", config.deployments["live"])
     deadline = time.monotonic() + 3600
     while True:
         ctx = make_context(

@@ -16,6 +16,7 @@ import pytest
 
 from shared.config.loader import load_config
 from shared.domain.actions import REGISTER, Action, action_key
+from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext
 from shared.local.mlflow_server import MlflowServer
 from tests.contract.aml_workspace_server import AmlWorkspaceContract
@@ -109,7 +110,7 @@ def register_context(
         model_version=version,
         event_id=event_id,
         status="running",
-        params=params,
+        params=ActionParams.from_dict(params),
         outputs={},
     )
     return ActionContext(

@@ -216,4 +216,4 @@ rules:
         ignored = client.post("/api/hooks/eventgrid", json=[untagged])
         assert ignored.status_code == 200 and "tag deploy=online missing" in ignored.json()["reason"]
         [action] = reactor.ledger.list_actions()
-        assert (action.kind, action.model_version, action.params["source"]) == ("deploy", "5", "azureml")
+        assert (action.kind, action.model_version, action.params.source) == ("deploy", "5", "azureml")

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from shared.config.loader import load_config
+from shared.config.registries import MlflowRegistry
 from shared.domain.actions import PlannedAction
 from shared.domain.events import MODEL_VERSION_CREATED, ModelEvent
 from shared.errors import PermanentError, RetryableError
@@ -60,7 +61,7 @@ class Scripted:
 
 def worker(tmp_path: Path, ledger: SqliteLedger, executor: Scripted, name: str = "w1") -> Worker:
     config = load_config(write_config(tmp_path / "c.yaml", CONFIG), env={})
-    registry = ExecutorRegistry({("register", "mlflow"): lambda: executor})
+    registry = ExecutorRegistry({("register", MlflowRegistry): lambda: executor})
     return Worker(ledger, config, tmp_path, LocalDispatcher(), registry, worker_id=name)
 
 

@@ -1,0 +1,40 @@
+"""What a rule (or an operator) hands an executor with an action: frozen, typed, stored as JSON.
+
+The ledger stores ``to_dict()`` (the same JSON the ops API shows under ``params``) and reads it
+back with ``from_dict()``, which ignores keys it does not know, so a row written by another
+version still loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ActionParams:
+    """Where the event's model lives and what the event said about it."""
+
+    source: str  # name of the `sources:` entry (or "operator")
+    event_kind: str | None = None
+    source_tracking_uri: str | None = None
+    source_registry_uri: str | None = None
+    source_registry: str | None = None  # a `registries:` entry holding the source's models
+    run_id: str | None = None
+    source_model_uri: str | None = None  # a finished run's logged model (runs:/... or models:/...)
+    job_run_id: str | None = None  # a Databricks job run, for run resolution
+    target_model_name: str | None = None  # register: the name in the target registry, if not the source's
+    event_payload: dict[str, Any] | None = None  # resolve_run: the event to plan again once resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionParams:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("run_id", "job_run_id"):
+            if values.get(name) is not None:
+                values[name] = str(values[name])
+        values.setdefault("source", "operator")
+        return cls(**values)
