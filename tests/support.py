@@ -54,11 +54,13 @@ def train_and_register(
             )
         mv = client.create_model_version(name=_ensure(client, name), source=info.model_uri, run_id=run.info.run_id)
     finally:
+        # back to "unset" first: that also pops MLFLOW_TRACKING_URI, so restore it afterwards.
+        # mlflow annotates `uri: str | Path`, but its body handles None (the initial value) as unset
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         if previous is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous
-        mlflow.set_tracking_uri(None)
     return str(mv.version), x.head(5)
 
 

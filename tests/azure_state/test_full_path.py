@@ -77,6 +77,7 @@ class TestFullPath:
         ledger = container.reactor().ledger
         action = ledger.get_action(action_id)
         assert type(ledger).__name__ == "TableLedger"
+        assert action is not None
         assert action.status == "succeeded" and action.attempts == 1, action.error
         import mlflow
 
@@ -91,7 +92,9 @@ class TestFullPath:
         account.queue_client(azure_env["MODELOPS_ACTIONS_QUEUE"]).send_message(json.dumps({"action_id": action_id}))
         again = deliver(account, azure_env["MODELOPS_ACTIONS_QUEUE"], run_action(container), max_dequeue_count=5)
         assert again == ["done"]
-        assert len(topic[0].received) == 1 and ledger.get_action(action_id).attempts == 1
+        rerun = ledger.get_action(action_id)
+        assert rerun is not None
+        assert len(topic[0].received) == 1 and rerun.attempts == 1
 
 
 class TestPoison:
@@ -152,7 +155,9 @@ class TestPoison:
 
         assert deliver(account, f"{queue}-poison", poisoned_action(container), max_dequeue_count=5) == ["done"]
         action = app_reactor.ledger.get_action(action_id)
+        assert action is not None
         assert action.status == "failed"
+        assert action.error is not None
         assert action.error.startswith(f"moved to poison queue after {max_dequeue_count()} attempts: SystemExit")
         assert "exit(3)" in action.error
         assert [e["type"] for e in topic[0].received] == ["modelops.action.failed"]

@@ -39,11 +39,12 @@ class TestQueueDispatcher:
         ledger.claim("w", 60, action_id=action_id)
         ledger.fail(action_id, "w", "503", retry_at=datetime.now(UTC) + timedelta(hours=1))
         dispatcher = QueueDispatcher.open(account, names["queue"])
-        delay = redispatch_if_early(ledger.get_action(action_id), dispatcher)
+        action = ledger.get_action(action_id)
+        assert action is not None
+        delay = redispatch_if_early(action, dispatcher)
         assert delay is not None and 3500 < delay <= 3600
         assert account.queue_client(names["queue"]).peek_messages() == []  # invisible for the hour
         assert ledger.claim("w", 60, action_id=action_id) is None  # not due: refused
-        assert (
-            redispatch_if_early(ledger.get_action(action_id), dispatcher, datetime.now(UTC) + timedelta(hours=2))
-            is None
-        )
+        action = ledger.get_action(action_id)
+        assert action is not None
+        assert redispatch_if_early(action, dispatcher, datetime.now(UTC) + timedelta(hours=2)) is None

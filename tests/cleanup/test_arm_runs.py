@@ -102,7 +102,9 @@ def test_dry_run_then_applied_run_over_hundreds_of_groups(
         old_tags = before[(sub.lower(), name.lower())]["tags"]
         if decision == "delete":
             assert group is None
-        elif decision == "mark":
+            continue
+        assert group is not None
+        if decision == "mark":
             assert group["tags"] == {**old_tags, "delete-after": mark}
         elif decision == "unmark":
             assert group["tags"] == {k: v for k, v in old_tags.items() if k != "delete-after"}
@@ -123,7 +125,9 @@ def test_two_phase_mark_then_delete_after_grace(
     cfg = azure_config(grace_period="P1D")
     first = run(cfg, credential, tmp_path)
     assert (first.row("rg-temp").decision, first.row("rg-temp").status) == ("mark", "marked")
-    assert contract.group(SUB, "rg-temp")["tags"]["delete-after"] == "2025-03-02T12:00:00Z"
+    marked = contract.group(SUB, "rg-temp")
+    assert marked is not None
+    assert marked["tags"]["delete-after"] == "2025-03-02T12:00:00Z"
 
     early = run(cfg, credential, tmp_path, now=NOW + timedelta(hours=12))
     assert early.row("rg-temp").reason == "awaiting-grace"

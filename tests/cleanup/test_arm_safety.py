@@ -152,7 +152,9 @@ def test_dry_run_writes_nothing(
     assert report.dry_run and report.row("rg-due").status == "planned"
     assert report.row("rg-new").decision == "mark"
     assert contract.writes() == []
-    assert "delete-after" not in contract.group(SUB, "rg-new")["tags"]
+    unmarked = contract.group(SUB, "rg-new")
+    assert unmarked is not None
+    assert "delete-after" not in unmarked["tags"]
     body = json.loads(json.dumps(report.to_dict()))  # what POST /api/cleanup returns
     assert body["dry_run"] is True and body["counts"]["delete"] == 1
     assert {g["name"]: g["status"] for g in body["groups"]} == {"rg-due": "planned", "rg-new": "planned"}

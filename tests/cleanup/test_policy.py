@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -22,8 +24,19 @@ def policy(**cfg: object) -> Policy:
     return Policy.from_config(CleanupConfig.model_validate(cfg))
 
 
-def group(name: str = "rg-a", **kw: object) -> Group:
-    return Group(name=name, id=f"/subscriptions/s/resourceGroups/{name}", scope="s", **kw)  # type: ignore[arg-type]
+class GroupFields(TypedDict, total=False):
+    """The optional fields of a Group, as keyword arguments to group()."""
+
+    location: str
+    tags: Mapping[str, str]
+    managed_by: str | None
+    locks: tuple[Lock, ...]
+    created_time: datetime | None
+    provisioning_state: str | None
+
+
+def group(name: str = "rg-a", **kw: Unpack[GroupFields]) -> Group:
+    return Group(name=name, id=f"/subscriptions/s/resourceGroups/{name}", scope="s", **kw)
 
 
 class TestStaleness:
@@ -102,7 +115,7 @@ class TestSafetyComesFirst:
             ({}, {"tags": DUE, "provisioning_state": "Deleting"}, Reason.DELETING),
         ],
     )
-    def test_rule_refuses(self, cfg: dict[str, object], kw: dict[str, object], reason: Reason) -> None:
+    def test_rule_refuses(self, cfg: dict[str, object], kw: GroupFields, reason: Reason) -> None:
         d = policy(**cfg).decide(group(**kw), NOW)
         assert (d.action, d.reason) == (Action.SKIP, reason)
 

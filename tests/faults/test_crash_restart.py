@@ -35,6 +35,7 @@ def _big_version(url: str, name: str, tmp: Path) -> str:
     version, _ = train_and_register(url, name)
     client = mlflow.MlflowClient(tracking_uri=url)
     run_id = client.get_model_version(name, version).run_id
+    assert run_id is not None
     model_dir = Path(
         mlflow.artifacts.download_artifacts(
             client.get_model_version_download_uri(name, version), dst_path=str(tmp / "upload"), tracking_uri=url
@@ -157,6 +158,7 @@ worker: {{lease_seconds: 3, backoff_base_seconds: 0.2, poll_interval_seconds: 0.
         registered.outputs["model_version"]
     ]
     experiment = target.get_experiment_by_name("modelops-reactor-copies")
+    assert experiment is not None
     key_filter = f"tags.`modelops.action_key` = '{registered.key}'"
     assert len(target.search_runs([experiment.experiment_id], filter_string=key_filter)) == 1
 

@@ -59,7 +59,7 @@ class TestRegisterIntoAzureML:
             copy.tags["modelops.source_run_id"]
             == MlflowClient(source_server.url).get_model_version(name, version).run_id
         )
-        assert copy.source.startswith("azureml://experiments/modelops-reactor-copies/runs/")
+        assert copy.source is not None and copy.source.startswith("azureml://experiments/modelops-reactor-copies/runs/")
 
         # the artifacts went through the Azure ML artifact service into the workspace's blob storage
         prefix = f"ExperimentRun/dcid.{copy.run_id}/model/"

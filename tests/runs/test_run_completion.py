@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -66,14 +67,22 @@ def aml_run_completed(run_id: str) -> list[dict]:
     ]
 
 
+def recorded_event(reactor: Reactor, event_id: str) -> dict[str, Any]:
+    event = reactor.ledger.get_event(event_id)
+    assert event is not None, f"event {event_id} is not in the ledger"
+    return event
+
+
 def drain(reactor: Reactor, ids: list[str]) -> None:
     worker = reactor.worker()
     for _ in range(5):  # resolution plans more actions; run until the event's actions are all done
-        event_id = reactor.ledger.get_action(ids[0]).event_id
-        ids = [a["id"] for a in reactor.ledger.get_event(event_id)["actions"]]
+        first = reactor.ledger.get_action(ids[0])
+        assert first is not None, f"action {ids[0]} is not in the ledger"
+        event_id = first.event_id
+        ids = [a["id"] for a in recorded_event(reactor, event_id)["actions"]]
         done = worker.run_until_done(ids, timeout=120)
         if all(a.status in ("succeeded", "failed", "skipped") for a in done) and len(done) == len(
-            reactor.ledger.get_event(event_id)["actions"]
+            recorded_event(reactor, event_id)["actions"]
         ):
             return
 
@@ -95,7 +104,7 @@ class TestRunCompleted:
         [copy] = copies(tmp_path, target_name)
         assert copy.tags["modelops.source_run_id"] == run_id
         assert copy.tags["modelops.rule"] == "good-runs"
-        event = reactor.ledger.get_event(response.json()["event_id"])
+        event = recorded_event(reactor, response.json()["event_id"])
         assert event["status"] == "accepted"
         assert sorted((a["kind"], a["status"]) for a in event["actions"]) == [
             ("register", "succeeded"),
@@ -115,7 +124,7 @@ class TestRunCompleted:
         run_id = run_of(mlflow_server, src, train_and_register(mlflow_server.url, src, accuracy=0.7)[0])
         response = client.post("/api/hooks/eventgrid", json=aml_run_completed(run_id))
         drain(reactor, response.json()["action_ids"])
-        event = reactor.ledger.get_event(response.json()["event_id"])
+        event = recorded_event(reactor, response.json()["event_id"])
         assert event["status"] == "ignored"
         assert "accuracy=0.7 < 0.9" in event["reason"]
         assert copies(tmp_path, target_name) == []
@@ -125,12 +134,14 @@ class TestRunCompleted:
     ) -> None:
         client, reactor = setup(tmp_path, mlflow_server, unique("from-runs"))
         source = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
-        run = source.create_run(source.get_experiment_by_name("tests").experiment_id)
+        experiment = source.get_experiment_by_name("tests")
+        assert experiment is not None
+        run = source.create_run(experiment.experiment_id)
         source.log_metric(run.info.run_id, "accuracy", 0.99)
         source.set_terminated(run.info.run_id)
         response = client.post("/api/hooks/eventgrid", json=aml_run_completed(run.info.run_id))
         drain(reactor, response.json()["action_ids"])
-        event = reactor.ledger.get_event(response.json()["event_id"])
+        event = recorded_event(reactor, response.json()["event_id"])
         assert event["status"] == "ignored" and "has no logged model" in event["reason"]
 
     def test_a_databricks_job_notification_finds_the_run_by_job_run_id(

@@ -55,6 +55,7 @@ class TestOpsApi:
         assert again.status_code == 200 and again.json()["duplicate"] is True
         assert again.json()["action_id"] == action_id
         action = reactor.ledger.get_action(action_id)
+        assert action is not None
         assert action.key == "deploy:local:churn:3" and (action.params.source_tracking_uri or "").startswith("sqlite:")
 
     def test_operator_requests_are_validated(self, tmp_path: Path) -> None:

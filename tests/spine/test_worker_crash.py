@@ -71,11 +71,12 @@ class TestWorkerCrash:
         finally:
             first.stop()
         interrupted = ledger.get_action(action_id)
+        assert interrupted is not None
         assert interrupted.status == "running" and interrupted.attempts == 1
 
         with ReactorProcess(state, config, command="worker"):
             done = wait_for(
-                lambda: (a := ledger.get_action(action_id)).status in ("succeeded", "failed") and a,
+                lambda: (a := ledger.get_action(action_id)) is not None and a.status in ("succeeded", "failed") and a,
                 what="the restarted worker to finish",
             )
         assert done.status == "succeeded", done.error
@@ -87,6 +88,7 @@ class TestWorkerCrash:
         copies = target.search_model_versions(f"name='{name}'")
         assert [c.version for c in copies] == [int(done.outputs["model_version"])]
         experiment = target.get_experiment_by_name("modelops-reactor-copies")
+        assert experiment is not None
         runs = target.search_runs(
             [experiment.experiment_id], filter_string=f"tags.`modelops.action_key` = '{done.key}'"
         )
