@@ -181,7 +181,7 @@ def indexed_functions(container: Container | None = None) -> dict[str, Any]:
     too; azure-functions refuses a second get_functions() on the same app). With one: a fresh app
     built the way `function_app` builds it, over that container."""
     if container is not None:
-        return {f.get_function_name(): f for f in build_function_app(container).get_functions()}
+        return {str(f.get_function_name()): f for f in build_function_app(container).get_functions()}
     if not _INDEXED:
         import function_app
 

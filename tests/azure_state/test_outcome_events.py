@@ -9,6 +9,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from shared.adapters.outcome_events import OutcomePublisher, OutcomeTopic
 from shared.domain.actions import Action
+from shared.domain.params import ActionParams
 from shared.settings import Settings
 from tests.contract.credentials import CONTRACT_TOKEN, StaticTokenCredential
 from tests.contract.eventgrid_topic_server import EventGridTopic
@@ -28,7 +29,7 @@ def finished(status: str = "succeeded", **outputs: object) -> Action:
         model_version="3",
         event_id="evt_1",
         status=status,
-        params={"source_tracking_uri": "https://x?sig=abc"},
+        params=ActionParams(source="mlflow", source_tracking_uri="https://x?sig=abc"),
         outputs=dict(outputs),
         attempts=1,
         started_at=now,

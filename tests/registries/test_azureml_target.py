@@ -11,6 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from shared.adapters.azureml_workspace import mlflow_tracking_uri
+from shared.config.registries import AzureMLRegistry
 from shared.errors import PermanentError
 from shared.executors.register import RegisterExecutor
 from shared.local.mlflow_server import MlflowServer
@@ -42,8 +43,8 @@ class TestRegisterIntoAzureML:
         name = unique("churn")
         version, example = train_and_register(source_server.url, name)
         ctx = register_context(tmp_path, _config(source_server, aml), name, version, _params(source_server))
-        uri = mlflow_tracking_uri(ctx.target_config(), credential=credential)
-        assert uri.startswith("azureml://127.0.0.1:") and f"/workspaces/{ctx.target_config().workspace}" in uri
+        uri = mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=credential)
+        assert uri.startswith("azureml://127.0.0.1:") and f"/workspaces/{ctx.target(AzureMLRegistry).workspace}" in uri
 
         first = RegisterExecutor().execute(ctx)
 
@@ -104,7 +105,7 @@ class TestRegisterIntoAzureML:
         name = unique("churn model")  # a space: fine for MLflow, refused by Azure ML
         version, _ = train_and_register(source_server.url, name)
         ctx = register_context(tmp_path, _config(source_server, aml), name, version, _params(source_server))
-        mlflow_tracking_uri(ctx.target_config(), credential=credential)
+        mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=credential)
         before = len(aml.contract.requests)
 
         with pytest.raises(PermanentError, match=r"Set `name:` on the register step.*churn-model-") as failed:
@@ -124,7 +125,7 @@ class TestRegisterIntoAzureML:
         from shared.adapters.mlflow_copy import _classify
 
         ctx = register_context(tmp_path, _config(source_server, aml), "x", "1", _params(source_server))
-        uri = mlflow_tracking_uri(ctx.target_config(), credential=credential)
+        uri = mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=credential)
         with pytest.raises(mlflow.exceptions.MlflowException) as refused:
             MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model("bad name/with slash")
         assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
@@ -145,8 +146,8 @@ class TestWorkspaceResolution:
         ctx = register_context(tmp_path, _config(source_server, aml, workspace), "m", "1", _params(source_server))
         gets = lambda: aml.contract.calls("GET", rf"/workspaces/{workspace}$")  # noqa: E731
 
-        first = mlflow_tracking_uri(ctx.target_config(), credential=credential)
-        second = mlflow_tracking_uri(ctx.target_config(), credential=StaticTokenCredential("not-used"))
+        first = mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=credential)
+        second = mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=StaticTokenCredential("not-used"))
 
         assert first == second and len(gets()) == 1
         assert gets()[0]["authorization"] == f"Bearer {TOKEN}"
@@ -162,4 +163,4 @@ class TestWorkspaceResolution:
     ) -> None:
         ctx = register_context(tmp_path, _config(source_server, aml, "no-such-ws"), "m", "1", _params(source_server))
         with pytest.raises(PermanentError, match="check subscription_id, resource_group and workspace"):
-            mlflow_tracking_uri(ctx.target_config(), credential=credential)
+            mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=credential)

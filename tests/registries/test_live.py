@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from shared.adapters.azureml_workspace import mlflow_tracking_uri
 from shared.adapters.registry_uris import registry_uris
+from shared.config.registries import AzureMLRegistry
 from shared.executors.register import RegisterExecutor
 from shared.local.mlflow_server import MlflowServer
 from tests.registries.conftest import register_context
@@ -41,7 +42,7 @@ def test_register_into_a_real_workspace(tmp_path: Path, source_server: MlflowSer
     ctx = register_context(tmp_path, _aml_yaml(source_server), name, version, params)
     first = RegisterExecutor().execute(ctx)
     again = RegisterExecutor().execute(register_context(tmp_path, _aml_yaml(source_server), name, version, params))
-    uri = mlflow_tracking_uri(ctx.target_config())
+    uri = mlflow_tracking_uri(ctx.target(AzureMLRegistry))
     copy = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(name, first.outputs["model_version"])
     assert copy.tags["modelops.source_name"] == name and again.outputs["reused"] is True
 
@@ -51,5 +52,5 @@ def test_a_real_databricks_registry_is_readable(tmp_path: Path) -> None:
     auth = "    auth: token\n    token_setting: DATABRICKS_TOKEN\n" if os.environ.get("DATABRICKS_TOKEN") else ""
     config = f"registries:\n  dbx:\n    kind: databricks\n    host: {os.environ['DATABRICKS_HOST']}\n{auth}"
     ctx = register_context(tmp_path, config, "m", "1", {}, target="dbx")
-    tracking_uri, registry_uri = registry_uris(ctx.target_config())
+    tracking_uri, registry_uri = registry_uris(ctx.target(AzureMLRegistry))
     MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri).search_registered_models(max_results=1)
