@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.adapters.credentials import azure_credential
 from shared.errors import ConfigError
 
 PREFIX = "AzureWebJobsStorage"
@@ -47,13 +48,7 @@ class StorageAccount:
         return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=env.get(f"{PREFIX}__clientId") or None)
 
     def credential(self) -> Any:
-        from azure.identity import DefaultAzureCredential
-
-        return (
-            DefaultAzureCredential(managed_identity_client_id=self.client_id)
-            if self.client_id
-            else (DefaultAzureCredential())
-        )
+        return azure_credential(managed_identity_client_id=self.client_id)
 
     def table_client(self, table: str) -> Any:
         from azure.data.tables import TableClient

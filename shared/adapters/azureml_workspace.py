@@ -15,6 +15,7 @@ import re
 import threading
 from typing import Any
 
+from shared.adapters.credentials import workspace_credential
 from shared.config.registries import AzureMLRegistry
 from shared.errors import PermanentError, RetryableError
 
@@ -22,11 +23,6 @@ log = logging.getLogger("modelops.azureml")
 
 # Azure ML asset names: letters, digits, '-', '_', '.'; start with a letter or digit; at most 255.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-AUTHORITIES = {
-    "AzureCloud": "https://login.microsoftonline.com",
-    "AzureUSGovernment": "https://login.microsoftonline.us",
-    "AzureChinaCloud": "https://login.chinacloudapi.cn",
-}
 
 _lock = threading.Lock()
 _uris: dict[tuple[str, ...], str] = {}
@@ -44,18 +40,8 @@ def mlflow_tracking_uri(cfg: AzureMLRegistry, credential: Any = None) -> str:
     )
     with _lock:  # held while resolving: concurrent first calls for a workspace make one Workspace.get
         if key not in _uris:
-            _uris[key] = _resolve(cfg, credential or default_credential(cfg))
+            _uris[key] = _resolve(cfg, credential or workspace_credential(cfg))
         return _uris[key]
-
-
-def default_credential(cfg: AzureMLRegistry) -> Any:
-    """DefaultAzureCredential: the managed identity in Azure, az login / AZURE_* settings locally."""
-    from azure.identity import DefaultAzureCredential
-
-    options: dict[str, Any] = {"authority": cfg.authority_host or AUTHORITIES[cfg.cloud]}
-    if cfg.managed_identity_client_id:
-        options["managed_identity_client_id"] = cfg.managed_identity_client_id
-    return DefaultAzureCredential(**options)
 
 
 def check_model_name(name: str, registry: str) -> None:

@@ -11,35 +11,29 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials import TokenCredential
-
+from shared.adapters.credentials import azure_credential
 from shared.adapters.databricks_jobs import DatabricksJobsClient, RunState
 from shared.batch.naming import idempotency_token, render_output
 from shared.config.batch import DatabricksBatch
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 
-CredentialFactory = Callable[[DatabricksBatch], TokenCredential]
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
-
-def default_credential(cfg: DatabricksBatch) -> TokenCredential:
-    """Managed identity in Azure; environment, workload identity or Azure CLI elsewhere."""
-    from azure.identity import DefaultAzureCredential
-
-    options: dict[str, Any] = {"exclude_interactive_browser_credential": True}
-    if cfg.managed_identity_client_id:
-        options["managed_identity_client_id"] = cfg.managed_identity_client_id
-    if cfg.authority_host:
-        options["authority"] = cfg.authority_host
-    return DefaultAzureCredential(**options)
+CredentialFactory = Callable[[DatabricksBatch], "TokenCredential"]
 
 
 class DatabricksBatchExecutor:
+    """``credential_factory``: the credential of a target (default: the app's identity, see
+    shared.adapters.credentials); ``env``: the app settings a `token_setting` names (default: the
+    process environment)."""
+
     def __init__(
         self,
-        credential_factory: CredentialFactory = default_credential,
+        credential_factory: CredentialFactory | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._credential_factory = credential_factory
@@ -112,7 +106,13 @@ class DatabricksBatchExecutor:
                     )
                 client = DatabricksJobsClient(cfg.host, token=token, **common)
             else:
-                credential = self._credential_factory(cfg)
+                credential = (
+                    self._credential_factory(cfg)
+                    if self._credential_factory
+                    else azure_credential(
+                        authority=cfg.authority_host, managed_identity_client_id=cfg.managed_identity_client_id
+                    )
+                )
                 client = DatabricksJobsClient(cfg.host, credential=credential, scope=cfg.scope, **common)
             self._clients[key] = client
         return self._clients[key]

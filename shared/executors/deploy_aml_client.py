@@ -6,35 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shared.adapters.credentials import workspace_credential
+from shared.config.clouds import CLOUDS
 from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
 from shared.domain.actions import short_hash
 from shared.errors import ActionError, PermanentError, RetryableError
 
 OnlineTarget = ManagedOnlineDeployment | KubernetesOnlineDeployment
-
-CLOUDS: dict[str, dict[str, str]] = {
-    "AzureCloud": {
-        "arm": "https://management.azure.com",
-        "authority": "https://login.microsoftonline.com",
-        "aml": "https://ml.azure.com",
-        "portal": "https://portal.azure.com/",
-        "storage": "core.windows.net",
-    },
-    "AzureUSGovernment": {
-        "arm": "https://management.usgovcloudapi.net",
-        "authority": "https://login.microsoftonline.us",
-        "aml": "https://ml.azure.us",
-        "portal": "https://portal.azure.us/",
-        "storage": "core.usgovcloudapi.net",
-    },
-    "AzureChinaCloud": {
-        "arm": "https://management.chinacloudapi.cn",
-        "authority": "https://login.chinacloudapi.cn",
-        "aml": "https://ml.azure.cn",
-        "portal": "https://portal.azure.cn/",
-        "storage": "core.chinacloudapi.cn",
-    },
-}
 
 
 def deployment_name(target: str, model_name: str, model_version: str) -> str:
@@ -54,19 +32,19 @@ def cloud_kwargs(cfg: OnlineTarget) -> dict[str, Any]:
     if cfg.arm_endpoint is None and cfg.aml_endpoint is None and cfg.authority_host is None:
         return {"cloud": cfg.cloud}
     builtin = CLOUDS[cfg.cloud]
-    arm = (cfg.arm_endpoint or builtin["arm"]).rstrip("/") + "/"
-    authority = (cfg.authority_host or builtin["authority"]).rstrip("/") + "/"
-    aml = (cfg.aml_endpoint or builtin["aml"]).rstrip("/") + "/"
+    arm = (cfg.arm_endpoint or builtin.arm).rstrip("/") + "/"
+    authority = (cfg.authority_host or builtin.authority).rstrip("/") + "/"
+    aml = (cfg.aml_endpoint or builtin.aml).rstrip("/") + "/"
     # azure-ai-ml refuses to redefine a cloud name, so the name carries the endpoints it stands for
     name = "modelops-" + short_hash(f"{arm}|{aml}|{authority}", 12)
     return {
         "cloud": name,
         "cloud_metadata": {
-            "azure_portal": builtin["portal"],
+            "azure_portal": builtin.portal,
             "resource_manager": arm,
             "active_directory": authority,
             "aml_resource_id": aml,
-            "storage_endpoint": builtin["storage"],
+            "storage_endpoint": builtin.storage_suffix,
             "registry_discovery_endpoint": arm,
         },
     }
@@ -77,7 +55,7 @@ def ml_client(cfg: OnlineTarget, credential: Any | None = None) -> Any:
     from azure.ai.ml import MLClient
 
     if credential is None:
-        credential = default_credential(cfg)
+        credential = workspace_credential(cfg)
     return MLClient(
         credential,
         subscription_id=cfg.subscription_id,
@@ -87,16 +65,6 @@ def ml_client(cfg: OnlineTarget, credential: Any | None = None) -> Any:
         show_progress=False,
         **cloud_kwargs(cfg),
     )
-
-
-def default_credential(cfg: Any) -> Any:
-    """DefaultAzureCredential for the target's cloud: the managed identity in Azure, az login locally."""
-    from azure.identity import DefaultAzureCredential
-
-    options: dict[str, Any] = {"authority": cfg.authority_host or CLOUDS[cfg.cloud]["authority"]}
-    if cfg.managed_identity_client_id:
-        options["managed_identity_client_id"] = cfg.managed_identity_client_id
-    return DefaultAzureCredential(**options)
 
 
 def explain(exc: Exception, doing: str) -> ActionError:

@@ -15,11 +15,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.credentials import workspace_credential
 from shared.adapters.smoke import load_serving_example, smoke_test, to_azureml_payload
 from shared.config.deployments import AciDeployment, AksDeployment
 from shared.errors import ActionError, PermanentError, RetryableError
 from shared.executors.base import ActionContext, ModelRef, Outcome
-from shared.executors.deploy_aml_client import default_credential, deployment_name
+from shared.executors.deploy_aml_client import deployment_name
 
 log = logging.getLogger("modelops.deploy.legacy")
 LegacyTarget = AciDeployment | AksDeployment
@@ -92,7 +93,7 @@ class AzureMLCoreSDK:
         from azureml.core import Workspace
         from azureml.core.authentication import TokenAuthentication
 
-        credential = self._credential or default_credential(cfg)
+        credential = self._credential or workspace_credential(cfg)
 
         def token_for_audience(resource: str) -> str:
             return str(credential.get_token(resource.rstrip("/") + "/.default").token)
