@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from shared.adapters.credentials import workspace_credential
+from shared.config.base import AzureMLWorkspace
 from shared.config.registries import AzureMLRegistry
 from shared.errors import PermanentError, RetryableError
 
@@ -59,7 +60,7 @@ def check_model_name(name: str, registry: str) -> None:
 def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
     from azureml.core import Workspace
 
-    auth = _identity_auth(credential, cfg)
+    auth = identity_auth(credential, cfg)
     where = f"workspace {cfg.workspace!r} (resource group {cfg.resource_group!r}, subscription {cfg.subscription_id})"
     try:
         ws = Workspace.get(
@@ -80,7 +81,8 @@ def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
     return uri
 
 
-def _identity_auth(credential: Any, cfg: AzureMLRegistry) -> Any:
+def identity_auth(credential: Any, cfg: AzureMLWorkspace) -> Any:
+    """azureml-core authentication by an azure-identity credential, for the workspace's cloud and ARM."""
     from azureml.core.authentication import Audience, TokenAuthentication
 
     class IdentityTokenAuthentication(TokenAuthentication):  # type: ignore[misc]

@@ -98,7 +98,7 @@ class AmlOnlineContract:
         return WS.format(sub=sub, rg=rg, ws=ws)
 
     def _start_operation(
-        self, on_done: Callable[[], None], *, failure: dict[str, Any] | None = None, stuck: bool = False
+        self, on_done: Callable[[], object], *, failure: dict[str, Any] | None = None, stuck: bool = False
     ) -> str:
         op_id = str(uuid.uuid4())
         self.operations[op_id] = {
