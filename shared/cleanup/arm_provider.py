@@ -14,9 +14,9 @@ from typing import Any
 from shared.adapters.credentials import arm_credential
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.provider import GroupGoneError, ScopeLockedError
-from shared.cleanup.timeparse import parse_timestamp
 from shared.config.cleanup import CleanupConfig
 from shared.errors import ActionError, PermanentError, RetryableError
+from shared.timeparse import parse_timestamp
 
 _IN_GROUP = re.compile(r"^/subscriptions/[^/]+/resourcegroups/([^/]+)", re.I)
 _LOCK_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/locks/[^/]+$", re.I)
