@@ -8,7 +8,7 @@ Resources come back as small frozen records, long-running operations as azure-co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from shared.adapters.credentials import workspace_credential
@@ -43,10 +43,11 @@ class Deployment:
 
 @dataclass(frozen=True)
 class DeploymentSpec:
-    """An MLflow no-code deployment: no environment and no scoring script."""
+    """An MLflow no-code deployment (no environment, no scoring script); the fields but `kubernetes`
+    are the keyword arguments of azure-ai-ml's Managed/KubernetesOnlineDeployment."""
 
     name: str
-    endpoint: str
+    endpoint_name: str
     model: str  # azureml:<name>:<version>
     instance_type: str
     instance_count: int
@@ -99,14 +100,7 @@ class OnlineEndpointsClient:
         from azure.ai.ml.entities import KubernetesOnlineDeployment, ManagedOnlineDeployment
 
         kind = KubernetesOnlineDeployment if spec.kubernetes else ManagedOnlineDeployment
-        entity = kind(
-            name=spec.name,
-            endpoint_name=spec.endpoint,
-            model=spec.model,
-            instance_type=spec.instance_type,
-            instance_count=spec.instance_count,
-            tags=spec.tags,
-        )
+        entity = kind(**{key: value for key, value in asdict(spec).items() if key != "kubernetes"})
         return self._ml.online_deployments.begin_create_or_update(entity)  # type: ignore[no-any-return]
 
     def begin_delete_deployment(self, endpoint: str, name: str) -> Poller:

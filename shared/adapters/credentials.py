@@ -56,5 +56,4 @@ def workspace_credential(cfg: AzureMLWorkspace) -> TokenCredential:
 
 def arm_credential(arm_endpoint: str) -> TokenCredential:
     """The credential for an ARM endpoint, signing in at the authority of that endpoint's cloud."""
-    cloud = cloud_of_arm(arm_endpoint)
-    return azure_credential(cloud=cloud.name if cloud else None)
+    return azure_credential(cloud=cloud_of_arm(arm_endpoint))

@@ -10,7 +10,6 @@ CloudName = Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
 
 @dataclass(frozen=True)
 class Cloud:
-    name: CloudName
     arm: str  # Azure Resource Manager endpoint
     authority: str  # Entra authority host
     aml: str  # Azure ML resource id (token audience of its data plane)
@@ -18,38 +17,33 @@ class Cloud:
     storage_suffix: str
 
 
-CLOUDS: dict[str, Cloud] = {
-    cloud.name: cloud
-    for cloud in (
-        Cloud(
-            name="AzureCloud",
-            arm="https://management.azure.com",
-            authority="https://login.microsoftonline.com",
-            aml="https://ml.azure.com",
-            portal="https://portal.azure.com/",
-            storage_suffix="core.windows.net",
-        ),
-        Cloud(
-            name="AzureUSGovernment",
-            arm="https://management.usgovcloudapi.net",
-            authority="https://login.microsoftonline.us",
-            aml="https://ml.azure.us",
-            portal="https://portal.azure.us/",
-            storage_suffix="core.usgovcloudapi.net",
-        ),
-        Cloud(
-            name="AzureChinaCloud",
-            arm="https://management.chinacloudapi.cn",
-            authority="https://login.chinacloudapi.cn",
-            aml="https://ml.azure.cn",
-            portal="https://portal.azure.cn/",
-            storage_suffix="core.chinacloudapi.cn",
-        ),
-    )
+_ENDPOINTS: dict[str, dict[str, str]] = {
+    "AzureCloud": {
+        "arm": "https://management.azure.com",
+        "authority": "https://login.microsoftonline.com",
+        "aml": "https://ml.azure.com",
+        "portal": "https://portal.azure.com/",
+        "storage_suffix": "core.windows.net",
+    },
+    "AzureUSGovernment": {
+        "arm": "https://management.usgovcloudapi.net",
+        "authority": "https://login.microsoftonline.us",
+        "aml": "https://ml.azure.us",
+        "portal": "https://portal.azure.us/",
+        "storage_suffix": "core.usgovcloudapi.net",
+    },
+    "AzureChinaCloud": {
+        "arm": "https://management.chinacloudapi.cn",
+        "authority": "https://login.chinacloudapi.cn",
+        "aml": "https://ml.azure.cn",
+        "portal": "https://portal.azure.cn/",
+        "storage_suffix": "core.chinacloudapi.cn",
+    },
 }
+CLOUDS: dict[str, Cloud] = {name: Cloud(**endpoints) for name, endpoints in _ENDPOINTS.items()}
 
 
-def cloud_of_arm(arm_endpoint: str) -> Cloud | None:
-    """The cloud whose ARM endpoint this is; None for a private one (Azure Stack, a proxy)."""
+def cloud_of_arm(arm_endpoint: str) -> str | None:
+    """The name of the cloud whose ARM endpoint this is; None for a private one (Azure Stack, a proxy)."""
     wanted = arm_endpoint.rstrip("/").lower()
-    return next((cloud for cloud in CLOUDS.values() if cloud.arm == wanted), None)
+    return next((name for name, cloud in CLOUDS.items() if cloud.arm == wanted), None)

@@ -218,7 +218,7 @@ class _Run:
         )
         return DeploymentSpec(
             name=self.name,
-            endpoint=self.cfg.endpoint,
+            endpoint_name=self.cfg.endpoint,
             model=f"azureml:{self.model.name}:{self.model.version}",
             instance_type=self.cfg.instance_type,
             instance_count=self.cfg.instance_count,

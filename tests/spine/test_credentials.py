@@ -31,6 +31,5 @@ def test_authority_follows_the_cloud_unless_configured(
 
 
 def test_an_arm_endpoint_names_its_cloud() -> None:
-    gov = cloud_of_arm("https://management.usgovcloudapi.net/")
-    assert gov is not None and gov.authority == "https://login.microsoftonline.us"
+    assert cloud_of_arm("https://management.usgovcloudapi.net/") == "AzureUSGovernment"
     assert cloud_of_arm("https://arm.contoso.example") is None
