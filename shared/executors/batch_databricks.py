@@ -26,14 +26,18 @@ if TYPE_CHECKING:
 CredentialFactory = Callable[[DatabricksBatch], "TokenCredential"]
 
 
+def app_identity(cfg: DatabricksBatch) -> TokenCredential:
+    """The app's own identity (shared.adapters.credentials) at the target's authority."""
+    return azure_credential(authority=cfg.authority_host, managed_identity_client_id=cfg.managed_identity_client_id)
+
+
 class DatabricksBatchExecutor:
-    """``credential_factory``: the credential of a target (default: the app's identity, see
-    shared.adapters.credentials); ``env``: the app settings a `token_setting` names (default: the
-    process environment)."""
+    """``credential_factory``: the credential of a target; ``env``: the app settings a
+    `token_setting` names (default: the process environment)."""
 
     def __init__(
         self,
-        credential_factory: CredentialFactory | None = None,
+        credential_factory: CredentialFactory = app_identity,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._credential_factory = credential_factory
@@ -106,13 +110,7 @@ class DatabricksBatchExecutor:
                     )
                 client = DatabricksJobsClient(cfg.host, token=token, **common)
             else:
-                credential = (
-                    self._credential_factory(cfg)
-                    if self._credential_factory
-                    else azure_credential(
-                        authority=cfg.authority_host, managed_identity_client_id=cfg.managed_identity_client_id
-                    )
-                )
+                credential = self._credential_factory(cfg)
                 client = DatabricksJobsClient(cfg.host, credential=credential, scope=cfg.scope, **common)
             self._clients[key] = client
         return self._clients[key]
