@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.adapters.credentials import azure_credential
 from shared.errors import ConfigError
 from shared.settings import STORAGE as PREFIX
 from shared.settings import StorageSettings
@@ -44,13 +45,7 @@ class StorageAccount:
         return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=storage.client_id)
 
     def credential(self) -> Any:
-        from azure.identity import DefaultAzureCredential
-
-        return (
-            DefaultAzureCredential(managed_identity_client_id=self.client_id)
-            if self.client_id
-            else (DefaultAzureCredential())
-        )
+        return azure_credential(managed_identity_client_id=self.client_id)
 
     def table_client(self, table: str) -> Any:
         from azure.data.tables import TableClient

@@ -15,6 +15,8 @@ import re
 import threading
 from typing import Any
 
+from shared.adapters.credentials import workspace_credential
+from shared.config.base import AzureMLWorkspace
 from shared.config.registries import AzureMLRegistry
 from shared.errors import PermanentError, RetryableError
 
@@ -22,11 +24,6 @@ log = logging.getLogger("modelops.azureml")
 
 # Azure ML asset names: letters, digits, '-', '_', '.'; start with a letter or digit; at most 255.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-AUTHORITIES = {
-    "AzureCloud": "https://login.microsoftonline.com",
-    "AzureUSGovernment": "https://login.microsoftonline.us",
-    "AzureChinaCloud": "https://login.chinacloudapi.cn",
-}
 
 _lock = threading.Lock()
 _uris: dict[tuple[str, ...], str] = {}
@@ -44,18 +41,8 @@ def mlflow_tracking_uri(cfg: AzureMLRegistry, credential: Any = None) -> str:
     )
     with _lock:  # held while resolving: concurrent first calls for a workspace make one Workspace.get
         if key not in _uris:
-            _uris[key] = _resolve(cfg, credential or default_credential(cfg))
+            _uris[key] = _resolve(cfg, credential or workspace_credential(cfg))
         return _uris[key]
-
-
-def default_credential(cfg: AzureMLRegistry) -> Any:
-    """DefaultAzureCredential: the managed identity in Azure, az login / AZURE_* settings locally."""
-    from azure.identity import DefaultAzureCredential
-
-    options: dict[str, Any] = {"authority": cfg.authority_host or AUTHORITIES[cfg.cloud]}
-    if cfg.managed_identity_client_id:
-        options["managed_identity_client_id"] = cfg.managed_identity_client_id
-    return DefaultAzureCredential(**options)
 
 
 def check_model_name(name: str, registry: str) -> None:
@@ -73,7 +60,7 @@ def check_model_name(name: str, registry: str) -> None:
 def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
     from azureml.core import Workspace
 
-    auth = _identity_auth(credential, cfg)
+    auth = identity_auth(credential, cfg)
     where = f"workspace {cfg.workspace!r} (resource group {cfg.resource_group!r}, subscription {cfg.subscription_id})"
     try:
         ws = Workspace.get(
@@ -94,7 +81,8 @@ def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
     return uri
 
 
-def _identity_auth(credential: Any, cfg: AzureMLRegistry) -> Any:
+def identity_auth(credential: Any, cfg: AzureMLWorkspace) -> Any:
+    """azureml-core authentication by an azure-identity credential, for the workspace's cloud and ARM."""
     from azureml.core.authentication import Audience, TokenAuthentication
 
     class IdentityTokenAuthentication(TokenAuthentication):  # type: ignore[misc]

@@ -6,6 +6,12 @@ So each `registries:` entry becomes a profile in a config file this process owns
 what databricks-sdk reads (DATABRICKS_CONFIG_FILE). The user's own profiles are copied in, so
 `databricks://<their profile>` keeps working. Writing the file makes no network call: nothing here
 can hang on an unreachable host.
+
+Setting DATABRICKS_CONFIG_FILE in the process environment is the one way to point MLflow at that
+file: MLflow builds databricks-sdk's `Config(profile=...)` itself from the URI's profile name
+(mlflow/utils/databricks_utils.py `get_databricks_host_creds`, mlflow/utils/rest_utils.py
+`get_workspace_client`), and its legacy `ProfileConfigProvider` reads the path from
+`os.environ["DATABRICKS_CONFIG_FILE"]` or `~/.databrickscfg`; neither takes a `config_file`.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ def profile_for(cfg: DatabricksRegistry, env: Mapping[str, str] | None = None) -
     with _lock:
         if name not in _profiles:
             _profiles[name] = values
-            _write()
+            _write(env)
         # set on every call: something (a test, an operator) may have reset the process environment
         os.environ[CONFIG_FILE_SETTING] = str(_state["file"])
     return name
@@ -61,11 +67,11 @@ def _credentials(cfg: DatabricksRegistry, env: Mapping[str, str]) -> dict[str, s
     return values
 
 
-def _write() -> None:
+def _write(env: Mapping[str, str]) -> None:
     if "file" not in _state:
         directory = Path(tempfile.mkdtemp(prefix="modelops-databricks-"))  # 0700: it may hold PATs
         _state["file"] = directory / "databrickscfg"
-        _state["user"] = Path(os.environ.get(CONFIG_FILE_SETTING) or Path.home() / ".databrickscfg")
+        _state["user"] = Path(env.get(CONFIG_FILE_SETTING) or Path.home() / ".databrickscfg")
     user = _state["user"]
     text = user.read_text() if user.is_file() and user != _state["file"] else ""
     for name, values in _profiles.items():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import telemetry
+from shared.adapters.credentials import azure_credential
 from shared.domain.actions import SUCCEEDED, Action
 from shared.settings import OutcomeTopicSettings
 
@@ -76,12 +77,7 @@ class OutcomePublisher:
 
         telemetry.register_secret(topic.key)
         if credential is None:
-            if topic.key:
-                credential = AzureKeyCredential(topic.key)
-            else:
-                from azure.identity import DefaultAzureCredential
-
-                credential = DefaultAzureCredential()
+            credential = AzureKeyCredential(topic.key) if topic.key else azure_credential()
         self._client = EventGridPublisherClient(topic.endpoint, credential)
         # per request: for basic topics the client drops constructor options. azure-core's
         # RetryPolicy retries 408/429/5xx and connection errors with exponential backoff;

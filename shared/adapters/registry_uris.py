@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry
 from shared.errors import PermanentError
 
 
-def registry_uris(config: MlflowRegistry | AzureMLRegistry | DatabricksRegistry) -> tuple[str, str | None]:
+def registry_uris(
+    config: MlflowRegistry | AzureMLRegistry | DatabricksRegistry, env: Mapping[str, str] | None = None
+) -> tuple[str, str | None]:
+    """``env``: the app settings a Databricks `token_setting` names (default: the process environment)."""
     if isinstance(config, MlflowRegistry):
         return config.tracking_uri, config.registry_uri
     if isinstance(config, DatabricksRegistry):
         from shared.adapters.databricks_auth import profile_for
 
         # a profile per registry entry: explicit clients, no global DATABRICKS_HOST/DATABRICKS_TOKEN
-        profile = profile_for(config)
+        profile = profile_for(config, env)
         scheme = "databricks-uc" if config.kind == "databricks-uc" else "databricks"
         return f"databricks://{profile}", f"{scheme}://{profile}"
     if isinstance(config, AzureMLRegistry):

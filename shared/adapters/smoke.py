@@ -1,36 +1,14 @@
-"""Smoke test: score the model's own input example against a freshly deployed endpoint."""
+"""Smoke test: score the model's own input example against a freshly deployed endpoint.
+
+The example itself comes from shared.adapters.mlflow_models.serving_example."""
 
 from __future__ import annotations
 
-import json
-import tempfile
 from typing import Any
 
 import requests
 
 from shared.errors import PermanentError, RetryableError
-from shared.executors.base import ModelRef
-
-
-def load_serving_example(model: ModelRef) -> dict[str, Any] | None:
-    """The model's saved serving input (MLflow scoring-server JSON), or None if it has none."""
-    from mlflow import MlflowClient
-    from mlflow.artifacts import download_artifacts
-    from mlflow.models import Model
-
-    client = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=model.registry_uri)
-    root = client.get_model_version_download_uri(model.name, model.version).rstrip("/")
-    with tempfile.TemporaryDirectory(prefix="modelops-smoke-") as tmp:
-        # only the metadata and the example files: the model's weights may be gigabytes
-        fetch = {"tracking_uri": model.tracking_uri, "registry_uri": model.registry_uri, "dst_path": tmp}
-        mlmodel = Model.load(download_artifacts(artifact_uri=f"{root}/MLmodel", **fetch))
-        info = mlmodel.saved_input_example_info or {}
-        serving_path = info.get("serving_input_path")
-        if not serving_path:
-            return None
-        local = download_artifacts(artifact_uri=f"{root}/{serving_path}", **fetch)
-        with open(local, encoding="utf-8") as handle:
-            return json.load(handle)
 
 
 def to_azureml_payload(payload: dict[str, Any]) -> dict[str, Any]:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import FastAPI
 
 from shared import __version__, telemetry
 from shared.api import errors, hooks, ops
-
-if TYPE_CHECKING:
-    from shared.bootstrap import Container
+from shared.api.deps import ReactorSource
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(container: ReactorSource) -> FastAPI:
     """The HTTP app over the container's reactor (its ledger opens on the first request)."""
     app = FastAPI(
         title="modelops-reactor",

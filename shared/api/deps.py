@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fastapi import Request
 
 from shared.api.errors import PayloadTooLarge
 from shared.service.reactor import Reactor
+from shared.settings import Settings
 
-if TYPE_CHECKING:
-    from shared.bootstrap import Container
+
+class ReactorSource(Protocol):
+    """What the HTTP app is built over: `shared.bootstrap.Container` (the composition root)."""
+
+    settings: Settings
+
+    def reactor(self) -> Reactor: ...
 
 
 def reactor(request: Request) -> Reactor:
-    container: Container = request.app.state.container
-    return container.reactor()
+    source: ReactorSource = request.app.state.container
+    return source.reactor()
 
 
 async def read_body(request: Request, limit: int) -> bytes:

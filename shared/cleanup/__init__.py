@@ -1,5 +1,4 @@
 """Cleanup of stale resource groups and local deployments: policy, planning, providers.
 
-Kept import-free on purpose: the config schema imports ``shared.cleanup.timeparse`` and the
-Azure SDKs must load only when the ARM provider is used.
+Kept import-free on purpose: the Azure SDKs must load only when the ARM provider is used.
 """

@@ -11,11 +11,12 @@ import re
 import threading
 from typing import Any
 
+from shared.adapters.credentials import arm_credential
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.provider import GroupGoneError, ScopeLockedError
-from shared.cleanup.timeparse import parse_timestamp
 from shared.config.cleanup import CleanupConfig
 from shared.errors import ActionError, PermanentError, RetryableError
+from shared.timeparse import parse_timestamp
 
 _IN_GROUP = re.compile(r"^/subscriptions/[^/]+/resourcegroups/([^/]+)", re.I)
 _LOCK_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/locks/[^/]+$", re.I)
@@ -57,9 +58,7 @@ class ArmProvider:
 
     def __init__(self, config: CleanupConfig, *, credential: Any = None) -> None:
         if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
+            credential = arm_credential(config.arm_endpoint)
         self._config = config
         self._credential = credential
         self._clients: dict[str, tuple[Any, Any]] = {}

@@ -12,7 +12,7 @@ from shared.cleanup.planner import Planned
 from shared.cleanup.policy import Action
 from shared.cleanup.provider import CleanupProvider, GroupGoneError, ScopeLockedError
 from shared.cleanup.report import GroupRow
-from shared.cleanup.timeparse import format_timestamp
+from shared.timeparse import format_timestamp
 
 log = logging.getLogger("modelops.cleanup")
 Progress = Callable[[str], None]

@@ -23,8 +23,8 @@ from shared.adapters.local_deployments import (
 )
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.provider import GroupGoneError
-from shared.cleanup.timeparse import format_timestamp
 from shared.config.cleanup import CleanupConfig
+from shared.timeparse import format_timestamp
 
 SCOPE = "local"
 

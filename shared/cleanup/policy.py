@@ -12,8 +12,8 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 
 from shared.cleanup.groups import Group
-from shared.cleanup.timeparse import format_timestamp, parse_duration, parse_timestamp
 from shared.config.cleanup import CleanupConfig
+from shared.timeparse import format_timestamp, parse_duration, parse_timestamp
 
 
 class Action(StrEnum):

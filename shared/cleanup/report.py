@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.cleanup.planner import Planned
 from shared.cleanup.policy import Action
-from shared.cleanup.timeparse import format_timestamp
+from shared.timeparse import format_timestamp
 
 DECISIONS = [a.value for a in Action]
 _ORDER = {Action.DELETE: 0, Action.OVER_CAP: 1, Action.MARK: 2, Action.UNMARK: 3, Action.SKIP: 4}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.config.clouds import CloudName
 
 
 class ConfigModel(BaseModel):
@@ -17,7 +17,7 @@ class AzureMLWorkspace(ConfigModel):
     subscription_id: str = Field(description="the workspace's subscription id (a GUID)")
     resource_group: str = Field(description="the workspace's resource group")
     workspace: str = Field(description="the Azure ML workspace name")
-    cloud: Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"] = Field(
+    cloud: CloudName = Field(
         default="AzureCloud",
         description="Azure cloud of the workspace (AzureCloud, AzureUSGovernment, AzureChinaCloud); "
         "sets the token audiences and the default ARM endpoint",

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from shared.cleanup.timeparse import parse_duration
 from shared.config.base import ConfigModel
+from shared.timeparse import parse_duration
 
 _TAG_NAME = re.compile(r"^[^<>%&\\?/]{1,512}$")  # ARM refuses these characters in tag names
 

@@ -11,35 +11,33 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials import TokenCredential
-
+from shared.adapters.credentials import azure_credential
 from shared.adapters.databricks_jobs import DatabricksJobsClient, RunState
 from shared.batch.naming import idempotency_token, render_output
 from shared.config.batch import DatabricksBatch
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 
-CredentialFactory = Callable[[DatabricksBatch], TokenCredential]
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+CredentialFactory = Callable[[DatabricksBatch], "TokenCredential"]
 
 
-def default_credential(cfg: DatabricksBatch) -> TokenCredential:
-    """Managed identity in Azure; environment, workload identity or Azure CLI elsewhere."""
-    from azure.identity import DefaultAzureCredential
-
-    options: dict[str, Any] = {"exclude_interactive_browser_credential": True}
-    if cfg.managed_identity_client_id:
-        options["managed_identity_client_id"] = cfg.managed_identity_client_id
-    if cfg.authority_host:
-        options["authority"] = cfg.authority_host
-    return DefaultAzureCredential(**options)
+def app_identity(cfg: DatabricksBatch) -> TokenCredential:
+    """The app's own identity (shared.adapters.credentials) at the target's authority."""
+    return azure_credential(authority=cfg.authority_host, managed_identity_client_id=cfg.managed_identity_client_id)
 
 
 class DatabricksBatchExecutor:
+    """``credential_factory``: the credential of a target; ``env``: the app settings a
+    `token_setting` names (default: the process environment)."""
+
     def __init__(
         self,
-        credential_factory: CredentialFactory = default_credential,
+        credential_factory: CredentialFactory = app_identity,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._credential_factory = credential_factory

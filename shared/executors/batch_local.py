@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from shared.adapters.mlflow_models import loaded_pyfunc, signature_inputs
 from shared.batch.local_engine import (
     META_PREFIX,
     InputError,
@@ -18,7 +19,6 @@ from shared.config.batch import LocalBatch
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.batch_io import resolve_io
-from shared.executors.batch_model import loaded_pyfunc, signature_inputs
 
 PROGRESS_EVERY_SECONDS = 1.0
 

@@ -22,7 +22,8 @@ from shared.adapters.local_deployments import (
     stop_deployment,
 )
 from shared.adapters.local_server import is_healthy, start_server, wait_healthy
-from shared.adapters.smoke import load_serving_example, smoke_test
+from shared.adapters.mlflow_models import serving_example
+from shared.adapters.smoke import smoke_test
 from shared.config.deployments import LocalDeployment
 from shared.errors import ActionError
 from shared.executors.base import ActionContext, ModelRef, Outcome
@@ -116,7 +117,7 @@ class LocalDeployExecutor:
         return rec
 
     def _smoke(self, ctx: ActionContext, cfg: LocalDeployment, model: ModelRef, rec: LocalDeploymentRecord) -> str:
-        example = load_serving_example(model)
+        example = serving_example(model)
         if example is None:
             ctx.log.warning("%s has no input example: smoke test limited to /ping", model.uri)
             return "skipped: the model has no input example (log it with input_example=...)"

@@ -15,22 +15,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.smoke import load_serving_example, smoke_test, to_azureml_payload
+from shared.adapters.aml_online import (
+    Deployment,
+    DeploymentSpec,
+    Endpoint,
+    OnlineEndpointsClient,
+    OnlineTarget,
+    Poller,
+    explain,
+)
+from shared.adapters.mlflow_models import serving_example
+from shared.adapters.smoke import smoke_test, to_azureml_payload
 from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetryableError
+from shared.executors.aml_targets import deployment_name, require_same_workspace
 from shared.executors.base import ActionContext, ModelRef, Outcome
-from shared.executors.deploy_aml_client import OnlineTarget, deployment_name, explain, ml_client
 
 TAG_TARGET = "modelops.target"
 TAG_MODEL = "modelops.model"
 TAG_DEPLOYED_AT = "modelops.deployed_at"
 _IN_PROGRESS = {"creating", "updating", "deleting", "provisioning"}
-
-
-def _state(resource: Any) -> str:
-    """provisioning_state as lower-case text (the SDK returns enums or strings)."""
-    value = resource.provisioning_state
-    return str(getattr(value, "value", value) or "").lower()
 
 
 class _NotYet(Exception):
@@ -43,7 +47,7 @@ class _NotYet(Exception):
 
 class OnlineDeployExecutor:
     def __init__(self, credential: Any | None = None, clock: Callable[[], float] = time.time) -> None:
-        self._credential = credential  # None: DefaultAzureCredential (managed identity in Azure)
+        self._credential = credential  # None: the app's identity (shared.adapters.credentials)
         self._clock = clock
 
     def execute(self, ctx: ActionContext) -> Outcome:
@@ -91,10 +95,10 @@ class _Run:
         self.ctx, self.cfg, self.model, self.name, self.out = ctx, cfg, model, name, out
         self.clock = owner._clock
         self.until = time.monotonic() + cfg.wait_s
-        self.ml = ml_client(cfg, owner._credential)
+        self.aml = OnlineEndpointsClient(cfg, owner._credential)
 
     # -- waiting -------------------------------------------------------------------------------
-    def _await_poller(self, poller: Any, phase: str) -> Any:
+    def _await_poller(self, poller: Poller, phase: str) -> Any:
         poller.wait(timeout=max(0.0, self.until - time.monotonic()))  # raises the LRO's failure
         if not poller.done():
             raise _NotYet(phase)
@@ -103,7 +107,7 @@ class _Run:
     def _await_state(self, read: Callable[[], Any], phase: str) -> Any:
         while True:
             resource = read()
-            if _state(resource) not in _IN_PROGRESS:
+            if resource.state not in _IN_PROGRESS:
                 return resource
             if time.monotonic() + self.cfg.poll_interval_s > self.until:
                 raise _NotYet(phase)
@@ -111,16 +115,17 @@ class _Run:
 
     # -- steps ---------------------------------------------------------------------------------
     def ensure_endpoint(self) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            self.ml.online_endpoints.get(self.cfg.endpoint)
-        except ResourceNotFoundError:
+        if self.aml.endpoint(self.cfg.endpoint) is None:
             self.ctx.progress(f"creating online endpoint {self.cfg.endpoint}")
-            poller = self.ml.online_endpoints.begin_create_or_update(self._endpoint_entity())
+            poller = self.aml.begin_create_endpoint(
+                self.cfg.endpoint,
+                auth_mode=self.cfg.auth_mode,
+                tags={TAG_TARGET: self.ctx.action.target},
+                compute=self.cfg.compute if self.cfg.kind == "kubernetes-online" else None,
+            )
             self._await_poller(poller, "endpoint")
-        endpoint = self._await_state(lambda: self.ml.online_endpoints.get(self.cfg.endpoint), "endpoint")
-        if _state(endpoint) == "failed":
+        endpoint = self._await_state(self._endpoint, "endpoint")
+        if endpoint.state == "failed":
             raise PermanentError(
                 f"online endpoint {self.cfg.endpoint} is in provisioning state Failed; "
                 "delete it (az ml online-endpoint delete) or configure another endpoint name"
@@ -128,32 +133,25 @@ class _Run:
         self.out["scoring_uri"] = endpoint.scoring_uri
 
     def ensure_deployment(self) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        ops = self.ml.online_deployments
-        try:
-            existing = ops.get(self.name, self.cfg.endpoint)
-        except ResourceNotFoundError:
-            existing = None
-        failed_before_us = existing is not None and not self.out["submitted_at"] and (_state(existing) == "failed")
+        existing = self.aml.deployment(self.cfg.endpoint, self.name)
+        failed_before_us = existing is not None and not self.out["submitted_at"] and existing.state == "failed"
         if existing is None or failed_before_us:
             self.out["submitted_at"] = self.clock()
             self.ctx.progress(f"creating deployment {self.name} on {self.cfg.endpoint}")
             try:
-                poller = ops.begin_create_or_update(self._deployment_entity())
-                self._await_poller(poller, "provisioning")
+                self._await_poller(self.aml.begin_create_deployment(self._deployment_spec()), "provisioning")
             except _NotYet:
                 self._check_deadline()
                 raise
         try:
-            deployment = self._await_state(lambda: ops.get(self.name, self.cfg.endpoint), "provisioning")
+            deployment = self._await_state(self._deployment, "provisioning")
         except _NotYet:
             self._check_deadline()
             raise
-        if _state(deployment) != "succeeded":
+        if deployment.state != "succeeded":
             raise PermanentError(
                 f"deployment {self.name} on {self.cfg.endpoint} ended in provisioning state "
-                f"{_state(deployment).capitalize()}; traffic was not moved. See its logs: "
+                f"{deployment.state.capitalize()}; traffic was not moved. See its logs: "
                 f"az ml online-deployment get-logs -e {self.cfg.endpoint} -n {self.name}"
             )
 
@@ -169,14 +167,12 @@ class _Run:
             )
 
     def smoke(self) -> str:
-        example = load_serving_example(self.model)
+        example = serving_example(self.model)
         if example is None:
             self.ctx.log.warning("%s has no input example: smoke test skipped", self.model.uri)
             return "skipped: the model has no input example (log it with input_example=...)"
-        keys = self.ml.online_endpoints.get_keys(self.cfg.endpoint)
-        secret = getattr(keys, "primary_key", None) or getattr(keys, "access_token", None)
         headers = {
-            "Authorization": f"Bearer {secret}",
+            "Authorization": f"Bearer {self.aml.key(self.cfg.endpoint)}",
             # route to the new deployment directly: it has 0% of the users' traffic until it passes
             "azureml-model-deployment": self.name,
         }
@@ -186,75 +182,54 @@ class _Run:
         return "passed"
 
     def shift_traffic(self) -> None:
-        endpoint = self.ml.online_endpoints.get(self.cfg.endpoint)
-        traffic = {k: int(v) for k, v in (endpoint.traffic or {}).items() if int(v)}
-        if traffic != {self.name: 100}:
+        if self._endpoint().traffic != {self.name: 100}:
             self.ctx.progress(f"{self.cfg.endpoint}: 100% traffic to {self.name}")
-            endpoint.traffic = {self.name: 100}  # the SDK drops zero entries: the others get 0
-            self._await_poller(self.ml.online_endpoints.begin_create_or_update(endpoint), "traffic")
+            self._await_poller(self.aml.begin_route_traffic(self.cfg.endpoint, {self.name: 100}), "traffic")
         self.out["traffic"] = {self.name: 100}
 
     def retire_old(self) -> list[str]:
         """Delete this target's deployments beyond keep_previous (deletes are started, not awaited)."""
         ours = [
             d
-            for d in self.ml.online_deployments.list(self.cfg.endpoint)
-            if d.name != self.name and (d.tags or {}).get(TAG_TARGET) == self.ctx.action.target
+            for d in self.aml.deployments(self.cfg.endpoint)
+            if d.name != self.name and d.tags.get(TAG_TARGET) == self.ctx.action.target
         ]
-        ours.sort(key=lambda d: (d.tags or {}).get(TAG_DEPLOYED_AT, ""), reverse=True)
+        ours.sort(key=lambda d: d.tags.get(TAG_DEPLOYED_AT, ""), reverse=True)
         doomed = ours[self.cfg.keep_previous :]
         for old in doomed:
             self.ctx.log.info("deleting deployment %s (beyond keep_previous)", old.name)
-            self.ml.online_deployments.begin_delete(name=old.name, endpoint_name=self.cfg.endpoint)
+            self.aml.begin_delete_deployment(self.cfg.endpoint, old.name)
         self.out["kept"] = [d.name for d in ours[: self.cfg.keep_previous]]
         return [d.name for d in doomed]
 
-    # -- entities ------------------------------------------------------------------------------
-    def _endpoint_entity(self) -> Any:
-        from azure.ai.ml.entities import KubernetesOnlineEndpoint, ManagedOnlineEndpoint
+    # -- reads and entities ------------------------------------------------------------------
+    def _endpoint(self) -> Endpoint:
+        endpoint = self.aml.endpoint(self.cfg.endpoint)
+        if endpoint is None:
+            raise RetryableError(f"online endpoint {self.cfg.endpoint} vanished while deploying; trying again")
+        return endpoint
 
-        tags = {TAG_TARGET: self.ctx.action.target}
-        if self.cfg.kind == "kubernetes-online":
-            return KubernetesOnlineEndpoint(
-                name=self.cfg.endpoint, compute=self.cfg.compute, auth_mode=self.cfg.auth_mode, tags=tags
-            )
-        return ManagedOnlineEndpoint(name=self.cfg.endpoint, auth_mode=self.cfg.auth_mode, tags=tags)
+    def _deployment(self) -> Deployment:
+        deployment = self.aml.deployment(self.cfg.endpoint, self.name)
+        if deployment is None:
+            raise RetryableError(f"deployment {self.name} on {self.cfg.endpoint} vanished while provisioning")
+        return deployment
 
-    def _deployment_entity(self) -> Any:
-        from azure.ai.ml.entities import KubernetesOnlineDeployment, ManagedOnlineDeployment
-
-        kwargs: dict[str, Any] = {
-            "name": self.name,
-            "endpoint_name": self.cfg.endpoint,
-            # MLflow no-code deployment: no environment and no scoring script
-            "model": self._model_reference(),
-            "instance_type": self.cfg.instance_type,
-            "instance_count": self.cfg.instance_count,
-            "tags": {
+    def _deployment_spec(self) -> DeploymentSpec:
+        require_same_workspace(
+            self.ctx, self.cfg, self.model, "an online deployment needs the model in that workspace's registry"
+        )
+        return DeploymentSpec(
+            name=self.name,
+            endpoint_name=self.cfg.endpoint,
+            model=f"azureml:{self.model.name}:{self.model.version}",
+            instance_type=self.cfg.instance_type,
+            instance_count=self.cfg.instance_count,
+            tags={
                 TAG_TARGET: self.ctx.action.target,
                 TAG_MODEL: f"{self.model.name}:{self.model.version}",
                 TAG_DEPLOYED_AT: datetime.now(UTC).isoformat(timespec="seconds"),
                 "modelops.action_key": self.ctx.action.key,
             },
-        }
-        if self.cfg.kind == "kubernetes-online":
-            return KubernetesOnlineDeployment(**kwargs)
-        return ManagedOnlineDeployment(**kwargs)
-
-    def _model_reference(self) -> str:
-        """`azureml:name:version` of the copy the register step made in this target's workspace."""
-        registry = self.ctx.config.registries.get(self.model.registry or "")
-        same_workspace = (
-            registry is not None
-            and registry.kind == "azureml"
-            and (registry.subscription_id.lower(), registry.resource_group.lower(), registry.workspace.lower())
-            == (self.cfg.subscription_id.lower(), self.cfg.resource_group.lower(), self.cfg.workspace.lower())
+            kubernetes=self.cfg.kind == "kubernetes-online",
         )
-        if not same_workspace:
-            raise PermanentError(
-                f"{self.model.uri} is not registered in workspace {self.cfg.workspace}: an online "
-                f"deployment needs the model in that workspace's registry. Add a step "
-                f"`{{register: <an azureml registry for workspace {self.cfg.workspace}>}}` before "
-                f"`{{deploy: {self.ctx.action.target}}}` in the rule"
-            )
-        return f"azureml:{self.model.name}:{self.model.version}"

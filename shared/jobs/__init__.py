@@ -1,1 +1,2 @@
-"""Jobs shipped to run elsewhere (Databricks, local Spark). Entry scripts import nothing from here."""
+"""Code shipped to run elsewhere (Databricks, local Spark, an Azure ML container). Each script imports
+nothing from this repository."""

@@ -18,7 +18,6 @@ from typing import Any
 
 import requests
 
-from shared.cli.output import table
 from shared.local.mlflow_server import MlflowServer
 from shared.local.processes import free_port
 from shared.settings import Settings
@@ -66,7 +65,6 @@ def _reactor(settings: Settings) -> Iterator[tuple[Any, str]]:
     import uvicorn
 
     from shared.bootstrap import Container
-    from shared.cli.commands.serve_cmd import start_workers
     from shared.service.dispatch import LocalDispatcher
 
     dispatcher = LocalDispatcher()
@@ -85,7 +83,12 @@ def _reactor(settings: Settings) -> Iterator[tuple[Any, str]]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     stop = threading.Event()
-    workers = start_workers(reactor, dispatcher, 2, stop)
+    workers = [
+        threading.Thread(target=reactor.worker().run_forever, args=(stop, dispatcher.wakeup), daemon=True)
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
     while not server.started:
         time.sleep(0.05)
     try:
@@ -243,12 +246,19 @@ def _summary(reactor: Any) -> list[str]:
     return [
         "",
         "events",
-        table(rows, ["EVENT", "SOURCE", "KIND", "MODEL", "STATUS", "DELIVERIES"]),
+        _table(rows, ["EVENT", "SOURCE", "KIND", "MODEL", "STATUS", "DELIVERIES"]),
         "",
         "actions",
-        table(action_rows, ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "TOOK", "RESULT"]),
+        _table(action_rows, ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "TOOK", "RESULT"]),
         "",
     ]
+
+
+def _table(rows: list[tuple[Any, ...]], headers: list[str]) -> str:
+    """Rows under their headers, columns aligned (pandas is loaded anyway: the demo trains a model)."""
+    import pandas as pd
+
+    return str(pd.DataFrame(rows, columns=headers).fillna("").to_string(index=False))
 
 
 def _key_output(outputs: dict[str, Any]) -> str:

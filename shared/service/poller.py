@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,10 +38,9 @@ def poll_sources(reactor: Reactor, *, only: str | None = None) -> dict[str, Any]
 
 
 def poll_source(reactor: Reactor, name: str, source: SourceConfig) -> dict[str, int]:
-    from shared.adapters.mlflow_copy import client
+    from shared.adapters.mlflow_registry_changes import RegistryChanges
 
-    tracking_uri, registry_uri = _uris(reactor, source)
-    registry = client(tracking_uri, registry_uri)
+    registry = RegistryChanges(*_uris(reactor, source))
     key = f"poller:{name}"
     state = json.loads(reactor.ledger.get_watermark(key) or "{}")
     now_ms = int(time.time() * 1000)
@@ -51,30 +49,20 @@ def poll_source(reactor: Reactor, name: str, source: SourceConfig) -> dict[str, 
     counts = {"models": 0, "versions": 0, "aliases": 0, "accepted": 0, "duplicates": 0}
     newest = since
     aliases_now: dict[str, dict[str, str]] = {}
-    for model in _registered_models(registry):
+    for model in registry.models():
         counts["models"] += 1
-        aliases_now[model.name] = {a: str(v) for a, v in (model.aliases or {}).items()}
-        if model.last_updated_timestamp and model.last_updated_timestamp > since:
-            newest = max(newest, model.last_updated_timestamp)
-            for mv in registry.search_model_versions(f"name='{model.name}'"):
-                if mv.creation_timestamp and mv.creation_timestamp > since:
-                    counts["versions"] += 1
-                    _accept(
-                        reactor,
-                        counts,
-                        _event(
-                            name,
-                            ev.MODEL_VERSION_CREATED,
-                            model.name,
-                            str(mv.version),
-                            mv.creation_timestamp,
-                            tags=dict(mv.tags),
-                            run_id=mv.run_id,
-                        ),
-                    )
+        aliases_now[model.name] = model.aliases
+        if model.last_updated_ms > since:
+            newest = max(newest, model.last_updated_ms)
+            for mv in registry.versions_since(model.name, since):
+                counts["versions"] += 1
+                created = _event(
+                    name, ev.MODEL_VERSION_CREATED, mv.model, mv.version, mv.created_ms, tags=mv.tags, run_id=mv.run_id
+                )
+                _accept(reactor, counts, created)
         before = known_aliases.get(model.name, {})
-        for alias, version in aliases_now[model.name].items():
-            if before.get(alias) != version and (state or model.last_updated_timestamp > since):
+        for alias, version in model.aliases.items():
+            if before.get(alias) != version and (state or model.last_updated_ms > since):
                 counts["aliases"] += 1
                 _accept(
                     reactor, counts, _event(name, ev.MODEL_VERSION_ALIAS_SET, model.name, version, now_ms, alias=alias)
@@ -99,18 +87,6 @@ def _event(source: str, kind: str, model: str, version: str, at_ms: int, **extra
         occurred_at=datetime.fromtimestamp(at_ms / 1000, UTC),
         **extra,
     )
-
-
-def _registered_models(registry: Any) -> Iterator[Any]:
-    token = None
-    while True:
-        page = registry.search_registered_models(
-            max_results=200, order_by=["last_updated_timestamp DESC"], page_token=token
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
 
 
 def _uris(reactor: Reactor, source: SourceConfig) -> tuple[str, str | None]:

@@ -11,8 +11,8 @@ import pytest
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.planner import plan
 from shared.cleanup.policy import Action, Policy, Reason
-from shared.cleanup.timeparse import parse_duration, parse_timestamp
 from shared.config.cleanup import CleanupConfig
+from shared.timeparse import parse_duration, parse_timestamp
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OPT_IN = {"modelops-cleanup": "true"}

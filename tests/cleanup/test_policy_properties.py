@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.planner import plan
 from shared.cleanup.policy import Action, Policy
-from shared.cleanup.timeparse import format_timestamp
 from shared.config.cleanup import CleanupConfig
+from shared.timeparse import format_timestamp
 
 TAGS = ["modelops-cleanup", "ModelOps-Cleanup", "expires-on", "ttl", "created-at", "delete-after", "owner"]
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))

@@ -61,8 +61,9 @@ class Registry:
         """A pyfunc that loads and answers /ping but fails every prediction."""
         import mlflow
         from mlflow.models import infer_signature
+        from mlflow.pyfunc import PythonModel
 
-        class Broken(mlflow.pyfunc.PythonModel):
+        class Broken(PythonModel):
             def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
                 raise ValueError("column 'a' is out of range for this broken model")
 

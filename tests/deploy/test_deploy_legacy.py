@@ -1,5 +1,5 @@
 """ACI / AKS through azureml-core, tested at its SDK boundary: azureml-core cannot reach anything here,
-so the port (`AzureMLCoreSDK`) is replaced; deploy configurations and InferenceConfig are the real
+so the port (`AzureMLCoreWebservices`) is replaced; deploy configurations and InferenceConfig are the real
 azureml-core objects, and the generated scoring script really runs (behind HTTPS) on the real model."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared.adapters.azureml_core_webservices import TAG_TARGET, AzureMLCoreWebservices
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.errors import PermanentError
 from shared.executors import deploy_legacy
-from shared.executors.deploy_aml_client import deployment_name
-from shared.executors.deploy_legacy import AzureMLCoreSDK, LegacyWebserviceExecutor
+from shared.executors.aml_targets import deployment_name
+from shared.executors.deploy_legacy import LegacyWebserviceExecutor
 from tests.contract.https import HttpsServer, TestCA
 from tests.deploy.conftest import Registry, make_context
 
@@ -67,7 +68,7 @@ class FakeService:
         self.deleted = True
 
 
-class RecordingSDK(AzureMLCoreSDK):
+class RecordingSDK(AzureMLCoreWebservices):
     """Records every azureml-core call; deploys start a real scoring container for the entry script."""
 
     def __init__(self, registry: Registry, ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,11 +91,7 @@ class RecordingSDK(AzureMLCoreSDK):
         return self.services_by_name.get(name)
 
     def services(self, ws: Any, target: str) -> list[Any]:
-        return [
-            s
-            for s in self.services_by_name.values()
-            if s.tags.get(deploy_legacy.TAG_TARGET) == target and not s.deleted
-        ]
+        return [s for s in self.services_by_name.values() if s.tags.get(TAG_TARGET) == target and not s.deleted]
 
     def aks_target(self, ws: Any, name: str) -> Any:
         self.calls.append(("aks_target", name))

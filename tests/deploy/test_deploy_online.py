@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.aml_online import cloud_kwargs
+from shared.config.deployments import ManagedOnlineDeployment
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.errors import PermanentError
+from shared.executors.aml_targets import deployment_name
 from shared.executors.base import Outcome
-from shared.executors.deploy_aml_client import cloud_kwargs, deployment_name
 from shared.executors.deploy_online import OnlineDeployExecutor
 from tests.contract.aml_online_server import AmlOnlineContract
 from tests.contract.credentials import StaticTokenCredential
@@ -199,7 +201,9 @@ class TestFailures:
 
         assert waiting.recheck_after_seconds is not None and waiting.outputs["phase"] == "provisioning"
         assert waiting.outputs["submitted_at"] == 1000.0
-        later = 1000.0 + short.deployments["online"].provisioning_timeout_s + 1
+        target = short.deployments["online"]
+        assert isinstance(target, ManagedOnlineDeployment)
+        later = 1000.0 + target.provisioning_timeout_s + 1
         with pytest.raises(PermanentError, match="still provisioning after"):
             run(short, tmp_path, registry, "churn-fail", version, outputs=waiting.outputs, clock=lambda: later)
         assert aml.traffic(ENDPOINT) == {d1: 100}
@@ -255,8 +259,10 @@ def test_sovereign_clouds_and_private_arm_endpoints(tmp_path: Path) -> None:
         "gov-private:\n  kind: managed-online\n  subscription_id: s\n  resource_group: r\n  workspace: w\n"
         "  endpoint: ep-gov\n  cloud: AzureUSGovernment\n  arm_endpoint: https://arm.contoso.example\n",
     )
-    assert cloud_kwargs(gov.deployments["gov"]) == {"cloud": "AzureUSGovernment"}
-    private = cloud_kwargs(gov.deployments["gov-private"])
+    public_arm, private_arm = gov.deployments["gov"], gov.deployments["gov-private"]
+    assert isinstance(public_arm, ManagedOnlineDeployment) and isinstance(private_arm, ManagedOnlineDeployment)
+    assert cloud_kwargs(public_arm) == {"cloud": "AzureUSGovernment"}
+    private = cloud_kwargs(private_arm)
     assert private["cloud_metadata"]["resource_manager"] == "https://arm.contoso.example/"
     assert private["cloud_metadata"]["active_directory"] == "https://login.microsoftonline.us/"
     assert private["cloud_metadata"]["aml_resource_id"] == "https://ml.azure.us/"

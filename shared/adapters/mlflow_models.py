@@ -1,0 +1,135 @@
+"""Reads of a registered model version's files: its serving example, its pip requirements, and the
+model itself as pyfunc. Explicit clients and URIs, never MLflow's global tracking or registry URI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.errors import PermanentError, RetryableError
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+
+log = logging.getLogger("modelops.mlflow")
+_MISSING = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+
+
+class ModelVersionAt(Protocol):
+    """A model version and the registry it is in (shared.executors.base.ModelRef is one)."""
+
+    @property
+    def tracking_uri(self) -> str: ...
+    @property
+    def registry_uri(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+
+
+def serving_example(model: ModelVersionAt) -> dict[str, Any] | None:
+    """The model's saved serving input (MLflow scoring-server JSON), or None if it has none."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    root = _version_root(model)
+    with tempfile.TemporaryDirectory(prefix="modelops-smoke-") as tmp:
+        # only the metadata and the example files: the model's weights may be gigabytes
+        fetch = {"tracking_uri": model.tracking_uri, "registry_uri": model.registry_uri, "dst_path": tmp}
+        mlmodel = Model.load(download_artifacts(artifact_uri=f"{root}/MLmodel", **fetch))
+        info = mlmodel.saved_input_example_info or {}
+        serving_path = info.get("serving_input_path")
+        if not serving_path:
+            return None
+        local = download_artifacts(artifact_uri=f"{root}/{serving_path}", **fetch)
+        with open(local, encoding="utf-8") as handle:
+            return json.load(handle)  # type: ignore[no-any-return]
+
+
+def pip_requirements(model: ModelVersionAt) -> list[str]:
+    """The model's own requirements.txt without MLflow itself; [] for models that have none."""
+    from mlflow.artifacts import download_artifacts
+
+    root = _version_root(model)
+    with tempfile.TemporaryDirectory(prefix="modelops-req-") as tmp:
+        try:
+            path = download_artifacts(
+                artifact_uri=f"{root}/requirements.txt",
+                dst_path=tmp,
+                tracking_uri=model.tracking_uri,
+                registry_uri=model.registry_uri,
+            )
+        except Exception as exc:  # noqa: BLE001 - old models have only conda.yaml
+            log.info("%s has no requirements.txt (%s); using mlflow's defaults", model.uri, exc)
+            return []
+        lines = Path(path).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "mlflow=="))]
+
+
+@contextmanager
+def loaded_pyfunc(model: ModelVersionAt) -> Iterator[PyFuncModel]:
+    """Download the version's artifacts to a temp dir (removed afterwards) and load them."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory(prefix="modelops-batch-model-") as tmp:
+        try:
+            path = _download(model, tmp)
+            loaded = mlflow.pyfunc.load_model(path)
+        except MlflowException as exc:
+            if exc.error_code in _MISSING:
+                raise PermanentError(
+                    f"cannot load {model.uri} from {model.tracking_uri}: {exc.message}; "
+                    "check the model name and version exist in that registry"
+                ) from exc
+            raise RetryableError(f"cannot load {model.uri} from {model.tracking_uri}: {exc}") from exc
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise RetryableError(f"cannot download {model.uri}: {exc}") from exc
+        yield loaded
+
+
+def signature_inputs(model: PyFuncModel) -> list[str] | None:
+    """Named input columns of the model's signature; None when it has none (all columns go in)."""
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names():
+        return None
+    return list(schema.input_names())
+
+
+def _version_root(model: ModelVersionAt) -> str:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=model.registry_uri)
+    return str(client.get_model_version_download_uri(model.name, model.version)).rstrip("/")
+
+
+def _download(model: ModelVersionAt, dst: str) -> str:
+    """Resolve models:/name/version through an explicit client: mlflow.artifacts resolves a
+    models:/ URI with the *global* registry URI, which would race between concurrent actions."""
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    registry_uri = model.registry_uri or model.tracking_uri
+    if registry_uri.startswith("databricks"):
+        # the Databricks / Unity Catalog repositories take the registry URI explicitly
+        return str(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=model.uri, dst_path=dst, tracking_uri=model.tracking_uri, registry_uri=registry_uri
+            )
+        )
+    client = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=registry_uri)
+    location = client.get_model_version_download_uri(model.name, model.version)
+    if location.startswith("models:/"):
+        # a logged-model URI (MLflow 3); its artifacts live at the logged model's location
+        location = client.get_logged_model(location.removeprefix("models:/")).artifact_location
+    return str(
+        mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=dst, tracking_uri=model.tracking_uri)
+    )

@@ -1,0 +1,122 @@
+"""What each action kind records when it runs: frozen, typed, stored by the ledger as JSON.
+
+An executor returns one of these; the ledger merges it into what earlier attempts recorded (a
+field set now wins, a field left None keeps the earlier value) and stores ``to_dict()``, the JSON
+the ops API shows under ``outputs``. ``outputs_from_dict`` reads a stored row back by the
+action's kind, ignoring keys it does not know, so a row written by another version still loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, TypeVar
+
+O = TypeVar("O", bound="Outputs")  # noqa: E741 - one letter, like the T of a generic
+
+
+@dataclass(frozen=True)
+class Outputs:
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls: type[O], data: dict[str, Any]) -> O:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def merged(self: O, newer: Outputs) -> O:
+        """These outputs updated by ``newer`` (of the same kind): its fields that are set win."""
+        if not isinstance(newer, type(self)):
+            return self.from_dict({**self.to_dict(), **newer.to_dict()})
+        return replace(self, **{k: v for k, v in asdict(newer).items() if v is not None})
+
+
+@dataclass(frozen=True)
+class ModelLocation(Outputs):
+    """A model version in an MLflow registry: what a register step hands the steps after it."""
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    registry: str | None = None  # the `registries:` entry
+
+
+@dataclass(frozen=True)
+class RegisterOutputs(ModelLocation):
+    run_id: str | None = None  # the copy's run in the target registry
+    reused: bool | None = None  # an earlier copy (found by its lineage tags) was kept
+
+
+@dataclass(frozen=True)
+class DeployOutputs(Outputs):
+    target: str | None = None
+    kind: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    scoring_url: str | None = None  # local: the /invocations URL
+    endpoint_url: str | None = None  # local: the server's base URL
+    scoring_uri: str | None = None  # Azure ML: the endpoint's or web service's scoring URI
+    endpoint: str | None = None  # online endpoints
+    deployment: str | None = None  # online endpoints: the blue/green deployment name
+    service: str | None = None  # ACI/AKS web service name
+    phase: str | None = None  # online: where a deploy that waits on Azure stands
+    submitted_at: float | None = None  # online: when this deployment was submitted (epoch s)
+    traffic: dict[str, int] | None = None
+    smoke_test: str | None = None
+    replaced: list[str] | None = None  # local: versions stopped once this one served
+    deleted: list[str] | None = None  # Azure: old deployments/services removed
+    kept: list[str] | None = None  # Azure: old ones kept for rollback
+    pid: int | None = None
+    port: int | None = None
+    log_file: str | None = None
+    reused: bool | None = None
+    legacy: str | None = None  # ACI/AKS: the SDK v1 notice
+
+
+@dataclass(frozen=True)
+class BatchScoreOutputs(Outputs):
+    model_name: str | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    output: str | None = None
+    rows: int | None = None
+    seconds: float | None = None
+    rows_per_second: int | None = None
+    log: str | None = None
+    reused: bool | None = None
+    job_id: int | None = None  # Databricks
+    job_parameters: dict[str, str] | None = None
+    idempotency_token: str | None = None
+    run_id: int | None = None
+    run_page_url: str | None = None
+    life_cycle_state: str | None = None
+    result_state: str | None = None
+    duration_seconds: float | None = None
+    first_seen_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ResolveRunOutputs(Outputs):
+    run_id: str | None = None
+    metrics: dict[str, float] | None = None
+    model_uri: str | None = None
+    planned: list[str] | None = None
+
+
+OUTPUT_TYPES: dict[str, type[Outputs]] = {
+    "register": RegisterOutputs,
+    "deploy": DeployOutputs,
+    "batch_score": BatchScoreOutputs,
+    "resolve_run": ResolveRunOutputs,
+}
+
+
+def outputs_from_dict(kind: str, data: dict[str, Any]) -> Outputs:
+    return OUTPUT_TYPES.get(kind, Outputs).from_dict(data)
+
+
+def empty_outputs(kind: str) -> Outputs:
+    return OUTPUT_TYPES.get(kind, Outputs)()
