@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.domain.clock import iso
+
 REGISTER = "register"
 DEPLOY = "deploy"
 BATCH_SCORE = "batch_score"
@@ -77,9 +79,6 @@ class Action:
     duration_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
         return {
             "id": self.id,
             "key": self.key,
