@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,8 @@ class EventRecord:
     summary: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow: dataclasses.asdict deep-copies the summary, a third of an intake's time
+        return {name: getattr(self, name) for name in EVENT_FIELDS}
 
 
 EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
@@ -100,7 +101,7 @@ def new_event(event: ModelEvent, *, event_id: str, status: str, reason: str | No
 
 
 def event_to_fields(record: EventRecord) -> dict[str, Any]:
-    return {**asdict(record), "summary": json.dumps(record.summary, default=str)}
+    return {**record.to_dict(), "summary": json.dumps(record.summary, default=str)}
 
 
 def event_from_fields(stored: Mapping[str, Any]) -> EventRecord:
