@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.local.mlflow_server import MlflowServer
+from tests.contract.azurite import Azurite
 from tests.contract.https import TestCA
 
 
@@ -14,6 +15,13 @@ from tests.contract.https import TestCA
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """One real `mlflow server` (SQL backend, webhooks to loopback allowed) for the whole session."""
     with MlflowServer(tmp_path_factory.mktemp("mlflow-source")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One real Azurite for the session; tests take fresh table and queue names in it."""
+    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
         yield server
 
 

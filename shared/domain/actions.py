@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.domain.clock import iso
 from shared.domain.params import ActionParams
 
 REGISTER = "register"
@@ -79,9 +80,6 @@ class Action:
     duration_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
         return {
             "id": self.id,
             "key": self.key,

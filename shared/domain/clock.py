@@ -1,9 +1,10 @@
-"""Time in one place: the injectable clock and the ISO text the ledgers store."""
+"""Time, once: the clock the ledger and its callers agree on, and how instants are written down."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import overload
 
 Clock = Callable[[], datetime]
 
@@ -12,7 +13,20 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def iso(value: datetime) -> str: ...
+
+
+@overload
+def iso(value: None) -> None: ...
+
+
+@overload
+def iso(value: datetime | None) -> str | None: ...
+
+
 def iso(value: datetime | None) -> str | None:
+    """UTC with microseconds always written, so stored instants compare as text in time order."""
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
 
 

@@ -1,4 +1,7 @@
-"""The ledger port: what every state backend (SQLite, Azure Table Storage) must provide."""
+"""The ledger port: what the rest of the app asks of the state (SQLite or Azure Table Storage).
+
+It is implemented once, by shared/ledger/core.py, over each backend's storage port
+(shared/ledger/store.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Entity encoding for the Table Storage ledger: time-ordered ids, safe keys, size limits.
+"""Entity encoding for the Table Storage ledger: time-ordered ids, safe keys, size limits, and
+actions and events as entities.
 
 Table Storage limits (learn.microsoft.com "Understanding the Table service data model"):
 a string property holds at most 64 KiB (32K UTF-16 code units), an entity at most 1 MiB and
@@ -11,21 +12,20 @@ import hashlib
 import itertools
 import json
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.domain.actions import Action
+from shared.ledger.records import EventRecord, action_from_fields, action_to_fields, event_from_fields, event_to_fields
+
+PK_EVENT = "event"
+PK_ACTION = "action"
 
 # 16,000 code points are at most 32,000 UTF-16 code units (64,000 bytes), whatever the text.
 CHUNK_CHARS = 16_000
 _MAX_MICROS = (1 << 52) - 1  # 13 hex digits: good until the year 2112
 _counter = itertools.count()
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
-
-
-def parse_dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def newest_first_id(prefix: str, now: datetime) -> str:
@@ -52,13 +52,12 @@ def truncate(text: str | None, limit: int = CHUNK_CHARS) -> str | None:
     return text[:kept] + f" ... [{len(text) - kept} characters truncated: Table Storage limits a property to 64 KiB]"
 
 
-def pack_json(name: str, value: Any, *, max_chunks: int) -> dict[str, Any]:
-    """Serialize ``value`` into ``name`` (or ``name_0..name_n`` with ``name_parts`` when it is large).
+def pack_text(name: str, text: str, *, max_chunks: int) -> dict[str, Any]:
+    """Store JSON ``text`` in ``name`` (or ``name_0..name_n`` with ``name_parts`` when it is large).
 
-    Beyond ``max_chunks`` the value is replaced by a note with its start, so an entity never
+    Beyond ``max_chunks`` the text is replaced by a JSON note with its start, so an entity never
     exceeds its limits; the caller picks ``max_chunks`` so that all packed fields fit in 1 MiB.
     """
-    text = json.dumps(value, default=str, ensure_ascii=False)  # escapes would multiply non-ASCII by 6
     if len(text) <= CHUNK_CHARS:
         return {name: text}
     if len(text) > CHUNK_CHARS * max_chunks:
@@ -73,14 +72,90 @@ def pack_json(name: str, value: Any, *, max_chunks: int) -> dict[str, Any]:
     return out
 
 
-def unpack_json(entity: dict[str, Any], name: str, default: Any = None) -> Any:
+def unpack_text(entity: Mapping[str, Any], name: str) -> str | None:
     parts = entity.get(f"{name}_parts")
     if parts:
-        return json.loads("".join(entity[f"{name}_{i}"] for i in range(int(parts))))
+        return "".join(entity[f"{name}_{i}"] for i in range(int(parts)))
     text = entity.get(name)
+    return str(text) if text else None
+
+
+def pack_json(name: str, value: Any, *, max_chunks: int) -> dict[str, Any]:
+    # ensure_ascii=False: escapes would multiply non-ASCII by 6
+    return pack_text(name, json.dumps(value, default=str, ensure_ascii=False), max_chunks=max_chunks)
+
+
+def unpack_json(entity: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    text = unpack_text(entity, name)
     return json.loads(text) if text else default
 
 
 def drop_none(entity: dict[str, Any]) -> dict[str, Any]:
     """Table Storage has no nulls: an absent property reads back as None."""
     return {k: v for k, v in entity.items() if v is not None}
+
+
+def _int(value: Any) -> int | None:
+    """Int64 properties read back as EntityProperty."""
+    if value is None:
+        return None
+    return int(getattr(value, "value", value))
+
+
+def action_entity(action: Action) -> dict[str, Any]:
+    from azure.data.tables import EdmType, EntityProperty
+
+    fields = action_to_fields(action)
+    plain = {name: value for name, value in fields.items() if name not in ("id", "params", "outputs")}
+    duration = EntityProperty(action.duration_ms, EdmType.INT64) if action.duration_ms is not None else None
+    return drop_none(
+        {
+            "PartitionKey": PK_ACTION,
+            "RowKey": action.id,
+            **plain,
+            "error": truncate(action.error),
+            "duration_ms": duration,
+            **pack_text("params", fields["params"], max_chunks=4),
+            **pack_text("outputs", fields["outputs"], max_chunks=8),
+        }
+    )
+
+
+def action_from_entity(entity: Mapping[str, Any]) -> Action:
+    numbers = {name: _int(entity.get(name)) for name in ("attempts", "max_attempts", "duration_ms")}
+    texts = {name: unpack_text(entity, name) for name in ("params", "outputs")}
+    return action_from_fields({**entity, "id": entity["RowKey"], **numbers, **texts})
+
+
+def event_entity(record: EventRecord, payload: dict[str, Any]) -> dict[str, Any]:
+    fields = event_to_fields(record)
+    plain = {name: value for name, value in fields.items() if name not in ("id", "summary")}
+    return drop_none(
+        {
+            "PartitionKey": PK_EVENT,
+            "RowKey": record.id,
+            **plain,
+            "dedupe_key": truncate(record.dedupe_key),
+            "reason": truncate(record.reason),
+            "complete": False,  # until its actions are linked
+            **pack_text("summary", fields["summary"], max_chunks=2),
+            **_payload(payload),
+        }
+    )
+
+
+def event_from_entity(entity: Mapping[str, Any]) -> EventRecord:
+    deliveries = _int(entity.get("deliveries"))
+    return event_from_fields(
+        {**entity, "id": entity["RowKey"], "summary": unpack_text(entity, "summary"), "deliveries": deliveries}
+    )
+
+
+def _payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The replayable event; a huge sender body (raw) is dropped rather than the event lost."""
+    packed = pack_json("payload", payload, max_chunks=12)
+    if "_truncated" not in packed.get("payload", ""):
+        return packed
+    size = len(json.dumps(payload.get("raw"), default=str))
+    raw = {"_truncated": f"the sender's body ({size} characters) exceeds the Table Storage entity limit"}
+    return pack_json("payload", {**payload, "raw": raw}, max_chunks=12)

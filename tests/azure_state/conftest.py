@@ -1,4 +1,4 @@
-"""A real Azurite for the session; each test gets its own table and queue names in it."""
+"""Azure state tests: fresh table and queue names in the session's Azurite (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,6 @@ from tests.spine.apptest import CONFIG
 from tests.support import write_config
 
 TOPIC_KEY = "outcome-topic-key-5f1e2d3c4b5a"
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from azure.storage.queue import QueueClient
 from shared.adapters.azure_storage import StorageAccount
 from shared.ledger.azure_tables import TableLedger
 from shared.service.queue_dispatch import QueueDispatcher, redispatch_if_early
-from tests.spine.test_ledger_and_worker import event, plan
+from tests.ledger.support import event, plan
 from tests.support import wait_for
 
 

@@ -1,0 +1,250 @@
+"""The ledger, written once over a storage port: intake, claims, outcomes and their audit log.
+
+Every change of an action is read -> decide (a pure transition, shared/ledger/transitions.py,
+where the semantics of crash loops and redeliveries are documented) -> compare-and-set; a lost
+race re-reads and decides again. Each public operation runs in one ``unit_of_work`` of the store:
+on SQLite one BEGIN IMMEDIATE transaction, so intake is atomic; on Table Storage, which has no
+cross-partition transaction, the steps are ordered so that a redelivery finishes an intake a crash
+interrupted (the event's actions count as linked only once all are created).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, Action, PlannedAction
+from shared.domain.clock import Clock, now_utc
+from shared.domain.events import ModelEvent, event_to_payload
+from shared.ledger import transitions
+from shared.ledger.base import ACCEPTED, IGNORED, IntakeResult
+from shared.ledger.records import ActionQuery, new_event
+from shared.ledger.store import LedgerContention, LedgerStore, Stored
+from shared.ledger.transitions import Transition
+
+RACE_RETRIES = 20
+Decide = Callable[[Action], Transition | None]
+
+
+class LedgerCore:
+    """The ``Ledger`` port over any ``LedgerStore``."""
+
+    def __init__(self, store: LedgerStore, *, clock: Clock = now_utc) -> None:
+        self._store = store
+        self._clock = clock
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _apply(self, stored: Stored | None, decide: Decide) -> Transition | None:
+        """Read-decide-write: ``decide`` sees the action as stored; a lost race decides again."""
+        for _ in range(RACE_RETRIES):
+            if stored is None:
+                return None
+            step = decide(stored.action)
+            if step is None:
+                return None
+            if self._store.swap(stored, step.action):
+                self._write_log(step)
+                return step
+            stored = self._store.load(stored.action.id)
+        raise LedgerContention(f"action {stored.action.id if stored else '?'} kept changing; try again")
+
+    def _write_log(self, step: Transition) -> None:
+        for line in step.lines:
+            self._store.append_log(step.action.id, self._clock(), step.worker, line)
+
+    def _upstream_done(self, action: Action) -> bool:
+        if action.after is None:
+            return True
+        upstream = self._store.load(action.after)
+        return upstream is not None and upstream.action.status == SUCCEEDED
+
+    # -- intake ---------------------------------------------------------------------------
+    def record_event(
+        self, event: ModelEvent, plan: list[PlannedAction], *, reason: str | None, max_attempts: int
+    ) -> IntakeResult:
+        now = self._clock()
+        status, reason = (ACCEPTED, None) if plan else (IGNORED, reason)
+        record = new_event(event, event_id=self._store.new_id("evt", now), status=status, reason=reason, now=now)
+        with self._store.unit_of_work():
+            event_id = self._store.add_event(record, event_to_payload(event))
+            first = event_id == record.id
+            ids = None if first else self._store.linked(event_id)
+            runnable: list[str] = []
+            if ids is None:
+                # the first recording, or one that crashed (or still runs) before linking its actions:
+                # finishing it is idempotent, action keys resolve to the same ids
+                ids, runnable = self._insert_plan(event_id, plan, max_attempts)
+                self._store.link(event_id, ids, accept=False)
+            if first:
+                return IntakeResult(event_id, status, reason=reason, action_ids=ids, dispatch=runnable)
+            current = self._store.count_delivery(event_id) or record
+            dispatch = [i for i in ids if i in runnable or self._never_started(i)]
+            return IntakeResult(
+                event_id, current.status, duplicate=True, reason=current.reason, action_ids=ids, dispatch=dispatch
+            )
+
+    def _insert_plan(self, event_id: str, plan: list[PlannedAction], max_attempts: int) -> tuple[list[str], list[str]]:
+        ids: list[str] = []
+        runnable: list[str] = []
+        for step in plan:
+            now = self._clock()
+            after = ids[step.after_index] if step.after_index is not None else None
+            new_id = self._store.new_id("act", now)
+            planned = transitions.plan(
+                step, action_id=new_id, event_id=event_id, after=after, max_attempts=max_attempts, now=now
+            )
+            held = self._store.add_action(planned.action)
+            if held == new_id:
+                self._write_log(planned)
+                if self._upstream_done(planned.action):
+                    runnable.append(held)
+            ids.append(held)
+        return ids, runnable
+
+    def _never_started(self, action_id: str) -> bool:
+        stored = self._store.load(action_id)
+        if stored is None:
+            return False
+        return transitions.never_started(stored.action, upstream_done=self._upstream_done(stored.action))
+
+    def add_actions(self, event_id: str, plan: list[PlannedAction], *, max_attempts: int) -> list[str]:
+        with self._store.unit_of_work():
+            ids, runnable = self._insert_plan(event_id, plan, max_attempts)
+            self._store.link(event_id, ids, accept=bool(plan))
+            return runnable
+
+    def requeue(self, action_ids: list[str], *, include_succeeded: bool) -> list[str]:
+        decide = partial(transitions.requeue, include_succeeded=include_succeeded)
+        with self._store.unit_of_work():
+            return [i for i in action_ids if self._apply(self._store.load(i), decide) is not None]
+
+    def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
+        with self._store.unit_of_work():
+            self._store.set_event_status(event_id, status, reason)
+
+    # -- reads ----------------------------------------------------------------------------
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        record = self._store.event(event_id)
+        if record is None:
+            return None
+        actions = self._store.actions(ActionQuery(event_id=event_id, limit=1000))
+        return {**record.to_dict(), "actions": [a.to_dict() for a in actions]}
+
+    def list_events(
+        self, *, source: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self._store.events(source=source, status=status, limit=limit, offset=offset)]
+
+    def event_payload(self, event_id: str) -> dict[str, Any] | None:
+        return self._store.event_payload(event_id)
+
+    def get_action(self, action_id: str) -> Action | None:
+        stored = self._store.load(action_id)
+        return stored.action if stored else None
+
+    def find_action(self, key: str) -> Action | None:
+        return self._store.find(key)
+
+    def list_actions(
+        self,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Action]:
+        query = ActionQuery(model, version, kind, status, event_id, limit, offset)
+        return self._store.actions(query)
+
+    def action_log(self, action_id: str) -> list[dict[str, Any]]:
+        return self._store.read_log(action_id)
+
+    # -- worker ---------------------------------------------------------------------------
+    def claim(self, worker_id: str, lease_seconds: float, *, action_id: str | None = None) -> Action | None:
+        now = self._clock()
+        with self._store.unit_of_work():
+            if action_id is not None:
+                candidates = [s for s in [self._store.load(action_id)] if s is not None]
+            else:
+                by_order = sorted(self._store.due(now), key=lambda s: transitions.claim_order(s.action, now))
+                # the sweep: crash loops first (a stable sort keeps the claim order within each group)
+                candidates = sorted(by_order, key=lambda s: not transitions.crash_looped(s.action, now))
+            for stored in candidates:
+                decide = partial(
+                    transitions.claim,
+                    now=now,
+                    worker=worker_id,
+                    lease_seconds=lease_seconds,
+                    upstream_done=self._upstream_done(stored.action),
+                )
+                step = self._apply(stored, decide)
+                if step is not None and step.action.status == FAILED:
+                    self._skip_dependents(step.action.id)
+                elif step is not None and step.action.status == RUNNING:
+                    return step.action
+        return None
+
+    def renew(self, action_id: str, worker_id: str, lease_seconds: float) -> bool:
+        expires = self._clock() + timedelta(seconds=lease_seconds)
+        with self._store.unit_of_work():
+            stored = self._store.load(action_id)
+            return self._apply(stored, partial(transitions.renew, worker=worker_id, expires=expires)) is not None
+
+    def note(self, action_id: str, worker_id: str, message: str) -> None:
+        with self._store.unit_of_work():
+            self._store.append_log(action_id, self._clock(), worker_id, message)
+
+    def complete(self, action_id: str, worker_id: str, outputs: dict[str, Any]) -> list[str]:
+        decide = partial(transitions.complete, worker=worker_id, outputs=outputs, now=self._clock())
+        with self._store.unit_of_work():
+            if self._apply(self._store.load(action_id), decide) is None:
+                return []
+            return [s.action.id for s in self._store.dependents(action_id)]
+
+    def wait(self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime) -> bool:
+        decide = partial(transitions.wait, worker=worker_id, outputs=outputs, recheck_at=recheck_at)
+        with self._store.unit_of_work():
+            return self._apply(self._store.load(action_id), decide) is not None
+
+    def fail(self, action_id: str, worker_id: str, error: str, *, retry_at: datetime | None) -> bool:
+        decide = partial(transitions.fail, worker=worker_id, error=error, retry_at=retry_at, now=self._clock())
+        with self._store.unit_of_work():
+            step = self._apply(self._store.load(action_id), decide)
+            if step is not None and step.action.status == FAILED:
+                self._skip_dependents(action_id)
+            return step is not None
+
+    def _skip_dependents(self, action_id: str) -> None:
+        for child in self._store.dependents(action_id):
+            if self._apply(child, partial(transitions.skip, upstream=action_id, now=self._clock())) is not None:
+                self._skip_dependents(child.action.id)
+
+    def next_due(self) -> datetime | None:
+        now = self._clock()
+        return min((transitions.due_at(s.action, now) for s in self._store.active()), default=None)
+
+    # -- the rest -------------------------------------------------------------------------
+    def get_watermark(self, name: str) -> str | None:
+        return self._store.get_watermark(name)
+
+    def set_watermark(self, name: str, value: str) -> None:
+        with self._store.unit_of_work():
+            self._store.set_watermark(name, value, self._clock())
+
+    def record_report(self, kind: str, report: dict[str, Any]) -> str:
+        with self._store.unit_of_work():
+            return self._store.record_report(kind, report, self._clock())
+
+    def list_reports(self, kind: str, limit: int = 20) -> list[dict[str, Any]]:
+        return self._store.list_reports(kind, limit)
+
+    def stats(self) -> dict[str, Any]:
+        return self._store.stats()
+
+    def close(self) -> None:
+        self._store.close()

@@ -1,0 +1,110 @@
+"""The storage port under the ledger: what a backend stores and finds, and nothing it decides.
+
+The state machine (shared/ledger/transitions.py) and the procedures around it
+(shared/ledger/core.py) are written once over this port; a backend (SQLite, Azure Table Storage)
+offers records, create-unique by key, compare-and-set, log append and the queries the core asks.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.domain.actions import Action
+from shared.ledger.records import ActionQuery, EventRecord
+
+
+class LedgerContention(RuntimeError):
+    """A record kept changing under us; the caller (a queue delivery) will be retried."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An action as read, with what the store needs to compare-and-set it (a Table ETag)."""
+
+    action: Action
+    version: object = None
+
+
+class LedgerStore(Protocol):
+    def unit_of_work(self) -> AbstractContextManager[None]:
+        """Group the steps of one ledger operation: one transaction where the store has them; where
+        it has not, each step is idempotent and a redelivery finishes what a crash interrupted."""
+        ...
+
+    def new_id(self, prefix: str, now: datetime) -> str: ...
+
+    # -- events ----------------------------------------------------------------------------
+    def add_event(self, record: EventRecord, payload: dict[str, Any]) -> str:
+        """Create the event unless its dedupe key is taken; returns the id that holds the key."""
+        ...
+
+    def linked(self, event_id: str) -> list[str] | None:
+        """The ids of the event's actions; None while they were never linked (a crashed intake)."""
+        ...
+
+    def link(self, event_id: str, action_ids: list[str], *, accept: bool) -> None:
+        """Link actions to the event (after those linked before); ``accept`` marks it accepted."""
+        ...
+
+    def count_delivery(self, event_id: str) -> EventRecord | None: ...
+
+    def set_event_status(self, event_id: str, status: str, reason: str | None) -> None: ...
+
+    def event(self, event_id: str) -> EventRecord | None: ...
+
+    def events(self, *, source: str | None, status: str | None, limit: int, offset: int) -> list[EventRecord]:
+        """Newest first."""
+        ...
+
+    def event_payload(self, event_id: str) -> dict[str, Any] | None: ...
+
+    # -- actions ---------------------------------------------------------------------------
+    def add_action(self, action: Action) -> str:
+        """Create the action unless its key is taken; returns the id that holds the key."""
+        ...
+
+    def load(self, action_id: str) -> Stored | None: ...
+
+    def swap(self, before: Stored, after: Action) -> bool:
+        """Write ``after`` if the action is still as ``before`` was read; False if it changed."""
+        ...
+
+    def find(self, key: str) -> Action | None: ...
+
+    def actions(self, query: ActionQuery) -> list[Action]:
+        """Newest first."""
+        ...
+
+    def active(self) -> list[Stored]:
+        """The queued, waiting and running actions."""
+        ...
+
+    def due(self, now: datetime) -> list[Stored]:
+        """Claim candidates: every running action whose lease expired by ``now``, and the queued
+        or waiting ones due by then. A store may return only the first of the latter in claim
+        order among those whose predecessor succeeded; the core decides on each."""
+        ...
+
+    def dependents(self, action_id: str) -> list[Stored]:
+        """The queued actions that run after ``action_id``."""
+        ...
+
+    def append_log(self, action_id: str, at: datetime, worker: str | None, message: str) -> None: ...
+
+    def read_log(self, action_id: str) -> list[dict[str, Any]]: ...
+
+    # -- the rest --------------------------------------------------------------------------
+    def get_watermark(self, name: str) -> str | None: ...
+
+    def set_watermark(self, name: str, value: str, now: datetime) -> None: ...
+
+    def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str: ...
+
+    def list_reports(self, kind: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
