@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 
 from shared.adapters.databricks_jobs import DatabricksJobsClient
 from shared.batch.naming import idempotency_token
+from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import Outcome
 from shared.executors.batch_databricks import DatabricksBatchExecutor
@@ -101,7 +103,8 @@ class TestStartAndFollow:
         executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
         ctx = batch_context(tmp_path, target(url, extra="timeout_seconds: 60\n"), MODEL)
         started = executor.execute(ctx)
-        ctx.action.outputs = {**started.outputs, "first_seen_at": time.time() - 61}
+        assert isinstance(started.outputs, BatchScoreOutputs)
+        ctx.action.outputs = replace(started.outputs, first_seen_at=time.time() - 61)
 
         with pytest.raises(PermanentError, match=r"still (PENDING|RUNNING) after .*timeout_seconds=60"):
             executor.execute(ctx)
@@ -219,7 +222,7 @@ class TestThrottlingAndServerErrors:
         contract, url = workspace
         executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
         ctx = batch_context(tmp_path, target(url), MODEL)
-        ctx.action.outputs = dict(executor.execute(ctx).outputs)
+        ctx.action.outputs = executor.execute(ctx).outputs
         contract.fail_next(RUNS_GET, 500)
 
         with pytest.raises(RetryableError, match="InternalError"):
