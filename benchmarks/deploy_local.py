@@ -26,6 +26,7 @@ from shared.adapters.local_deployments import LocalDeploymentStore, kill_process
 from shared.adapters.local_server import free_port, serve_command, server_env  # noqa: E402
 from shared.config.loader import load_config  # noqa: E402
 from shared.domain.actions import Action, action_key  # noqa: E402
+from shared.domain.outputs import DeployOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext  # noqa: E402
 from shared.executors.deploy_local import LocalDeployExecutor  # noqa: E402
@@ -83,11 +84,11 @@ def reactor_deploy(tracking_uri: str, state_dir: Path, config_path: Path, versio
         event_id="bench",
         status="running",
         params=ActionParams(source="mlflow", source_tracking_uri=tracking_uri),
-        outputs={},
+        outputs=DeployOutputs(),
     )
-    ctx = ActionContext(action=action, config=config, state_dir=state_dir, upstream={}, log=logging.getLogger("bench"))
+    ctx = ActionContext(action=action, config=config, state_dir=state_dir, upstream=(), log=logging.getLogger("bench"))
     start = time.perf_counter()
-    outputs = LocalDeployExecutor().execute(ctx).outputs
+    outputs = LocalDeployExecutor().execute(ctx).outputs.to_dict()
     answer = requests.post(
         outputs["scoring_url"], json={"dataframe_split": {"columns": ["a", "b"], "data": [[0.3, 0.9]]}}, timeout=30
     )

@@ -52,7 +52,7 @@ def child(spec_path: Path) -> None:
     RegisterExecutor().execute(_context(spec, config, spec["warmup_version"]))
     hwm_before = vm_hwm_mb()
     start = time.perf_counter()
-    outputs = RegisterExecutor().execute(_context(spec, config, spec["version"])).outputs
+    outputs = RegisterExecutor().execute(_context(spec, config, spec["version"])).outputs.to_dict()
     seconds = time.perf_counter() - start
     print(
         json.dumps(
@@ -81,6 +81,7 @@ def bare_child(spec_path: Path) -> None:
 
 def _context(spec: dict[str, str], config: Any, version: str) -> Any:
     from shared.domain.actions import Action, action_key
+    from shared.domain.outputs import RegisterOutputs
     from shared.domain.params import ActionParams
     from shared.executors.base import ActionContext
 
@@ -94,10 +95,10 @@ def _context(spec: dict[str, str], config: Any, version: str) -> Any:
         event_id="evt_bench",
         status="running",
         params=ActionParams(source="mlflow", source_tracking_uri=spec["source"]),
-        outputs={},
+        outputs=RegisterOutputs(),
     )
     return ActionContext(
-        action=action, config=config, state_dir=Path(spec["state_dir"]), upstream={}, log=logging.getLogger("bench")
+        action=action, config=config, state_dir=Path(spec["state_dir"]), upstream=(), log=logging.getLogger("bench")
     )
 
 

@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.entities import ViewType
@@ -21,6 +20,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
 
 log = logging.getLogger("modelops.register")
@@ -89,7 +89,7 @@ def copy_model_version(
     lineage: dict[str, str],
     workdir: Path,
     progress: Callable[[str], None] = lambda message: None,
-) -> dict[str, Any]:
+) -> RegisterOutputs:
     """Copy ``source`` into ``target``; returns outputs describing the copy."""
     dst = client(target.tracking_uri, target.registry_uri)
     if source.run_id:
@@ -234,16 +234,16 @@ def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str
             raise _classify(exc, f"cannot create target model {dst_name}") from exc
 
 
-def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> dict[str, Any]:
-    return {
-        "tracking_uri": target.tracking_uri,
-        "registry_uri": target.registry_uri,
-        "model_name": mv.name,
-        "model_version": str(mv.version),
-        "model_uri": f"models:/{mv.name}/{mv.version}",
-        "run_id": mv.run_id,
-        "reused": reused,
-    }
+def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> RegisterOutputs:
+    return RegisterOutputs(
+        tracking_uri=target.tracking_uri,
+        registry_uri=target.registry_uri,
+        model_name=mv.name,
+        model_version=str(mv.version),
+        model_uri=f"models:/{mv.name}/{mv.version}",
+        run_id=mv.run_id,
+        reused=reused,
+    )
 
 
 def _classify(exc: MlflowException, what: str) -> Exception:

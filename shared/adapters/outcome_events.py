@@ -52,7 +52,7 @@ def action_summary(action: Action) -> dict[str, Any]:
         "status": action.status,
         "attempts": action.attempts,
         "error": telemetry.redact(action.error) if action.error else None,
-        "outputs": _clean(action.outputs),
+        "outputs": _clean(action.outputs.to_dict()),
         "started_at": action.started_at.isoformat() if action.started_at else None,
         "finished_at": action.finished_at.isoformat() if action.finished_at else None,
         "duration_ms": action.duration_ms,

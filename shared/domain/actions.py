@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.clock import iso
+from shared.domain.outputs import Outputs
 from shared.domain.params import ActionParams
 
 REGISTER = "register"
@@ -65,7 +66,7 @@ class Action:
     event_id: str
     status: str
     params: ActionParams
-    outputs: dict[str, Any]
+    outputs: Outputs
     attempts: int = 0
     max_attempts: int = 5
     after: str | None = None
@@ -94,7 +95,7 @@ class Action:
             "after": self.after,
             "rule": self.rule,
             "params": self.params.to_dict(),
-            "outputs": self.outputs,
+            "outputs": self.outputs.to_dict(),
             "error": self.error,
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),

@@ -6,15 +6,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from shared.config.schema import ReactorConfig, TargetConfig
 from shared.domain.actions import Action
 from shared.domain.events import ModelEvent
+from shared.domain.outputs import ModelLocation, Outputs
 from shared.errors import PermanentError
 from shared.settings import Settings
 
 T = TypeVar("T")
+O = TypeVar("O", bound=Outputs)  # noqa: E741
 
 
 @dataclass(frozen=True)
@@ -31,30 +33,20 @@ class ModelRef:
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tracking_uri": self.tracking_uri,
-            "registry_uri": self.registry_uri,
-            "model_name": self.name,
-            "model_version": self.version,
-            "model_uri": self.uri,
-            "registry": self.registry,
-        }
-
 
 @dataclass(frozen=True)
 class Outcome:
     """An executor's result: done with outputs, or waiting on remote work to be re-checked."""
 
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: Outputs
     recheck_after_seconds: float | None = None  # set: remote work still running; call again later
 
     @classmethod
-    def done(cls, **outputs: Any) -> Outcome:
+    def done(cls, outputs: Outputs) -> Outcome:
         return cls(outputs=outputs)
 
     @classmethod
-    def waiting(cls, recheck_after_seconds: float, **outputs: Any) -> Outcome:
+    def waiting(cls, recheck_after_seconds: float, outputs: Outputs) -> Outcome:
         return cls(outputs=outputs, recheck_after_seconds=recheck_after_seconds)
 
 
@@ -65,13 +57,13 @@ class ActionContext:
     action: Action
     config: ReactorConfig
     state_dir: Path
-    upstream: dict[str, Any]  # outputs of the action this one runs after ({} if none)
+    upstream: tuple[Outputs, ...]  # outputs of the chain this action runs after, nearest first
     log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     progress: Callable[[str], None] = lambda message: None
     # for run resolution: plan the rules again for the enriched event (returns new action ids)
     follow_up: Callable[[ModelEvent], list[str]] = lambda event: []
     # app settings: a value the config names by setting (`token_setting:`) is read here
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings = field(default_factory=Settings.from_env)
 
     def target_config(self) -> TargetConfig:
         return self.config.targets(self.action.kind)[self.action.target]
@@ -83,16 +75,22 @@ class ActionContext:
             raise PermanentError(f"target {self.action.target!r} is a {config.kind!r} target, not {cls.__name__}")
         return config
 
+    def earlier(self, cls: type[O]) -> O:
+        """What earlier attempts or re-checks of this action recorded, as its kind's outputs."""
+        recorded = self.action.outputs
+        return recorded if isinstance(recorded, cls) else cls.from_dict(recorded.to_dict())
+
     def model(self) -> ModelRef:
-        """The model version to act on: the upstream register's copy if any, else the event's."""
-        if self.upstream.get("model_uri"):
-            return ModelRef(
-                tracking_uri=self.upstream["tracking_uri"],
-                registry_uri=self.upstream.get("registry_uri"),
-                name=self.upstream["model_name"],
-                version=str(self.upstream["model_version"]),
-                registry=self.upstream.get("registry"),
-            )
+        """The model version to act on: the nearest upstream register's copy if any, else the event's."""
+        for outputs in self.upstream:
+            if isinstance(outputs, ModelLocation) and outputs.model_name and outputs.tracking_uri:
+                return ModelRef(
+                    tracking_uri=outputs.tracking_uri,
+                    registry_uri=outputs.registry_uri,
+                    name=outputs.model_name,
+                    version=str(outputs.model_version),
+                    registry=outputs.registry,
+                )
         tracking_uri, registry_uri = self.source_uris()
         params = self.action.params
         return ModelRef(

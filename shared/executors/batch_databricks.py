@@ -8,17 +8,19 @@ in `ctx.action.outputs`, and each call reads the run's state once. No worker wai
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.credentials import azure_credential
 from shared.adapters.databricks_jobs import DatabricksJobsClient, RunState
 from shared.batch.naming import idempotency_token, render_output
 from shared.config.batch import DatabricksBatch
+from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -33,7 +35,7 @@ def app_identity(cfg: DatabricksBatch) -> TokenCredential:
 
 class DatabricksBatchExecutor:
     """``credential_factory``: the credential of a target; ``env``: the app settings a
-    `token_setting` names (default: the process environment)."""
+    `token_setting` names (default: the app settings in the action context)."""
 
     def __init__(
         self,
@@ -41,13 +43,14 @@ class DatabricksBatchExecutor:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._credential_factory = credential_factory
-        self._env = os.environ if env is None else env
+        self._env = env  # None: the app settings the worker hands over
         self._clients: dict[str, DatabricksJobsClient] = {}
 
     def execute(self, ctx: ActionContext) -> Outcome:
         cfg = ctx.target(DatabricksBatch)
-        client = self._client(cfg)
-        run_id = ctx.action.outputs.get("run_id")
+        client = self._client(cfg, ctx.settings)
+        known = ctx.earlier(BatchScoreOutputs)
+        run_id = known.run_id
         if run_id is None:
             model = ctx.model()
             try:
@@ -57,43 +60,41 @@ class DatabricksBatchExecutor:
             token = idempotency_token(ctx.action.key)
             run_id = client.run_now(cfg.job_id, parameters, token)
             ctx.log.info("started Databricks job %s run %s for %s", cfg.job_id, run_id, model.uri)
-            first = {"job_id": cfg.job_id, "job_parameters": parameters, "idempotency_token": token}
-        else:
-            first = {}
+            known = replace(known, job_id=cfg.job_id, job_parameters=parameters, idempotency_token=token)
         run = client.get_run(int(run_id))
-        return self._outcome(ctx, cfg, run, {**ctx.action.outputs, **first, "run_id": run.run_id})
+        return self._outcome(ctx, cfg, run, replace(known, run_id=run.run_id))
 
-    def _outcome(self, ctx: ActionContext, cfg: DatabricksBatch, run: RunState, known: dict[str, Any]) -> Outcome:
-        outputs = {
-            **known,
-            "run_page_url": run.run_page_url,
-            "life_cycle_state": run.life_cycle_state,
-        }
-        outputs.setdefault("first_seen_at", time.time())
+    def _outcome(self, ctx: ActionContext, cfg: DatabricksBatch, run: RunState, known: BatchScoreOutputs) -> Outcome:
+        outputs = replace(
+            known,
+            run_page_url=run.run_page_url,
+            life_cycle_state=run.life_cycle_state,
+            first_seen_at=known.first_seen_at or time.time(),
+        )
         if run.active:
-            waited = time.time() - float(outputs["first_seen_at"])
+            waited = time.time() - float(outputs.first_seen_at or time.time())
             if waited > cfg.timeout_seconds:
                 raise PermanentError(
                     f"Databricks run {run.run_id} is still {run.life_cycle_state} after "
                     f"{waited:.0f}s (timeout_seconds={cfg.timeout_seconds:g}); "
                     f"see {run.run_page_url}",
-                    details=outputs,
+                    details=outputs.to_dict(),
                 )
             ctx.progress(f"Databricks run {run.run_id} is {run.life_cycle_state}: {run.run_page_url}")
-            return Outcome.waiting(cfg.poll_interval_seconds, **outputs)
-        outputs.update(result_state=run.result_state, duration_seconds=run.duration_seconds)
+            return Outcome.waiting(cfg.poll_interval_seconds, outputs)
+        outputs = replace(outputs, result_state=run.result_state, duration_seconds=run.duration_seconds)
         if run.succeeded:
             ctx.progress(f"Databricks run {run.run_id} succeeded: {run.run_page_url}")
-            return Outcome.done(**outputs)
+            return Outcome.done(outputs)
         ended = run.result_state or run.life_cycle_state
         raise PermanentError(
             f"Databricks run {run.run_id} of job {cfg.job_id} ended {ended}"
             + (f": {run.message}" if run.message else "")
             + f"; see {run.run_page_url}",
-            details=outputs,
+            details=outputs.to_dict(),
         )
 
-    def _client(self, cfg: DatabricksBatch) -> DatabricksJobsClient:
+    def _client(self, cfg: DatabricksBatch, settings: Settings) -> DatabricksJobsClient:
         key = cfg.model_dump_json()  # config models hold dicts, so they are not hashable
         if key not in self._clients:
             common: dict[str, Any] = {
@@ -102,7 +103,7 @@ class DatabricksBatchExecutor:
                 "max_retry_after_seconds": cfg.max_retry_after_seconds,
             }
             if cfg.auth == "token":
-                token = self._env.get(cfg.token_setting)
+                token = (self._env if self._env is not None else settings.environ).get(cfg.token_setting)
                 if not token:
                     raise PermanentError(
                         f"auth is token but the {cfg.token_setting} app setting is not set; "

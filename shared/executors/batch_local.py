@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,6 +17,7 @@ from shared.batch.local_engine import (
 )
 from shared.batch.progress import rows_message
 from shared.config.batch import LocalBatch
+from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.batch_io import resolve_io
@@ -32,7 +34,7 @@ class LocalBatchExecutor:
         if rows is not None:
             # an earlier attempt wrote this exact output, then died before the ledger heard of it
             ctx.log.info("batch output %s already holds this action's %d rows", output, rows)
-            return Outcome.done(**_outputs(model, output, rows, None), reused=True)
+            return Outcome.done(replace(_outputs(model, output, rows, None), reused=True))
         with loaded_pyfunc(model) as pyfunc:
             try:
                 result = score(
@@ -50,21 +52,19 @@ class LocalBatchExecutor:
                 raise PermanentError(f"batch scoring {model.uri} on {cfg.input}: {exc}") from exc
             except OSError as exc:
                 raise RetryableError(f"batch scoring {model.uri}: cannot write {output}: {exc}") from exc
-        return Outcome.done(**_outputs(model, output, result.rows, result.seconds))
+        return Outcome.done(_outputs(model, output, result.rows, result.seconds))
 
 
-def _outputs(model: ModelRef, output: Path, rows: int, seconds: float | None) -> dict[str, object]:
-    outputs: dict[str, object] = {
-        "rows": rows,
-        "output": str(output.resolve()),
-        "model_uri": model.uri,
-        "model_name": model.name,
-        "model_version": model.version,
-    }
-    if seconds is not None:
-        outputs["seconds"] = round(seconds, 3)
-        outputs["rows_per_second"] = round(rows / seconds) if seconds > 0 else None
-    return outputs
+def _outputs(model: ModelRef, output: Path, rows: int, seconds: float | None) -> BatchScoreOutputs:
+    return BatchScoreOutputs(
+        rows=rows,
+        output=str(output.resolve()),
+        model_uri=model.uri,
+        model_name=model.name,
+        model_version=model.version,
+        seconds=round(seconds, 3) if seconds is not None else None,
+        rows_per_second=round(rows / seconds) if seconds else None,
+    )
 
 
 def _finished_rows(output: Path, marker: dict[str, str]) -> int | None:

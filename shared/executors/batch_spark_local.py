@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from shared.config.batch import SparkLocalBatch
 from shared.domain.actions import short_hash
+from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.batch_io import resolve_io
@@ -34,7 +36,7 @@ class SparkLocalBatchExecutor:
         earlier = _finished(output, marker)
         if earlier is not None:
             ctx.log.info("spark output %s already holds this action's result", output)
-            return Outcome.done(**earlier, reused=True)
+            return Outcome.done(replace(earlier, reused=True))
 
         output.parent.mkdir(parents=True, exist_ok=True)
         temp = output.with_name(f".{output.name}.{uuid.uuid4().hex}.tmp")
@@ -42,11 +44,11 @@ class SparkLocalBatchExecutor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             summary = self._run(ctx, cfg, model, input_format, temp, log_path)
-            (temp / MARKER).write_text(json.dumps({**marker, "summary": summary}))
+            (temp / MARKER).write_text(json.dumps({**marker, "summary": summary.to_dict()}))
             _swap_in(temp, output)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
-        return Outcome.done(**{**summary, "output": str(output.resolve()), "log": str(log_path)})
+        return Outcome.done(replace(summary, output=str(output.resolve()), log=str(log_path)))
 
     def _run(
         self,
@@ -56,62 +58,25 @@ class SparkLocalBatchExecutor:
         input_format: str,
         temp: Path,
         log_path: Path,
-    ) -> dict[str, Any]:
-        command = [
-            sys.executable,
-            str(JOB_SCRIPT),
-            "--master",
-            cfg.master,
-            "--model-uri",
-            model.uri,
-            "--model-name",
-            model.name,
-            "--model-version",
-            model.version,
-            "--input",
-            str(Path(cfg.input).resolve()),
-            "--input-format",
-            input_format,
-            "--output",
-            str(temp.resolve()),
-            "--output-format",
-            "parquet",
-            "--result-type",
-            cfg.result_type,
-            "--spark-conf",
-            f"spark.driver.memory={cfg.driver_memory}",
-        ]
-        if cfg.feature_columns:
-            command += ["--feature-columns", ",".join(cfg.feature_columns)]
-        for key, value in cfg.spark_conf.items():
-            command += ["--spark-conf", f"{key}={value}"]
+    ) -> BatchScoreOutputs:
         env = {
-            **os.environ,
+            **ctx.settings.environ,
             # the job resolves models:/ through these; never through this process's globals
             "MLFLOW_TRACKING_URI": model.tracking_uri,
             "MLFLOW_REGISTRY_URI": model.registry_uri or model.tracking_uri,
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
         }
-        started = time.monotonic()
         with log_path.open("w") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                _command(cfg, model, input_format, temp),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
             ctx.progress(f"spark job started (pid {process.pid}, log {log_path})")
-            while True:
-                try:
-                    code = process.wait(timeout=PROGRESS_EVERY_SECONDS)
-                    break
-                except subprocess.TimeoutExpired:
-                    elapsed = time.monotonic() - started
-                    if elapsed > cfg.timeout_seconds:
-                        _kill(process)
-                        raise PermanentError(
-                            f"spark job for {model.uri} ran over timeout_seconds="
-                            f"{cfg.timeout_seconds:g} and was stopped; see {log_path}"
-                        ) from None
-                    ctx.progress(f"spark job running for {elapsed:.0f}s")
+            code = _wait(ctx, cfg, process, model, log_path)
         text = log_path.read_text(errors="replace")
         if code != 0:
             raise PermanentError(
@@ -123,7 +88,39 @@ class SparkLocalBatchExecutor:
         summary: dict[str, Any] = json.loads(results[-1].removeprefix(job.RESULT_PREFIX))
         summary.pop("output", None)  # the temp dir; the caller records the final one
         ctx.progress(f"spark job scored {summary['rows']:,} rows in {summary['seconds']:.0f}s")
-        return summary
+        return BatchScoreOutputs.from_dict(summary)
+
+
+def _command(cfg: SparkLocalBatch, model: ModelRef, input_format: str, temp: Path) -> list[str]:
+    command = [sys.executable, str(JOB_SCRIPT), "--master", cfg.master, "--model-uri", model.uri]
+    command += ["--model-name", model.name, "--model-version", model.version]
+    command += ["--input", str(Path(cfg.input).resolve()), "--input-format", input_format]
+    command += ["--output", str(temp.resolve()), "--output-format", "parquet", "--result-type", cfg.result_type]
+    command += ["--spark-conf", f"spark.driver.memory={cfg.driver_memory}"]
+    if cfg.feature_columns:
+        command += ["--feature-columns", ",".join(cfg.feature_columns)]
+    for key, value in cfg.spark_conf.items():
+        command += ["--spark-conf", f"{key}={value}"]
+    return command
+
+
+def _wait(
+    ctx: ActionContext, cfg: SparkLocalBatch, process: subprocess.Popen[bytes], model: ModelRef, log_path: Path
+) -> int:
+    """The job's exit code; it is stopped past ``timeout_seconds``, with progress every few seconds."""
+    started = time.monotonic()
+    while True:
+        try:
+            return process.wait(timeout=PROGRESS_EVERY_SECONDS)
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - started
+            if elapsed > cfg.timeout_seconds:
+                _kill(process)
+                raise PermanentError(
+                    f"spark job for {model.uri} ran over timeout_seconds="
+                    f"{cfg.timeout_seconds:g} and was stopped; see {log_path}"
+                ) from None
+            ctx.progress(f"spark job running for {elapsed:.0f}s")
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -149,11 +146,11 @@ def _swap_in(temp: Path, output: Path) -> None:
         temp.rename(output)
 
 
-def _finished(output: Path, marker: dict[str, str]) -> dict[str, Any] | None:
+def _finished(output: Path, marker: dict[str, str]) -> BatchScoreOutputs | None:
     try:
         written = json.loads((output / MARKER).read_text())
     except (OSError, ValueError):
         return None
     if any(written.get(key) != value for key, value in marker.items()):
         return None
-    return {**written.get("summary", {}), "output": str(output.resolve())}
+    return replace(BatchScoreOutputs.from_dict(written.get("summary", {})), output=str(output.resolve()))

@@ -24,6 +24,7 @@ from shared.adapters.azureml_core_webservices import (
 from shared.adapters.mlflow_models import serving_example
 from shared.adapters.smoke import smoke_test, to_azureml_payload
 from shared.config.deployments import AciDeployment, AksDeployment
+from shared.domain.outputs import DeployOutputs
 from shared.errors import ActionError, PermanentError, RetryableError
 from shared.executors.aml_targets import deployment_name, require_same_workspace
 from shared.executors.base import ActionContext, ModelRef, Outcome
@@ -106,16 +107,18 @@ class LegacyWebserviceExecutor:
         smoke = self._smoke(ctx, cfg, model, service)
         deleted, kept = self._retire(ws, cfg, ctx.action.target, name)
         return Outcome.done(
-            target=ctx.action.target,
-            kind=cfg.kind,
-            service=name,
-            scoring_uri=service.scoring_uri,
-            model_name=model.name,
-            model_version=model.version,
-            smoke_test=smoke,
-            deleted=deleted,
-            kept=kept,
-            legacy=f"SDK v1 {cfg.kind}; move to {REPLACEMENT[cfg.kind]}",
+            DeployOutputs(
+                target=ctx.action.target,
+                kind=cfg.kind,
+                service=name,
+                scoring_uri=service.scoring_uri,
+                model_name=model.name,
+                model_version=model.version,
+                smoke_test=smoke,
+                deleted=deleted,
+                kept=kept,
+                legacy=f"SDK v1 {cfg.kind}; move to {REPLACEMENT[cfg.kind]}",
+            )
         )
 
     def _smoke(self, ctx: ActionContext, cfg: LegacyTarget, model: ModelRef, service: Any) -> str:

@@ -10,8 +10,8 @@ died is started again.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from shared.adapters.local_deployments import (
     SERVING,
@@ -25,6 +25,7 @@ from shared.adapters.local_server import is_healthy, start_server, wait_healthy
 from shared.adapters.mlflow_models import serving_example
 from shared.adapters.smoke import smoke_test
 from shared.config.deployments import LocalDeployment
+from shared.domain.outputs import DeployOutputs
 from shared.errors import ActionError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 
@@ -40,7 +41,7 @@ class LocalDeployExecutor:
         if existing and is_alive(existing) and is_healthy(existing.url):
             if existing.status == SERVING:
                 ctx.log.info("%s v%s already serving on %s", model.name, model.version, existing.url)
-                return Outcome.done(**_outputs(existing, smoke="passed earlier", reused=True))
+                return Outcome.done(_outputs(existing, smoke="passed earlier", reused=True))
             candidate = existing  # a crash left it after /ping; it still has to pass the smoke test
         else:
             if existing:
@@ -58,10 +59,8 @@ class LocalDeployExecutor:
             ctx.log.info("stopping %s v%s (replaced)", old.model_name, old.model_version)
             stop_deployment(store, old)
         serving = store.find(target, model.name, model.version) or candidate
-        return Outcome.done(
-            **_outputs(serving, smoke=smoke, reused=False),
-            replaced=[f"{old.model_name}/{old.model_version}" for old in replaced],
-        )
+        outputs = _outputs(serving, smoke=smoke, reused=False)
+        return Outcome.done(replace(outputs, replaced=[f"{old.model_name}/{old.model_version}" for old in replaced]))
 
     def _start(
         self, ctx: ActionContext, cfg: LocalDeployment, store: LocalDeploymentStore, model: ModelRef
@@ -126,20 +125,21 @@ class LocalDeployExecutor:
         return "passed"
 
 
-def _outputs(rec: LocalDeploymentRecord, *, smoke: str, reused: bool) -> dict[str, Any]:
-    return {
-        "target": rec.target,
-        "model_name": rec.model_name,
-        "model_version": rec.model_version,
-        "model_uri": rec.model_uri,
-        "endpoint_url": rec.url,
-        "scoring_url": f"{rec.url}/invocations",
-        "pid": rec.pid,
-        "port": rec.port,
-        "log_file": rec.log_file,
-        "smoke_test": smoke,
-        "reused": reused,
-    }
+def _outputs(rec: LocalDeploymentRecord, *, smoke: str, reused: bool) -> DeployOutputs:
+    return DeployOutputs(
+        target=rec.target,
+        kind="local",
+        model_name=rec.model_name,
+        model_version=rec.model_version,
+        model_uri=rec.model_uri,
+        endpoint_url=rec.url,
+        scoring_url=f"{rec.url}/invocations",
+        pid=rec.pid,
+        port=rec.port,
+        log_file=rec.log_file,
+        smoke_test=smoke,
+        reused=reused,
+    )
 
 
 def _log_dir(state_dir: Path, target: str) -> Path:

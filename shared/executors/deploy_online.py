@@ -27,6 +27,7 @@ from shared.adapters.aml_online import (
 from shared.adapters.mlflow_models import serving_example
 from shared.adapters.smoke import smoke_test, to_azureml_payload
 from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
+from shared.domain.outputs import DeployOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.aml_targets import deployment_name, require_same_workspace
 from shared.executors.base import ActionContext, ModelRef, Outcome
@@ -56,14 +57,14 @@ class OnlineDeployExecutor:
             raise PermanentError(f"target {ctx.action.target!r} is not an online endpoint target")
         model = ctx.model()
         name = deployment_name(ctx.action.target, model.name, model.version)
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {  # this attempt's working record; DeployOutputs at the end
             "target": ctx.action.target,
             "kind": cfg.kind,
             "endpoint": cfg.endpoint,
             "deployment": name,
             "model_name": model.name,
             "model_version": model.version,
-            "submitted_at": ctx.action.outputs.get("submitted_at"),
+            "submitted_at": ctx.earlier(DeployOutputs).submitted_at,
         }
         run = _Run(self, ctx, cfg, model, name, out)
         try:
@@ -74,10 +75,10 @@ class OnlineDeployExecutor:
             out["deleted"] = run.retire_old()
         except _NotYet as pending:
             ctx.progress(f"{cfg.endpoint}/{name}: waiting on Azure ({pending.phase})")
-            return Outcome.waiting(cfg.poll_interval_s, **out, phase=pending.phase)
+            return Outcome.waiting(cfg.poll_interval_s, DeployOutputs(**out, phase=pending.phase))
         except Exception as exc:  # noqa: BLE001 - every failure leaves traffic where it was
             raise explain(exc, f"deploying {model.name} v{model.version} to {cfg.endpoint}/{name}") from exc
-        return Outcome.done(**out, phase="done")
+        return Outcome.done(DeployOutputs(**out, phase="done"))
 
 
 class _Run:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.adapters.mlflow_copy import (
     CopyTarget,
     client,
@@ -63,4 +65,4 @@ class RegisterExecutor:
             workdir=ctx.state_dir / "tmp",
             progress=ctx.progress,
         )
-        return Outcome.done(registry=action.target, **outputs)
+        return Outcome.done(replace(outputs, registry=action.target))

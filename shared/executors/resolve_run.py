@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from shared.adapters.mlflow_runs import read_run
 from shared.domain.events import event_from_payload
+from shared.domain.outputs import ResolveRunOutputs
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, Outcome
 
@@ -16,14 +17,14 @@ class ResolveRunExecutor:
         params = ctx.action.params
         tracking_uri, registry_uri = ctx.source_uris()
         run = read_run(tracking_uri, registry_uri, run_id=params.run_id, job_run_id=params.job_run_id)
-        outputs = {"run_id": run.run_id, "metrics": run.metrics, "model_uri": run.model_uri}
+        outputs = ResolveRunOutputs(run_id=run.run_id, metrics=run.metrics, model_uri=run.model_uri)
         if not params.event_payload:
             raise PermanentError("the run event's payload is missing from the action; replay the event")
         stored = event_from_payload(params.event_payload)
         if run.model_uri is None:
             ctx.follow_up(replace(stored, kind=None, ignored_reason=f"run {run.run_id} has no logged model"))
             ctx.progress(f"run {run.run_id} has no logged model: nothing to register")
-            return Outcome.done(**outputs, planned=[])
+            return Outcome.done(replace(outputs, planned=[]))
         enriched = replace(
             stored,
             run_id=run.run_id,
@@ -34,4 +35,4 @@ class ResolveRunExecutor:
         )
         planned = ctx.follow_up(enriched)
         ctx.progress(f"run {run.run_id}: metrics {run.metrics}, model {run.model_uri}")
-        return Outcome.done(**outputs, planned=planned)
+        return Outcome.done(replace(outputs, planned=planned))

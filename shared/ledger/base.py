@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from shared.domain.actions import Action, PlannedAction
 from shared.domain.events import ModelEvent
+from shared.domain.outputs import Outputs
 
 ACCEPTED = "accepted"
 IGNORED = "ignored"
@@ -102,11 +103,11 @@ class Ledger(Protocol):
         """Append a progress line to the action's audit log."""
         ...
 
-    def complete(self, action_id: str, worker_id: str, outputs: dict[str, Any]) -> list[str]:
+    def complete(self, action_id: str, worker_id: str, outputs: Outputs) -> list[str]:
         """Mark succeeded; returns the ids of actions that were waiting on it and can run now."""
         ...
 
-    def wait(self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime) -> bool:
+    def wait(self, action_id: str, worker_id: str, outputs: Outputs, recheck_at: datetime) -> bool:
         """Remote work started: keep outputs, release the lease, re-check at ``recheck_at``."""
         ...
 

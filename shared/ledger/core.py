@@ -18,6 +18,7 @@ from typing import Any
 from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, Action, PlannedAction
 from shared.domain.clock import Clock, now_utc
 from shared.domain.events import ModelEvent, event_to_payload
+from shared.domain.outputs import Outputs
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED, IGNORED, IntakeResult
 from shared.ledger.records import ActionQuery, new_event
@@ -199,14 +200,14 @@ class LedgerCore:
         with self._store.unit_of_work():
             self._store.append_log(action_id, self._clock(), worker_id, message)
 
-    def complete(self, action_id: str, worker_id: str, outputs: dict[str, Any]) -> list[str]:
+    def complete(self, action_id: str, worker_id: str, outputs: Outputs) -> list[str]:
         decide = partial(transitions.complete, worker=worker_id, outputs=outputs, now=self._clock())
         with self._store.unit_of_work():
             if self._apply(self._store.load(action_id), decide) is None:
                 return []
             return [s.action.id for s in self._store.dependents(action_id)]
 
-    def wait(self, action_id: str, worker_id: str, outputs: dict[str, Any], recheck_at: datetime) -> bool:
+    def wait(self, action_id: str, worker_id: str, outputs: Outputs, recheck_at: datetime) -> bool:
         decide = partial(transitions.wait, worker=worker_id, outputs=outputs, recheck_at=recheck_at)
         with self._store.unit_of_work():
             return self._apply(self._store.load(action_id), decide) is not None

@@ -16,6 +16,7 @@ from typing import Any
 from shared.domain.actions import Action
 from shared.domain.clock import iso, parse_dt
 from shared.domain.events import ModelEvent
+from shared.domain.outputs import Outputs, outputs_from_dict
 from shared.domain.params import ActionParams
 
 ACTION_FIELDS = tuple(f.name for f in fields(Action))
@@ -31,12 +32,12 @@ def decode_params(text: str | None) -> ActionParams:
     return ActionParams.from_dict(json.loads(text) if text else {})
 
 
-def encode_outputs(outputs: dict[str, Any]) -> str:
-    return json.dumps(outputs, default=str, ensure_ascii=False)
+def encode_outputs(outputs: Outputs) -> str:
+    return json.dumps(outputs.to_dict(), default=str, ensure_ascii=False)
 
 
-def decode_outputs(text: str | None) -> dict[str, Any]:
-    return dict(json.loads(text)) if text else {}
+def decode_outputs(kind: str, text: str | None) -> Outputs:
+    return outputs_from_dict(kind, json.loads(text) if text else {})
 
 
 def action_to_fields(action: Action) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def action_from_fields(stored: Mapping[str, Any]) -> Action:
     for name in ACTION_TIMES:
         values[name] = parse_dt(values[name])
     values["params"] = decode_params(values["params"])
-    values["outputs"] = decode_outputs(values["outputs"])
+    values["outputs"] = decode_outputs(values["kind"], values["outputs"])
     return Action(**{name: value for name, value in values.items() if value is not None})
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from shared.domain.actions import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, WAITING, Action, PlannedAction
 from shared.domain.clock import iso
+from shared.domain.outputs import Outputs, empty_outputs
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def plan(
         event_id=event_id,
         status=QUEUED,
         params=step.params,
-        outputs={},
+        outputs=empty_outputs(step.kind),
         max_attempts=max_attempts,
         after=after,
         rule=step.rule,
@@ -135,14 +136,14 @@ def renew(a: Action, worker: str, expires: datetime) -> Transition | None:
     return Transition(replace(a, lease_expires_at=expires), (), worker) if _owned(a, worker) else None
 
 
-def complete(a: Action, worker: str, outputs: dict[str, Any], now: datetime) -> Transition | None:
+def complete(a: Action, worker: str, outputs: Outputs, now: datetime) -> Transition | None:
     """Succeed, merging ``outputs`` into what earlier attempts or re-checks recorded."""
     if not _owned(a, worker):
         return None
     done = _released(
         a,
         status=SUCCEEDED,
-        outputs={**a.outputs, **outputs},
+        outputs=a.outputs.merged(outputs),
         error=None,
         finished_at=now,
         duration_ms=_duration_ms(a, now),
@@ -150,11 +151,11 @@ def complete(a: Action, worker: str, outputs: dict[str, Any], now: datetime) -> 
     return Transition(done, ("succeeded",), worker)
 
 
-def wait(a: Action, worker: str, outputs: dict[str, Any], recheck_at: datetime) -> Transition | None:
+def wait(a: Action, worker: str, outputs: Outputs, recheck_at: datetime) -> Transition | None:
     """Park an action whose remote work runs on: keep its outputs, re-check at ``recheck_at``."""
     if not _owned(a, worker):
         return None
-    parked = _released(a, status=WAITING, outputs={**a.outputs, **outputs}, not_before=recheck_at)
+    parked = _released(a, status=WAITING, outputs=a.outputs.merged(outputs), not_before=recheck_at)
     return Transition(parked, (f"waiting on remote work; re-check at {iso(recheck_at)}",), worker)
 
 

@@ -125,7 +125,7 @@ def _loop(
     say(f"3/7 training a small model and registering {MODEL} ...")
     version, example = _train_and_register(server.url, state_dir, rows)
     register = _wait(reactor, lambda: _finished(_actions(reactor, "register"), 1), "the register action")
-    say(f"    copied into the local Azure ML stand-in as {register[0].outputs.get('model_uri')}")
+    say(f"    copied into the local Azure ML stand-in as {register[0].outputs.to_dict().get('model_uri')}")
     say("4/7 setting alias 'champion': register (reused) -> deploy locally -> batch score ...")
     client.set_registered_model_alias(MODEL, "champion", version)
     _wait(reactor, lambda: _chain_done(reactor), "deploy and batch_score", timeout=900)
@@ -134,15 +134,15 @@ def _loop(
     ok = deploy.status == "succeeded" and batch.status == "succeeded"
     prediction = None
     if deploy.status == "succeeded":
-        say(f"5/7 scoring a request at {deploy.outputs['scoring_url']} ...")
+        say(f"5/7 scoring a request at {deploy.outputs.to_dict()['scoring_url']} ...")
         response = requests.post(
-            deploy.outputs["scoring_url"], json={"dataframe_split": example.to_dict("split")}, timeout=60
+            deploy.outputs.to_dict()["scoring_url"], json={"dataframe_split": example.to_dict("split")}, timeout=60
         )
         ok = ok and response.ok
         prediction = response.json()
         say(f"    {response.status_code}: {str(prediction)[:120]}")
     if batch.status == "succeeded":
-        say(f"6/7 batch-scored {batch.outputs.get('rows'):,} rows -> {batch.outputs.get('output')}")
+        say(f"6/7 batch-scored {batch.outputs.to_dict().get('rows'):,} rows -> {batch.outputs.to_dict().get('output')}")
     say("7/7 cleanup dry run over local deployments ...")
     from shared.service.cleanup import run_cleanup_and_record
 
@@ -239,7 +239,7 @@ def _summary(reactor: Any) -> list[str]:
             a.status,
             a.attempts,
             f"{(a.duration_ms or 0) / 1000:.1f}s",
-            _key_output(a.outputs),
+            _key_output(a.outputs.to_dict()),
         )
         for a in actions
     ]

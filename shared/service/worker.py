@@ -15,6 +15,7 @@ from shared.config.schema import ReactorConfig
 from shared.domain.actions import RESOLVE_RUN, TERMINAL, Action
 from shared.domain.clock import Clock, now_utc
 from shared.domain.events import ModelEvent
+from shared.domain.outputs import Outputs
 from shared.errors import ActionError, PermanentError
 from shared.executors.base import ActionContext, Outcome
 from shared.executors.registry import ExecutorRegistry
@@ -114,9 +115,9 @@ class Worker:
         )
         return executor.execute(ctx)
 
-    def _upstream(self, action: Action) -> dict[str, object]:
-        """Outputs of the chain this action runs after, nearest last (register -> deploy -> score)."""
-        chain: list[dict[str, object]] = []
+    def _upstream(self, action: Action) -> tuple[Outputs, ...]:
+        """Outputs of the chain this action runs after, nearest first (score <- deploy <- register)."""
+        chain: list[Outputs] = []
         after = action.after
         while after and len(chain) < 32:
             before = self.ledger.get_action(after)
@@ -124,10 +125,7 @@ class Worker:
                 break
             chain.append(before.outputs)
             after = before.after
-        merged: dict[str, object] = {}
-        for outputs in reversed(chain):
-            merged.update(outputs)
-        return merged
+        return tuple(chain)
 
     def _follow_up(self, action: Action, enriched: ModelEvent) -> list[str]:
         """Plan the rules for an event enriched by its resolution; record it ignored if none match."""

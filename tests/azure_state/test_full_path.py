@@ -82,7 +82,9 @@ class TestFullPath:
         import mlflow
 
         target = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/aml.db")
-        copied = target.get_model_version(action.outputs["model_name"], action.outputs["model_version"])
+        copied = target.get_model_version(
+            action.outputs.to_dict()["model_name"], action.outputs.to_dict()["model_version"]
+        )
         assert copied.tags["modelops.action_key"] == action.key  # the copy carries its lineage
         [event] = topic[0].received
         assert event["type"] == "modelops.action.succeeded"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from shared.adapters.outcome_events import OutcomePublisher, OutcomeTopic
 from shared.domain.actions import Action
+from shared.domain.outputs import BatchScoreOutputs
 from shared.domain.params import ActionParams
 from shared.settings import Settings
 from tests.contract.credentials import CONTRACT_TOKEN, StaticTokenCredential
@@ -18,19 +20,19 @@ from tests.contract.https import HttpsServer, TestCA
 KEY = "topic-access-key-0123456789"
 
 
-def finished(status: str = "succeeded", **outputs: object) -> Action:
+def finished(status: str = "succeeded", **outputs: Any) -> Action:
     now = datetime.now(UTC)
     return Action(
         id="act_1",
-        key="register:aml:churn:3",
-        kind="register",
-        target="aml",
+        key="batch_score:nightly:churn:3",
+        kind="batch_score",
+        target="nightly",
         model_name="churn",
         model_version="3",
         event_id="evt_1",
         status=status,
         params=ActionParams(source="mlflow", source_tracking_uri="https://x?sig=abc"),
-        outputs=dict(outputs),
+        outputs=BatchScoreOutputs(**outputs),
         attempts=1,
         started_at=now,
         finished_at=now,
@@ -48,13 +50,19 @@ class TestOutcomeEvents:
     def test_a_succeeded_action_is_published_as_a_cloudevent_with_the_key(self, trust_test_ca: TestCA) -> None:
         topic = EventGridTopic(key=KEY)
         with HttpsServer(topic.app, trust_test_ca) as server:
-            publisher(server).publish(finished(model_version="7", target_token="t0ps3cret", endpoint="https://e"))
+            secret = {"input": "dbfs:/in", "sas_token": "t0ps3cret"}
+            publisher(server).publish(finished(model_version="7", job_parameters=secret, run_page_url="https://e"))
         [event] = topic.received
         assert event["type"] == "modelops.action.succeeded" and event["source"] == "/modelops-reactor"
         assert event["subject"] == "models/churn/versions/3" and event["specversion"] == "1.0"
         data = event["data"]
         assert data["action_id"] == "act_1" and data["status"] == "succeeded"
-        assert data["outputs"] == {"model_version": "7", "endpoint": "https://e"}  # no secret-named output
+        # no secret-named output, at any depth
+        assert data["outputs"] == {
+            "model_version": "7",
+            "job_parameters": {"input": "dbfs:/in"},
+            "run_page_url": "https://e",
+        }
         assert "params" not in data
 
     def test_entra_auth_sends_a_bearer_token_for_event_grid(self, trust_test_ca: TestCA) -> None:

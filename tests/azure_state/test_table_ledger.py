@@ -10,6 +10,7 @@ import pytest
 
 from shared.adapters.azure_storage import StorageAccount
 from shared.domain.events import ModelEvent
+from shared.domain.outputs import RegisterOutputs
 from shared.ledger.azure_tables import TableLedger
 from tests.ledger.support import event, must, plan
 
@@ -59,8 +60,9 @@ class TestTableLedger:
         assert payload is not None and "_truncated" in payload["raw"]  # the event itself is kept
         [action_id] = result.action_ids
         ledger.claim("w", 60, action_id=action_id)
-        ledger.complete(action_id, "w", {"report": "é" * 40_000})  # > 64 KiB in UTF-16: split over properties
-        assert must(ledger.get_action(action_id)).outputs["report"] == "é" * 40_000
+        big = RegisterOutputs(model_uri="models:/" + "é" * 40_000)  # > 64 KiB in UTF-16: split over properties
+        ledger.complete(action_id, "w", big)
+        assert must(ledger.get_action(action_id)).outputs == big
         report_id = ledger.record_report("cleanup", {"groups": ["g" * 100] * 2000})
         assert ledger.list_reports("cleanup")[0]["id"] == report_id
         assert len(ledger.list_reports("cleanup")[0]["groups"]) == 2000

@@ -14,6 +14,7 @@ import pytest
 
 from shared.config.loader import load_config
 from shared.domain.actions import BATCH_SCORE, Action, action_key
+from shared.domain.outputs import BatchScoreOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext, ModelRef
 
@@ -108,13 +109,13 @@ def batch_context(
         event_id="evt-1",
         status="running",
         params=ActionParams(source="mlflow", source_tracking_uri=model.tracking_uri),
-        outputs=dict(outputs or {}),
+        outputs=BatchScoreOutputs.from_dict(outputs or {}),
     )
     return ActionContext(
         action=action,
         config=config,
         state_dir=tmp_path / "state",
-        upstream={},
+        upstream=(),
         log=logging.getLogger("tests.batch"),
         progress=progress or (lambda message: None),
     )

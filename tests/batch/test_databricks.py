@@ -55,7 +55,7 @@ def follow(executor: DatabricksBatchExecutor, ctx) -> list[Outcome]:
     """What the worker does: call again with the recorded outputs while the outcome is waiting."""
     outcomes = [executor.execute(ctx)]
     while outcomes[-1].recheck_after_seconds is not None and len(outcomes) < 20:
-        ctx.action.outputs = dict(outcomes[-1].outputs)
+        ctx.action.outputs = outcomes[-1].outputs
         outcomes.append(executor.execute(ctx))
     return outcomes
 
@@ -85,14 +85,14 @@ class TestStartAndFollow:
         assert len(body["idempotency_token"]) <= 64
         assert credential.scopes[0] == ("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",)
         assert {r["authorization"] for r in contract.requests} == {f"Bearer {CONTRACT_TOKEN}"}
-        assert [o.outputs["life_cycle_state"] for o in outcomes] == ["PENDING", "RUNNING", "TERMINATED"]
+        assert [o.outputs.to_dict()["life_cycle_state"] for o in outcomes] == ["PENDING", "RUNNING", "TERMINATED"]
         assert all(o.recheck_after_seconds == 30 for o in outcomes[:-1])
         done = outcomes[-1]
         assert done.recheck_after_seconds is None
-        run_id = done.outputs["run_id"]
-        assert done.outputs["result_state"] == "SUCCESS"
-        assert done.outputs["duration_seconds"] == 42.0
-        assert done.outputs["run_page_url"] == f"{url}/?o=1234567890123456#job/{JOB_ID}/run/{run_id}"
+        run_id = done.outputs.to_dict()["run_id"]
+        assert done.outputs.to_dict()["result_state"] == "SUCCESS"
+        assert done.outputs.to_dict()["duration_seconds"] == 42.0
+        assert done.outputs.to_dict()["run_page_url"] == f"{url}/?o=1234567890123456#job/{JOB_ID}/run/{run_id}"
         assert len(contract.runs) == 1
 
     def test_a_run_still_going_after_timeout_fails_the_action(self, tmp_path, workspace):
@@ -115,7 +115,7 @@ class TestOneRunPerActionKey:
         def fresh_attempt(attempt_ctx) -> int:
             # a new worker, nothing recorded yet: as after a crash before the run id was stored
             executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
-            return executor.execute(attempt_ctx).outputs["run_id"]
+            return executor.execute(attempt_ctx).outputs.to_dict()["run_id"]
 
         run_ids = [fresh_attempt(ctx), fresh_attempt(ctx)]
         contexts = [batch_context(tmp_path / str(i), target(url), MODEL) for i in range(4)]
@@ -136,7 +136,7 @@ class TestOneRunPerActionKey:
         executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
         first = executor.execute(batch_context(tmp_path, target(url), MODEL))
         second = executor.execute(batch_context(tmp_path, target(url), Registered("databricks-uc", MODEL.name, "4")))
-        assert first.outputs["run_id"] != second.outputs["run_id"]
+        assert first.outputs.to_dict()["run_id"] != second.outputs.to_dict()["run_id"]
         assert len(contract.runs) == 2
 
 
@@ -180,7 +180,7 @@ class TestFailures:
         contract, url = workspace
         executor = DatabricksBatchExecutor(env={"MY_PAT": CONTRACT_TOKEN})
         ctx = batch_context(tmp_path, target(url, extra="auth: token\ntoken_setting: MY_PAT\n"), MODEL)
-        assert follow(executor, ctx)[-1].outputs["result_state"] == "SUCCESS"
+        assert follow(executor, ctx)[-1].outputs.to_dict()["result_state"] == "SUCCESS"
 
     def test_a_missing_token_setting_names_it(self, tmp_path, workspace):
         _, url = workspace
@@ -197,7 +197,7 @@ class TestThrottlingAndServerErrors:
 
         outcome = executor.execute(batch_context(tmp_path, target(url), MODEL))
 
-        assert outcome.outputs["run_id"] in contract.runs
+        assert outcome.outputs.to_dict()["run_id"] in contract.runs
         assert len(contract.requests_to(RUN_NOW)) == 2
         assert len(contract.runs) == 1
 
@@ -212,7 +212,7 @@ class TestThrottlingAndServerErrors:
         assert contract.runs == {}
         assert len(contract.requests_to(RUN_NOW)) == 1  # the SDK did not sit out 120 s
 
-        assert follow(executor, ctx)[-1].outputs["result_state"] == "SUCCESS"
+        assert follow(executor, ctx)[-1].outputs.to_dict()["result_state"] == "SUCCESS"
         assert len(contract.runs) == 1
 
     def test_a_500_while_following_is_retryable_and_the_run_is_kept(self, tmp_path, workspace):
@@ -225,7 +225,7 @@ class TestThrottlingAndServerErrors:
         with pytest.raises(RetryableError, match="InternalError"):
             executor.execute(ctx)
         contract.fail_next(RUNS_GET, 503)  # no Retry-After: the SDK retries it by itself
-        assert follow(executor, ctx)[-1].outputs["result_state"] == "SUCCESS"
+        assert follow(executor, ctx)[-1].outputs.to_dict()["result_state"] == "SUCCESS"
         assert len(contract.runs) == 1
 
 

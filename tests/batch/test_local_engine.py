@@ -33,9 +33,9 @@ class TestLocalExecutor:
 
         output = tmp_path / "out" / f"scored-{registered_model.version}.parquet"
         assert outcome.recheck_after_seconds is None
-        assert outcome.outputs["rows"] == 10_000
-        assert outcome.outputs["output"] == str(output.resolve())
-        assert outcome.outputs["model_uri"] == registered_model.ref.uri
+        assert outcome.outputs.to_dict()["rows"] == 10_000
+        assert outcome.outputs.to_dict()["output"] == str(output.resolve())
+        assert outcome.outputs.to_dict()["model_uri"] == registered_model.ref.uri
         scored = pq.read_table(output).to_pandas()
         assert scored["row_id"].tolist() == list(range(10_000))  # order and count preserved
         np.testing.assert_array_equal(scored["prediction"].to_numpy(), reference_predict(frame))
@@ -58,7 +58,7 @@ class TestLocalExecutor:
         outcome = LocalBatchExecutor().execute(ctx)
 
         scored = pq.read_table(tmp_path / "scored.parquet").to_pandas()
-        assert outcome.outputs["rows"] == 5_000
+        assert outcome.outputs.to_dict()["rows"] == 5_000
         assert scored["row_id"].tolist() == list(range(5_000))
         np.testing.assert_array_equal(scored["prediction"].to_numpy(), reference_predict(frame))
 
@@ -70,8 +70,8 @@ class TestLocalExecutor:
 
         again = LocalBatchExecutor().execute(batch_context(tmp_path, target, registered_model))
 
-        assert again.outputs["reused"] is True
-        assert again.outputs["rows"] == first.outputs["rows"] == 2_000
+        assert again.outputs.to_dict()["reused"] is True
+        assert again.outputs.to_dict()["rows"] == first.outputs.to_dict()["rows"] == 2_000
         assert (tmp_path / "o.parquet").stat().st_mtime_ns == written
 
     def test_input_missing_a_model_column_fails_with_a_clear_message(self, tmp_path, registered_model):

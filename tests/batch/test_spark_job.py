@@ -27,8 +27,8 @@ def test_spark_job_output_matches_pyfunc_predict(tmp_path, registered_model, ref
     outcome = SparkLocalBatchExecutor().execute(ctx)
 
     output = tmp_path / f"scored-{registered_model.version}"
-    assert outcome.outputs["rows"] == 3_000
-    assert outcome.outputs["output"] == str(output.resolve())
+    assert outcome.outputs.to_dict()["rows"] == 3_000
+    assert outcome.outputs.to_dict()["output"] == str(output.resolve())
     assert (output / MARKER).is_file()
     scored = pd.read_parquet(output).sort_values("row_id")
     assert scored["row_id"].tolist() == list(range(3_000))
@@ -38,5 +38,5 @@ def test_spark_job_output_matches_pyfunc_predict(tmp_path, registered_model, ref
     assert not [p for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".old"))]
 
     again = SparkLocalBatchExecutor().execute(ctx)  # a retry after success does not rerun Spark
-    assert again.outputs["reused"] is True
-    assert again.outputs["rows"] == 3_000
+    assert again.outputs.to_dict()["reused"] is True
+    assert again.outputs.to_dict()["rows"] == 3_000

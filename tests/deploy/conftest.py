@@ -14,6 +14,7 @@ import pytest
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action, action_key
+from shared.domain.outputs import DeployOutputs, RegisterOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext
 
@@ -122,14 +123,14 @@ def make_context(
         event_id="evt-1",
         status="running",
         params=ActionParams(source="mlflow", source_tracking_uri=tracking_uri),
-        outputs=dict(outputs or {}),
+        outputs=DeployOutputs.from_dict(outputs or {}),
         attempts=1,
     )
     return ActionContext(
         action=action,
         config=config,
         state_dir=state_dir,
-        upstream=upstream or {},
+        upstream=(RegisterOutputs.from_dict(upstream),) if upstream else (),
         log=logging.getLogger("tests.deploy"),
     )
 

@@ -172,7 +172,7 @@ def deploy(
         "registry": "aml-prod",
     }
     ctx = make_context(config, tmp_path, target=target, model_name=name, model_version=version, upstream=upstream)
-    return LegacyWebserviceExecutor(sdk).execute(ctx).outputs
+    return LegacyWebserviceExecutor(sdk).execute(ctx).outputs.to_dict()
 
 
 def deploy_calls(sdk: RecordingSDK) -> list[dict[str, Any]]:

@@ -52,7 +52,7 @@ def deploy(registry: Registry, config: ReactorConfig, state_dir: Path, version: 
     assert isinstance(executor, LocalDeployExecutor)
     outcome = executor.execute(ctx)
     assert outcome.recheck_after_seconds is None
-    return outcome.outputs
+    return outcome.outputs.to_dict()
 
 
 def example_payload(registry: Registry) -> dict:
@@ -159,7 +159,7 @@ def test_model_without_input_example_is_served_with_ping_only(
         config, tmp_path, target="local", model_name=name, model_version=version, tracking_uri=registry.tracking_uri
     )
     try:
-        out = LocalDeployExecutor().execute(ctx).outputs
+        out = LocalDeployExecutor().execute(ctx).outputs.to_dict()
         assert out["smoke_test"].startswith("skipped: the model has no input example")
         assert requests.get(out["endpoint_url"] + "/ping", timeout=5).status_code == 200
     finally:

@@ -117,13 +117,13 @@ class TestBlueGreen:
         first = run(config, tmp_path, registry, "churn-aml", v1, credential=credential)
 
         assert first.recheck_after_seconds is None
-        assert first.outputs["smoke_test"] == "passed"
+        assert first.outputs.to_dict()["smoke_test"] == "passed"
         assert aml.traffic(ENDPOINT) == {d1: 100}
         assert aml.scored[0]["deployment"] == d1  # smoke test went to the new deployment itself
         deployed = aml.deployments[ENDPOINT][d1]["properties"]
         assert deployed["model"].endswith(f"/workspaces/{WS}/models/churn-aml/versions/{v1}")
         assert deployed["instanceType"] == "Standard_DS3_v2" and "environmentId" not in deployed
-        assert first.outputs["scoring_uri"] == f"{aml.base_url}/score/{ENDPOINT}"
+        assert first.outputs.to_dict()["scoring_uri"] == f"{aml.base_url}/score/{ENDPOINT}"
         assert credential.scopes and all(s[0].endswith("/.default") for s in credential.scopes)
 
         run(config, tmp_path, registry, "churn-aml", v2)
@@ -132,11 +132,11 @@ class TestBlueGreen:
 
         third = run(config, tmp_path, registry, "churn-aml", v3)
         assert aml.traffic(ENDPOINT) == {d3: 100}
-        assert third.outputs["deleted"] == [d1] and third.outputs["kept"] == [d2]
+        assert third.outputs.to_dict()["deleted"] == [d1] and third.outputs.to_dict()["kept"] == [d2]
         deletes = [path.rsplit("/", 1)[1] for method, path in aml.log if method == "DELETE"]
         assert deletes == [d1]  # started as a long-running delete; v2 stays for rollback
 
-        again = run(config, tmp_path, registry, "churn-aml", v3, outputs=third.outputs)
+        again = run(config, tmp_path, registry, "churn-aml", v3, outputs=third.outputs.to_dict())
         assert again.recheck_after_seconds is None
         assert puts_of(aml, d3) == 1  # a retry never creates (or re-creates) the deployment
 
@@ -199,13 +199,15 @@ class TestFailures:
 
         waiting = run(short, tmp_path, registry, "churn-fail", version, clock=lambda: 1000.0)
 
-        assert waiting.recheck_after_seconds is not None and waiting.outputs["phase"] == "provisioning"
-        assert waiting.outputs["submitted_at"] == 1000.0
+        assert waiting.recheck_after_seconds is not None and waiting.outputs.to_dict()["phase"] == "provisioning"
+        assert waiting.outputs.to_dict()["submitted_at"] == 1000.0
         target = short.deployments["online"]
         assert isinstance(target, ManagedOnlineDeployment)
         later = 1000.0 + target.provisioning_timeout_s + 1
         with pytest.raises(PermanentError, match="still provisioning after"):
-            run(short, tmp_path, registry, "churn-fail", version, outputs=waiting.outputs, clock=lambda: later)
+            run(
+                short, tmp_path, registry, "churn-fail", version, outputs=waiting.outputs.to_dict(), clock=lambda: later
+            )
         assert aml.traffic(ENDPOINT) == {d1: 100}
         assert puts_of(aml, deployment_name("online", "churn-fail", version)) == 1
 
@@ -235,7 +237,7 @@ def test_kubernetes_endpoint_is_created_on_the_attached_compute(
     config = config.model_copy(update={"deployments": k8s.deployments})
     version = registry.log_sklearn("churn-k8s")
 
-    out = run(config, tmp_path, registry, "churn-k8s", version).outputs
+    out = run(config, tmp_path, registry, "churn-k8s", version).outputs.to_dict()
 
     endpoint = aml.endpoints["k8s-ep"]["properties"]
     assert endpoint["compute"].endswith(f"/workspaces/{WS}/computes/aks-attached")

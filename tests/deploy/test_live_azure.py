@@ -61,7 +61,7 @@ def test_live_deploy(kind: str, tmp_path: Path) -> None:
             config, tmp_path, target="live", model_name=name, model_version=version, upstream=upstream, outputs=outputs
         )
         outcome = executor.execute(ctx)
-        outputs = outcome.outputs
+        outputs = outcome.outputs.to_dict()
         if outcome.recheck_after_seconds is None or time.monotonic() > deadline:
             break
         time.sleep(outcome.recheck_after_seconds)

@@ -123,5 +123,5 @@ def test_failing_source_retries_with_backoff_then_fails_then_replay_finishes(
 
     target = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/aml.db")
     copies = target.search_model_versions(f"name='{name}'")
-    assert [str(c.version) for c in copies] == [done.outputs["model_version"]]
+    assert [str(c.version) for c in copies] == [done.outputs.to_dict()["model_version"]]
     assert copies[0].tags["modelops.source_version"] == version

@@ -155,7 +155,7 @@ worker: {{lease_seconds: 3, backoff_base_seconds: 0.2, poll_interval_seconds: 0.
     target_uri = f"sqlite:///{tmp_path}/aml.db"
     target = mlflow.MlflowClient(tracking_uri=target_uri, registry_uri=target_uri)
     assert [str(c.version) for c in target.search_model_versions(f"name='{model_name}'")] == [
-        registered.outputs["model_version"]
+        registered.outputs.to_dict()["model_version"]
     ]
     experiment = target.get_experiment_by_name("modelops-reactor-copies")
     assert experiment is not None
@@ -169,7 +169,7 @@ worker: {{lease_seconds: 3, backoff_base_seconds: 0.2, poll_interval_seconds: 0.
         assert len(records) == 1, records
         [record] = records
         assert record.status == SERVING and is_alive(record)
-        assert record.url == deployed.outputs["scoring_url"].removesuffix("/invocations")
+        assert record.url == deployed.outputs.to_dict()["scoring_url"].removesuffix("/invocations")
         assert requests.get(f"{record.url}/ping", timeout=10).status_code == 200
         assert _serving_groups(model_name) == {os.getsid(record.pid)}
     finally:

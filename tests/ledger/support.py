@@ -15,6 +15,7 @@ from shared.config.registries import MlflowRegistry
 from shared.domain.actions import Action, PlannedAction
 from shared.domain.clock import Clock, now_utc
 from shared.domain.events import MODEL_VERSION_CREATED, ModelEvent
+from shared.domain.outputs import RegisterOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext, Outcome
 from shared.executors.registry import ExecutorRegistry
@@ -125,7 +126,7 @@ class Scripted:
 
     def execute(self, ctx: ActionContext) -> Outcome:
         self.calls.append(ctx)
-        step = self.script.pop(0) if self.script else Outcome.done(ok=True)
+        step = self.script.pop(0) if self.script else Outcome.done(RegisterOutputs(reused=False))
         if isinstance(step, Exception):
             raise step
         return step

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from typing import Any
 
+from shared.domain.outputs import RegisterOutputs
 from shared.ledger.base import Ledger
 from tests.ledger.support import Backend, ManualClock, event, must, plan, record, together
 
@@ -70,7 +71,7 @@ class TestIntake:
         assert record(ledger, "6", steps=2).dispatch == [upstream]  # the chained one still waits
         must(ledger.claim("w", 60, action_id=upstream))
         assert record(ledger, "6", steps=2).dispatch == []  # started: the lease decides
-        ledger.complete(upstream, "w", {})
+        ledger.complete(upstream, "w", RegisterOutputs())
         assert record(ledger, "6", steps=2).dispatch == [downstream]
         assert must_event(ledger, first.event_id)["deliveries"] == 4
 

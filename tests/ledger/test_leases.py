@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from shared.domain.outputs import RegisterOutputs
 from shared.ledger.base import Ledger
 from tests.ledger.support import ManualClock, messages, must, record, together
 
@@ -21,12 +22,12 @@ class TestLeases:
         reclaimed = must(ledger.claim("other", 30))
         assert reclaimed.id == action_id and reclaimed.attempts == 2 and reclaimed.lease_owner == "other"
         assert not ledger.renew(action_id, "crashed", 30)  # the old owner is fenced off
-        assert ledger.complete(action_id, "crashed", {"late": True}) == []
+        assert ledger.complete(action_id, "crashed", RegisterOutputs(model_version="late")) == []
         assert not ledger.fail(action_id, "crashed", "late", retry_at=None)
-        assert not ledger.wait(action_id, "crashed", {"late": True}, clock.now)
-        ledger.complete(action_id, "other", {"ok": True})
+        assert not ledger.wait(action_id, "crashed", RegisterOutputs(model_version="late"), clock.now)
+        ledger.complete(action_id, "other", RegisterOutputs(model_version="1"))
         done = must(ledger.get_action(action_id))
-        assert done.status == "succeeded" and done.outputs == {"ok": True} and done.attempts == 2
+        assert done.status == "succeeded" and done.outputs == RegisterOutputs(model_version="1") and done.attempts == 2
         assert messages(ledger, action_id)[1:] == [
             "claimed (attempt 1)",
             "lease of crashed expired; reclaimed",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.domain.clock import iso
+from shared.domain.outputs import RegisterOutputs
 from shared.ledger.base import Ledger
 from tests.ledger.support import ManualClock, messages, must, record
 
@@ -28,15 +29,21 @@ class TestOutcomes:
         [action_id] = record(ledger, max_attempts=1).action_ids
         must(ledger.claim("w", 30))
         recheck_at = clock.now + timedelta(seconds=60)
-        assert ledger.wait(action_id, "w", {"run_id": 42}, recheck_at)
+        assert ledger.wait(action_id, "w", RegisterOutputs(run_id="r42"), recheck_at)
         waiting = must(ledger.get_action(action_id))
-        assert waiting.status == "waiting" and waiting.outputs == {"run_id": 42} and waiting.lease_owner is None
+        assert (
+            waiting.status == "waiting"
+            and waiting.outputs == RegisterOutputs(run_id="r42")
+            and waiting.lease_owner is None
+        )
         assert ledger.claim("w", 30) is None
         clock.advance(60)
         rechecked = must(ledger.claim("w2", 30))
-        assert rechecked.attempts == 1 and rechecked.outputs == {"run_id": 42}  # max_attempts=1 still holds
-        ledger.complete(action_id, "w2", {"state": "SUCCESS"})
-        assert must(ledger.get_action(action_id)).outputs == {"run_id": 42, "state": "SUCCESS"}
+        assert rechecked.attempts == 1 and rechecked.outputs == RegisterOutputs(
+            run_id="r42"
+        )  # max_attempts=1 still holds
+        ledger.complete(action_id, "w2", RegisterOutputs(model_version="7"))
+        assert must(ledger.get_action(action_id)).outputs == RegisterOutputs(run_id="r42", model_version="7")
         assert messages(ledger, action_id)[2:] == [
             f"waiting on remote work; re-check at {iso(recheck_at)}",
             "claimed (attempt 1)",
@@ -48,7 +55,7 @@ class TestOutcomes:
         assert must(ledger.claim("w", 30)).id == upstream  # the chained one waits
         assert ledger.claim("w", 30) is None
         clock.advance(2.5)
-        assert ledger.complete(upstream, "w", {"model_version": "7"}) == [downstream]
+        assert ledger.complete(upstream, "w", RegisterOutputs(model_version="7")) == [downstream]
         done = must(ledger.get_action(upstream))
         assert done.status == "succeeded" and done.duration_ms == 2500 and done.finished_at == clock.now
         assert must(ledger.claim("w", 30)).id == downstream
@@ -78,7 +85,7 @@ class TestOutcomes:
         assert messages(ledger, downstream)[-1] == "requeued by replay (was skipped)"
         assert ledger.requeue([upstream], include_succeeded=False) == []  # queued already
         assert must(ledger.claim("w", 30)).attempts == 1
-        ledger.complete(upstream, "w", {})
+        ledger.complete(upstream, "w", RegisterOutputs())
         assert ledger.requeue([upstream], include_succeeded=False) == []
         assert ledger.requeue([upstream, "act_missing"], include_succeeded=True) == [upstream]
 

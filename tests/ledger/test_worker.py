@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import Outcome
 from shared.ledger.base import Ledger
@@ -24,9 +25,9 @@ def live(backend: Backend) -> Iterator[Ledger]:
 class TestWorker:
     def test_transient_errors_are_retried_with_backoff_then_succeed(self, tmp_path: Path, live: Ledger) -> None:
         ids = record(live).action_ids
-        executor = Scripted([RetryableError("503 from registry"), Outcome.done(model_version="4")])
+        executor = Scripted([RetryableError("503 from registry"), Outcome.done(RegisterOutputs(model_version="4"))])
         [done] = worker(tmp_path, live, executor).run_until_done(ids, timeout=60)
-        assert done.status == "succeeded" and done.attempts == 2 and done.outputs == {"model_version": "4"}
+        assert done.status == "succeeded" and done.attempts == 2 and done.outputs == RegisterOutputs(model_version="4")
         assert any("503 from registry" in message for message in messages(live, done.id))
 
     def test_attempts_are_capped_and_the_error_is_kept(self, tmp_path: Path, live: Ledger) -> None:
@@ -44,20 +45,30 @@ class TestWorker:
     def test_a_dependent_action_runs_after_and_sees_upstream_outputs(self, tmp_path: Path, live: Ledger) -> None:
         ids = record(live, steps=2).action_ids
         executor = Scripted(
-            [Outcome.done(model_uri="models:/m/7", model_name="m", model_version="7", tracking_uri="t")]
+            [
+                Outcome.done(
+                    RegisterOutputs(model_uri="models:/m/7", model_name="m", model_version="7", tracking_uri="t")
+                )
+            ]
         )
         worker(tmp_path, live, executor).run_until_done(ids, timeout=60)
         assert [c.action.id for c in executor.calls] == ids
-        assert executor.calls[1].upstream["model_uri"] == "models:/m/7"
+        assert executor.calls[1].upstream[0].to_dict()["model_uri"] == "models:/m/7"
         assert executor.calls[1].model().uri == "models:/m/7"
 
     def test_waiting_outcomes_are_rechecked_without_counting_attempts(self, tmp_path: Path, live: Ledger) -> None:
         ids = record(live, max_attempts=1).action_ids
-        executor = Scripted([Outcome.waiting(0.05, run_id=42), Outcome.waiting(0.05), Outcome.done(state="SUCCESS")])
+        executor = Scripted(
+            [
+                Outcome.waiting(0.05, RegisterOutputs(run_id="r42")),
+                Outcome.waiting(0.05, RegisterOutputs()),
+                Outcome.done(RegisterOutputs(reused=True)),
+            ]
+        )
         [done] = worker(tmp_path, live, executor).run_until_done(ids, timeout=60)
         assert done.status == "succeeded" and done.attempts == 1
-        assert done.outputs == {"run_id": 42, "state": "SUCCESS"}
-        assert executor.calls[1].action.outputs == {"run_id": 42}
+        assert done.outputs == RegisterOutputs(run_id="r42", reused=True)
+        assert executor.calls[1].action.outputs == RegisterOutputs(run_id="r42")
 
     def test_replay_requeues_failed_actions(self, tmp_path: Path, live: Ledger) -> None:
         ids = record(live, max_attempts=1).action_ids

@@ -16,6 +16,7 @@ import pytest
 
 from shared.config.loader import load_config
 from shared.domain.actions import REGISTER, Action, action_key
+from shared.domain.outputs import RegisterOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext
 from shared.local.mlflow_server import MlflowServer
@@ -111,12 +112,12 @@ def register_context(
         event_id=event_id,
         status="running",
         params=ActionParams.from_dict(params),
-        outputs={},
+        outputs=RegisterOutputs(),
     )
     return ActionContext(
         action=action,
         config=config,
         state_dir=tmp_path / "state",
-        upstream={},
+        upstream=(),
         log=logging.getLogger("tests.registries"),
     )

@@ -52,7 +52,9 @@ class TestRegisterIntoAzureML:
         copies = list(workspace.search_model_versions(f"name='{name}'"))
         assert len(copies) == 1
         copy = copies[0]
-        assert first.outputs["reused"] is False and first.outputs["model_version"] == str(copy.version)
+        assert first.outputs.to_dict()["reused"] is False and first.outputs.to_dict()["model_version"] == str(
+            copy.version
+        )
         assert copy.tags["modelops.source_name"] == name
         assert copy.tags["modelops.source_version"] == version
         assert copy.tags["modelops.source_registry"] == source_server.url
@@ -85,7 +87,9 @@ class TestRegisterIntoAzureML:
         again = RegisterExecutor().execute(
             register_context(tmp_path, _config(source_server, aml), name, version, _params(source_server))
         )
-        assert again.outputs["reused"] is True and again.outputs["model_version"] == str(copy.version)
+        assert again.outputs.to_dict()["reused"] is True and again.outputs.to_dict()["model_version"] == str(
+            copy.version
+        )
         assert len(list(workspace.search_model_versions(f"name='{name}'"))) == 1
 
         # every MLflow and artifact call carried the identity's bearer token

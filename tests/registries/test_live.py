@@ -43,8 +43,10 @@ def test_register_into_a_real_workspace(tmp_path: Path, source_server: MlflowSer
     first = RegisterExecutor().execute(ctx)
     again = RegisterExecutor().execute(register_context(tmp_path, _aml_yaml(source_server), name, version, params))
     uri = mlflow_tracking_uri(ctx.target(AzureMLRegistry))
-    copy = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(name, first.outputs["model_version"])
-    assert copy.tags["modelops.source_name"] == name and again.outputs["reused"] is True
+    copy = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(
+        name, first.outputs.to_dict()["model_version"]
+    )
+    assert copy.tags["modelops.source_name"] == name and again.outputs.to_dict()["reused"] is True
 
 
 @pytest.mark.skipif(not os.environ.get("DATABRICKS_HOST"), reason="set DATABRICKS_HOST (and auth) to run")

@@ -86,7 +86,7 @@ class TestWorkerCrash:
         target_uri = f"sqlite:///{tmp_path}/aml-registry.db"
         target = mlflow.MlflowClient(tracking_uri=target_uri, registry_uri=target_uri)
         copies = target.search_model_versions(f"name='{name}'")
-        assert [c.version for c in copies] == [int(done.outputs["model_version"])]
+        assert [c.version for c in copies] == [int(done.outputs.to_dict()["model_version"])]
         experiment = target.get_experiment_by_name("modelops-reactor-copies")
         assert experiment is not None
         runs = target.search_runs(

@@ -94,7 +94,7 @@ def actions(args: argparse.Namespace) -> int:
             return 0
         for key in ("id", "key", "status", "attempts", "event_id", "after", "error", "duration_ms"):
             print(f"{key:12} {body.get(key) if body.get(key) is not None else ''}")
-        for key, value in action.outputs.items():
+        for key, value in action.outputs.to_dict().items():
             print(f"  {key}: {value}")
         for line in body["log"]:
             print(f"  {line['at'][:23]}  {line['message']}")

@@ -46,6 +46,6 @@ def operate(args: argparse.Namespace) -> int:
         done = worker.run_until_done([action_id])
     _print_actions([a.to_dict() for a in done])
     for action in done:
-        for key, value in action.outputs.items():
+        for key, value in action.outputs.to_dict().items():
             print(f"  {key}: {value}")
     return 0 if all(a.status == "succeeded" for a in done) else 1
