@@ -4,36 +4,75 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from shared import telemetry
+from shared import __version__, telemetry
 from shared.cli import commands
-from shared.errors import ConfigError, ModelOpsError
+from shared.cli.output import OUTPUTS
+from shared.errors import BadRequest, ConfigError, ModelOpsError
 from shared.settings import Settings
+
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    "config": None,
+    "state_dir": None,
+    "output": "table",
+    "quiet": False,
+    "verbose": False,
+}
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes, before or after its name (as `az` and `mlflow`).
+
+    Below the top level their default is SUPPRESS: a sub-command's parser writes its values over
+    the top level's, so it must only write the ones actually given.
+    """
+    default = GLOBAL_DEFAULTS.get if top else (lambda _name: argparse.SUPPRESS)
+    group = parser.add_argument_group("global options (before or after the command)")
+    add = group.add_argument
+    add("--config", default=default("config"), help="config file (default: $MODELOPS_CONFIG or the embedded default)")
+    add("--state-dir", default=default("state_dir"), help="state dir (default: $MODELOPS_STATE_DIR or .modelops)")
+    add("-o", "--output", choices=OUTPUTS, default=default("output"), help="output format (default: table)")
+    add("--json", dest="output", action="store_const", const="json", default=argparse.SUPPRESS, help="same as -o json")
+    add("--quiet", action="store_true", default=default("quiet"), help="only warnings and errors on stderr")
+    add("-v", "--verbose", action="store_true", default=default("verbose"), help="debug logging")
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                found += [child, *_every_parser(child)]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelops", description=__doc__)
-    parser.add_argument("--config", help="config file (default: $MODELOPS_CONFIG or the embedded default)")
-    parser.add_argument("--state-dir", help="embedded state dir (default: $MODELOPS_STATE_DIR or .modelops)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"modelops {__version__}")
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in commands.MODULES:
         module.add_parser(sub)
+    for child in _every_parser(parser):
+        add_global_options(child, top=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        # the CLI flags are the same settings the Functions host reads from app settings
-        args.settings = Settings.from_env().with_overrides(config_path=args.config, state_dir=args.state_dir)
-        # correlation ids, secret redaction, JSON lines if MODELOPS_LOG_FORMAT=json, Azure Monitor if configured
-        level = logging.DEBUG if args.verbose else logging.INFO
-        telemetry.setup_logging(args.settings, level=level, stream=sys.stderr)
-        return int(args.func(args) or 0)
-    except ConfigError as exc:
+        code = _run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `modelops events | head -1`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 0
+    except (ConfigError, BadRequest) as exc:  # a wrong name or value given: a usage error, as argparse's
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ModelOpsError as exc:
@@ -41,6 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    # the CLI flags are the same settings the Functions host reads from app settings
+    args.settings = Settings.from_env().with_overrides(config_path=args.config, state_dir=args.state_dir)
+    # correlation ids, secret redaction, JSON lines if MODELOPS_LOG_FORMAT=json, Azure Monitor if configured
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    telemetry.setup_logging(args.settings, level=level, stream=sys.stderr)
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
-"""Plain-text tables and JSON for the CLI."""
+"""What the CLI prints: tables (aligned, or tab-separated for scripts) and JSON, and the one table
+of events and the one table of actions every command and the demo summary show."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+OUTPUTS = ("table", "json", "tsv")
+
+EVENT_HEADERS = ["EVENT", "RECEIVED", "SOURCE", "KIND", "MODEL", "STATUS", "DELIVERIES", "REASON"]
+ACTION_HEADERS = ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "TOOK", "RESULT"]
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    cells = [[_cell(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -19,6 +25,84 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(out)
 
 
+def tsv(rows: Sequence[Sequence[Any]]) -> str:
+    """Tab-separated rows without headers, for `cut` and `while read` (as `az -o tsv`)."""
+    return "\n".join("\t".join(_cell(v).replace("\t", " ") for v in row) for row in rows)
+
+
 def emit_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def emit(output: str, data: Any, rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """``data`` as JSON, or ``rows`` as a table or TSV, as ``-o/--output`` asks."""
+    if output == "json":
+        emit_json(data)
+    elif output == "tsv":
+        if rows:
+            print(tsv(rows))
+    else:
+        print(table(rows, headers))
+
+
+def narrator(output: str) -> Callable[[str], None]:
+    """Where progress lines go: stdout for people, stderr when stdout carries JSON for a program."""
+    if output == "json":
+        return lambda line: print(line, file=sys.stderr)
+    return print
+
+
+def event_rows(events: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            e["id"],
+            (e.get("received_at") or "")[:19],
+            e["source"],
+            e.get("kind") or e.get("source_type"),
+            model_of(e),
+            e["status"],
+            e.get("deliveries"),
+            _short(e.get("reason") or ""),
+        ]
+        for e in events
+    ]
+
+
+def action_rows(actions: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            a["id"],
+            a["kind"],
+            a["target"],
+            model_of(a),
+            a["status"],
+            a["attempts"],
+            f"{a['duration_ms'] / 1000:.1f}s" if a.get("duration_ms") is not None else "",
+            _short(a.get("error") or key_output(a.get("outputs") or {})),
+        ]
+        for a in actions
+    ]
+
+
+def key_output(outputs: Mapping[str, Any]) -> str:
+    """The one output a reader looks for first: where it serves, what it wrote, where it copied to."""
+    for key in ("scoring_url", "output", "model_uri"):
+        if outputs.get(key):
+            extra = f" ({outputs['rows']:,} rows)" if key == "output" and outputs.get("rows") else ""
+            return f"{outputs[key]}{extra}"
+    return ""
+
+
+def model_of(row: Mapping[str, Any]) -> str:
+    name, version = row.get("model_name"), row.get("model_version")
+    return f"{name}/{version}" if name and version else str(name or "")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _short(text: object, width: int = 80) -> str:
+    value = str(text).replace("\n", " ")
+    return value if len(value) <= width else value[: width - 1] + "…"

@@ -27,8 +27,12 @@ MODEL = "demo-churn"
 
 @dataclass
 class DemoResult:
+    """How it went, with the events and actions of the run (as the ledger returns them) for the summary."""
+
     ok: bool
-    lines: list[str] = field(default_factory=list)
+    finished: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_demo(
@@ -148,12 +152,14 @@ def _loop(
 
     report, _ = run_cleanup_and_record(reactor, apply=False)
     say(f"    {report.counts()}")
-    lines = _summary(reactor) + [
-        f"demo finished in {time.monotonic() - started:.0f}s: "
-        f"{'all actions succeeded' if ok else 'SOME ACTIONS FAILED'}"
-    ]
+    ok = ok and all(a.status == "succeeded" for a in reactor.ledger.list_actions(limit=1000))
+    actions = sorted(reactor.ledger.list_actions(limit=1000), key=lambda a: (a.started_at or a.created_at, a.id))
     return DemoResult(
-        ok=ok and all(a.status == "succeeded" for a in reactor.ledger.list_actions(limit=1000)), lines=lines
+        ok=ok,
+        finished=f"demo finished in {time.monotonic() - started:.0f}s: "
+        f"{'all actions succeeded' if ok else 'SOME ACTIONS FAILED'}",
+        events=list(reversed(reactor.ledger.list_events(limit=100))),
+        actions=[a.to_dict() for a in actions],
     )
 
 
@@ -214,56 +220,3 @@ def _wait(reactor: Any, predicate: Callable[[], Any], what: str, timeout: float 
             return value
         time.sleep(0.3)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; see `modelops actions`")
-
-
-def _summary(reactor: Any) -> list[str]:
-    events = list(reversed(reactor.ledger.list_events(limit=100)))
-    rows = [
-        (
-            e["id"],
-            e["source"],
-            e["kind"] or e["source_type"],
-            f"{e['model_name']}/{e['model_version']}",
-            e["status"],
-            e["deliveries"],
-        )
-        for e in events
-    ]
-    actions = sorted(reactor.ledger.list_actions(limit=1000), key=lambda a: (a.started_at or a.created_at, a.id))
-    action_rows = [
-        (
-            a.id,
-            a.kind,
-            a.target,
-            f"{a.model_name}/{a.model_version}",
-            a.status,
-            a.attempts,
-            f"{(a.duration_ms or 0) / 1000:.1f}s",
-            _key_output(a.outputs.to_dict()),
-        )
-        for a in actions
-    ]
-    return [
-        "",
-        "events",
-        _table(rows, ["EVENT", "SOURCE", "KIND", "MODEL", "STATUS", "DELIVERIES"]),
-        "",
-        "actions",
-        _table(action_rows, ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "TOOK", "RESULT"]),
-        "",
-    ]
-
-
-def _table(rows: list[tuple[Any, ...]], headers: list[str]) -> str:
-    """Rows under their headers, columns aligned (pandas is loaded anyway: the demo trains a model)."""
-    import pandas as pd
-
-    return str(pd.DataFrame(rows, columns=headers).fillna("").to_string(index=False))
-
-
-def _key_output(outputs: dict[str, Any]) -> str:
-    for key in ("scoring_url", "output", "model_uri"):
-        if outputs.get(key):
-            extra = f" ({outputs['rows']:,} rows)" if key == "output" and outputs.get("rows") else ""
-            return f"{outputs[key]}{extra}"
-    return ""

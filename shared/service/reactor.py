@@ -20,6 +20,9 @@ from shared.service.dispatch import Dispatcher, LocalDispatcher
 from shared.service.worker import Worker
 from shared.settings import Settings
 
+# the hint an operator gets for an action that already ran: both ways of asking again
+RUN_AGAIN = 'to run it again: `--force` (CLI) or "force": true (API)'
+
 log = logging.getLogger("modelops.intake")
 
 
@@ -114,7 +117,7 @@ class Reactor:
                 "accepted",
                 duplicate=not requeued,
                 action_ids=[existing.id],
-                reason=None if requeued else f"action already {existing.status}; use force to run it again",
+                reason=None if requeued else f"action already {existing.status}; {RUN_AGAIN}",
             )
         result = self.ledger.record_event(event, [planned], reason=None, max_attempts=self.config.worker.max_attempts)
         if result.dispatch:

@@ -12,7 +12,6 @@ from shared.service.cleanup import run_cleanup_and_record
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("cleanup", help="find stale resources and (with --apply) mark/delete them")
     p.add_argument("--apply", action="store_true", help="really mark and delete (default: dry run)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cleanup)
 
 
@@ -20,7 +19,7 @@ def cleanup(args: argparse.Namespace) -> int:
     from shared.cleanup.report import format_report_table
 
     report, body = run_cleanup_and_record(Container(args.settings).reactor(), apply=args.apply)
-    if args.json:
+    if args.output == "json":
         emit_json(body)
     else:
         print(format_report_table(report))

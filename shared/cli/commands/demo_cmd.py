@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from shared.cli.output import ACTION_HEADERS, EVENT_HEADERS, action_rows, emit_json, event_rows, narrator, table
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="run the whole loop locally: MLflow -> register -> deploy -> score -> cleanup")
@@ -23,7 +25,14 @@ def demo(args: argparse.Namespace) -> int:
 
     settings = args.settings
     state_dir = settings.state_dir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = run_demo(state_dir, settings.environ, rows=args.rows)
-    for line in result.lines:
-        print(line)
+    as_json = args.output == "json"
+    # with -o json stdout carries only the summary; the narration goes to stderr
+    result = run_demo(state_dir, settings.environ, rows=args.rows, say=narrator(args.output))
+    if as_json:
+        emit_json({"ok": result.ok, "events": result.events, "actions": result.actions})
+    else:
+        for title, rows in (("events", event_rows(result.events)), ("actions", action_rows(result.actions))):
+            print(f"\n{title}")
+            print(table(rows, EVENT_HEADERS if title == "events" else ACTION_HEADERS))
+        print(f"\n{result.finished}")
     return 0 if result.ok else 1

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from shared.cli.output import emit_json, table
+from shared.cli.output import emit, model_of
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("deployments", help="list the deployments the reactor manages")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=deployments)
     u = sub.add_parser("undeploy", help="stop every server of a local deployment target")
     u.add_argument("target", help="name of a `deployments:` entry of kind local")
@@ -22,24 +21,17 @@ def deployments(args: argparse.Namespace) -> int:
 
     settings = args.settings
     rows = list_managed_deployments(load_config(settings.config_path, env=settings.config_env()), settings.state_dir)
-    if args.json:
-        emit_json(rows)
-        return 0
-    print(
-        table(
-            [
-                (
-                    r.get("target"),
-                    r.get("kind"),
-                    _model(r),
-                    r.get("url") or r.get("endpoint") or "",
-                    r.get("status") or ("alive" if r.get("alive") else ""),
-                )
-                for r in rows
-            ],
-            ["TARGET", "KIND", "MODEL", "URL", "STATUS"],
+    cells = [
+        (
+            r.get("target"),
+            r.get("kind"),
+            model_of(r),
+            r.get("url") or r.get("endpoint") or "",
+            r.get("status") or ("alive" if r.get("alive") else ""),
         )
-    )
+        for r in rows
+    ]
+    emit(args.output, rows, cells, ["TARGET", "KIND", "MODEL", "URL", "STATUS"])
     return 0
 
 
@@ -51,10 +43,12 @@ def undeploy(args: argparse.Namespace) -> int:
     result = undeploy_local(
         load_config(settings.config_path, env=settings.config_env()), settings.state_dir, args.target
     )
-    emit_json(result)
+    cells = [
+        (s["target"], model_of(s), s["url"], s["pid"], "stopped" if s["was_running"] else "was not running")
+        for s in result["stopped"]
+    ]
+    if args.output == "table" and not cells:
+        print(f"{args.target}: no local deployment recorded, nothing to stop")
+        return 0
+    emit(args.output, result, cells, ["TARGET", "MODEL", "URL", "PID", "STATUS"])
     return 0
-
-
-def _model(row: dict[str, object]) -> str:
-    name, version = row.get("model_name"), row.get("model_version")
-    return f"{name}/{version}" if name else ""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from shared.bootstrap import Container
-from shared.cli.output import emit_json, table
+from shared.cli.output import ACTION_HEADERS, EVENT_HEADERS, action_rows, emit, emit_json, event_rows, table
 from shared.domain.actions import ACTION_KINDS, STATUSES
-from shared.errors import ModelOpsError
+from shared.errors import BadRequest
+
+EVENT_FIELDS = ("id", "source", "kind", "source_type", "model_name", "model_version", "status", "reason")
+ACTION_FIELDS = ("id", "key", "status", "attempts", "event_id", "after", "error", "duration_ms")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +20,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     e.add_argument("--source", help="only events from this source")
     e.add_argument("--status", choices=["accepted", "ignored"])
     e.add_argument("--limit", type=int, default=50)
-    e.add_argument("--json", action="store_true", help="print JSON")
     e.set_defaults(func=events)
     a = sub.add_parser("actions", help="list actions, or show one with its log")
     a.add_argument("action_id", nargs="?", help="show this action")
@@ -25,7 +28,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     a.add_argument("--kind", choices=ACTION_KINDS)
     a.add_argument("--status", choices=STATUSES)
     a.add_argument("--limit", type=int, default=50)
-    a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(func=actions)
     r = sub.add_parser("replay", help="re-plan an event with the current rules and re-run what failed")
     r.add_argument("event_id")
@@ -39,46 +41,15 @@ def events(args: argparse.Namespace) -> int:
     if args.event_id:
         event = reactor.ledger.get_event(args.event_id)
         if event is None:
-            raise ModelOpsError(f"no event {args.event_id}")
-        if args.json:
+            raise BadRequest(f"no event {args.event_id}; list them with `modelops events`")
+        if args.output == "json":
             emit_json(event)
             return 0
-        for key in (
-            "id",
-            "source",
-            "kind",
-            "source_type",
-            "model_name",
-            "model_version",
-            "status",
-            "reason",
-            "received_at",
-            "deliveries",
-        ):
-            print(f"{key:14} {event.get(key) or ''}")
-        _print_actions(event["actions"])
+        _fields(event, (*EVENT_FIELDS, "received_at", "deliveries"))
+        print_actions(event["actions"], args.output)
         return 0
     rows = reactor.ledger.list_events(source=args.source, status=args.status, limit=args.limit)
-    if args.json:
-        emit_json(rows)
-        return 0
-    print(
-        table(
-            [
-                (
-                    e["id"],
-                    e["received_at"][:19],
-                    e["source"],
-                    e["kind"] or e["source_type"],
-                    _model(e),
-                    e["status"],
-                    e["reason"] or "",
-                )
-                for e in rows
-            ],
-            ["EVENT", "RECEIVED", "SOURCE", "KIND", "MODEL", "STATUS", "REASON"],
-        )
-    )
+    emit(args.output, rows, event_rows(rows), EVENT_HEADERS)
     return 0
 
 
@@ -87,13 +58,12 @@ def actions(args: argparse.Namespace) -> int:
     if args.action_id:
         action = reactor.ledger.get_action(args.action_id)
         if action is None:
-            raise ModelOpsError(f"no action {args.action_id}")
+            raise BadRequest(f"no action {args.action_id}; list them with `modelops actions`")
         body = {**action.to_dict(), "log": reactor.ledger.action_log(action.id)}
-        if args.json:
+        if args.output == "json":
             emit_json(body)
             return 0
-        for key in ("id", "key", "status", "attempts", "event_id", "after", "error", "duration_ms"):
-            print(f"{key:12} {body.get(key) if body.get(key) is not None else ''}")
+        _fields(body, ACTION_FIELDS)
         for key, value in action.outputs.to_dict().items():
             print(f"  {key}: {value}")
         for line in body["log"]:
@@ -102,10 +72,8 @@ def actions(args: argparse.Namespace) -> int:
     rows = reactor.ledger.list_actions(
         model=args.model, version=args.version, kind=args.kind, status=args.status, limit=args.limit
     )
-    if args.json:
-        emit_json([a.to_dict() for a in rows])
-        return 0
-    _print_actions([a.to_dict() for a in rows])
+    dicts = [a.to_dict() for a in rows]
+    emit(args.output, dicts, action_rows(dicts), ACTION_HEADERS)
     return 0
 
 
@@ -113,42 +81,26 @@ def replay(args: argparse.Namespace) -> int:
     reactor = Container(args.settings).reactor()
     result = reactor.replay(args.event_id, force=args.force)
     if result is None:
-        raise ModelOpsError(f"no event {args.event_id}")
+        raise BadRequest(f"no event {args.event_id}; list them with `modelops events`")
+    ok = True
+    if args.wait:
+        done = reactor.worker().run_until_done(result["action_ids"])
+        result = {**result, "actions": [a.to_dict() for a in done]}
+        ok = all(a.status == "succeeded" for a in done)
+    if args.output == "json":
+        emit_json(result)
+        return 0 if ok else 1
     print(f"event {args.event_id}: planned {len(result['planned'])} new, requeued {len(result['requeued'])}")
     if args.wait:
-        worker = reactor.worker()
-        done = worker.run_until_done(result["action_ids"])
-        _print_actions([a.to_dict() for a in done])
-        return 0 if all(a.status == "succeeded" for a in done) else 1
-    return 0
+        print_actions(result["actions"], args.output)
+    elif result["action_ids"]:
+        print("a running `modelops serve` or `modelops worker` runs them; add --wait to run them here")
+    return 0 if ok else 1
 
 
-def _model(row: dict[str, object]) -> str:
-    name, version = row.get("model_name"), row.get("model_version")
-    return f"{name}/{version}" if name and version else str(name or "")
+def print_actions(rows: list[dict[str, Any]], output: str = "table") -> None:
+    emit(output, rows, action_rows(rows), ACTION_HEADERS)
 
 
-def _print_actions(rows: list[dict[str, object]]) -> None:
-    print(
-        table(
-            [
-                (
-                    a["id"],
-                    a["kind"],
-                    a["target"],
-                    _model(a),
-                    a["status"],
-                    a["attempts"],
-                    a["duration_ms"] if a["duration_ms"] is not None else "",
-                    _short(a["error"] or ""),
-                )
-                for a in rows
-            ],
-            ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "MS", "ERROR"],
-        )
-    )
-
-
-def _short(text: object, width: int = 80) -> str:
-    value = str(text).replace("\n", " ")
-    return value if len(value) <= width else value[: width - 1] + "…"
+def _fields(body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    print(table([(key, body.get(key) if body.get(key) is not None else "") for key in keys], ["FIELD", "VALUE"]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from shared.bootstrap import Container
-from shared.cli.commands.inspect_cmd import _print_actions
+from shared.cli.commands.inspect_cmd import print_actions
+from shared.cli.output import emit_json, narrator
 
 VERBS = {"register": "register", "deploy": "deploy", "score": "batch_score"}
 
@@ -33,19 +34,25 @@ def operate(args: argparse.Namespace) -> int:
         force=args.force,
     )
     action_id = result.action_ids[0]
+    say = narrator(args.output)
     if result.duplicate:
-        print(f"{action_id}: {result.reason}")
+        say(f"{action_id}: {result.reason}")
     else:
-        print(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
+        say(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
     if args.no_wait:
+        if args.output == "json":
+            emit_json({"action_id": action_id, "duplicate": result.duplicate, "reason": result.reason})
         return 0
     from shared.batch.progress import TerminalProgress
 
     with TerminalProgress() as bar:  # a bar for "scored N of M rows", other progress lines as they come
         worker = reactor.worker(progress=lambda action, message: bar(message))
         done = worker.run_until_done([action_id])
-    _print_actions([a.to_dict() for a in done])
-    for action in done:
-        for key, value in action.outputs.to_dict().items():
-            print(f"  {key}: {value}")
+    if args.output == "json":
+        emit_json([a.to_dict() for a in done])
+    else:
+        print_actions([a.to_dict() for a in done], args.output)
+        for action in done:
+            for key, value in action.outputs.to_dict().items():
+                print(f"  {key}: {value}")
     return 0 if all(a.status == "succeeded" for a in done) else 1

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 
 from shared.bootstrap import Container
-from shared.cli.output import emit_json
+from shared.cli.output import emit
+from shared.errors import BadRequest
 from shared.service.poller import poll_sources
+
+COUNTS = ("models", "versions", "aliases", "accepted", "duplicates")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,9 +19,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def poll(args: argparse.Namespace) -> int:
-    summary = poll_sources(Container(args.settings).reactor(), only=args.source)
-    if not summary:
+    reactor = Container(args.settings).reactor()
+    if args.source and args.source not in reactor.config.sources:
+        known = ", ".join(reactor.config.sources) or "none"
+        raise BadRequest(f"no source named {args.source!r}; configured: {known}")
+    summary = poll_sources(reactor, only=args.source)
+    if not summary and args.output == "table":
         print("no source has `poll: true`; name one with --source")
         return 0
-    emit_json(summary)
+    rows = [
+        (name, *(counts.get(key, "") for key in COUNTS), counts.get("error", "")) for name, counts in summary.items()
+    ]
+    emit(args.output, summary, rows, ["SOURCE", *(key.upper() for key in COUNTS), "ERROR"])
     return 1 if any("error" in counts for counts in summary.values()) else 0

@@ -1,16 +1,25 @@
-"""`modelops serve`: the local stack (HTTP API + in-process workers) on embedded defaults."""
+"""`modelops serve`: the local stack (HTTP API + in-process workers) on embedded defaults.
+
+On Ctrl+C or SIGTERM it stops taking requests, lets the workers finish the action they run, and
+leaves the local deployments it started serving: they are the deployed state the ledger records
+(a later `serve` keeps managing them), so it lists them with the command that stops them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
+from pathlib import Path
 
 from shared.bootstrap import Container
 from shared.service.dispatch import LocalDispatcher
 from shared.service.reactor import Reactor
+from shared.settings import Settings
 
 log = logging.getLogger("modelops.serve")
+WORKER_GRACE_SECONDS = 30
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,29 +54,79 @@ def serve(args: argparse.Namespace) -> int:
     dispatcher = LocalDispatcher()
     container = Container(settings, dispatcher=dispatcher)
     reactor = container.reactor()
+    warn_missing_batch_inputs(reactor)
     stop = threading.Event()
     threads = [] if args.no_worker else start_workers(reactor, dispatcher, args.workers, stop)
-    app = container.http_app()
+    _banner(args, settings, len(threads))
+    received: list[int] = []
+    # uvicorn stops on SIGINT/SIGTERM, restores the handlers it found and raises the signal again:
+    # these record it, so the shutdown below runs for SIGTERM too (the default would just exit)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
+    try:
+        uvicorn.run(container.http_app(), host=args.host, port=args.port, log_level="warning")
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C stops waiting
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop_workers(threads, stop, dispatcher)
+        report_left_running(reactor)
+    return 0
+
+
+def stop_workers(threads: list[threading.Thread], stop: threading.Event, dispatcher: LocalDispatcher) -> None:
+    """Ask the workers to stop after their current action; a lease left behind is retried later."""
+    stop.set()
+    dispatcher.wakeup.set()
+    busy = [t for t in threads if t.is_alive()]
+    if busy:
+        print(f"stopping {len(busy)} worker(s): waiting up to {WORKER_GRACE_SECONDS}s for running actions", flush=True)
+    for thread in busy:
+        thread.join(timeout=WORKER_GRACE_SECONDS)
+    left = sum(t.is_alive() for t in threads)
+    if left:
+        print(f"{left} action(s) still running: they are retried when their lease expires", flush=True)
+    elif threads:
+        print("workers stopped", flush=True)
+
+
+def report_left_running(reactor: Reactor) -> None:
+    """Say which local deployments keep serving after `serve` exits, and how to stop them."""
+    from shared.adapters.local_deployments import LocalDeploymentStore, is_alive
+
+    alive = [rec for rec in LocalDeploymentStore(reactor.settings.state_dir).list() if is_alive(rec)]
+    if not alive:
+        print("no local deployments left running", flush=True)
+        return
+    print(f"left running ({len(alive)} local deployment(s), still serving):", flush=True)
+    for rec in alive:
+        print(f"  {rec.target}: {rec.model_name}/{rec.model_version} at {rec.url} (pid {rec.pid})", flush=True)
+    for target in sorted({rec.target for rec in alive}):
+        print(f"stop with: modelops undeploy {target}", flush=True)
+
+
+def warn_missing_batch_inputs(reactor: Reactor) -> None:
+    """A local batch target whose input file is missing fails every batch_score: say so at start."""
+    for name, target in reactor.config.batch.items():
+        path = getattr(target, "input", None) if target.kind == "local" else None
+        if path and not Path(path).exists():
+            log.warning("batch target %s: input %s does not exist yet; batch_score fails until it does", name, path)
+
+
+def _banner(args: argparse.Namespace, settings: Settings, workers: int) -> None:
     base = f"http://{args.host}:{args.port}/api"
-    print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {len(threads)})")
+    secret, dbx_secret = settings.mlflow_webhook_secret, settings.databricks_webhook_secret
+    print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {workers})")
     print(
         f"  MLflow webhooks      -> {base}/hooks/mlflow       (secret: MLFLOW_WEBHOOK_SECRET"
-        f"{' set' if settings.mlflow_webhook_secret else ' NOT set: unsigned deliveries accepted'})"
+        f"{' set' if secret else ' NOT set: unsigned deliveries accepted'})"
     )
     print(
         f"  Databricks webhooks  -> {base}/hooks/databricks   (secret: DATABRICKS_WEBHOOK_SECRET"
-        f"{' set' if settings.databricks_webhook_secret else ' NOT set'})"
+        f"{' set' if dbx_secret else ' NOT set'})"
     )
     print(f"  Event Grid (Azure ML)-> {base}/hooks/eventgrid")
     print(f"  ops API              -> {base}/actions, {base}/events, {base}/docs")
-    try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    finally:
-        stop.set()
-        dispatcher.wakeup.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    return 0
+    print("  Ctrl+C stops the API and workers; local deployments keep serving (`modelops undeploy TARGET`)", flush=True)
 
 
 def work(args: argparse.Namespace) -> int:
@@ -75,11 +134,11 @@ def work(args: argparse.Namespace) -> int:
     reactor = Container(args.settings, dispatcher=dispatcher).reactor()
     stop = threading.Event()
     threads = start_workers(reactor, dispatcher, args.workers, stop)
-    print(f"worker running ({len(threads)} threads); Ctrl-C to stop")
+    print(f"worker running ({len(threads)} threads); Ctrl-C to stop", flush=True)
     try:
         while any(t.is_alive() for t in threads):
             for thread in threads:
                 thread.join(timeout=1)
     except KeyboardInterrupt:
-        stop.set()
+        stop_workers(threads, stop, dispatcher)
     return 0

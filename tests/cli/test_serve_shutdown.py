@@ -1,0 +1,56 @@
+"""Ctrl+C and SIGTERM on `modelops serve`: the API and workers stop, exit 0, and it says what it leaves
+running (the README's local loop shows a deployment left serving and `modelops undeploy` stopping it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.local.processes import free_port, stop_process, wait_http
+from tests.support import ROOT
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, tmp_path: Path) -> None:
+    config = tmp_path / "modelops.yaml"
+    config.write_text((ROOT / "shared/config/default.yaml").read_text())
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELOPS_")}
+    log = tmp_path / "serve.log"
+    # the global options after the subcommand, as the README writes them
+    command = [
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--config",
+        str(config),
+        "--state-dir",
+        str(tmp_path),
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli.main", *command, "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/health", timeout=90, process=proc, log=log)
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        stop_process(proc)
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert f"input {tmp_path}/batch/input.parquet does not exist yet; batch_score fails until it does" in text
+    assert "stopping 2 worker(s)" in text and "workers stopped" in text
+    assert text.rstrip().endswith("no local deployments left running"), text
