@@ -39,7 +39,7 @@ REASONS = {
     "413": "body larger than MODELOPS_MAX_BODY_BYTES",
     "503": "the Entra signing keys cannot be fetched now",
 }
-# every route's answers beside its success codes (DESIGN section 5); ops routes add 401/403 when guarded
+# every route's answers beside its success codes (DESIGN section 5); guarded ops routes add 401/403 (and 503, Entra)
 ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("post", "/api/hooks/mlflow"): (("200", "202"), ("400", "401", "413")),
     ("post", "/api/hooks/databricks"): (("200", "202"), ("400", "401", "413")),
@@ -74,7 +74,9 @@ def document(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> dict[str, 
         }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            _describe(operation, ANSWERS.get((method, path), (("200",), ("400",))), _guarded(guard, method, path))
+            guarded = _guarded(guard, method, path)
+            auth = (["401", "403"] + (["503"] if guard.settings.tenant_id else [])) if guarded else []
+            _describe(operation, ANSWERS.get((method, path), (("200",), ("400",))), auth)
     _narrow_action_request(schema, config)
     return schema
 
@@ -85,7 +87,7 @@ def _guarded(guard: OpsGuard, method: str, path: str) -> bool:
     return method != "get" or not guard.settings.open_reads
 
 
-def _describe(operation: dict[str, Any], answers: tuple[tuple[str, ...], tuple[str, ...]], guarded: bool) -> None:
+def _describe(operation: dict[str, Any], answers: tuple[tuple[str, ...], tuple[str, ...]], auth: list[str]) -> None:
     success, refusals = answers
     old = operation.get("responses", {})
     content = next((old[c]["content"] for c in success if "content" in old.get(c, {})), None)
@@ -93,7 +95,7 @@ def _describe(operation: dict[str, Any], answers: tuple[tuple[str, ...], tuple[s
     responses: dict[str, Any] = {
         code: {"description": old.get(code, {}).get("description", "OK"), "content": content} for code in success
     }
-    codes = list(refusals) + (["401", "403"] if guarded else [])
+    codes = list(refusals) + auth
     for code in sorted(set(codes)):
         responses[code] = {"description": REASONS[code], "content": {"application/json": {"schema": ERROR_REF}}}
     if "WebHook-Request-Origin" in str(operation.get("parameters", "")):  # the handshake answers headers only
@@ -103,7 +105,7 @@ def _describe(operation: dict[str, Any], answers: tuple[tuple[str, ...], tuple[s
             "headers": {"WebHook-Allowed-Origin": allowed, "WebHook-Allowed-Rate": allowed},
         }
     operation["responses"] = responses
-    if guarded:
+    if auth:
         operation["security"] = [{SCHEME: []}]
 
 

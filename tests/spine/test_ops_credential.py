@@ -174,6 +174,14 @@ class TestEntraToken:
             )
         assert tenant.metadata_requests == before + 1
 
+    def test_the_document_says_which_routes_take_the_token(self, entra_app: tuple[TestClient, Reactor]) -> None:
+        client, _ = entra_app
+        doc = client.get("/api/openapi.json").json()
+        assert doc["components"]["securitySchemes"]["operatorBearer"]["scheme"] == "bearer"
+        cleanup = doc["paths"]["/api/cleanup"]["post"]
+        assert cleanup["security"] == [{"operatorBearer": []}] and {"401", "403", "503"} <= set(cleanup["responses"])
+        assert "security" not in doc["paths"]["/api/hooks/mlflow"]["post"]
+
 
 class TestSettings:
     def test_ops_settings_are_read_and_checked(self) -> None:
