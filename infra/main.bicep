@@ -39,6 +39,9 @@ param pollSchedule string = '0 */5 * * * *'
 @description('Path of the YAML config inside the deployed package.')
 param configPath string = 'shared/config/default.yaml'
 
+@description('Client id (and/or App ID URI, comma-separated) of the Entra app registration whose tokens, with the app role ModelOps.Operator, open the ops routes; empty keeps them closed (401).')
+param opsAudience string = ''
+
 param maximumInstanceCount int = 40
 
 @allowed([2048, 4096])
@@ -237,6 +240,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELOPS_CLEANUP_SCHEDULE', value: cleanupSchedule }
         { name: 'MODELOPS_POLL_SCHEDULE', value: pollSchedule }
         { name: 'MODELOPS_OUTCOME_TOPIC_ENDPOINT', value: createOutcomeTopic ? outcomeTopic.properties.endpoint : '' }
+        { name: 'MODELOPS_OPS_TENANT_ID', value: empty(opsAudience) ? '' : tenant().tenantId }
+        { name: 'MODELOPS_OPS_AUDIENCE', value: opsAudience }
         { name: 'MLFLOW_WEBHOOK_SECRET', value: '' } // set with a Key Vault reference after deployment
         { name: 'DATABRICKS_WEBHOOK_SECRET', value: '' }
       ]

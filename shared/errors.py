@@ -23,12 +23,28 @@ class ConfigError(ModelOpsError):
         return cls(source, [(key, problem, fix)])
 
 
-class BadRequest(ModelOpsError):
+class RequestError(ModelOpsError):
+    """A request the HTTP API refuses; ``field`` names what was wrong (body, a header, a parameter)."""
+
+    def __init__(self, message: str, *, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BadRequest(RequestError):
     """A request body or header is malformed: answered 400 with this message."""
 
 
-class Unauthorized(ModelOpsError):
-    """A request is not signed, or signed wrongly: answered 401 with this message."""
+class Unauthorized(RequestError):
+    """A request is not signed, signed wrongly, or lacks a valid credential: answered 401."""
+
+
+class Forbidden(RequestError):
+    """A valid credential without the permission the route needs: answered 403."""
+
+
+class ServiceUnavailable(RequestError):
+    """Something the request depends on cannot be reached now (e.g. the tenant's signing keys): 503."""
 
 
 class ActionError(ModelOpsError):

@@ -20,6 +20,8 @@ STORAGE = "AzureWebJobsStorage"
 DEFAULT_TABLE = "modelopsledger"
 DEFAULT_QUEUE = "modelops-actions"
 STATE_BACKENDS = ("sqlite", "azure")
+DEFAULT_OPS_ROLE = "ModelOps.Operator"
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,23 @@ class OutcomeTopicSettings:
 
 
 @dataclass(frozen=True)
+class OpsAuthSettings:
+    """The operator credential of the ops routes (MODELOPS_OPS_*); webhooks keep their signatures."""
+
+    token: str | None = None  # MODELOPS_OPS_TOKEN: a static bearer token (local use)
+    tenant_id: str | None = None  # MODELOPS_OPS_TENANT_ID: Entra tenant whose tokens are accepted
+    audiences: tuple[str, ...] = ()  # MODELOPS_OPS_AUDIENCE: the app's client id and/or App ID URI
+    role: str = DEFAULT_OPS_ROLE  # MODELOPS_OPS_ROLE: app role an operator's token must carry
+    authority: str = DEFAULT_AUTHORITY  # MODELOPS_OPS_AUTHORITY: Entra authority host (sovereign clouds)
+    open_reads: bool = False  # MODELOPS_OPS_OPEN_READS: GET routes without a credential
+    in_azure: bool = False  # WEBSITE_INSTANCE_ID is set: no credential configured means no ops access
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token or self.tenant_id)
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: str | None = None
     state_dir: Path = Path(".modelops")
@@ -59,6 +78,7 @@ class Settings:
     appinsights_connection: str | None = None
     max_body_bytes: int = 1_048_576
     webhook_max_skew_seconds: int = 300
+    ops_auth: OpsAuthSettings = field(default_factory=OpsAuthSettings)
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -105,6 +125,7 @@ class Settings:
             appinsights_connection=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
             max_body_bytes=_int(snapshot, "MODELOPS_MAX_BODY_BYTES", 1_048_576),
             webhook_max_skew_seconds=_int(snapshot, "MODELOPS_WEBHOOK_MAX_SKEW_SECONDS", 300),
+            ops_auth=_ops_auth(snapshot),
             environ=snapshot,
         )
 
@@ -124,6 +145,34 @@ class Settings:
     def config_env(self) -> dict[str, str]:
         """Environment used for ${VAR} expansion in the config file."""
         return {**self.environ, "MODELOPS_STATE_DIR": str(self.state_dir)}
+
+
+def _ops_auth(env: Mapping[str, str]) -> OpsAuthSettings:
+    tenant = env.get("MODELOPS_OPS_TENANT_ID") or None
+    audiences = tuple(a.strip() for a in (env.get("MODELOPS_OPS_AUDIENCE") or "").split(",") if a.strip())
+    if tenant and not audiences:
+        raise ConfigError.single(
+            "environment",
+            "MODELOPS_OPS_AUDIENCE",
+            "MODELOPS_OPS_TENANT_ID is set but no audience is",
+            "set MODELOPS_OPS_AUDIENCE to the app registration's client id (and/or its App ID URI, comma-separated)",
+        )
+    return OpsAuthSettings(
+        token=env.get("MODELOPS_OPS_TOKEN") or None,
+        tenant_id=tenant,
+        audiences=audiences,
+        role=env.get("MODELOPS_OPS_ROLE") or DEFAULT_OPS_ROLE,
+        authority=(env.get("MODELOPS_OPS_AUTHORITY") or DEFAULT_AUTHORITY).rstrip("/"),
+        open_reads=_bool(env, "MODELOPS_OPS_OPEN_READS"),
+        in_azure=bool(env.get("WEBSITE_INSTANCE_ID")),
+    )
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    text = (env.get(name) or "false").strip().lower()
+    if text not in ("true", "false", "1", "0"):
+        raise ConfigError.single("environment", name, f"{text!r} is not a boolean", f"set {name} to true or false")
+    return text in ("true", "1")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared import __version__, telemetry
-from shared.api import errors, hooks, ops
+from shared.api import errors, hooks, openapi, ops
 from shared.api.deps import ReactorSource
+from shared.api.opsauth import OpsGuard
 
 
 def create_app(container: ReactorSource) -> FastAPI:
@@ -16,14 +17,17 @@ def create_app(container: ReactorSource) -> FastAPI:
         version=__version__,
         description="Model-registry events in, registered/deployed/scored models out.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by shared/api/openapi.py from the installed swagger-ui-bundle
         redoc_url=None,
     )
     telemetry.setup_logging(container.settings)  # correlation + redaction; the host or the CLI owns the handlers
     telemetry.install_http_correlation(app)
     app.state.settings = container.settings
     app.state.container = container
+    app.state.ops_guard = guard = OpsGuard(container.settings.ops_auth)
+    guard.warn_if_open()
     errors.install(app)
     app.include_router(hooks.router)
     app.include_router(ops.router)
+    openapi.install(app, guard, container.config)
     return app

@@ -1,41 +1,90 @@
-"""Map the package's errors to HTTP answers with a JSON body naming the problem."""
+"""Every refusal in one shape, `{"error": ..., "problems": [{"field", "problem"}]}`, and one log line."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from shared.errors import BadRequest, ConfigError, Unauthorized
+from shared.errors import BadRequest, ConfigError, Forbidden, RequestError, ServiceUnavailable, Unauthorized
+
+log = logging.getLogger("modelops.api")
+STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, ServiceUnavailable: 503}
 
 
-class PayloadTooLarge(Exception):
+class PayloadTooLarge(RequestError):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"body larger than {limit} bytes")
+        super().__init__(f"body larger than {limit} bytes; send a smaller body", field="body")
+
+
+def error_body(message: str, problems: list[dict[str, str]]) -> dict[str, Any]:
+    return {"error": message, "problems": problems}
+
+
+def client_address(request: Request) -> str:
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+    direct = request.client.host if request.client else "unknown"
+    return f"{forwarded} (via {direct})" if forwarded else direct
+
+
+def refuse(request: Request, status: int, message: str, problems: list[dict[str, str]]) -> JSONResponse:
+    """The answer to a refused request, logged with route, reason and client (never the body or a secret)."""
+    kind = "webhook delivery" if request.url.path.startswith("/api/hooks/") else "request"
+    # a 400 quotes the body (a key, a value); the log keeps only which fields were wrong
+    reason = message if status != 400 else "invalid " + ", ".join(sorted({p["field"] for p in problems}))
+    log.warning(
+        "%s refused: %s %s -> %d: %s (client %s)",
+        kind,
+        request.method,
+        request.url.path,
+        status,
+        reason,
+        client_address(request),
+    )
+    return JSONResponse(error_body(message, problems), status_code=status)
+
+
+def _http_message(request: Request, exc: HTTPException) -> str:
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return f"no route {request.url.path}; the API is described at /api/openapi.json and /api/docs"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+    return str(exc.detail)
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(BadRequest)
-    async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> JSONResponse:
+        status = 413 if isinstance(exc, PayloadTooLarge) else STATUS.get(type(exc), 400)
+        response = refuse(request, status, str(exc), [{"field": exc.field, "problem": str(exc)}])
+        if status == 401 and exc.field == "Authorization":
+            response.headers["WWW-Authenticate"] = 'Bearer realm="modelops-ops"'
+        return response
 
-    @app.exception_handler(Unauthorized)
-    async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=401)
-
-    @app.exception_handler(PayloadTooLarge)
-    async def too_large(_: Request, exc: PayloadTooLarge) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=413)
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = _http_message(request, exc)
+        field = "path" if exc.status_code in (404, 405) else "request"
+        response = refuse(request, exc.status_code, message, [{"field": field, "problem": message}])
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "body", "problem": err["msg"]}
             for err in exc.errors()
         ]
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        return JSONResponse({"error": f"invalid request: {summary}", "problems": problems}, status_code=400)
+        return refuse(request, 400, f"invalid request: {summary}", problems)
 
     @app.exception_handler(ConfigError)
     async def config_error(_: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=500)
+        problems = [{"field": key, "problem": problem} for key, problem, _fix in exc.problems]
+        return JSONResponse(error_body(str(exc), problems), status_code=500)

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from shared.api import hook_bodies
 from shared.api.deps import reactor, read_body
 from shared.domain.events import ModelEvent
+from shared.errors import BadRequest
 from shared.ingest.databricks_hooks import parse_databricks
 from shared.ingest.eventgrid import parse_delivery, to_model_event
 from shared.ingest.jsonbody import parse_json
@@ -23,6 +25,7 @@ from shared.settings import Settings
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 log = logging.getLogger("modelops.hooks")
 _warned: set[str] = set()
+ORIGIN = {"type": "string", "minLength": 1, "pattern": "^[!-~]+$", "description": "host name of the event sender"}
 
 
 def _settings(request: Request) -> Settings:
@@ -45,7 +48,11 @@ async def _accept(app_reactor: Reactor, event: ModelEvent) -> IntakeResult:
     return await run_in_threadpool(app_reactor.accept, event)
 
 
-@router.post("/mlflow", summary="MLflow OSS registry webhook (signed with X-MLflow-Signature)")
+@router.post(
+    "/mlflow",
+    summary="MLflow OSS registry webhook (signed with X-MLflow-Signature)",
+    openapi_extra=hook_bodies.body(hook_bodies.MLFLOW),
+)
 async def mlflow_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
     settings = _settings(request)
     body = await read_body(request, settings.max_body_bytes)
@@ -60,7 +67,11 @@ async def mlflow_hook(request: Request, app_reactor: Reactor = Depends(reactor))
     return answer(await _accept(app_reactor, event))
 
 
-@router.post("/databricks", summary="Databricks workspace registry webhook (X-Databricks-Signature)")
+@router.post(
+    "/databricks",
+    summary="Databricks workspace registry webhook (X-Databricks-Signature)",
+    openapi_extra=hook_bodies.body(hook_bodies.DATABRICKS),
+)
 async def databricks_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
     settings = _settings(request)
     body = await read_body(request, settings.max_body_bytes)
@@ -72,18 +83,28 @@ async def databricks_hook(request: Request, app_reactor: Reactor = Depends(react
     return answer(await _accept(app_reactor, event))
 
 
-@router.options("/eventgrid", summary="CloudEvents webhook abuse-protection handshake")
+@router.options(
+    "/eventgrid",
+    summary="CloudEvents webhook abuse-protection handshake",
+    openapi_extra={
+        "parameters": [{"name": "WebHook-Request-Origin", "in": "header", "required": True, "schema": ORIGIN}]
+    },
+)
 async def eventgrid_options(request: Request) -> Response:
     origin = request.headers.get("WebHook-Request-Origin")
     if not origin:
-        return JSONResponse({"error": "WebHook-Request-Origin header is required"}, status_code=400)
+        raise BadRequest("WebHook-Request-Origin header is required", field="WebHook-Request-Origin")
     return Response(
         status_code=200,
         headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},
     )
 
 
-@router.post("/eventgrid", summary="Azure ML events through Event Grid (Event Grid schema or CloudEvents)")
+@router.post(
+    "/eventgrid",
+    summary="Azure ML events through Event Grid (Event Grid schema or CloudEvents)",
+    openapi_extra=hook_bodies.body(hook_bodies.EVENTGRID),
+)
 async def eventgrid_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
     settings = _settings(request)
     body = await read_body(request, settings.max_body_bytes)

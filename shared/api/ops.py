@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from shared.api.deps import reactor
+from shared.api.deps import body_doc, reactor, strict_body
+from shared.api.opsauth import operator, reader
 from shared.domain.actions import STATUSES
 from shared.service.reactor import Reactor
 
@@ -50,7 +51,11 @@ def health(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
     }
 
 
-@router.get("/events")
+READ = [Depends(reader)]
+WRITE = [Depends(operator)]
+
+
+@router.get("/events", dependencies=READ)
 def list_events(
     source: str | None = None,
     status: Literal["accepted", "ignored"] | None = None,
@@ -61,7 +66,7 @@ def list_events(
     return {"events": app_reactor.ledger.list_events(source=source, status=status, limit=limit, offset=offset)}
 
 
-@router.get("/events/{event_id}")
+@router.get("/events/{event_id}", dependencies=READ)
 def get_event(event_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
     event = app_reactor.ledger.get_event(event_id)
     if event is None:
@@ -69,15 +74,24 @@ def get_event(event_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[st
     return event
 
 
-@router.post("/events/{event_id}/replay", status_code=202)
-def replay(event_id: str, body: ReplayRequest | None = None, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+@router.post(
+    "/events/{event_id}/replay",
+    status_code=202,
+    dependencies=WRITE,
+    openapi_extra=body_doc(ReplayRequest, required=False),
+)
+def replay(
+    event_id: str,
+    body: ReplayRequest | None = Depends(strict_body(ReplayRequest, required=False)),
+    app_reactor: Reactor = Depends(reactor),
+) -> dict[str, Any]:
     result = app_reactor.replay(event_id, force=bool(body and body.force))
     if result is None:
         raise HTTPException(404, detail=f"no event {event_id}")
     return result
 
 
-@router.get("/actions")
+@router.get("/actions", dependencies=READ)
 def list_actions(
     model: str | None = None,
     version: str | None = None,
@@ -93,7 +107,7 @@ def list_actions(
     return {"actions": [a.to_dict() for a in actions]}
 
 
-@router.get("/actions/{action_id}")
+@router.get("/actions/{action_id}", dependencies=READ)
 def get_action(action_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
     action = app_reactor.ledger.get_action(action_id)
     if action is None:
@@ -101,8 +115,10 @@ def get_action(action_id: str, app_reactor: Reactor = Depends(reactor)) -> dict[
     return {**action.to_dict(), "log": app_reactor.ledger.action_log(action_id)}
 
 
-@router.post("/actions", status_code=202)
-def request_action(body: ActionRequest, app_reactor: Reactor = Depends(reactor)) -> JSONResponse:
+@router.post("/actions", status_code=202, dependencies=WRITE, openapi_extra=body_doc(ActionRequest, required=True))
+def request_action(
+    body: ActionRequest = Depends(strict_body(ActionRequest, required=True)), app_reactor: Reactor = Depends(reactor)
+) -> JSONResponse:
     result = app_reactor.request_action(
         kind=body.kind,
         target=body.target,
@@ -116,7 +132,7 @@ def request_action(body: ActionRequest, app_reactor: Reactor = Depends(reactor))
     return JSONResponse(out, status_code=200 if result.duplicate else 202)
 
 
-@router.get("/deployments")
+@router.get("/deployments", dependencies=READ)
 def deployments(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
     """Local servers the reactor runs (with liveness) and the configured cloud targets."""
     from shared.deployments import list_managed_deployments
@@ -124,8 +140,11 @@ def deployments(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
     return {"deployments": list_managed_deployments(app_reactor.config, app_reactor.settings.state_dir)}
 
 
-@router.post("/cleanup")
-async def cleanup(body: CleanupRequest | None = None, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+@router.post("/cleanup", dependencies=WRITE, openapi_extra=body_doc(CleanupRequest, required=False))
+async def cleanup(
+    body: CleanupRequest | None = Depends(strict_body(CleanupRequest, required=False)),
+    app_reactor: Reactor = Depends(reactor),
+) -> dict[str, Any]:
     from shared.service.cleanup import run_cleanup_and_record
 
     dry_run = True if body is None else body.dry_run

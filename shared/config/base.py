@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from shared.config.clouds import CloudName
+
+
+def _strict_bool(value: Any) -> Any:
+    """true/false only: YAML booleans, or the words a ${VAR} expands to; never "yes", "no", 1 or 0."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{value!r} is not a boolean; write true or false")
+
+
+Flag = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
 class ConfigModel(BaseModel):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from shared.config.base import ConfigModel
+from shared.config.base import ConfigModel, Flag
 from shared.timeparse import parse_duration
 
 _TAG_NAME = re.compile(r"^[^<>%&\\?/]{1,512}$")  # ARM refuses these characters in tag names
@@ -44,12 +44,12 @@ class OptInTag(ConfigModel):
 class CleanupConfig(ConfigModel):
     """Which stale resource groups (or local deployments) may be deleted, and how carefully."""
 
-    enabled: bool = Field(
+    enabled: Flag = Field(
         default=True,
         description="true to let the timer run the policy (schedule: app setting "
         "MODELOPS_CLEANUP_SCHEDULE, an NCRONTAB expression)",
     )
-    apply: bool = Field(
+    apply: Flag = Field(
         default=False,
         description="true to let the timer mark and delete; otherwise it only reports",
     )

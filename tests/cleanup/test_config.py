@@ -71,3 +71,15 @@ def test_errors_name_the_key_and_the_fix(tmp_path: Path, change: str, key: str, 
         load_config(write(tmp_path, AZURE.replace(change, bad)))
     message = str(caught.value)
     assert key in message and says in message and "(fix: " in message
+
+
+@pytest.mark.parametrize("value", ['"yes"', '"no"', "1", "0", '"on"'])
+def test_apply_and_enabled_take_true_or_false_only(tmp_path: Path, value: str) -> None:
+    for key in ("apply", "enabled"):
+        with pytest.raises(ConfigError, match=f"cleanup.{key}.*not a boolean; write true or false"):
+            load_config(write(tmp_path, f"cleanup:\n  {key}: {value}\n"), env={})
+
+
+def test_a_setting_may_say_true(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "cleanup:\n  apply: ${APPLY}\n"), env={"APPLY": "true"})
+    assert config.cleanup.apply is True

@@ -136,3 +136,64 @@ class TestDeploymentsRoute:
         response = client.get("/api/deployments")
         assert response.status_code == 200
         assert response.json() == {"deployments": []}  # no local server started yet; no cloud targets
+
+
+class TestStrictBodies:
+    def test_string_booleans_are_400_naming_the_field(self, tmp_path: Path) -> None:
+        client, reactor = make_app(tmp_path)
+        action = {"kind": "deploy", "target": "local", "model_name": "churn", "model_version": 3}
+        for path, body, field in (
+            ("/api/actions", {**action, "force": "yes"}, "force"),
+            ("/api/actions", {**action, "force": 1}, "force"),
+            ("/api/cleanup", {"dry_run": "no"}, "dry_run"),
+            ("/api/cleanup", {"dry_run": 0}, "dry_run"),
+            ("/api/events/evt_x/replay", {"force": "true"}, "force"),
+        ):
+            response = client.post(path, json=body)
+            assert response.status_code == 400, (path, body)
+            assert response.json()["problems"] == [{"field": field, "problem": "Input should be a valid boolean"}]
+        assert reactor.ledger.list_reports("cleanup") == [] and reactor.ledger.list_actions() == []
+
+    def test_duplicate_keys_and_non_json_are_refused_in_words(self, tmp_path: Path) -> None:
+        client, reactor = make_app(tmp_path)
+        cases = [
+            ("/api/cleanup", b'{"dry_run": true, "dry_run": false}', "duplicate JSON key 'dry_run'"),
+            ("/api/actions", b'{"kind": "deploy", "kind": "register"}', "duplicate JSON key 'kind'"),
+            ("/api/events/evt_x/replay", b'{"force": true, "force": false}', "duplicate JSON key 'force'"),
+            ("/api/cleanup", b"dry_run=false", "body is not valid JSON: Expecting value at line 1 column 1"),
+            ("/api/actions", b"", "empty body; expected a JSON document"),
+            ("/api/actions", b"[1]", "body must be a JSON object, not list"),
+        ]
+        for path, raw, needle in cases:
+            response = client.post(path, content=raw, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, (path, raw)
+            assert needle in response.json()["error"], response.json()
+            assert "JSON decode error" not in response.text
+        assert reactor.ledger.list_reports("cleanup") == [] and reactor.ledger.list_actions() == []
+
+
+class TestOneErrorShape:
+    def test_404_405_and_validation_errors_answer_error_and_problems(self, tmp_path: Path) -> None:
+        client, _ = make_app(tmp_path)
+        answers = {
+            "unknown route": (client.get("/api/nope"), 404, "no route /api/nope"),
+            "unknown event": (client.get("/api/events/evt_nope"), 404, "no event evt_nope"),
+            "unknown action": (client.get("/api/actions/act_nope"), 404, "no action act_nope"),
+            "replay of nothing": (client.post("/api/events/evt_nope/replay"), 404, "no event evt_nope"),
+            "wrong method": (client.delete("/api/cleanup"), 405, "DELETE is not allowed on /api/cleanup"),
+            "bad query": (client.get("/api/actions", params={"limit": 0}), 400, "limit"),
+        }
+        for case, (response, status, needle) in answers.items():
+            assert response.status_code == status, case
+            body = response.json()
+            assert set(body) == {"error", "problems"} and needle in body["error"], (case, body)
+            assert body["problems"] and all(set(p) == {"field", "problem"} for p in body["problems"]), case
+        assert answers["wrong method"][0].headers["Allow"] == "POST"
+
+    def test_swagger_ui_is_served_by_the_app(self, tmp_path: Path) -> None:
+        client, _ = make_app(tmp_path)
+        page = client.get("/api/docs")
+        assert page.status_code == 200 and "/api/docs/static/swagger-ui-bundle.js" in page.text
+        assert "cdn" not in page.text.lower()
+        assert client.get("/api/docs/static/swagger-ui-bundle.js").status_code == 200
+        assert client.get("/api/docs/static/swagger-ui.css").status_code == 200

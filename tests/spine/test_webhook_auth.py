@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -173,3 +174,32 @@ class TestIgnoredEvents:
         response = client.post("/api/hooks/mlflow", json=envelope)
         assert response.status_code == 200 and response.json()["ignored"] is True
         assert "not in ['churn-*']" in response.json()["reason"]
+
+
+class TestRefusalsAreLogged:
+    def test_each_rejected_delivery_logs_source_reason_and_client_but_no_secret_or_body(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        client, _ = make_app(tmp_path, max_body_bytes=1024)
+        body, headers = mlflow_delivery("a-forger-guess", ENVELOPE)
+        big = b'{"pad": "' + b"s" * 2048 + b'"}'
+        with caplog.at_level(logging.WARNING, logger="modelops.api"):
+            assert client.post("/api/hooks/mlflow", content=body, headers=headers).status_code == 401
+            forwarded = {**headers, "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+            assert client.post("/api/hooks/mlflow", content=body, headers=forwarded).status_code == 401
+            assert client.post("/api/hooks/databricks", content=big).status_code == 413
+            assert client.post("/api/hooks/eventgrid", content=b'{"id": 1, "id": 2}').status_code == 400
+        lines = [r.getMessage() for r in caplog.records if r.name == "modelops.api"]
+        assert len(lines) == 4, lines
+        assert lines[0].startswith("webhook delivery refused: POST /api/hooks/mlflow -> 401: ")
+        assert "client testclient" in lines[0] and "client 203.0.113.7 (via testclient)" in lines[1]
+        assert "/api/hooks/databricks -> 413" in lines[2] and "/api/hooks/eventgrid -> 400: invalid body" in lines[3]
+        for secret in (
+            MLFLOW_SECRET,
+            DATABRICKS_SECRET,
+            "a-forger-guess",
+            headers["X-MLflow-Signature"],
+            "churn",
+            "sss",
+        ):
+            assert secret not in caplog.text

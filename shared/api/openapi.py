@@ -1,0 +1,156 @@
+"""The OpenAPI document as the app really answers, and Swagger UI served from the installed
+`swagger-ui-bundle` package (no CDN: `/api/docs` works offline)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from shared.api.opsauth import SCHEME, OpsGuard
+from shared.config.schema import ReactorConfig
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "problems"],
+    "properties": {
+        "error": {"type": "string", "description": "what was wrong and how to fix it"},
+        "problems": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "problem"],
+                "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+            },
+        },
+    },
+}
+REASONS = {
+    "400": "malformed request: invalid JSON, duplicate keys, wrong types (booleans are strict), unknown fields",
+    "401": "missing or invalid credential (webhook signature, or the operator bearer token)",
+    "403": "a valid operator token without the required app role",
+    "404": "no such event or action",
+    "413": "body larger than MODELOPS_MAX_BODY_BYTES",
+    "503": "the Entra signing keys cannot be fetched now",
+}
+# every route's answers beside its success codes (DESIGN section 5); guarded ops routes add 401/403 (and 503, Entra)
+ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("post", "/api/hooks/mlflow"): (("200", "202"), ("400", "401", "413")),
+    ("post", "/api/hooks/databricks"): (("200", "202"), ("400", "401", "413")),
+    ("post", "/api/hooks/eventgrid"): (("200", "202"), ("400", "413")),
+    ("options", "/api/hooks/eventgrid"): (("200",), ("400",)),
+    ("get", "/api/health"): (("200",), ()),
+    ("get", "/api/events"): (("200",), ("400",)),
+    ("get", "/api/events/{event_id}"): (("200",), ("404",)),
+    ("post", "/api/events/{event_id}/replay"): (("202",), ("400", "404", "413")),
+    ("get", "/api/actions"): (("200",), ("400",)),
+    ("get", "/api/actions/{action_id}"): (("200",), ("404",)),
+    ("post", "/api/actions"): (("200", "202"), ("400", "413")),
+    ("get", "/api/deployments"): (("200",), ()),
+    ("post", "/api/cleanup"): (("200",), ("400", "413")),
+}
+
+
+def document(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> dict[str, Any]:
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components["schemas"].pop("HTTPValidationError", None)
+    components["schemas"].pop("ValidationError", None)
+    if guard.enforced:
+        components["securitySchemes"] = {
+            SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "operator credential: an Entra ID access token with the app role "
+                f"{guard.settings.role}, or MODELOPS_OPS_TOKEN; never a webhook secret or function key",
+            }
+        }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            guarded = _guarded(guard, method, path)
+            auth = (["401", "403"] + (["503"] if guard.settings.tenant_id else [])) if guarded else []
+            _describe(operation, ANSWERS.get((method, path), (("200",), ("400",))), auth)
+    _narrow_action_request(schema, config)
+    return schema
+
+
+def _guarded(guard: OpsGuard, method: str, path: str) -> bool:
+    if not guard.enforced or path.startswith("/api/hooks/") or path == "/api/health":
+        return False
+    return method != "get" or not guard.settings.open_reads
+
+
+def _describe(operation: dict[str, Any], answers: tuple[tuple[str, ...], tuple[str, ...]], auth: list[str]) -> None:
+    success, refusals = answers
+    old = operation.get("responses", {})
+    content = next((old[c]["content"] for c in success if "content" in old.get(c, {})), None)
+    content = content or {"application/json": {"schema": {"type": "object", "additionalProperties": True}}}
+    responses: dict[str, Any] = {
+        code: {"description": old.get(code, {}).get("description", "OK"), "content": content} for code in success
+    }
+    codes = list(refusals) + auth
+    for code in sorted(set(codes)):
+        responses[code] = {"description": REASONS[code], "content": {"application/json": {"schema": ERROR_REF}}}
+    if "WebHook-Request-Origin" in str(operation.get("parameters", "")):  # the handshake answers headers only
+        allowed = {"schema": {"type": "string"}}
+        responses["200"] = {
+            "description": "handshake accepted",
+            "headers": {"WebHook-Allowed-Origin": allowed, "WebHook-Allowed-Rate": allowed},
+        }
+    operation["responses"] = responses
+    if auth:
+        operation["security"] = [{SCHEME: []}]
+
+
+def _narrow_action_request(schema: dict[str, Any], config: ReactorConfig) -> None:
+    """`POST /api/actions` accepts a target of its kind's section and a configured source: say which."""
+    operation = schema["paths"].get("/api/actions", {}).get("post")
+    if operation is None:
+        return
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    sections: dict[str, Mapping[str, object]] = {
+        "register": config.registries,
+        "deploy": config.deployments,
+        "batch_score": config.batch,
+    }
+    variants = []
+    for kind, targets in sections.items():
+        if not targets:
+            continue
+        props = {**body["properties"], "kind": {"const": kind}, "target": {"enum": sorted(targets)}}
+        if config.sources:
+            props["source"] = {"anyOf": [{"enum": sorted(config.sources)}, {"type": "null"}]}
+        variants.append({**body, "properties": props})
+    operation["requestBody"]["content"]["application/json"]["schema"] = {"oneOf": variants} if variants else body
+
+
+def install(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> None:
+    """Serve `/api/openapi.json` from :func:`document` and Swagger UI from the local package."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    cache: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if "doc" not in cache:
+            cache["doc"] = document(app, guard, config)
+        return dict(cache["doc"])
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.mount("/api/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/static/swagger-ui.css",
+            swagger_favicon_url="/api/docs/static/favicon-32x32.png",
+        )
