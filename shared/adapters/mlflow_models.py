@@ -104,6 +104,23 @@ def signature_inputs(model: PyFuncModel) -> list[str] | None:
     return list(schema.input_names())
 
 
+def require_version(model: ModelVersionAt) -> None:
+    """Refuse at once, naming it, a model version its registry does not hold (before anything starts)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=model.registry_uri)
+    try:
+        client.get_model_version(model.name, model.version)
+    except MlflowException as exc:
+        if exc.error_code in _MISSING:
+            raise PermanentError(
+                f"model {model.name}/{model.version} not found in {model.registry_uri or model.tracking_uri}"
+                " (register it first, or check the name and version)"
+            ) from None
+        raise RetryableError(f"cannot read model {model.name}/{model.version}: {exc.message}") from exc
+
+
 def _version_root(model: ModelVersionAt) -> str:
     from mlflow import MlflowClient
 

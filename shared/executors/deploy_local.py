@@ -22,7 +22,7 @@ from shared.adapters.local_deployments import (
     stop_deployment,
 )
 from shared.adapters.local_server import is_healthy, start_server, wait_healthy
-from shared.adapters.mlflow_models import serving_example
+from shared.adapters.mlflow_models import require_version, serving_example
 from shared.adapters.smoke import smoke_test
 from shared.config.deployments import LocalDeployment
 from shared.domain.outputs import DeployOutputs
@@ -77,6 +77,7 @@ class LocalDeployExecutor:
                         old.model_version,
                     )
                     stop_deployment(store, old)
+        require_version(model)  # a missing version is refused now, not after the server fails to start
         ctx.progress(f"starting mlflow models serve for {model.uri}")
         log_file = _log_dir(ctx.state_dir, target) / f"{_safe(model.name)}-{_safe(model.version)}.log"
         server = start_server(

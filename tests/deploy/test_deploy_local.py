@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,18 @@ class TestLocalDeploy:
         assert store.find("local", MODEL, broken) is None
         answer = requests.post(previous.url + "/invocations", json=example_payload(registry), timeout=30)
         assert answer.status_code == 200
+
+    def test_a_missing_version_is_refused_at_once_and_the_previous_keeps_serving(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        store = LocalDeploymentStore(state_dir)
+        previous = store.get("local")
+        assert previous is not None
+        started = time.monotonic()
+        with pytest.raises(PermanentError, match=f"model {MODEL}/999 not found in "):
+            deploy(registry, config, state_dir, "999")
+        assert time.monotonic() - started < 5  # no server was started and waited for
+        assert store.get("local") == previous and store.find("local", MODEL, "999") is None
 
     def test_dead_process_is_restarted(self, registry: Registry, config: ReactorConfig, state_dir: Path) -> None:
         store = LocalDeploymentStore(state_dir)
