@@ -15,6 +15,7 @@ import re
 import threading
 from typing import Any
 
+from shared.adapters.azure_errors import retry_after_of
 from shared.adapters.credentials import workspace_credential
 from shared.config.base import AzureMLWorkspace
 from shared.config.registries import AzureMLRegistry
@@ -181,4 +182,4 @@ def _classify(exc: Exception, where: str) -> Exception:
             f"{where} was not found: check subscription_id, resource_group and workspace in the "
             f"registries: entry, and that the identity can see the subscription ({text})"
         )
-    return RetryableError(f"resolving {where} failed: {text}")
+    return RetryableError(f"resolving {where} failed: {text}", retry_after=retry_after_of(exc))

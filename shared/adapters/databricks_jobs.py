@@ -8,7 +8,8 @@ Three things the SDK does by default that a queue worker cannot afford, and how 
   azure-identity credential for the Azure Databricks resource, or a PAT);
 - retries (429/503 and connection errors) run for up to 300 s and sleep whatever Retry-After
   says: the budget is `retry_timeout_seconds`, and a Retry-After longer than
-  `max_retry_after_seconds` is handed back to the worker's backoff as a RetryableError.
+  `max_retry_after_seconds` is handed back to the worker as a RetryableError carrying the delay
+  (`retry_after`), so the ledger schedules the next attempt no earlier than the server asked.
 """
 
 from __future__ import annotations
@@ -186,7 +187,10 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except _RetryAfterTooLong as exc:
         cause = exc.__context__
-        raise RetryableError(f"{what}: Databricks is throttling ({cause}); {exc}") from cause
+        asked = getattr(cause, "retry_after_secs", None)
+        raise RetryableError(
+            f"{what}: Databricks is throttling ({cause}); {exc}", retry_after=asked or exc.seconds
+        ) from cause
     except Unauthenticated as exc:
         raise PermanentError(
             f"{what}: not authenticated ({exc}); check the managed identity or token, and that "
@@ -196,10 +200,12 @@ def _translated(what: str) -> Iterator[None]:
         raise PermanentError(f"{what}: permission denied ({exc}); give the identity CAN MANAGE RUN on the job") from exc
     except _PERMANENT as exc:
         raise PermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
-    except DatabricksError as exc:  # 429 past the retry budget, 500, 502, 503, 504
-        raise RetryableError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except DatabricksError as exc:  # 500, 502, 504
+        raise RetryableError(f"{what}: {type(exc).__name__}: {exc}", retry_after=exc.retry_after_secs) from exc
     except (TimeoutError, requests.ConnectionError, requests.Timeout) as exc:
-        raise RetryableError(f"{what}: {exc}; the workspace did not answer in time") from exc
+        # the SDK's retry budget ran out: its TimeoutError carries the last 429/503 as the cause
+        asked = getattr(exc.__cause__, "retry_after_secs", None)
+        raise RetryableError(f"{what}: {exc}; the workspace did not answer in time", retry_after=asked) from exc
     except CredentialUnavailableError as exc:
         raise PermanentError(
             f"{what}: no Azure identity available ({exc}); enable a managed identity on the app or use `auth: token`"

@@ -6,41 +6,21 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
-import yaml
 
 from shared.adapters.databricks_jobs import DatabricksJobsClient
 from shared.batch.naming import idempotency_token
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import Outcome
 from shared.executors.batch_databricks import DatabricksBatchExecutor
-from tests.batch.conftest import Registered, batch_context
+from tests.batch.conftest import JOB_ID, Registered, batch_context
 from tests.contract.credentials import CONTRACT_TOKEN, StaticTokenCredential
-from tests.contract.databricks_jobs_server import DatabricksJobsContract
-from tests.contract.https import HttpsServer
 
-JOB_ID = 101
-BUNDLE_JOB = Path(__file__).parents[2] / "databricks" / "resources" / "batch_score_job.yml"
 MODEL = Registered("databricks-uc", "main.ml.churn", "3")
 RUN_NOW = "/api/2.2/jobs/run-now"
 RUNS_GET = "/api/2.2/jobs/runs/get"
-
-
-def bundle_parameters() -> dict[str, str]:
-    """The parameters the shipped bundle declares: the contract job is defined with exactly those."""
-    job = yaml.safe_load(BUNDLE_JOB.read_text())["resources"]["jobs"]["batch_score"]
-    return {p["name"]: str(p["default"]) for p in job["parameters"]}
-
-
-@pytest.fixture
-def workspace(trust_test_ca) -> Iterator[tuple[DatabricksJobsContract, str]]:
-    contract = DatabricksJobsContract()
-    contract.add_job(JOB_ID, bundle_parameters())
-    with HttpsServer(contract.app, trust_test_ca) as server:
-        yield contract, server.url
 
 
 def target(url: str, *, job_id: int = JOB_ID, extra: str = "") -> str:
@@ -101,7 +81,7 @@ class TestStartAndFollow:
         executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
         ctx = batch_context(tmp_path, target(url, extra="timeout_seconds: 60\n"), MODEL)
         started = executor.execute(ctx)
-        ctx.action.outputs = {**started.outputs, "first_seen_at": time.time() - 61}
+        ctx.action.outputs = replace(started.outputs, first_seen_at=time.time() - 61)
 
         with pytest.raises(PermanentError, match=r"still (PENDING|RUNNING) after .*timeout_seconds=60"):
             executor.execute(ctx)
@@ -219,7 +199,7 @@ class TestThrottlingAndServerErrors:
         contract, url = workspace
         executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
         ctx = batch_context(tmp_path, target(url), MODEL)
-        ctx.action.outputs = dict(executor.execute(ctx).outputs)
+        ctx.action.outputs = executor.execute(ctx).outputs
         contract.fail_next(RUNS_GET, 500)
 
         with pytest.raises(RetryableError, match="InternalError"):
