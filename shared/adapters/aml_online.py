@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from shared.adapters.azure_errors import (
     ONGOING_OPERATION_RETRY_S,
+    auth_refusal,
     bounded_retry_policy,
     is_ongoing_operation,
     retry_after_of,
@@ -182,11 +183,12 @@ def explain(exc: Exception, doing: str) -> ActionError:
 
     if isinstance(exc, ActionError):
         return exc
+    grant = "give the app's identity the AzureML Data Scientist role (or a custom role) on the workspace"
+    refusal = auth_refusal(exc, "Azure ML", grant=grant)
+    if refusal is not None:
+        return PermanentError(f"{doing}: {refusal}")
     if isinstance(exc, ClientAuthenticationError):
-        return PermanentError(
-            f"{doing}: not authorized ({_message(exc)}); give the app's identity the "
-            "AzureML Data Scientist role (or a custom role) on the workspace"
-        )
+        return PermanentError(f"{doing}: not authorized ({_message(exc)}); {grant}")
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return RetryableError(f"{doing}: could not reach Azure ({exc})")
     if isinstance(exc, HttpResponseError):

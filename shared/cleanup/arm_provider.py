@@ -13,7 +13,7 @@ import re
 import threading
 from typing import Any
 
-from shared.adapters.azure_errors import bounded_retry_policy, is_ongoing_operation, retry_after_of
+from shared.adapters.azure_errors import auth_refusal, bounded_retry_policy, is_ongoing_operation, retry_after_of
 from shared.adapters.credentials import arm_credential
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.provider import GroupGoneError, ScopeLockedError
@@ -21,6 +21,9 @@ from shared.config.cleanup import CleanupConfig
 from shared.errors import ActionError, PermanentError, RetryableError
 from shared.timeparse import parse_timestamp
 
+_GRANT = (
+    "give the identity a role with resource group read, delete and tag write on the subscription (e.g. Contributor)"
+)
 _IN_GROUP = re.compile(r"^/subscriptions/[^/]+/resourcegroups/([^/]+)", re.I)
 _LOCK_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/locks/[^/]+$", re.I)
 
@@ -36,6 +39,9 @@ def _translate(exc: Exception, group: Group | None = None) -> ActionError:
     message = getattr(error, "message", None) or exc.reason or ""
     status = exc.status_code or 0
     text = f"{status} {code}: {message}".strip()
+    refusal = auth_refusal(exc, "Azure Resource Manager", grant=_GRANT)
+    if refusal is not None:
+        return PermanentError(refusal)
     if status == 409 and code == "ScopeLocked":
         return ScopeLockedError(text)
     if status == 404 and group is not None:

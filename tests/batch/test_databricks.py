@@ -153,7 +153,7 @@ class TestFailures:
         _, url = workspace
         executor = DatabricksBatchExecutor(env={"DATABRICKS_TOKEN": "dapi-wrong"})
         ctx = batch_context(tmp_path, target(url, extra="auth: token\n"), MODEL)
-        with pytest.raises(PermanentError, match="not authenticated"):
+        with pytest.raises(PermanentError, match="workspace rejected the token"):
             executor.execute(ctx)
 
     def test_token_auth_reads_the_named_app_setting(self, tmp_path, workspace):
