@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from shared.bootstrap import Container
-from shared.ingest.eventgrid import GridEvent, to_model_event
+from shared.ingest.eventgrid import GridEvent, to_model_events
 
 log = logging.getLogger("modelops.functions.eventgrid")
 
@@ -27,7 +27,8 @@ def blueprint(container: Container) -> func.Blueprint:
             data=event.get_json() or {},
             topic=event.topic,
         )
-        result = container.reactor().accept(to_model_event(grid))
-        log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})
+        for model_event in to_model_events(grid):  # a ModelDeployed names several models
+            result = container.reactor().accept(model_event)
+            log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})
 
     return bp

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 
 class ModelOpsError(Exception):
     """Base of every error this package raises on purpose."""
@@ -58,10 +62,49 @@ class ActionError(ModelOpsError):
 
 
 class RetryableError(ActionError):
-    """A transient failure (timeout, 5xx, 429, connection reset): the worker retries with backoff."""
+    """A transient failure (timeout, 5xx, 429, connection reset): the worker retries with backoff.
+
+    ``retry_after``: the delay the server asked for (seconds, or a `Retry-After` header value:
+    seconds or an HTTP date); the next attempt is scheduled no earlier than that.
+    """
+
+    def __init__(self, message: str, *, details: dict | None = None, retry_after: float | str | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = parse_retry_after(retry_after) if isinstance(retry_after, str) else retry_after
 
 
 class PermanentError(ActionError):
     """A failure another attempt cannot fix (bad model, missing version, refused by policy)."""
 
     retryable = False
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """A `Retry-After` value in seconds: delta-seconds or an HTTP date (RFC 9110); None if absent or bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """The delay a response asks for: `retry-after-ms` / `x-ms-retry-after-ms` (Azure), else `Retry-After`."""
+    if not headers:
+        return None
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        if name in lower:
+            try:
+                return max(0.0, float(lower[name]) / 1000)
+            except ValueError:
+                pass
+    return parse_retry_after(lower.get("retry-after"))

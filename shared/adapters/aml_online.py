@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from shared.adapters.azure_errors import (
+    ONGOING_OPERATION_RETRY_S,
+    auth_refusal,
+    bounded_retry_policy,
+    is_ongoing_operation,
+    retry_after_of,
+)
 from shared.adapters.credentials import workspace_credential
 from shared.config.clouds import CLOUDS
 from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
@@ -160,6 +167,7 @@ def ml_client(cfg: OnlineTarget, credential: Any | None = None) -> Any:
         workspace_name=cfg.workspace,
         enable_telemetry=False,
         show_progress=False,
+        retry_policy=bounded_retry_policy(),
         **cloud_kwargs(cfg),
     )
 
@@ -175,11 +183,12 @@ def explain(exc: Exception, doing: str) -> ActionError:
 
     if isinstance(exc, ActionError):
         return exc
+    grant = "give the app's identity the AzureML Data Scientist role (or a custom role) on the workspace"
+    refusal = auth_refusal(exc, "Azure ML", grant=grant)
+    if refusal is not None:
+        return PermanentError(f"{doing}: {refusal}")
     if isinstance(exc, ClientAuthenticationError):
-        return PermanentError(
-            f"{doing}: not authorized ({_message(exc)}); give the app's identity the "
-            "AzureML Data Scientist role (or a custom role) on the workspace"
-        )
+        return PermanentError(f"{doing}: not authorized ({_message(exc)}); {grant}")
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return RetryableError(f"{doing}: could not reach Azure ({exc})")
     if isinstance(exc, HttpResponseError):
@@ -187,7 +196,11 @@ def explain(exc: Exception, doing: str) -> ActionError:
         code = getattr(exc.error, "code", None) or ""
         details = {"status_code": status, "code": code, "message": _message(exc)}
         if status == 429 or status >= 500:
-            return RetryableError(f"{doing}: Azure answered {status} {code}: {_message(exc)}", details=details)
+            text = f"{doing}: Azure answered {status} {code}: {_message(exc)}"
+            return RetryableError(text, details=details, retry_after=retry_after_of(exc))
+        if is_ongoing_operation(status, _message(exc)):
+            text = f"{doing}: Azure is busy with another operation on it ({code}: {_message(exc)}); trying again"
+            return RetryableError(text, details=details, retry_after=retry_after_of(exc) or ONGOING_OPERATION_RETRY_S)
         hint = (
             " (request more quota for this VM family or use a smaller instance_type)"
             if "quota" in (code + _message(exc)).lower()

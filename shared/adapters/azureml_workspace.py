@@ -15,6 +15,7 @@ import re
 import threading
 from typing import Any
 
+from shared.adapters.azure_errors import auth_refusal, retry_after_of
 from shared.adapters.credentials import workspace_credential
 from shared.config.base import AzureMLWorkspace
 from shared.config.registries import AzureMLRegistry
@@ -168,17 +169,20 @@ def _classify(exc: Exception, where: str) -> Exception:
             f"no Azure credential to reach {where}: in Azure enable the Function app's managed identity; "
             f"locally run `az login` or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET ({text})"
         )
+    grant = (
+        "give the identity the AzureML Data Scientist role on the workspace (or a custom role with "
+        "Microsoft.MachineLearningServices/workspaces/read and .../workspaces/models/*, .../workspaces/experiments/*)"
+    )
+    refusal = auth_refusal(exc, where, grant=grant)
+    if refusal is not None:
+        return PermanentError(refusal)
     if isinstance(exc, ClientAuthenticationError):
         return PermanentError(f"Entra refused the credential for {where}: {text}")
     if any(s in lowered for s in ("403", "authorizationfailed", "forbidden")):
-        return PermanentError(
-            f"access to {where} was refused: give the identity the AzureML Data Scientist role on the "
-            f"workspace (or a custom role with Microsoft.MachineLearningServices/workspaces/read and "
-            f".../workspaces/models/*, .../workspaces/experiments/*) ({text})"
-        )
+        return PermanentError(f"access to {where} was refused: {grant} ({text})")
     if any(s in lowered for s in ("404", "not found", "resourcenotfound", "does not exist", "no access")):
         return PermanentError(
             f"{where} was not found: check subscription_id, resource_group and workspace in the "
             f"registries: entry, and that the identity can see the subscription ({text})"
         )
-    return RetryableError(f"resolving {where} failed: {text}")
+    return RetryableError(f"resolving {where} failed: {text}", retry_after=retry_after_of(exc))

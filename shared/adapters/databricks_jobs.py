@@ -8,12 +8,14 @@ Three things the SDK does by default that a queue worker cannot afford, and how 
   azure-identity credential for the Azure Databricks resource, or a PAT);
 - retries (429/503 and connection errors) run for up to 300 s and sleep whatever Retry-After
   says: the budget is `retry_timeout_seconds`, and a Retry-After longer than
-  `max_retry_after_seconds` is handed back to the worker's backoff as a RetryableError.
+  `max_retry_after_seconds` is handed back to the worker as a RetryableError carrying the delay
+  (`retry_after`), so the ledger schedules the next attempt no earlier than the server asked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from shared.errors import PermanentError, RetryableError
 
 DEFAULT_SCOPE = f"{AZURE_DATABRICKS_RESOURCE}/.default"
 ACTIVE = frozenset({"QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING", "WAITING_FOR_RETRY"})
+_TOKEN_REJECTED = re.compile(r"invalid access token|token (?:is |has )?expired|invalid token", re.IGNORECASE)
 _PERMANENT = (BadRequest, Unauthenticated, PermissionDenied, NotFound, ResourceConflict, NotImplemented)
 
 
@@ -186,26 +189,42 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except _RetryAfterTooLong as exc:
         cause = exc.__context__
-        raise RetryableError(f"{what}: Databricks is throttling ({cause}); {exc}") from cause
-    except Unauthenticated as exc:
-        raise PermanentError(
-            f"{what}: not authenticated ({exc}); check the managed identity or token, and that "
-            "the identity was added to the workspace"
-        ) from exc
-    except PermissionDenied as exc:
-        raise PermanentError(f"{what}: permission denied ({exc}); give the identity CAN MANAGE RUN on the job") from exc
+        asked = getattr(cause, "retry_after_secs", None)
+        raise RetryableError(
+            f"{what}: Databricks is throttling ({cause}); {exc}", retry_after=asked or exc.seconds
+        ) from cause
+    except (Unauthenticated, PermissionDenied) as exc:
+        raise _refused(what, exc) from exc
     except _PERMANENT as exc:
         raise PermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
-    except DatabricksError as exc:  # 429 past the retry budget, 500, 502, 503, 504
-        raise RetryableError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except DatabricksError as exc:  # 500, 502, 504
+        raise RetryableError(f"{what}: {type(exc).__name__}: {exc}", retry_after=exc.retry_after_secs) from exc
     except (TimeoutError, requests.ConnectionError, requests.Timeout) as exc:
-        raise RetryableError(f"{what}: {exc}; the workspace did not answer in time") from exc
+        # the SDK's retry budget ran out: its TimeoutError carries the last 429/503 as the cause
+        asked = getattr(exc.__cause__, "retry_after_secs", None)
+        raise RetryableError(f"{what}: {exc}; the workspace did not answer in time", retry_after=asked) from exc
     except CredentialUnavailableError as exc:
         raise PermanentError(
             f"{what}: no Azure identity available ({exc}); enable a managed identity on the app or use `auth: token`"
         ) from exc
     except ClientAuthenticationError as exc:
         raise RetryableError(f"{what}: getting an Entra token failed: {exc}") from exc
+
+
+def _refused(what: str, exc: DatabricksError) -> PermanentError:
+    """Who refused and the fix: the workspace rejecting the token itself (it answers 401, or 403
+    "Invalid access token.") is not the same as a valid token whose identity lacks a permission."""
+    if isinstance(exc, Unauthenticated) or _TOKEN_REJECTED.search(str(exc)):
+        return PermanentError(
+            f"{what}: the Databricks workspace rejected the token ({exc}): it is invalid, expired or "
+            "not for this workspace; with azure-identity check `scope` (the Azure Databricks resource) "
+            "and the tenant, and that the identity was added to the workspace; with `auth: token` put "
+            "a current personal access token in the token setting"
+        )
+    return PermanentError(
+        f"{what}: Databricks accepted the token but refused the request ({exc}): give the identity "
+        "CAN MANAGE RUN on the job (job permissions)"
+    )
 
 
 def _name(value: Any) -> str | None:

@@ -14,7 +14,7 @@ from shared.api.deps import reactor, read_body
 from shared.domain.events import ModelEvent
 from shared.errors import BadRequest
 from shared.ingest.databricks_hooks import parse_databricks
-from shared.ingest.eventgrid import parse_delivery, to_model_event
+from shared.ingest.eventgrid import parse_delivery, to_model_events
 from shared.ingest.jsonbody import parse_json
 from shared.ingest.mlflow_hooks import parse_mlflow
 from shared.ingest.signatures import verify_databricks, verify_mlflow
@@ -112,7 +112,7 @@ async def eventgrid_hook(request: Request, app_reactor: Reactor = Depends(reacto
     if delivery.validation_code is not None:
         log.info("Event Grid subscription validation answered")
         return JSONResponse({"validationResponse": delivery.validation_code})
-    results = [await _accept(app_reactor, to_model_event(grid)) for grid in delivery.events]
+    results = [await _accept(app_reactor, event) for grid in delivery.events for event in to_model_events(grid)]
     if len(results) == 1:
         return answer(results[0])
     accepted = any(r.status == "accepted" and not r.duplicate for r in results)

@@ -20,7 +20,9 @@ def render_output(template: str, model_name: str, model_version: str) -> str:
     return template.format_map(values)
 
 
-def idempotency_token(action_key: str) -> str:
-    """Same action key -> same token, so a retried or duplicated action never starts a second run."""
-    digest = hashlib.sha256(action_key.encode()).hexdigest()
+def idempotency_token(action_key: str, generation: int = 0) -> str:
+    """Same action key and attempt generation -> same token, so a retried or duplicated action never
+    starts a second run, and a forced re-run (the next generation) starts exactly one new one."""
+    basis = action_key if generation == 0 else f"{action_key}#{generation}"  # generation 0: tokens as before
+    digest = hashlib.sha256(basis.encode()).hexdigest()
     return (IDEMPOTENCY_PREFIX + digest)[:IDEMPOTENCY_MAX]

@@ -1,8 +1,10 @@
 """Resource groups through Azure Resource Manager (azure-mgmt-resource + management locks).
 
 Throttling and transient failures are the SDK pipeline's job: azure-core's RetryPolicy honours
-`Retry-After` on 429 (and 5xx), retries 5xx a bounded number of times (``max_retries``) and
-never retries a 409, so ScopeLocked comes back at once and is reported, not fought.
+`Retry-After` up to 10 s (a longer one is reported with the delay asked for, not sat out),
+retries 5xx a bounded number of times (``max_retries``) and never retries a 409, so ScopeLocked
+comes back at once and is reported, not fought; a 409 for an operation already running on the
+group is retryable.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import threading
 from typing import Any
 
+from shared.adapters.azure_errors import auth_refusal, bounded_retry_policy, is_ongoing_operation, retry_after_of
 from shared.adapters.credentials import arm_credential
 from shared.cleanup.groups import Group, Lock
 from shared.cleanup.provider import GroupGoneError, ScopeLockedError
@@ -18,6 +21,9 @@ from shared.config.cleanup import CleanupConfig
 from shared.errors import ActionError, PermanentError, RetryableError
 from shared.timeparse import parse_timestamp
 
+_GRANT = (
+    "give the identity a role with resource group read, delete and tag write on the subscription (e.g. Contributor)"
+)
 _IN_GROUP = re.compile(r"^/subscriptions/[^/]+/resourcegroups/([^/]+)", re.I)
 _LOCK_SUFFIX = re.compile(r"/providers/Microsoft\.Authorization/locks/[^/]+$", re.I)
 
@@ -33,12 +39,18 @@ def _translate(exc: Exception, group: Group | None = None) -> ActionError:
     message = getattr(error, "message", None) or exc.reason or ""
     status = exc.status_code or 0
     text = f"{status} {code}: {message}".strip()
+    refusal = auth_refusal(exc, "Azure Resource Manager", grant=_GRANT)
+    if refusal is not None:
+        return PermanentError(refusal)
     if status == 409 and code == "ScopeLocked":
         return ScopeLockedError(text)
     if status == 404 and group is not None:
         return GroupGoneError(f"{group.name} no longer exists ({text})")
-    if status == 429 or status >= 500:
-        return RetryableError(text)
+    asked = retry_after_of(exc)
+    if asked is not None:
+        text += f" (asked to retry after {asked:.0f}s)"
+    if status == 429 or status >= 500 or is_ongoing_operation(status, message):
+        return RetryableError(text, retry_after=asked)
     return PermanentError(text)
 
 
@@ -70,9 +82,12 @@ class ArmProvider:
             "base_url": cfg.arm_endpoint,
             # sovereign clouds: the token audience is the ARM endpoint of that cloud
             "credential_scopes": [f"{cfg.arm_endpoint}/.default"],
-            "retry_total": cfg.max_retries,
-            "retry_status": cfg.max_retries,
-            "retry_backoff_factor": cfg.retry_backoff_seconds,
+            # a longer Retry-After is reported with its delay instead of holding the run
+            "retry_policy": bounded_retry_policy(
+                retry_total=cfg.max_retries,
+                retry_status=cfg.max_retries,
+                retry_backoff_factor=cfg.retry_backoff_seconds,
+            ),
             "polling_interval": cfg.poll_interval_seconds,
         }
 

@@ -78,7 +78,9 @@ class DatabricksBatch(ConfigModel):
         default=60, gt=0, description="budget of the SDK's own retries (429/503) per call"
     )
     max_retry_after_seconds: float = Field(
-        default=15, ge=0, description="longer Retry-After waits go back to the worker's backoff"
+        default=15,
+        ge=0,
+        description="longer Retry-After waits go back to the ledger (next attempt no earlier than asked)",
     )
 
 

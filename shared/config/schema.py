@@ -144,6 +144,11 @@ class WorkerConfig(ConfigModel):
     max_attempts: int = Field(default=5, ge=1, description="attempts before an action is failed")
     backoff_base_seconds: float = Field(default=2, gt=0, description="first retry delay; doubles per attempt")
     backoff_max_seconds: float = Field(default=300, gt=0, description="longest retry delay")
+    max_retry_after_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="longest Retry-After a server may ask for; a longer one fails the action with its message",
+    )
     poll_interval_seconds: float = Field(default=0.5, gt=0, description="idle worker poll interval")
     threads: int = Field(default=2, ge=1, description="actions run at once by `modelops serve`")
 

@@ -79,6 +79,7 @@ class Action:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: int | None = None
+    generation: int = 0  # attempt generation: a forced re-run of a succeeded action starts the next one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +92,7 @@ class Action:
             "event_id": self.event_id,
             "status": self.status,
             "attempts": self.attempts,
+            "generation": self.generation,
             "max_attempts": self.max_attempts,
             "after": self.after,
             "rule": self.rule,

@@ -1,6 +1,7 @@
 """batch_score on a `kind: databricks` target: start the job once, then follow the run.
 
-First call: `run_now` with an idempotency token derived from the action key, so retries,
+First call: `run_now` with an idempotency token derived from the action key and its attempt
+generation (a forced re-run is the next generation, so it starts one new run), so retries,
 duplicate deliveries and a crash between "run started" and "run id recorded" all land on the
 same run. It returns `waiting` with the run id; the worker calls again later with that run id
 in `ctx.action.outputs`, and each call reads the run's state once. No worker waits for hours.
@@ -57,7 +58,7 @@ class DatabricksBatchExecutor:
                 parameters = job_parameters(cfg, model)
             except ValueError as exc:
                 raise PermanentError(f"batch target {ctx.action.target!r}: {exc}") from exc
-            token = idempotency_token(ctx.action.key)
+            token = idempotency_token(ctx.action.key, ctx.action.generation)
             run_id = client.run_now(cfg.job_id, parameters, token)
             ctx.log.info("started Databricks job %s run %s for %s", cfg.job_id, run_id, model.uri)
             known = replace(known, job_id=cfg.job_id, job_parameters=parameters, idempotency_token=token)

@@ -3,6 +3,7 @@ Azure ML system-topic events inside them."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,8 +109,18 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+def to_model_events(grid: GridEvent) -> list[ev.ModelEvent]:
+    """Normalize an Azure ML event: one ModelEvent per model of a ModelDeployed (its `modelIds` is a
+    comma-separated `name:version` list), one for any other event (kept as ignored if not acted on)."""
+    first = to_model_event(grid)
+    if first.kind != ev.MODEL_DEPLOYED:
+        return [first]
+    return [dataclasses.replace(first, model_name=name, model_version=version) for name, version in _model_ids(grid)]
+
+
 def to_model_event(grid: GridEvent) -> ev.ModelEvent:
-    """Normalize an Azure ML event; other event types are kept as ignored."""
+    """Normalize an Azure ML event; other event types are kept as ignored (a ModelDeployed: its
+    first model; `to_model_events` gives every one)."""
     base: dict[str, Any] = {
         "source": "azureml",
         "source_type": grid.type,
@@ -132,14 +143,12 @@ def to_model_event(grid: GridEvent) -> ev.ModelEvent:
             tags=_str_map(data.get("modelTags")),
         )
     if name == "ModelDeployed":
-        ids = data.get("modelIds") or ""
-        first = str(ids).split(",")[0].strip() if ids else ""
-        model, _, version = first.rpartition(":")
+        deployed, deployed_version = (_model_ids(grid) or [(None, None)])[0]
         return ev.ModelEvent(
             **base,
             kind=ev.MODEL_DEPLOYED,
-            model_name=model or None,
-            model_version=version or None,
+            model_name=deployed,
+            model_version=deployed_version,
             tags=_str_map(data.get("serviceTags")),
         )
     if name in ("RunCompleted", "RunStatusChanged"):
@@ -165,6 +174,18 @@ def to_model_event(grid: GridEvent) -> ev.ModelEvent:
             tags=_str_map(data.get("runTags")),
         )
     return ev.ModelEvent(**base, kind=None, ignored_reason=f"{grid.type} is not acted on")
+
+
+def _model_ids(grid: GridEvent) -> list[tuple[str | None, str | None]]:
+    """`modelIds` of a ModelDeployed (`name:version,name:version`), in order, each once."""
+    ids = _camel(grid.data).get("modelIds") or ""
+    pairs: list[tuple[str | None, str | None]] = []
+    for item in str(ids).split(","):
+        model, _, version = item.strip().rpartition(":")
+        pair = (model or None, version or None)
+        if item.strip() and pair not in pairs:
+            pairs.append(pair)
+    return pairs
 
 
 def _model_from(data: dict[str, Any], subject: str) -> tuple[str, str]:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS actions (
     created_at TEXT NOT NULL,
     started_at TEXT,
     finished_at TEXT,
-    duration_ms INTEGER
+    duration_ms INTEGER,
+    generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS actions_runnable ON actions(status, not_before);
 CREATE INDEX IF NOT EXISTS actions_model ON actions(model_name, model_version);
@@ -93,6 +94,14 @@ class SqliteFile:
         self._local = threading.local()
         self._write_lock = _writer_lock(path)
         self.db().executescript(SCHEMA)  # executescript manages its own transaction
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a ledger file was created (CREATE TABLE IF NOT EXISTS keeps old ones)."""
+        with self.transaction():
+            have = {row["name"] for row in self.db().execute("PRAGMA table_info(actions)")}
+            if "generation" not in have:
+                self.db().execute("ALTER TABLE actions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
 
     def db(self) -> sqlite3.Connection:
         """This thread's connection (autocommit outside ``transaction``)."""

@@ -122,7 +122,7 @@ def action_entity(action: Action) -> dict[str, Any]:
 
 
 def action_from_entity(entity: Mapping[str, Any]) -> Action:
-    numbers = {name: _int(entity.get(name)) for name in ("attempts", "max_attempts", "duration_ms")}
+    numbers = {name: _int(entity.get(name)) for name in ("attempts", "max_attempts", "duration_ms", "generation")}
     texts = {name: unpack_text(entity, name) for name in ("params", "outputs")}
     return action_from_fields({**entity, "id": entity["RowKey"], **numbers, **texts})
 

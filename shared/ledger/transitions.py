@@ -179,9 +179,15 @@ def skip(a: Action, upstream: str, now: datetime) -> Transition | None:
 
 
 def requeue(a: Action, *, include_succeeded: bool) -> Transition | None:
-    """Make a finished action runnable again, with a fresh attempt count (replay)."""
+    """Make a finished action runnable again, with a fresh attempt count (replay).
+
+    Re-running one that succeeded (force) starts its next attempt generation with empty outputs:
+    what executors derive for idempotency includes the generation, so it is new work, done once."""
     allowed = (FAILED, SKIPPED, SUCCEEDED) if include_succeeded else (FAILED, SKIPPED)
     if a.status not in allowed:
         return None
     fresh = _released(a, status=QUEUED, attempts=0, error=None, not_before=None, finished_at=None)
+    if a.status == SUCCEEDED:
+        forced = replace(fresh, generation=a.generation + 1, outputs=empty_outputs(a.kind))
+        return Transition(forced, (f"forced re-run: attempt generation {forced.generation} (was succeeded)",))
     return Transition(fresh, (f"requeued by replay (was {a.status})",))

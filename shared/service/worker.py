@@ -16,7 +16,7 @@ from shared.domain.actions import RESOLVE_RUN, TERMINAL, Action
 from shared.domain.clock import Clock, now_utc
 from shared.domain.events import ModelEvent
 from shared.domain.outputs import Outputs
-from shared.errors import ActionError, PermanentError
+from shared.errors import ActionError, PermanentError, RetryableError
 from shared.executors.base import ActionContext, Outcome
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IGNORED, Ledger
@@ -155,9 +155,17 @@ class Worker:
     def _record_failure(self, action: Action, exc: Exception, logger: logging.LoggerAdapter[logging.Logger]) -> None:
         retryable = exc.retryable if isinstance(exc, ActionError) else True
         error = f"{type(exc).__name__}: {exc}"
+        tuning = self.config.worker
+        asked = exc.retry_after if isinstance(exc, RetryableError) else None
+        if retryable and asked is not None and asked > tuning.max_retry_after_seconds:
+            retryable = False
+            error += (
+                f"; the server asked to retry after {asked:.0f}s, longer than worker.max_retry_after_seconds"
+                f" ({tuning.max_retry_after_seconds:g}s): replay the action once the service is back, or raise it"
+            )
         if retryable and action.attempts < action.max_attempts:
-            tuning = self.config.worker
-            delay = min(tuning.backoff_max_seconds, tuning.backoff_base_seconds * 2 ** (action.attempts - 1))
+            backoff = min(tuning.backoff_max_seconds, tuning.backoff_base_seconds * 2 ** (action.attempts - 1))
+            delay = max(backoff, asked or 0.0)
             self.ledger.fail(action.id, self.worker_id, error, retry_at=self.clock() + timedelta(seconds=delay))
             logger.warning("%s attempt %d failed, retry in %.1fs: %s", action.id, action.attempts, delay, error)
             self.dispatcher.dispatch([action.id], delay_seconds=delay)

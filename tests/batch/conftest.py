@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,14 +11,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from shared.config.loader import load_config
 from shared.domain.actions import BATCH_SCORE, Action, action_key
 from shared.domain.outputs import BatchScoreOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext, ModelRef
+from tests.contract.databricks_jobs_server import DatabricksJobsContract
+from tests.contract.https import HttpsServer, TestCA
 
 FEATURES = ["f0", "f1", "f2", "f3"]
+JOB_ID = 101
+BUNDLE_JOB = Path(__file__).parents[2] / "databricks" / "resources" / "batch_score_job.yml"
 
 
 @dataclass(frozen=True)
@@ -119,3 +124,18 @@ def batch_context(
         log=logging.getLogger("tests.batch"),
         progress=progress or (lambda message: None),
     )
+
+
+def bundle_parameters() -> dict[str, str]:
+    """The parameters the shipped bundle declares: the contract job is defined with exactly those."""
+    job = yaml.safe_load(BUNDLE_JOB.read_text())["resources"]["jobs"]["batch_score"]
+    return {p["name"]: str(p["default"]) for p in job["parameters"]}
+
+
+@pytest.fixture
+def workspace(trust_test_ca: TestCA) -> Iterator[tuple[DatabricksJobsContract, str]]:
+    """A Databricks workspace (Jobs API contract server over HTTPS) with the bundle's job."""
+    contract = DatabricksJobsContract()
+    contract.add_job(JOB_ID, bundle_parameters())
+    with HttpsServer(contract.app, trust_test_ca) as server:
+        yield contract, server.url

@@ -6,12 +6,9 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-import yaml
 
 from shared.adapters.databricks_jobs import DatabricksJobsClient
 from shared.batch.naming import idempotency_token
@@ -19,30 +16,12 @@ from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import Outcome
 from shared.executors.batch_databricks import DatabricksBatchExecutor
-from tests.batch.conftest import Registered, batch_context
+from tests.batch.conftest import JOB_ID, Registered, batch_context
 from tests.contract.credentials import CONTRACT_TOKEN, StaticTokenCredential
-from tests.contract.databricks_jobs_server import DatabricksJobsContract
-from tests.contract.https import HttpsServer
 
-JOB_ID = 101
-BUNDLE_JOB = Path(__file__).parents[2] / "databricks" / "resources" / "batch_score_job.yml"
 MODEL = Registered("databricks-uc", "main.ml.churn", "3")
 RUN_NOW = "/api/2.2/jobs/run-now"
 RUNS_GET = "/api/2.2/jobs/runs/get"
-
-
-def bundle_parameters() -> dict[str, str]:
-    """The parameters the shipped bundle declares: the contract job is defined with exactly those."""
-    job = yaml.safe_load(BUNDLE_JOB.read_text())["resources"]["jobs"]["batch_score"]
-    return {p["name"]: str(p["default"]) for p in job["parameters"]}
-
-
-@pytest.fixture
-def workspace(trust_test_ca) -> Iterator[tuple[DatabricksJobsContract, str]]:
-    contract = DatabricksJobsContract()
-    contract.add_job(JOB_ID, bundle_parameters())
-    with HttpsServer(contract.app, trust_test_ca) as server:
-        yield contract, server.url
 
 
 def target(url: str, *, job_id: int = JOB_ID, extra: str = "") -> str:
@@ -176,7 +155,7 @@ class TestFailures:
         _, url = workspace
         executor = DatabricksBatchExecutor(env={"DATABRICKS_TOKEN": "dapi-wrong"})
         ctx = batch_context(tmp_path, target(url, extra="auth: token\n"), MODEL)
-        with pytest.raises(PermanentError, match="not authenticated"):
+        with pytest.raises(PermanentError, match="workspace rejected the token"):
             executor.execute(ctx)
 
     def test_token_auth_reads_the_named_app_setting(self, tmp_path, workspace):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -219,3 +220,20 @@ def test_a_subscription_that_cannot_be_listed_is_reported_and_left_alone(
     assert len(report.errors) == 1 and SUB2 in report.errors[0] and "429" in report.errors[0]
     assert contract.group(SUB2, "rg-b") is not None
     assert report.to_dict()["errors"] == report.errors
+
+
+def test_a_long_retry_after_is_reported_with_the_delay_not_sat_out(
+    arm: tuple[ArmContract, str], azure_config: Build, credential: StaticTokenCredential, tmp_path: Path
+) -> None:
+    contract, _ = arm
+    contract.state.throttle_retry_after = "120"  # longer than the 10 s an SDK client may sit out
+    contract.throttle("DELETE", r"/rg-slow$", 1)
+    contract.add_group(SUB, "rg-slow", tags={**EXPIRED, "delete-after": PAST})
+    started = time.monotonic()
+    report = run(azure_config(), credential, tmp_path)
+    assert time.monotonic() - started < 60, "the run sat out the Retry-After"
+    row = report.row("rg-slow")
+    assert row.status == "failed" and row.error is not None
+    assert "429" in row.error and "asked to retry after 120s" in row.error
+    assert contract.group(SUB, "rg-slow") is not None
+    assert [e.status for e in contract.state.log if e.method == "DELETE"] == [429]

@@ -10,6 +10,8 @@ traffic) and asks ``scorer`` for the answer of the deployed model.
 
 Failure scenarios, set on ``deployment_outcome`` for the next deployment PUTs:
 ``quota`` (synchronous 400 QuotaExceeded), ``failed`` (LRO ends Failed), ``stuck`` (LRO never ends).
+``endpoint_conflicts`` answers the next endpoint PUTs with ARM's 409 Conflict error, one per entry:
+``ongoing`` (another operation runs on the endpoint, with Retry-After) or ``taken`` (the name is in use).
 """
 
 from __future__ import annotations
@@ -58,8 +60,15 @@ KUBERNETES_DEFAULTS: dict[str, Any] = {
 Scorer = Callable[[str, dict[str, Any]], tuple[int, Any]]  # (model ARM id, request) -> (status, body)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _conflict(kind: str, endpoint: str) -> JSONResponse:
+    if kind == "ongoing":
+        message = f"There is an ongoing operation on endpoint {endpoint}; wait for it to complete and try again."
+        return _error(409, "Conflict", message, {"Retry-After": "20"})
+    return _error(409, "Conflict", f"Endpoint name {endpoint} is already in use; endpoint names are unique per region.")
 
 
 def _system_data() -> dict[str, Any]:
@@ -81,6 +90,7 @@ class AmlOnlineContract:
         self.base_url = ""  # set once the HTTPS server knows its port
         self.polls_before_done = polls_before_done
         self.deployment_outcome = "succeed"
+        self.endpoint_conflicts: list[str] = []
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, dict[str, Any]]] = {}
         self.keys: dict[str, str] = {}
@@ -167,6 +177,8 @@ class AmlOnlineContract:
             body = await request.json()
             props = body.get("properties", {})
             with self._lock:
+                if self.endpoint_conflicts:
+                    return _conflict(self.endpoint_conflicts.pop(0), name)
                 traffic = {k: int(v) for k, v in (props.get("traffic") or {}).items()}
                 problem = self._traffic_problem(name, traffic)
                 if problem:

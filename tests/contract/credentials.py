@@ -24,3 +24,18 @@ class StaticTokenCredential:
 
     def close(self) -> None:
         pass
+
+
+class RefusingCredential:
+    """Entra refusing the credential (as azure-identity reports it): no token is ever issued."""
+
+    def __init__(self, reason: str = "AADSTS7000215: Invalid client secret provided.") -> None:
+        self.reason = reason
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        raise ClientAuthenticationError(message=self.reason)
+
+    def close(self) -> None:
+        pass

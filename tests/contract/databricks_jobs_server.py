@@ -8,7 +8,8 @@
   times and job_parameters [{name, default, value}]. Each read moves a run along
   PENDING -> RUNNING -> TERMINATED (or INTERNAL_ERROR), ending as its job is scripted to.
 - Errors are `{"error_code", "message"}`; 401 without the expected bearer token; injected
-  faults (429 with Retry-After, 5xx) answer before the request is looked at.
+  faults (429 with Retry-After, 5xx, 403 with a message: Databricks answers "Invalid access
+  token." to some rejected tokens with 403) answer before the request is looked at.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Fault:
     status: int
     retry_after: int | None
     times: int
+    message: str | None = None
 
 
 class DatabricksJobsContract:
@@ -92,8 +94,10 @@ class DatabricksJobsContract:
         self.jobs[job_id] = Job(job_id, dict(parameters), **script)
         return self.jobs[job_id]
 
-    def fail_next(self, path: str, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        self._faults.append(Fault(path, status, retry_after, times))
+    def fail_next(
+        self, path: str, status: int, *, retry_after: int | None = None, times: int = 1, message: str | None = None
+    ) -> None:
+        self._faults.append(Fault(path, status, retry_after, times, message))
 
     def requests_to(self, path: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"] == path]
@@ -118,9 +122,9 @@ class DatabricksJobsContract:
             fault = self._take_fault(request.url.path)
             if fault is not None:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                codes = {429: "REQUEST_LIMIT_EXCEEDED", 503: "TEMPORARILY_UNAVAILABLE"}
+                codes = {403: "PERMISSION_DENIED", 429: "REQUEST_LIMIT_EXCEEDED", 503: "TEMPORARILY_UNAVAILABLE"}
                 code = codes.get(fault.status, "INTERNAL_ERROR")
-                return _error(fault.status, code, f"injected {fault.status}", headers)
+                return _error(fault.status, code, fault.message or f"injected {fault.status}", headers)
             if request.headers.get("authorization") != f"Bearer {self.token}":
                 return _error(401, "UNAUTHENTICATED", "Invalid access token.")
             response = await call_next(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from shared.domain.actions import Action, action_key
 from shared.domain.outputs import DeployOutputs, RegisterOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext
+from tests.contract.aml_online_server import AmlOnlineContract
+from tests.contract.https import HttpsServer, TestCA
 
 
 @dataclass
@@ -136,3 +139,28 @@ def make_context(
 
 
 ContextFactory = Callable[..., ActionContext]
+
+
+def mlflow_scorer(model_id: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    """What Azure ML's MLflow server does with the deployed model: pyfunc predict on `input_data`."""
+    import mlflow
+    import pandas as pd
+
+    name, version = re.search(r"/models/([^/]+)/versions/([^/]+)$", model_id).groups()  # type: ignore[union-attr]
+    data = payload["input_data"]
+    frame = pd.DataFrame(data["data"], columns=data["columns"], index=data["index"])
+    try:
+        predictions = mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(frame)
+    except Exception as exc:  # noqa: BLE001 - the server answers the way Azure's does: 500 + message
+        return 500, {"message": f"An unexpected error occurred in scoring script: {exc}"}
+    return 200, [int(v) for v in predictions]
+
+
+@pytest.fixture
+def aml(trust_test_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmlOnlineContract]:
+    # MLClient records the cloud it used in this variable; undo it after the test
+    monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
+    contract = AmlOnlineContract(mlflow_scorer)
+    with HttpsServer(contract.app, trust_test_ca) as server:
+        contract.base_url = server.url
+        yield contract

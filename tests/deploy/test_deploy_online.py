@@ -4,7 +4,6 @@ Azure ML online endpoints contract server. Predictions come from the real MLflow
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,35 +19,9 @@ from shared.executors.base import Outcome
 from shared.executors.deploy_online import OnlineDeployExecutor
 from tests.contract.aml_online_server import AmlOnlineContract
 from tests.contract.credentials import StaticTokenCredential
-from tests.contract.https import HttpsServer, TestCA
 from tests.deploy.conftest import Registry, make_context, write_config
 
 SUB, RG, WS, ENDPOINT = "00000000-1111-2222-3333-444444444444", "test-rg", "my-aml-workspace", "churn-ep"
-
-
-def mlflow_scorer(model_id: str, payload: dict[str, Any]) -> tuple[int, Any]:
-    """What Azure ML's MLflow server does with the deployed model: pyfunc predict on `input_data`."""
-    import mlflow
-    import pandas as pd
-
-    name, version = re.search(r"/models/([^/]+)/versions/([^/]+)$", model_id).groups()  # type: ignore[union-attr]
-    data = payload["input_data"]
-    frame = pd.DataFrame(data["data"], columns=data["columns"], index=data["index"])
-    try:
-        predictions = mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(frame)
-    except Exception as exc:  # noqa: BLE001 - the server answers the way Azure's does: 500 + message
-        return 500, {"message": f"An unexpected error occurred in scoring script: {exc}"}
-    return 200, [int(v) for v in predictions]
-
-
-@pytest.fixture
-def aml(trust_test_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmlOnlineContract]:
-    # MLClient records the cloud it used in this variable; undo it after the test
-    monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
-    contract = AmlOnlineContract(mlflow_scorer)
-    with HttpsServer(contract.app, trust_test_ca) as server:
-        contract.base_url = server.url
-        yield contract
 
 
 def online_config(tmp_path: Path, aml: AmlOnlineContract) -> ReactorConfig:

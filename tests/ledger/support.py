@@ -132,9 +132,9 @@ class Scripted:
         return step
 
 
-def worker(tmp_path: Path, ledger: Ledger, executor: Scripted, name: str = "w1") -> Worker:
+def worker(tmp_path: Path, ledger: Ledger, executor: Scripted, name: str = "w1", clock: Clock = now_utc) -> Worker:
     path = tmp_path / "c.yaml"
     path.write_text(CONFIG)
     config = load_config(path, env={})
     registry = ExecutorRegistry({("register", MlflowRegistry): lambda: executor})
-    return Worker(ledger, config, tmp_path, LocalDispatcher(), registry, worker_id=name)
+    return Worker(ledger, config, tmp_path, LocalDispatcher(), registry, worker_id=name, clock=clock)

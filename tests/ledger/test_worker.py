@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import Outcome
 from shared.ledger.base import Ledger
-from tests.ledger.support import Backend, Scripted, messages, record, worker
+from tests.ledger.support import Backend, ManualClock, Scripted, messages, must, record, worker
 
 
 @pytest.fixture
@@ -77,3 +79,34 @@ class TestWorker:
         assert live.requeue(ids, include_succeeded=False) == ids
         assert w.run_until_done(ids, timeout=60)[0].status == "succeeded"
         assert live.requeue(ids, include_succeeded=False) == []
+
+
+class TestRetryAfter:
+    """The delay a server asks for (seconds or an HTTP date) sets the next attempt on each backend."""
+
+    @pytest.mark.parametrize("asked", ["seconds", "http-date"])
+    def test_the_next_attempt_is_no_earlier_than_the_server_asked(
+        self, tmp_path: Path, ledger: Ledger, clock: ManualClock, asked: str
+    ) -> None:
+        [action_id] = record(ledger).action_ids
+        when = format_datetime(clock() + timedelta(seconds=40), usegmt=True)
+        retry_after: float | str = 40.0 if asked == "seconds" else when
+        w = worker(tmp_path, ledger, Scripted([RetryableError("429 busy", retry_after=retry_after)]), clock=clock)
+        failed_at = clock()
+
+        queued = must(w.run_once(action_id))
+
+        assert queued.status == "queued" and queued.not_before is not None
+        assert (queued.not_before - failed_at).total_seconds() >= 39  # the backoff alone is 0.01 s
+        clock.advance(38)
+        assert w.run_once(action_id) is None
+        clock.advance(3)
+        assert must(w.run_once(action_id)).status == "succeeded"
+
+    def test_a_short_retry_after_keeps_the_longer_backoff(
+        self, tmp_path: Path, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        [action_id] = record(ledger).action_ids
+        w = worker(tmp_path, ledger, Scripted([RetryableError("503", retry_after=0.001)]), clock=clock)
+        queued = must(w.run_once(action_id))
+        assert queued.not_before is not None and (queued.not_before - clock()).total_seconds() >= 0.01

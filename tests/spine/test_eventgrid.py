@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import azure.functions as func
 import pytest
 
+from shared.bootstrap import Container
+from shared.settings import Settings
 from tests.spine.apptest import make_app
+from tests.support import indexed_functions, write_config
 
 
 def grid_event(event_type: str, subject: str, data: dict, event_id: str = "e1") -> dict:
@@ -37,6 +41,26 @@ def cloud_event(event_type: str, subject: str, data: dict, event_id: str = "c1")
 
 
 REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
+
+
+def native_trigger(tmp_path: Path, config_text: str) -> tuple[Container, Callable[[func.EventGridEvent], None]]:
+    """The app's container and the native Event Grid function, as the Functions host indexes it."""
+    config = write_config(tmp_path / "c.yaml", config_text % {"tmp": tmp_path})
+    env = {"MODELOPS_CONFIG": str(config), "MODELOPS_STATE_DIR": str(tmp_path / "state")}
+    container = Container(Settings.from_env(env))
+    return container, indexed_functions(container)["aml_events"].get_user_function()
+
+
+def native_event(event_id: str, event_type: str, subject: str, data: dict[str, object]) -> func.EventGridEvent:
+    return func.EventGridEvent(
+        id=event_id,
+        data=data,
+        topic="/subscriptions/s/x",
+        subject=subject,
+        event_type=event_type,
+        event_time=None,
+        data_version="2",
+    )
 
 
 class TestHandshakes:
@@ -165,24 +189,10 @@ class TestAzureMLEvents:
 
 class TestNativeEventGridTrigger:
     def test_the_trigger_function_records_the_event(self, tmp_path: Path) -> None:
-        from shared.bootstrap import Container
-        from shared.settings import Settings
         from tests.spine.apptest import CONFIG
-        from tests.support import indexed_functions, write_config
 
-        config = write_config(tmp_path / "c.yaml", CONFIG % {"tmp": tmp_path})
-        env = {"MODELOPS_CONFIG": str(config), "MODELOPS_STATE_DIR": str(tmp_path / "state")}
-        container = Container(Settings.from_env(env))
-        user_function = indexed_functions(container)["aml_events"].get_user_function()
-        event = func.EventGridEvent(
-            id="n1",
-            data={"ModelName": "churn", "ModelVersion": 7},
-            topic="/subscriptions/s/x",
-            subject="models/churn:7",
-            event_type=REGISTERED,
-            event_time=None,
-            data_version="2",
-        )
+        container, user_function = native_trigger(tmp_path, CONFIG)
+        event = native_event("n1", REGISTERED, "models/churn:7", {"ModelName": "churn", "ModelVersion": 7})
         user_function(event)
         [action] = container.reactor().ledger.list_actions()
         assert (action.model_name, action.model_version) == ("churn", "7")
@@ -217,3 +227,67 @@ rules:
         assert ignored.status_code == 200 and "tag deploy=online missing" in ignored.json()["reason"]
         [action] = reactor.ledger.list_actions()
         assert (action.kind, action.model_version, action.params.source) == ("deploy", "5", "azureml")
+
+
+DEPLOYED = "Microsoft.MachineLearningServices.ModelDeployed"
+
+
+class TestMultiModelDeployed:
+    """A ModelDeployed names every model of the service in `ModelIds` ("name:version,..."): one
+    event per model, each with its own dedupe key, whatever the schema or the entry point."""
+
+    CONFIG = """
+sources:
+  azureml: {tracking_uri: "sqlite:///%(tmp)s/aml-source.db"}
+batch:
+  nightly: {kind: local, input: "%(tmp)s/in.parquet", output: "%(tmp)s/out-{model_version}.parquet"}
+rules:
+  - name: score-what-is-deployed
+    on: model.deployed
+    models: ["churn*", "fraud"]
+    do: [{batch_score: nightly}]
+"""
+    DATA: dict[str, object] = {
+        "ServiceName": "svc",
+        "ServiceComputeType": "ACI",
+        "ModelIds": "churn:3,fraud:7",
+        "ServiceTags": {},
+    }
+
+    @pytest.mark.parametrize("schema", ["eventgrid", "cloudevents"])
+    def test_two_model_ids_are_two_events_and_two_actions(self, tmp_path: Path, schema: str) -> None:
+        client, reactor = make_app(tmp_path, config=self.CONFIG)
+        make = grid_event if schema == "eventgrid" else cloud_event
+        body = [make(DEPLOYED, "endpoints/svc", self.DATA, "d1")]
+
+        response = client.post("/api/hooks/eventgrid", json=body)
+
+        assert response.status_code == 202, response.text
+        results = response.json()["results"]
+        assert len(results) == 2 and len({r["event_id"] for r in results}) == 2
+        events = reactor.ledger.list_events()
+        assert sorted((e["model_name"], e["model_version"]) for e in events) == [("churn", "3"), ("fraud", "7")]
+        assert len({e["dedupe_key"] for e in events}) == 2
+        actions = reactor.ledger.list_actions()
+        assert sorted((a.kind, a.model_name, a.model_version) for a in actions) == [
+            ("batch_score", "churn", "3"),
+            ("batch_score", "fraud", "7"),
+        ]
+        again = client.post("/api/hooks/eventgrid", json=body)
+        assert again.status_code == 200 and all(r["duplicate"] for r in again.json()["results"])
+        assert len(reactor.ledger.list_actions()) == 2
+
+    def test_a_rule_on_the_second_model_fires_once(self, tmp_path: Path) -> None:
+        client, reactor = make_app(tmp_path, config=self.CONFIG.replace('["churn*", "fraud"]', '["fraud"]'))
+        response = client.post("/api/hooks/eventgrid", json=[grid_event(DEPLOYED, "endpoints/svc", self.DATA)])
+        assert response.status_code == 202, response.text
+        [action] = reactor.ledger.list_actions()
+        assert (action.model_name, action.model_version) == ("fraud", "7")
+
+    def test_the_native_trigger_records_one_event_per_model(self, tmp_path: Path) -> None:
+        container, user_function = native_trigger(tmp_path, self.CONFIG)
+        event = native_event("n2", DEPLOYED, "endpoints/svc", self.DATA)
+        user_function(event)
+        user_function(event)  # at-least-once: the same delivery again
+        actions = container.reactor().ledger.list_actions()
+        assert sorted((a.model_name, a.model_version) for a in actions) == [("churn", "3"), ("fraud", "7")]
