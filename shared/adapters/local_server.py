@@ -59,9 +59,16 @@ def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[st
     ]
 
 
-def server_env(tracking_uri: str, registry_uri: str | None) -> dict[str, str]:
+# Marks a scoring server with the action that started it, so that a server whose worker died
+# between spawning it and recording it is still found (and stopped) by the next attempt.
+OWNER_VARIABLE = "MODELOPS_DEPLOY_ACTION"
+
+
+def server_env(tracking_uri: str, registry_uri: str | None, owner: str | None = None) -> dict[str, str]:
     """The child's environment: the model's registry, passed explicitly (no global mlflow state)."""
     env = dict(os.environ)
+    if owner:
+        env[OWNER_VARIABLE] = owner
     # mlflow execs `uvicorn` by name: make this interpreter's scripts directory come first
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]) if env.get("PATH") else bin_dir
@@ -82,6 +89,7 @@ def start_server(
     port: int | None,
     workers: int,
     log_file: Path,
+    owner: str | None = None,
 ) -> StartedServer:
     """Spawn the server in its own session, so it outlives this worker and stops as one group."""
     import psutil
@@ -94,12 +102,31 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_env(tracking_uri, registry_uri),
+            env=server_env(tracking_uri, registry_uri, owner),
             start_new_session=True,
             close_fds=True,
         )
     create_time = psutil.Process(proc.pid).create_time()
     return StartedServer(proc.pid, create_time, host, port, url_for(host, port), log_file)
+
+
+def stop_strays(owner: str, keep: set[int]) -> list[int]:
+    """Stop the scoring servers marked with ``owner`` that are not in ``keep`` (the recorded ones):
+    an earlier attempt spawned them and died before it could record them. Returns their pids."""
+    import psutil
+
+    stopped = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid in keep or os.getsid(proc.pid) != proc.pid:
+                continue  # recorded, or not a session leader (the server's own workers go with it)
+            if proc.environ().get(OWNER_VARIABLE) != owner:
+                continue
+            kill_process_group(proc.pid, proc.create_time())
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+        stopped.append(proc.pid)
+    return stopped
 
 
 def log_tail(log_file: Path, lines: int = 25) -> str:

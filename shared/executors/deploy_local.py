@@ -21,7 +21,7 @@ from shared.adapters.local_deployments import (
     is_alive,
     stop_deployment,
 )
-from shared.adapters.local_server import is_healthy, start_server, wait_healthy
+from shared.adapters.local_server import is_healthy, start_server, stop_strays, wait_healthy
 from shared.adapters.mlflow_models import require_version, serving_example
 from shared.adapters.smoke import smoke_test
 from shared.config.deployments import LocalDeployment
@@ -78,6 +78,9 @@ class LocalDeployExecutor:
                     )
                     stop_deployment(store, old)
         require_version(model)  # a missing version is refused now, not after the server fails to start
+        strays = stop_strays(ctx.action.key, keep={r.pid for r in store.list()})
+        if strays:
+            ctx.progress(f"stopped scoring server(s) {strays} an earlier attempt started but never recorded")
         ctx.progress(f"starting mlflow models serve for {model.uri}")
         log_file = _log_dir(ctx.state_dir, target) / f"{_safe(model.name)}-{_safe(model.version)}.log"
         server = start_server(
@@ -88,6 +91,7 @@ class LocalDeployExecutor:
             port=cfg.port,
             workers=cfg.workers,
             log_file=log_file,
+            owner=ctx.action.key,
         )
         rec = LocalDeploymentRecord(
             target=target,

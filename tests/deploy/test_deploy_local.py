@@ -13,8 +13,10 @@ import pytest
 import requests
 
 from shared.adapters.local_deployments import LocalDeploymentStore, is_alive, stop_deployment
+from shared.adapters.local_server import start_server
 from shared.config.schema import ReactorConfig
 from shared.deployments import list_managed_deployments, undeploy_local
+from shared.domain.actions import action_key
 from shared.errors import BadRequest, PermanentError
 from shared.executors.deploy_local import LocalDeployExecutor
 from shared.executors.registry import ExecutorRegistry
@@ -116,6 +118,33 @@ class TestLocalDeploy:
             deploy(registry, config, state_dir, "999")
         assert time.monotonic() - started < 5  # no server was started and waited for
         assert store.get("local") == previous and store.find("local", MODEL, "999") is None
+
+    def test_a_server_an_earlier_attempt_never_recorded_is_stopped(
+        self, registry: Registry, config: ReactorConfig, state_dir: Path
+    ) -> None:
+        import psutil
+
+        version = registry.log_sklearn(MODEL)
+        # what a worker killed between spawning the server and recording it leaves behind
+        stray = start_server(
+            model_uri=f"models:/{MODEL}/{version}",
+            tracking_uri=registry.tracking_uri,
+            registry_uri=None,
+            host="127.0.0.1",
+            port=None,
+            workers=1,
+            log_file=state_dir / "stray.log",
+            owner=action_key("deploy", "local", MODEL, version),
+        )
+        out = deploy(registry, config, state_dir, version)
+        assert out["pid"] != stray.pid and out["smoke_test"] == "passed"
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(stray.pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(stray.pid, os.WNOHANG)  # it is this test's child: reap it once stopped
+            time.sleep(0.2)
+        assert not psutil.pid_exists(stray.pid), "the stray scoring server is still running"
+        assert [r.pid for r in LocalDeploymentStore(state_dir).list() if r.model_version == version] == [out["pid"]]
 
     def test_dead_process_is_restarted(self, registry: Registry, config: ReactorConfig, state_dir: Path) -> None:
         store = LocalDeploymentStore(state_dir)
