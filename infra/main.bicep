@@ -36,8 +36,8 @@ param createOutcomeTopic bool = true
 param cleanupSchedule string = '0 0 3 * * *'
 param pollSchedule string = '0 */5 * * * *'
 
-@description('Path of the YAML config inside the deployed package.')
-param configPath string = 'shared/config/default.yaml'
+@description('Path of the YAML config inside the deployed package (`modelops config init --azure` writes modelops.yaml; the embedded local default is refused in Azure).')
+param configPath string = 'modelops.yaml'
 
 @description('Client id (and/or App ID URI, comma-separated) of the Entra app registration whose tokens, with the app role ModelOps.Operator, open the ops routes; empty keeps them closed (401).')
 param opsAudience string = ''

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.config.loader import load_config
+from shared.config.loader import DEFAULT_CONFIG, load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action
 from shared.domain.clock import Clock, now_utc
+from shared.errors import ConfigError
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import Ledger
 from shared.service.dispatch import Dispatcher, LocalDispatcher
@@ -46,6 +48,8 @@ class Container:
         clock: Clock = now_utc,
     ) -> None:
         self.settings = settings
+        if config is None:
+            refuse_local_default_in_azure(settings)
         self.config = config or load_config(settings.config_path, env=settings.config_env())
         self.clock = clock
         self._ledger = ledger
@@ -121,3 +125,21 @@ def outcome_sink(settings: Settings) -> Callable[[Action], None] | None:
 
     topic = OutcomeTopic.from_settings(settings.outcome_topic)
     return OutcomePublisher(topic) if topic else None
+
+
+def refuse_local_default_in_azure(settings: Settings) -> None:
+    """In Azure the embedded local default (MLflow on 127.0.0.1, a SQLite "Azure ML") is never right."""
+    if not settings.in_azure:
+        return
+    fix = (
+        "run `modelops config init --azure`, fill in the placeholders, deploy the file with the app "
+        "and set the MODELOPS_CONFIG app setting to its path (e.g. modelops.yaml in the package root)"
+    )
+    if not settings.config_path:
+        problem = "not set while running in Azure (WEBSITE_INSTANCE_ID/WEBSITE_SITE_NAME are set)"
+        raise ConfigError.single(
+            "environment", "MODELOPS_CONFIG", f"{problem}; the embedded default is local only", fix
+        )
+    if Path(settings.config_path).resolve() == DEFAULT_CONFIG.resolve():
+        problem = f"{settings.config_path} is the embedded local default, which does not work in Azure"
+        raise ConfigError.single("environment", "MODELOPS_CONFIG", problem, fix)

@@ -79,6 +79,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     webhook_max_skew_seconds: int = 300
     ops_auth: OpsAuthSettings = field(default_factory=OpsAuthSettings)
+    in_azure: bool = False  # WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME: running on App Service (not `func start`)
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -126,6 +127,7 @@ class Settings:
             max_body_bytes=_int(snapshot, "MODELOPS_MAX_BODY_BYTES", 1_048_576),
             webhook_max_skew_seconds=_int(snapshot, "MODELOPS_WEBHOOK_MAX_SKEW_SECONDS", 300),
             ops_auth=_ops_auth(snapshot),
+            in_azure=_in_azure(snapshot),
             environ=snapshot,
         )
 
@@ -164,8 +166,13 @@ def _ops_auth(env: Mapping[str, str]) -> OpsAuthSettings:
         role=env.get("MODELOPS_OPS_ROLE") or DEFAULT_OPS_ROLE,
         authority=(env.get("MODELOPS_OPS_AUTHORITY") or DEFAULT_AUTHORITY).rstrip("/"),
         open_reads=_bool(env, "MODELOPS_OPS_OPEN_READS"),
-        in_azure=bool(env.get("WEBSITE_INSTANCE_ID")),
+        in_azure=_in_azure(env),
     )
+
+
+def _in_azure(env: Mapping[str, str]) -> bool:
+    """App Service sets these in Azure; `func start` sets FUNCTIONS_WORKER_RUNTIME but neither of them."""
+    return bool(env.get("WEBSITE_INSTANCE_ID") or env.get("WEBSITE_SITE_NAME"))
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

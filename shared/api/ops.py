@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -49,6 +49,13 @@ def health(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
         "ledger": app_reactor.ledger.stats(),
         "rules": len(app_reactor.config.rules),
     }
+
+
+@router.head("/health", include_in_schema=False)
+def health_head(app_reactor: Reactor = Depends(reactor)) -> Response:
+    """HEAD answers as GET does (load balancers, uptime probes): the same checks, 200, no body."""
+    app_reactor.ledger.stats()
+    return Response(status_code=200)
 
 
 READ = [Depends(reader)]

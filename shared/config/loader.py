@@ -14,6 +14,7 @@ from shared.config.schema import ReactorConfig
 from shared.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+AZURE_TEMPLATE = Path(__file__).with_name("azure.example.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TARGET_SECTIONS = ("registries", "deployments", "batch")
 

@@ -29,7 +29,7 @@ class TestIndexing:
         }
         [http] = [b for b in functions["http_api"]["bindings"] if b["direction"] == "IN"]
         assert http["type"] == "httpTrigger" and http["authLevel"] == "FUNCTION" and http["route"] == "/{*route}"
-        assert {"POST", "GET", "OPTIONS"} <= set(http["methods"])
+        assert {"POST", "GET", "HEAD", "OPTIONS"} <= set(http["methods"])
         assert functions["aml_events"]["bindings"] == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
         [queue] = functions["run_action"]["bindings"]
         assert queue["type"] == "queueTrigger"
@@ -40,6 +40,18 @@ class TestIndexing:
         ):
             [timer] = functions[name]["bindings"]
             assert timer["type"] == "timerTrigger" and timer["schedule"] == setting and timer["runOnStartup"] is False
+
+    def test_head_health_through_the_http_function_answers_200_without_a_body(self) -> None:
+        import asyncio
+
+        import azure.functions as func
+
+        http_api = indexed_functions()["http_api"].get_user_function()
+        for method in ("GET", "HEAD"):
+            request = func.HttpRequest(method=method, url="http://localhost/api/health", body=b"", headers={})
+            response = asyncio.run(http_api(request, None))
+            assert response.status_code == 200, (method, response.get_body())
+            assert (response.get_body() == b"") == (method == "HEAD")
 
     def test_every_app_setting_a_binding_names_is_in_the_sample_settings(self) -> None:
         sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
@@ -68,6 +80,41 @@ class TestColdStart:
         )
         assert out.returncode != 0
         assert str(bad) in out.stderr and "rules[0].do[0].deploy" in out.stderr and "fix:" in out.stderr
+
+    def test_in_azure_a_missing_config_is_refused_at_indexing_naming_the_setting_and_the_fix(
+        self, tmp_path: Path
+    ) -> None:
+        for azure_setting in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"):
+            env = {"PATH": "/usr/bin:/bin", azure_setting: "x1", "FUNCTIONS_WORKER_RUNTIME": "python"}
+            env["MODELOPS_STATE_DIR"] = str(tmp_path / "state")
+            out = subprocess.run(
+                [sys.executable, "-c", "import function_app"], cwd=ROOT, capture_output=True, text=True, env=env
+            )
+            assert out.returncode != 0
+            assert "MODELOPS_CONFIG" in out.stderr and "modelops config init --azure" in out.stderr, out.stderr
+        env["MODELOPS_CONFIG"] = "shared/config/default.yaml"  # the local default named explicitly: refused too
+        out = subprocess.run(
+            [sys.executable, "-c", "import function_app"], cwd=ROOT, capture_output=True, text=True, env=env
+        )
+        assert out.returncode != 0 and "embedded local default" in out.stderr, out.stderr
+
+    def test_in_azure_with_a_config_it_indexes(self, tmp_path: Path) -> None:
+        config = tmp_path / "modelops.yaml"
+        config.write_text((ROOT / "shared/config/default.yaml").read_text())
+        env = {"PATH": "/usr/bin:/bin", "WEBSITE_INSTANCE_ID": "x1", "MODELOPS_CONFIG": str(config)}
+        env["MODELOPS_STATE_DIR"] = str(tmp_path / "state")
+        code = "import function_app; print(len(function_app.app.get_functions()))"
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert int(out.stdout.strip().splitlines()[-1]) == 6
+
+    def test_locally_func_start_settings_alone_keep_the_embedded_default(self, tmp_path: Path) -> None:
+        env = {"PATH": "/usr/bin:/bin", "FUNCTIONS_WORKER_RUNTIME": "python"}
+        env["MODELOPS_STATE_DIR"] = str(tmp_path / "state")
+        out = subprocess.run(
+            [sys.executable, "-c", "import function_app"], cwd=ROOT, capture_output=True, text=True, env=env
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
 
 
 WIRING_PROBE = """
@@ -115,3 +162,13 @@ class TestWiring:
         assert probe["loads"] == 1 and probe["after"] == 1  # validated once, at indexing; never again
         assert probe["reactors"] == 1  # the HTTP app and the Event Grid function use the same reactor
         assert probe["health"] == 200 and len(probe["events"]) == 1  # what the trigger recorded, the API shows
+
+
+class TestPackaging:
+    def test_ignore_files_keep_local_artifacts_out_of_git_and_the_package(self) -> None:
+        funcignore = (ROOT / ".funcignore").read_text().split()
+        gitignore = (ROOT / ".gitignore").read_text().split()
+        for local in ("mlartifacts", ".schemathesis", ".hypothesis"):
+            assert local in funcignore and f"{local}/" in gitignore, local
+        for dev_only in (".ci", "requirements*.in", "tests", "benchmarks"):
+            assert dev_only in funcignore, dev_only

@@ -118,6 +118,11 @@ class TestOpsApi:
         body = client.get("/api/health").json()
         assert body["status"] == "ok" and body["ledger"]["backend"] == "sqlite"
 
+    def test_head_health_answers_like_get_without_a_body(self, tmp_path: Path) -> None:
+        client, _ = make_app(tmp_path)
+        response = client.head("/api/health")
+        assert response.status_code == 200 and response.content == b""
+
 
 class TestCleanupRoute:
     def test_dry_run_is_the_default_and_the_report_is_kept(self, tmp_path: Path) -> None:

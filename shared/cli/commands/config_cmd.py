@@ -1,10 +1,12 @@
-"""`modelops config check`: validate the config and show what it defines."""
+"""`modelops config check` validates the config and shows what it defines; `config init` writes one."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from shared.config.loader import load_config
+from shared.config.loader import AZURE_TEMPLATE, DEFAULT_CONFIG, load_config
 from shared.config.schema import Rule
 
 
@@ -13,6 +15,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate the config file and summarize it")
     check.set_defaults(func=check_config)
+    init = csub.add_parser("init", help="write a starting config file (the local default, or --azure)")
+    init.add_argument("--azure", action="store_true", help="the Azure template (Azure ML, Databricks, cleanup)")
+    init.add_argument("--path", default="modelops.yaml", help="file to write (default: modelops.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite the file if it exists")
+    init.set_defaults(func=init_config)
+
+
+def init_config(args: argparse.Namespace) -> int:
+    """Write the embedded local default or the Azure template; never overwrite without --force."""
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        print(f"{target} already exists; not overwritten (use --force to replace it)", file=sys.stderr)
+        return 2
+    template = AZURE_TEMPLATE if args.azure else DEFAULT_CONFIG
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {target} ({'Azure template' if args.azure else 'local default'})")
+    if args.azure:
+        print("next: replace every <placeholder> (subscription, resource group, workspace, endpoint,")
+        print("      Databricks URL and job id, model name), then:")
+    else:
+        print("next: edit the sources, targets and rules, then:")
+    print(f"  modelops config check --config {target}")
+    print(f"  set MODELOPS_CONFIG={target} (in Azure: an app setting naming the deployed file)")
+    return 0
 
 
 def check_config(args: argparse.Namespace) -> int:
