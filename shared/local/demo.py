@@ -87,12 +87,7 @@ def _reactor(settings: Settings) -> Iterator[tuple[Any, str]]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     stop = threading.Event()
-    workers = [
-        threading.Thread(target=reactor.worker().run_forever, args=(stop, dispatcher.wakeup), daemon=True)
-        for _ in range(2)
-    ]
-    for worker in workers:
-        worker.start()
+    workers = reactor.start_workers(2, stop, dispatcher.wakeup)
     while not server.started:
         time.sleep(0.05)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,18 @@ class Reactor:
             clock=self.clock,
             settings=self.settings,
         )
+
+    def start_workers(
+        self, count: int | None, stop: threading.Event, wakeup: threading.Event | None = None
+    ) -> list[threading.Thread]:
+        """Worker threads (``worker.threads`` by default), each with its own lease identity, running
+        until ``stop``; ``wakeup`` (the local dispatcher's) ends their idle waits early."""
+        threads = []
+        for _ in range(count or self.config.worker.threads):
+            thread = threading.Thread(target=self.worker().run_forever, args=(stop, wakeup), daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
 
     def accept(self, event: ModelEvent) -> IntakeResult:
         """Persist the event with its planned actions in one idempotent step, then dispatch."""

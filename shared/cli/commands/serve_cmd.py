@@ -34,19 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     w.set_defaults(func=work)
 
 
-def start_workers(
-    reactor: Reactor, dispatcher: LocalDispatcher, count: int | None, stop: threading.Event
-) -> list[threading.Thread]:
-    """Worker threads, each with its own lease identity, woken early by new dispatches."""
-    threads = []
-    for _ in range(count or reactor.config.worker.threads):
-        worker = reactor.worker()
-        thread = threading.Thread(target=worker.run_forever, args=(stop, dispatcher.wakeup), daemon=True)
-        thread.start()
-        threads.append(thread)
-    return threads
-
-
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -56,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     reactor = container.reactor()
     warn_missing_batch_inputs(reactor)
     stop = threading.Event()
-    threads = [] if args.no_worker else start_workers(reactor, dispatcher, args.workers, stop)
+    threads = [] if args.no_worker else reactor.start_workers(args.workers, stop, dispatcher.wakeup)
     _banner(args, settings, len(threads))
     received: list[int] = []
     # uvicorn stops on SIGINT/SIGTERM, restores the handlers it found and raises the signal again:
@@ -133,7 +120,7 @@ def work(args: argparse.Namespace) -> int:
     dispatcher = LocalDispatcher()
     reactor = Container(args.settings, dispatcher=dispatcher).reactor()
     stop = threading.Event()
-    threads = start_workers(reactor, dispatcher, args.workers, stop)
+    threads = reactor.start_workers(args.workers, stop, dispatcher.wakeup)
     print(f"worker running ({len(threads)} threads); Ctrl-C to stop", flush=True)
     try:
         while any(t.is_alive() for t in threads):
