@@ -1,7 +1,13 @@
 // modelops-reactor on Azure Functions (Flex Consumption, Python 3.11), identity-based throughout:
 // storage (host + ledger Table + action queue), a user-assigned managed identity with its roles,
-// Application Insights, an optional outcome Event Grid topic, and the AML workspace's system
-// topic subscription to the native `aml_events` function.
+// Application Insights, an optional outcome Event Grid topic, a Key Vault holding the webhook
+// secrets (app settings are Key Vault references only, resolved with the user-assigned identity),
+// and the AML workspace's system topic subscription to the native `aml_events` function.
+//
+// siteConfig.appSettings REPLACES every app setting on each deployment: a secret set by hand with
+// `az functionapp config appsettings set` would be blanked by the next redeploy. So no secret value
+// is ever written here; each secret setting is a Key Vault reference built from a parameter naming
+// the vault secret, and the value lives (and survives redeploys) in the vault.
 //
 //   az deployment group create -g <rg> -f infra/main.bicep -p appName=... workspaceName=... ...
 targetScope = 'resourceGroup'
@@ -26,7 +32,7 @@ param workspaceResourceGroup string = resourceGroup().name
 @description('Create the Event Grid subscription to aml_events: needs the code published first.')
 param deployEventSubscription bool = false
 
-@description('Give the identity Reader + the cleanup role on this subscription.')
+@description('Give the identity the cleanup role (four actions, see modules/subscription-access.bicep) on this subscription.')
 param grantCleanupOnSubscription bool = true
 
 @description('Create an Event Grid topic for outcome events (CloudEvents, Entra auth only).')
@@ -42,6 +48,16 @@ param configPath string = 'modelops.yaml'
 @description('Client id (and/or App ID URI, comma-separated) of the Entra app registration whose tokens, with the app role ModelOps.Operator, open the ops routes; empty keeps them closed (401).')
 param opsAudience string = ''
 
+@description('Key Vault (created here, RBAC authorization) holding the webhook secrets: 3-24 letters, digits and dashes, globally unique.')
+@maxLength(24)
+param keyVaultName string = take('${appName}-kv', 24)
+
+@description('Name of the vault secret holding MLFLOW_WEBHOOK_SECRET (set it with `az keyvault secret set`).')
+param mlflowWebhookSecretName string = 'mlflow-webhook-secret'
+
+@description('Name of the vault secret holding DATABRICKS_WEBHOOK_SECRET (set it with `az keyvault secret set`).')
+param databricksWebhookSecretName string = 'databricks-webhook-secret'
+
 param maximumInstanceCount int = 40
 
 @allowed([2048, 4096])
@@ -56,6 +72,7 @@ var roles = {
   tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // read secret values: what Key Vault references need
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -175,6 +192,32 @@ resource outcomeSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   }
 }
 
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: keyVaultName
+  location: location
+  properties: {
+    tenantId: tenant().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true // roles, not access policies: a redeploy cannot drop anyone's access
+    enableSoftDelete: true
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${appName}-plan'
   location: location
@@ -201,6 +244,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    keyVaultReferenceIdentity: identity.id // Key Vault references resolve with the user-assigned identity
     functionAppConfig: {
       deployment: {
         storage: {
@@ -242,13 +286,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELOPS_OUTCOME_TOPIC_ENDPOINT', value: createOutcomeTopic ? outcomeTopic.properties.endpoint : '' }
         { name: 'MODELOPS_OPS_TENANT_ID', value: empty(opsAudience) ? '' : tenant().tenantId }
         { name: 'MODELOPS_OPS_AUDIENCE', value: opsAudience }
-        { name: 'MLFLOW_WEBHOOK_SECRET', value: '' } // set with a Key Vault reference after deployment
-        { name: 'DATABRICKS_WEBHOOK_SECRET', value: '' }
+        // secrets: Key Vault references only; a versionless URI follows the secret's latest version
+        { name: 'MLFLOW_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${mlflowWebhookSecretName}/)' }
+        { name: 'DATABRICKS_WEBHOOK_SECRET', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${databricksWebhookSecretName}/)' }
       ]
     }
   }
   dependsOn: [
     storageRoles // the host cannot start before it may read its storage
+    vaultSecretsUser // nor resolve its secrets before it may read them
   ]
 }
 
@@ -275,4 +321,5 @@ module subscriptionAccess 'modules/subscription-access.bicep' = if (grantCleanup
 output functionAppName string = app.name
 output identityClientId string = identity.properties.clientId
 output storageAccountName string = storage.name
+output keyVaultName string = vault.name
 output outcomeTopicEndpoint string = createOutcomeTopic ? outcomeTopic.properties.endpoint : ''

@@ -1,11 +1,13 @@
-// Deployed at subscription scope (once per subscription that cleanup manages): Reader, and a
-// narrow custom role to tag and delete resource groups (cleanup's two-phase mark-then-delete).
+// Deployed at subscription scope (once per subscription that cleanup manages): a narrow custom
+// role with exactly the four actions shared/cleanup/arm_provider.py calls, and nothing else:
+//   resource_groups.list                        -> resourceGroups/read
+//   management_locks.list_at_subscription_level -> locks/read
+//   tags.begin_update_at_scope (mark, unmark)   -> tags/write
+//   resource_groups.begin_delete                -> resourceGroups/delete
 targetScope = 'subscription'
 
 param principalId string
 param appName string
-
-var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 
 resource cleanupRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'modelops-cleanup', appName)
@@ -20,25 +22,13 @@ resource cleanupRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
       {
         actions: [
           'Microsoft.Resources/subscriptions/resourceGroups/read'
-          'Microsoft.Resources/subscriptions/resourceGroups/write'
-          'Microsoft.Resources/subscriptions/resourceGroups/delete'
-          'Microsoft.Resources/subscriptions/resourceGroups/resources/read'
-          'Microsoft.Resources/tags/read'
-          'Microsoft.Resources/tags/write'
           'Microsoft.Authorization/locks/read'
+          'Microsoft.Resources/tags/write'
+          'Microsoft.Resources/subscriptions/resourceGroups/delete'
         ]
         notActions: []
       }
     ]
-  }
-}
-
-resource readerAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, reader)
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', reader)
   }
 }
 
