@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,7 +14,7 @@ from shared.api import hook_bodies
 from shared.api.deps import reactor, read_body
 from shared.domain.events import ModelEvent
 from shared.errors import BadRequest
-from shared.ingest.databricks_hooks import parse_databricks
+from shared.ingest.databricks_hooks import delivery_id_of, parse_databricks
 from shared.ingest.eventgrid import parse_delivery, to_model_events
 from shared.ingest.jsonbody import parse_json
 from shared.ingest.mlflow_hooks import parse_mlflow
@@ -48,6 +49,19 @@ async def _accept(app_reactor: Reactor, event: ModelEvent) -> IntakeResult:
     return await run_in_threadpool(app_reactor.accept, event)
 
 
+async def _parse_verified(
+    app_reactor: Reactor, source: str, delivery_id: str | None, parse: Callable[[], ModelEvent]
+) -> ModelEvent:
+    """Parse a delivery whose signature was verified: a body it cannot use is answered 400 and kept
+    in the audit trail as refused, with the reason, under the sender's delivery id (only then: an
+    unsigned or badly signed delivery records nothing)."""
+    try:
+        return parse()
+    except BadRequest as exc:
+        await run_in_threadpool(app_reactor.ledger.record_refusal, source, delivery_id, str(exc))
+        raise
+
+
 @router.post(
     "/mlflow",
     summary="MLflow OSS registry webhook (signed with X-MLflow-Signature)",
@@ -57,13 +71,13 @@ async def mlflow_hook(request: Request, app_reactor: Reactor = Depends(reactor))
     settings = _settings(request)
     body = await read_body(request, settings.max_body_bytes)
     delivery_id = request.headers.get("X-MLflow-Delivery-Id")
-    if settings.mlflow_webhook_secret:
-        delivery_id = verify_mlflow(
-            settings.mlflow_webhook_secret, request.headers, body, max_skew_seconds=settings.webhook_max_skew_seconds
-        )
-    else:
+    if not settings.mlflow_webhook_secret:
         _unsigned("mlflow")
-    event = parse_mlflow(parse_json(body), delivery_id)
+        return answer(await _accept(app_reactor, parse_mlflow(parse_json(body), delivery_id)))
+    verified = verify_mlflow(
+        settings.mlflow_webhook_secret, request.headers, body, max_skew_seconds=settings.webhook_max_skew_seconds
+    )
+    event = await _parse_verified(app_reactor, "mlflow", verified, lambda: parse_mlflow(parse_json(body), verified))
     return answer(await _accept(app_reactor, event))
 
 
@@ -75,11 +89,12 @@ async def mlflow_hook(request: Request, app_reactor: Reactor = Depends(reactor))
 async def databricks_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
     settings = _settings(request)
     body = await read_body(request, settings.max_body_bytes)
-    if settings.databricks_webhook_secret:
-        verify_databricks(settings.databricks_webhook_secret, request.headers, body)
-    else:
+    if not settings.databricks_webhook_secret:
         _unsigned("databricks")
-    event = parse_databricks(parse_json(body))
+        return answer(await _accept(app_reactor, parse_databricks(parse_json(body))))
+    verify_databricks(settings.databricks_webhook_secret, request.headers, body)
+    payload = parse_json(body)  # not JSON: no delivery id to keep it under
+    event = await _parse_verified(app_reactor, "databricks", delivery_id_of(payload), lambda: parse_databricks(payload))
     return answer(await _accept(app_reactor, event))
 
 

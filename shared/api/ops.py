@@ -66,11 +66,21 @@ WRITE = [Depends(operator)]
 def list_events(
     source: str | None = None,
     status: Literal["accepted", "ignored"] | None = None,
+    delivery_id: str | None = Query(
+        None,
+        min_length=1,
+        description="the sender's delivery id: an Event Grid event id, an MLflow X-MLflow-Delivery-Id, "
+        "a Databricks <webhook_id>:<event_timestamp> or job-run:<run_id>",
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     app_reactor: Reactor = Depends(reactor),
 ) -> dict[str, Any]:
-    return {"events": app_reactor.ledger.list_events(source=source, status=status, limit=limit, offset=offset)}
+    ledger = app_reactor.ledger
+    events = ledger.list_events(source=source, status=status, delivery_id=delivery_id, limit=limit, offset=offset)
+    if delivery_id is None:
+        return {"events": events}
+    return {"events": events, "deliveries": ledger.deliveries(delivery_id=delivery_id)}
 
 
 @router.get("/events/{event_id}", dependencies=READ)

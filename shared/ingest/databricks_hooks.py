@@ -102,6 +102,18 @@ def _delivery_id(payload: dict[str, Any]) -> str | None:
     return f"{webhook}:{ts}" if webhook and ts else None
 
 
+def delivery_id_of(payload: Any) -> str | None:
+    """What identifies a Databricks delivery: it sends no delivery id, so a registry webhook's is
+    ``<webhook_id>:<event_timestamp>`` (both in its body) and a job notification's ``job-run:<run_id>``."""
+    if not isinstance(payload, dict):
+        return None
+    if isinstance(payload.get("event_type"), str):
+        run = payload.get("run")
+        run_id = run.get("run_id") if isinstance(run, dict) else None
+        return f"job-run:{run_id}" if run_id not in (None, "") and not isinstance(run_id, bool) else None
+    return _delivery_id(payload)
+
+
 _JOB_EVENTS = {"jobs.on_success": (ev.RUN_COMPLETED, "SUCCESS"), "jobs.on_failure": (ev.RUN_STATUS_CHANGED, "FAILED")}
 
 
@@ -112,6 +124,7 @@ def _job_notification(payload: dict[str, Any]) -> ev.ModelEvent:
     job: dict[str, Any] = payload["job"] if isinstance(payload.get("job"), dict) else {}
     base: dict[str, Any] = {"source": "databricks", "source_type": event_type, "occurred_at": datetime.now(UTC)}
     known = _JOB_EVENTS.get(event_type)
+    base["delivery_id"] = delivery_id_of(payload)
     if known is None:
         return ev.ModelEvent(**base, raw=payload, kind=None, ignored_reason=f"job event {event_type} is not acted on")
     run_id = run.get("run_id")
@@ -124,5 +137,4 @@ def _job_notification(payload: dict[str, Any]) -> ev.ModelEvent:
         run_status=status,
         raw={**payload, "job_run_id": str(run_id)},
         experiment=str(job.get("name") or job.get("job_id") or "") or None,
-        delivery_id=f"job-run:{run_id}",
     )

@@ -31,12 +31,12 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.actions import QUEUED, RUNNING, WAITING, Action
-from shared.domain.clock import Clock, iso, now_utc
+from shared.domain.clock import Clock, iso, now_utc, parse_dt
 from shared.ledger import table_codec as codec
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
-from shared.ledger.records import ActionQuery, EventRecord
+from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
 from shared.ledger.store import LedgerContention, Stored
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
 
@@ -100,23 +100,34 @@ class TableStore:
                 return new
         raise LedgerContention(f"event {event_id} changed {RACE_RETRIES} times while being updated; try again")
 
-    def _create_together(self, entities: list[dict[str, Any]]) -> bool:
-        """Create entities of one partition atomically; False if one of them already exists."""
-        from azure.data.tables import TableTransactionError
+    def _create_together(self, entities: list[dict[str, Any]], update: tuple[Any, object] | None = None) -> bool:
+        """Create entities of one partition atomically (with ``update``, an (entity, etag) replaced if
+        unchanged, in the same batch); False if one of them already exists or the update lost a race."""
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError, UpdateMode
 
+        operations: list[Any] = [("create", e) for e in entities]
+        if update is not None:
+            entity, etag = update
+            options = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+            operations.insert(0, ("update", entity, options))
         try:
-            self._table.submit_transaction([("create", e) for e in entities])
+            self._table.submit_transaction(operations)
             return True
         except TableTransactionError as exc:
-            if exc.status_code == 409 or str(getattr(exc, "error_code", "")) == "EntityAlreadyExists":
+            code = str(getattr(exc, "error_code", ""))
+            if exc.status_code in (409, 412) or code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
                 return False
             raise
 
-    def _holder(self, claim_rk: str, field: str, entity: dict[str, Any]) -> str:
-        """Create ``entity`` with its key claim; the id of whichever entity holds the claim."""
+    def _holder(
+        self, claim_rk: str, field: str, entity: dict[str, Any], extra: list[dict[str, Any]] | None = None
+    ) -> str:
+        """Create ``entity`` with its key claim (and ``extra`` entities of its partition); the id of
+        whichever entity holds the claim."""
         own_id = str(entity["RowKey"])
         claim = {"PartitionKey": entity["PartitionKey"], "RowKey": claim_rk, field: own_id}
-        if self._create_together([claim, entity]):
+        if self._create_together([claim, entity, *(extra or [])]):
             return own_id
         found = self._get(entity["PartitionKey"], claim_rk)
         if found is None:  # cannot happen: claims are never deleted
@@ -130,9 +141,10 @@ class TableStore:
         return codec.newest_first_id(prefix, now)
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: dict[str, Any]) -> str:
+    def add_event(self, record: EventRecord, payload: dict[str, Any], delivery: DeliveryRecord) -> str:
         claim_rk = "dedupe_" + codec.key_hash(record.dedupe_key)
-        return self._holder(claim_rk, "event_id", codec.event_entity(record, payload))
+        first = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
+        return self._holder(claim_rk, "event_id", codec.event_entity(record, payload), first)
 
     def linked(self, event_id: str) -> list[str] | None:
         entity = self._get(PK_EVENT, event_id)
@@ -149,9 +161,31 @@ class TableStore:
 
         self._mutate_event(event_id, change)
 
-    def count_delivery(self, event_id: str) -> EventRecord | None:
-        bumped = self._mutate_event(event_id, lambda e: {**e, "deliveries": int(e.get("deliveries", 1)) + 1})
-        return codec.event_from_entity(bumped) if bumped else None
+    def count_delivery(self, event_id: str, delivery: DeliveryRecord) -> EventRecord | None:
+        """The count and the delivery's entities in one batch: a lost race (412) re-reads and tries again."""
+        at = parse_dt(delivery.received_at) or now_utc()
+        for _ in range(RACE_RETRIES):
+            entity = self._get(PK_EVENT, event_id) if event_id.startswith("evt_") else None
+            if entity is None:
+                return None
+            bumped = {**entity, "deliveries": int(entity.get("deliveries", 1)) + 1}
+            if self._create_together(codec.delivery_entities(delivery, at), (bumped, entity.metadata["etag"])):
+                return codec.event_from_entity(bumped)
+        raise LedgerContention(f"event {event_id} changed {RACE_RETRIES} times while counting a delivery; try again")
+
+    def add_delivery(self, delivery: DeliveryRecord) -> None:
+        entities = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
+        if entities:
+            self._create_together(entities)
+
+    def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[DeliveryRecord]:
+        if delivery_id is not None:
+            prefix = codec.delivery_prefix(delivery_id)
+            found = [codec.delivery_from_entity(e) for e in self._query(PK_EVENT, _prefix(prefix))]
+            return [d for d in found if event_id is None or d.event_id == event_id]
+        if event_id is None:
+            return []
+        return [codec.delivery_from_entity(e) for e in self._query(PK_EVENT, _prefix(f"dlv_{event_id}_"))]
 
     def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
         self._mutate_event(
@@ -268,6 +302,11 @@ def _filters(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """OData equality filters with parameters (the SDK quotes and escapes them)."""
     used = {k: v for k, v in values.items() if v is not None}
     return "".join(f" and {k} eq @{k}" for k in used), used
+
+
+def _prefix(prefix: str) -> str:
+    """The rows whose RowKey starts with ``prefix`` (of [a-z0-9_] only: no quoting needed)."""
+    return f"RowKey ge '{prefix}' and RowKey lt '{prefix[:-1]}{chr(ord(prefix[-1]) + 1)}'"
 
 
 def _page(rows: Iterator[Any], limit: int, offset: int) -> list[Any]:

@@ -15,6 +15,9 @@ from shared.domain.outputs import Outputs
 
 ACCEPTED = "accepted"
 IGNORED = "ignored"
+# the answers a delivery can get (besides accepted and ignored)
+DUPLICATE = "duplicate"
+REFUSED = "refused"  # verified sender, unusable body (400): recorded with the reason, no event
 
 
 @dataclass
@@ -65,11 +68,29 @@ class Ledger(Protocol):
         """Record what became of an event after the fact (a resolved run that matched no rule)."""
         ...
 
-    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+    def record_refusal(self, source: str, delivery_id: str | None, reason: str) -> None:
+        """Record a delivery refused after its sender was verified (no event; nothing else changes)."""
+        ...
+
+    def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[dict[str, Any]]:
+        """The deliveries with this sender id, or of this event, oldest first."""
+        ...
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event with its actions and ``delivery_log`` (every delivery of it and its answer)."""
+        ...
 
     def list_events(
-        self, *, source: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
-    ) -> list[dict[str, Any]]: ...
+        self,
+        *,
+        source: str | None = None,
+        status: str | None = None,
+        delivery_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``delivery_id``: only the events a delivery with that sender id made."""
+        ...
 
     def event_payload(self, event_id: str) -> dict[str, Any] | None:
         """The event as normalized (for replay)."""

@@ -16,12 +16,12 @@ from functools import partial
 from typing import Any
 
 from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, Action, PlannedAction
-from shared.domain.clock import Clock, now_utc
+from shared.domain.clock import Clock, iso, now_utc
 from shared.domain.events import ModelEvent, event_to_payload
 from shared.domain.outputs import Outputs
 from shared.ledger import transitions
-from shared.ledger.base import ACCEPTED, IGNORED, IntakeResult
-from shared.ledger.records import ActionQuery, new_event
+from shared.ledger.base import ACCEPTED, DUPLICATE, IGNORED, REFUSED, IntakeResult
+from shared.ledger.records import ActionQuery, DeliveryRecord, new_event
 from shared.ledger.store import LedgerContention, LedgerStore, Stored
 from shared.ledger.transitions import Transition
 
@@ -68,8 +68,9 @@ class LedgerCore:
         now = self._clock()
         status, reason = (ACCEPTED, None) if plan else (IGNORED, reason)
         record = new_event(event, event_id=self._store.new_id("evt", now), status=status, reason=reason, now=now)
+        delivery = DeliveryRecord(event.delivery_id, event.source, iso(now), status, event_id=record.id, reason=reason)
         with self._store.unit_of_work():
-            event_id = self._store.add_event(record, event_to_payload(event))
+            event_id = self._store.add_event(record, event_to_payload(event), delivery)
             first = event_id == record.id
             ids = None if first else self._store.linked(event_id)
             runnable: list[str] = []
@@ -80,7 +81,8 @@ class LedgerCore:
                 self._store.link(event_id, ids, accept=False)
             if first:
                 return IntakeResult(event_id, status, reason=reason, action_ids=ids, dispatch=runnable)
-            current = self._store.count_delivery(event_id) or record
+            again = DeliveryRecord(event.delivery_id, event.source, iso(now), DUPLICATE, event_id=event_id)
+            current = self._store.count_delivery(event_id, again) or record
             dispatch = [i for i in ids if i in runnable or self._never_started(i)]
             return IntakeResult(
                 event_id, current.status, duplicate=True, reason=current.reason, action_ids=ids, dispatch=dispatch
@@ -125,18 +127,43 @@ class LedgerCore:
         with self._store.unit_of_work():
             self._store.set_event_status(event_id, status, reason)
 
+    def record_refusal(self, source: str, delivery_id: str | None, reason: str) -> None:
+        if delivery_id is None:
+            return  # nothing could ever find it
+        refused = DeliveryRecord(delivery_id, source, iso(self._clock()), REFUSED, reason=reason)
+        with self._store.unit_of_work():
+            self._store.add_delivery(refused)
+
+    def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[dict[str, Any]]:
+        if delivery_id is None and event_id is None:
+            raise ValueError("deliveries() needs a delivery_id or an event_id")
+        return [d.to_dict() for d in self._store.deliveries(delivery_id=delivery_id, event_id=event_id)]
+
     # -- reads ----------------------------------------------------------------------------
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         record = self._store.event(event_id)
         if record is None:
             return None
         actions = self._store.actions(ActionQuery(event_id=event_id, limit=1000))
-        return {**record.to_dict(), "actions": [a.to_dict() for a in actions]}
+        deliveries = [d.to_dict() for d in self._store.deliveries(event_id=event_id)]
+        return {**record.to_dict(), "actions": [a.to_dict() for a in actions], "delivery_log": deliveries}
 
     def list_events(
-        self, *, source: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        source: str | None = None,
+        status: str | None = None,
+        delivery_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self._store.events(source=source, status=status, limit=limit, offset=offset)]
+        if delivery_id is None:
+            return [r.to_dict() for r in self._store.events(source=source, status=status, limit=limit, offset=offset)]
+        ids = dict.fromkeys(d.event_id for d in self._store.deliveries(delivery_id=delivery_id) if d.event_id)
+        found = [r for r in (self._store.event(i) for i in ids) if r is not None]
+        wanted = [r for r in found if (source is None or r.source == source) and (status is None or r.status == status)]
+        wanted.sort(key=lambda r: r.received_at, reverse=True)
+        return [r.to_dict() for r in wanted[offset : offset + limit]]
 
     def event_payload(self, event_id: str) -> dict[str, Any] | None:
         return self._store.event_payload(event_id)

@@ -132,3 +132,28 @@ class ActionQuery:
 
     def matches(self, action: Action) -> bool:
         return all(getattr(action, name) == value for name, value in self.equal().items())
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One delivery as a sender made it: its own id (an Event Grid event id, an MLflow
+    ``X-MLflow-Delivery-Id``, a Databricks ``<webhook_id>:<event_timestamp>``), when, and the answer
+    given: accepted, duplicate, ignored, or refused (with the reason; no event then)."""
+
+    delivery_id: str | None
+    source: str
+    received_at: str
+    answer: str
+    event_id: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in DELIVERY_FIELDS}
+
+
+DELIVERY_FIELDS = tuple(f.name for f in fields(DeliveryRecord))
+
+
+def delivery_from_fields(stored: Mapping[str, Any]) -> DeliveryRecord:
+    values: dict[str, Any] = {name: stored.get(name) for name in DELIVERY_FIELDS}
+    return DeliveryRecord(**values)

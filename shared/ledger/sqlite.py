@@ -21,11 +21,14 @@ from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import (
     ACTION_FIELDS,
+    DELIVERY_FIELDS,
     EVENT_FIELDS,
     ActionQuery,
+    DeliveryRecord,
     EventRecord,
     action_from_fields,
     action_to_fields,
+    delivery_from_fields,
     event_from_fields,
     event_to_fields,
 )
@@ -34,6 +37,7 @@ from shared.ledger.store import Stored
 
 _ACTION_COLUMNS = ", ".join(ACTION_FIELDS)
 _EVENT_COLUMNS = ", ".join(EVENT_FIELDS)  # not the payload: only replay reads it
+_DELIVERY_COLUMNS = ", ".join(DELIVERY_FIELDS)
 _ACTION_SETS = ", ".join(f"{name} = ?" for name in ACTION_FIELDS if name != "id")
 
 
@@ -54,7 +58,7 @@ class SqliteStore:
         return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: dict[str, Any]) -> str:
+    def add_event(self, record: EventRecord, payload: dict[str, Any], delivery: DeliveryRecord) -> str:
         # looked up first, inside the write transaction: a duplicate (a third of webhook traffic)
         # then costs one indexed read, not the encoding of an event it will not store
         found = self._run("SELECT id FROM events WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
@@ -64,6 +68,7 @@ class SqliteStore:
         self._run(
             f"INSERT INTO events({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})", [*fields.values()]
         )
+        self.add_delivery(delivery)
         return record.id
 
     def linked(self, event_id: str) -> list[str] | None:
@@ -77,9 +82,21 @@ class SqliteStore:
         for action_id in action_ids:
             self._run("INSERT OR IGNORE INTO event_actions(event_id, action_id) VALUES (?,?)", (event_id, action_id))
 
-    def count_delivery(self, event_id: str) -> EventRecord | None:
+    def count_delivery(self, event_id: str, delivery: DeliveryRecord) -> EventRecord | None:
         self._run("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (event_id,))
+        self.add_delivery(delivery)
         return self.event(event_id)
+
+    def add_delivery(self, delivery: DeliveryRecord) -> None:
+        self._run(
+            f"INSERT INTO deliveries({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * len(DELIVERY_FIELDS))})",
+            [getattr(delivery, name) for name in DELIVERY_FIELDS],
+        )
+
+    def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[DeliveryRecord]:
+        where, args = _where({"delivery_id": delivery_id, "event_id": event_id})
+        rows = self._run(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY seq", args)
+        return [delivery_from_fields(dict(r)) for r in rows]
 
     def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
         self._run("UPDATE events SET status = ?, reason = ? WHERE id = ?", (status, reason, event_id))

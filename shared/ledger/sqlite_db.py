@@ -65,6 +65,17 @@ CREATE TABLE IF NOT EXISTS action_log (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS action_log_action ON action_log(action_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT,
+    event_id TEXT REFERENCES events(id),
+    source TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_id ON deliveries(delivery_id);
+CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries(event_id);
 CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS reports (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.domain.actions import Action
-from shared.ledger.records import ActionQuery, EventRecord
+from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
 
 
 class LedgerContention(RuntimeError):
@@ -37,8 +37,9 @@ class LedgerStore(Protocol):
     def new_id(self, prefix: str, now: datetime) -> str: ...
 
     # -- events ----------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: dict[str, Any]) -> str:
-        """Create the event unless its dedupe key is taken; returns the id that holds the key."""
+    def add_event(self, record: EventRecord, payload: dict[str, Any], delivery: DeliveryRecord) -> str:
+        """Create the event, with its first delivery, unless its dedupe key is taken (then write
+        neither); returns the id that holds the key."""
         ...
 
     def linked(self, event_id: str) -> list[str] | None:
@@ -49,7 +50,17 @@ class LedgerStore(Protocol):
         """Link actions to the event (after those linked before); ``accept`` marks it accepted."""
         ...
 
-    def count_delivery(self, event_id: str) -> EventRecord | None: ...
+    def count_delivery(self, event_id: str, delivery: DeliveryRecord) -> EventRecord | None:
+        """Count one more delivery of the event and record it, together (one transaction or batch)."""
+        ...
+
+    def add_delivery(self, delivery: DeliveryRecord) -> None:
+        """Record a delivery that made no event (refused after its sender was verified)."""
+        ...
+
+    def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[DeliveryRecord]:
+        """The deliveries with this sender id, or of this event; oldest first."""
+        ...
 
     def set_event_status(self, event_id: str, status: str, reason: str | None) -> None: ...
 

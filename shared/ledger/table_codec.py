@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.actions import Action
-from shared.ledger.records import EventRecord, action_from_fields, action_to_fields, event_from_fields, event_to_fields
+from shared.ledger.records import (
+    DeliveryRecord,
+    EventRecord,
+    action_from_fields,
+    action_to_fields,
+    delivery_from_fields,
+    event_from_fields,
+    event_to_fields,
+)
 
 PK_EVENT = "event"
 PK_ACTION = "action"
@@ -159,3 +167,26 @@ def _payload(payload: dict[str, Any]) -> dict[str, Any]:
     size = len(json.dumps(payload.get("raw"), default=str))
     raw = {"_truncated": f"the sender's body ({size} characters) exceeds the Table Storage entity limit"}
     return pack_json("payload", {**payload, "raw": raw}, max_chunks=12)
+
+
+def delivery_entities(delivery: DeliveryRecord, now: datetime) -> list[dict[str, Any]]:
+    """A delivery as entities of the event partition (so they join the event's batch): one under the
+    event (``dlv_<event id>_<time>``, oldest first) and one under the sender's id
+    (``did_<sha256(id)>_<time>``), each a RowKey range scan away."""
+    at = log_row_key(now)
+    body = drop_none({**delivery.to_dict(), "reason": truncate(delivery.reason)})
+    body["delivery_id"] = truncate(delivery.delivery_id)
+    out = []
+    if delivery.event_id:
+        out.append({"PartitionKey": PK_EVENT, "RowKey": f"dlv_{delivery.event_id}_{at}", **body})
+    if delivery.delivery_id:
+        out.append({"PartitionKey": PK_EVENT, "RowKey": f"{delivery_prefix(delivery.delivery_id)}{at}", **body})
+    return [drop_none(e) for e in out]
+
+
+def delivery_prefix(delivery_id: str) -> str:
+    return f"did_{key_hash(delivery_id)}_"
+
+
+def delivery_from_entity(entity: Mapping[str, Any]) -> DeliveryRecord:
+    return delivery_from_fields(entity)

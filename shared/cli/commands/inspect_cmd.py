@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     e.add_argument("event_id", nargs="?", help="show this event")
     e.add_argument("--source", help="only events from this source")
     e.add_argument("--status", choices=["accepted", "ignored"])
+    e.add_argument("--delivery", metavar="ID", help="the events a delivery with this sender id made (and its answer)")
     e.add_argument("--limit", type=int, default=50)
     e.set_defaults(func=events)
     a = sub.add_parser("actions", help="list actions, or show one with its log")
@@ -46,11 +47,38 @@ def events(args: argparse.Namespace) -> int:
             emit_json(event)
             return 0
         _fields(event, (*EVENT_FIELDS, "received_at", "deliveries"))
+        print_deliveries(event["delivery_log"], args.output)
         print_actions(event["actions"], args.output)
         return 0
-    rows = reactor.ledger.list_events(source=args.source, status=args.status, limit=args.limit)
+    ledger = reactor.ledger
+    rows = ledger.list_events(source=args.source, status=args.status, delivery_id=args.delivery, limit=args.limit)
+    if args.delivery is None:
+        emit(args.output, rows, event_rows(rows), EVENT_HEADERS)
+        return 0
+    deliveries = ledger.deliveries(delivery_id=args.delivery)
+    if not deliveries:
+        raise BadRequest(f"no delivery {args.delivery!r} recorded; list events with `modelops events`")
+    if args.output == "json":
+        emit_json({"events": rows, "deliveries": deliveries})
+        return 0
+    print_deliveries(deliveries, args.output)
     emit(args.output, rows, event_rows(rows), EVENT_HEADERS)
     return 0
+
+
+def print_deliveries(rows: list[dict[str, Any]], output: str = "table") -> None:
+    cells = [
+        (
+            d["received_at"][:23],
+            d["source"],
+            d["delivery_id"] or "",
+            d["answer"],
+            d["event_id"] or "",
+            d["reason"] or "",
+        )
+        for d in rows
+    ]
+    emit(output, rows, cells, ["RECEIVED", "SOURCE", "DELIVERY", "ANSWER", "EVENT", "REASON"])
 
 
 def actions(args: argparse.Namespace) -> int:
