@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -17,28 +18,72 @@ def rule_label(rule: Rule, number: int) -> str:
     return rule.name or f"rules[{number}]"
 
 
+@dataclass(frozen=True)
+class RuleVerdict:
+    """What one rule made of an event: matched (and the keys of the actions it asked for), or the
+    first filter that failed (``on``, ``loop``, ``source``, ``tags``, ``register``, ``model``,
+    ``models``, ``alias``, ``stage``, ``when``) and why; ``pending`` while a run is resolved first."""
+
+    rule: str
+    matched: bool
+    failed: str | None = None
+    reason: str | None = None
+    actions: tuple[str, ...] = ()
+    pending: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "matched": self.matched,
+            "failed": self.failed,
+            "reason": self.reason,
+            "actions": list(self.actions),
+            "pending": self.pending,
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The plan for an event, why it is empty when it is, and every rule's verdict."""
+
+    plan: list[PlannedAction]
+    reason: str
+    rules: list[RuleVerdict] = field(default_factory=list)
+
+
 def plan_actions(config: ReactorConfig, event: ModelEvent) -> tuple[list[PlannedAction], str]:
-    """The actions every matching rule asks for, and a reason when there are none.
+    """The actions every matching rule asks for, and a reason when there are none (see ``explain``)."""
+    explained = explain(config, event)
+    return explained.plan, explained.reason
+
+
+def explain(config: ReactorConfig, event: ModelEvent) -> Explanation:
+    """The actions every matching rule asks for, a reason when there are none, and each rule's verdict.
 
     Steps of one rule run in order (each after the previous one). The same action asked for by
     two rules is planned once. A finished run whose model and metrics are not known yet is first
     resolved (a `resolve_run` action reads them from the run's tracking server, then plans again).
+    Intake plans with this function, so what it explains is what intake does.
     """
+    labels = [rule_label(rule, number) for number, rule in enumerate(config.rules)]
     if event.kind is None:
-        return [], event.ignored_reason or f"{event.source_type} is not an event the reactor acts on"
+        reason = event.ignored_reason or f"{event.source_type} is not an event the reactor acts on"
+        return Explanation([], reason, [RuleVerdict(label, False, "on", reason) for label in labels])
     if event.kind in RUN_KINDS and event.model_uri is None:
         return _plan_resolution(config, event)
     plan: list[PlannedAction] = []
     index_of: dict[str, int] = {}
     misses: list[str] = []
-    for number, rule in enumerate(config.rules):
-        label = rule_label(rule, number)
+    verdicts: list[RuleVerdict] = []
+    for rule, label in zip(config.rules, labels, strict=True):
         miss = _mismatch(rule, event, label)
         if miss:
             if event.kind in rule.on:
-                misses.append(f"{label}: {miss}")
+                misses.append(f"{label}: {miss[1]}")
+            verdicts.append(RuleVerdict(label, False, *miss))
             continue
         previous: int | None = None
+        keys: list[str] = []
         for step in rule.do:
             if event.kind in RUN_KINDS:
                 # a run's model has no registry name yet: the rule's register step names it
@@ -56,26 +101,36 @@ def plan_actions(config: ReactorConfig, event: ModelEvent) -> tuple[list[Planned
                 rule=label,
                 after_index=previous,
             )
+            keys.append(planned.key)
             if planned.key in index_of:
                 previous = index_of[planned.key]
                 continue
             index_of[planned.key] = len(plan)
             plan.append(planned)
             previous = len(plan) - 1
+        verdicts.append(RuleVerdict(label, True, actions=tuple(keys)))
     if plan:
-        return plan, ""
+        return Explanation(plan, "", verdicts)
     if misses:
-        return [], "no rule matched (" + "; ".join(misses) + ")"
-    return [], f"no rule listens to {event.kind}"
+        return Explanation([], "no rule matched (" + "; ".join(misses) + ")", verdicts)
+    return Explanation([], f"no rule listens to {event.kind}", verdicts)
 
 
-def _plan_resolution(config: ReactorConfig, event: ModelEvent) -> tuple[list[PlannedAction], str]:
+def _plan_resolution(config: ReactorConfig, event: ModelEvent) -> Explanation:
     misses = []
+    verdicts: list[RuleVerdict] = []
+    resolve: PlannedAction | None = None
     for number, rule in enumerate(config.rules):
+        label = rule_label(rule, number)
         if event.kind not in rule.on:
+            verdicts.append(RuleVerdict(label, False, "on", f"listens to {', '.join(rule.on)}, not {event.kind}"))
             continue
         miss = _source_or_tags_mismatch(rule, event)
-        if miss is None:
+        if miss is not None:
+            misses.append(f"{label}: {miss[1]}")
+            verdicts.append(RuleVerdict(label, False, *miss))
+            continue
+        if resolve is None:
             source = event.source.removeprefix("poller:")
             params = action_params(config, event, target_model_name=None, event_payload=event_to_payload(event))
             resolve = PlannedAction(
@@ -86,50 +141,56 @@ def _plan_resolution(config: ReactorConfig, event: ModelEvent) -> tuple[list[Pla
                 params=params,
                 rule="run resolution",
             )
-            return [resolve], ""
-        misses.append(f"{rule_label(rule, number)}: {miss}")
+        why = "the run's model and metrics are read first (resolve_run); the rules are then planned again"
+        verdicts.append(RuleVerdict(label, False, reason=why, actions=(resolve.key,), pending=True))
+    if resolve is not None:
+        return Explanation([resolve], "", verdicts)
     if misses:
-        return [], "no rule matched (" + "; ".join(misses) + ")"
-    return [], f"no rule listens to {event.kind}"
+        return Explanation([], "no rule matched (" + "; ".join(misses) + ")", verdicts)
+    return Explanation([], f"no rule listens to {event.kind}", verdicts)
 
 
-def _source_or_tags_mismatch(rule: Rule, event: ModelEvent) -> str | None:
+Miss = tuple[str, str]  # (the filter that failed, why)
+
+
+def _source_or_tags_mismatch(rule: Rule, event: ModelEvent) -> Miss | None:
     if rule.source and event.source.split(":")[0] not in rule.source and event.source not in rule.source:
-        return f"source {event.source} not in {rule.source}"
+        return "source", f"source {event.source} not in {rule.source}"
     for key, value in rule.tags.items():
         if event.tags.get(key) != value:
-            return f"tag {key}={value} missing"
+            return "tags", f"tag {key}={value} missing"
     return None
 
 
-def _mismatch(rule: Rule, event: ModelEvent, label: str) -> str | None:
+def _mismatch(rule: Rule, event: ModelEvent, label: str) -> Miss | None:
+    """The first of the rule's filters the event fails, in the order intake checks them."""
     if event.kind not in rule.on:
-        return "other event kind"
+        return "on", f"listens to {', '.join(rule.on)}, not {event.kind}"
     if event.tags.get(RULE_TAG) == label:
-        return "this version was registered by this rule (loop protection)"
+        return "loop", "this version was registered by this rule (loop protection)"
     miss = _source_or_tags_mismatch(rule, event)
     if miss:
         return miss
     if event.kind in RUN_KINDS:
         if not any(s.kind == "register" and s.name for s in rule.do):
-            return "a run.completed rule needs a register step with `name:`"
+            return "register", "a run.completed rule needs a register step with `name:`"
     else:
         if not event.model_name or not event.model_version:
-            return "event names no model version"
+            return "model", "event names no model version"
         if not any(fnmatchcase(event.model_name, pattern) for pattern in rule.models):
-            return f"model {event.model_name!r} not in {rule.models}"
+            return "models", f"model {event.model_name!r} not in {rule.models}"
     if rule.alias and event.alias != rule.alias:
-        return f"alias {event.alias!r} is not {rule.alias!r}"
+        return "alias", f"alias {event.alias!r} is not {rule.alias!r}"
     if rule.stage and (event.stage or "").lower() != rule.stage.lower():
-        return f"stage {event.stage!r} is not {rule.stage!r}"
+        return "stage", f"stage {event.stage!r} is not {rule.stage!r}"
     if rule.when is not None:
         value = event.metrics.get(rule.when.metric)
         if value is None:
-            return f"run has no metric {rule.when.metric!r}"
+            return "when", f"run has no metric {rule.when.metric!r}"
         if rule.when.at_least is not None and value < rule.when.at_least:
-            return f"{rule.when.metric}={value} < {rule.when.at_least}"
+            return "when", f"{rule.when.metric}={value} < {rule.when.at_least}"
         if rule.when.at_most is not None and value > rule.when.at_most:
-            return f"{rule.when.metric}={value} > {rule.when.at_most}"
+            return "when", f"{rule.when.metric}={value} > {rule.when.at_most}"
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared import __version__, telemetry
-from shared.api import errors, hooks, openapi, ops
+from shared.api import errors, hooks, openapi, ops, plan
 from shared.api.deps import ReactorSource
 from shared.api.opsauth import OpsGuard
 
@@ -29,5 +29,6 @@ def create_app(container: ReactorSource) -> FastAPI:
     errors.install(app)
     app.include_router(hooks.router)
     app.include_router(ops.router)
+    app.include_router(plan.router)
     openapi.install(app, guard, container.config)
     return app

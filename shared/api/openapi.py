@@ -35,7 +35,7 @@ REASONS = {
     "400": "malformed request: invalid JSON, duplicate keys, wrong types (booleans are strict), unknown fields",
     "401": "missing or invalid credential (webhook signature, or the operator bearer token)",
     "403": "a valid operator token without the required app role",
-    "404": "no such event or action",
+    "404": "no such event, action or deployment target",
     "413": "body larger than MODELOPS_MAX_BODY_BYTES",
     "503": "the Entra signing keys cannot be fetched now",
 }
@@ -54,6 +54,7 @@ ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("post", "/api/actions"): (("200", "202"), ("400", "413")),
     ("get", "/api/deployments"): (("200",), ()),
     ("post", "/api/cleanup"): (("200",), ("400", "413")),
+    ("post", "/api/plan"): (("200",), ("400", "413")),
 }
 
 
@@ -78,6 +79,7 @@ def document(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> dict[str, 
             auth = (["401", "403"] + (["503"] if guard.settings.tenant_id else [])) if guarded else []
             _describe(operation, ANSWERS.get((method, path), (("200",), ("400",))), auth)
     _narrow_action_request(schema, config)
+    _narrow_plan_request(schema, config)
     return schema
 
 
@@ -129,6 +131,34 @@ def _narrow_action_request(schema: dict[str, Any], config: ReactorConfig) -> Non
             props["source"] = {"anyOf": [{"enum": sorted(config.sources)}, {"type": "null"}]}
         variants.append({**body, "properties": props})
     operation["requestBody"]["content"]["application/json"]["schema"] = {"oneOf": variants} if variants else body
+
+
+def _narrow_plan_request(schema: dict[str, Any], config: ReactorConfig) -> None:
+    """`POST /api/plan` takes a payload of a sender's format (optionally with a configured `source`),
+    or an event's fields: say exactly which bodies it plans."""
+    from shared.api.plan import PLAN_PAYLOADS, PlanEvent
+
+    operation = schema["paths"].get("/api/plan", {}).get("post")
+    if operation is None:
+        return
+    source: dict[str, Any] = (
+        {"anyOf": [{"enum": sorted(config.sources)}, {"type": "null"}]}
+        if config.sources
+        else {"type": ["string", "null"]}
+    )
+    event = PlanEvent.model_json_schema(mode="validation")
+    event["properties"]["source"] = {**source, "description": event["properties"]["source"].get("description", "")}
+    payload = {"description": "a sender's webhook body", "anyOf": list(PLAN_PAYLOADS.values())}
+    variants = [
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["payload"],
+            "properties": {"payload": payload, "source": source},
+        },
+        {"type": "object", "additionalProperties": False, "required": ["event"], "properties": {"event": event}},
+    ]
+    operation["requestBody"]["content"]["application/json"]["schema"] = {"oneOf": variants}
 
 
 def install(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> None:

@@ -35,6 +35,7 @@ OPERATIONS = [
     ("POST", "/api/actions"),
     ("POST", "/api/cleanup"),
     ("GET", "/api/deployments"),
+    ("POST", "/api/plan"),
 ]
 
 

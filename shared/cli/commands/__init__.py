@@ -7,8 +7,9 @@ from shared.cli.commands import (
     deployments_cmd,
     inspect_cmd,
     operate_cmd,
+    plan_cmd,
     poll_cmd,
     serve_cmd,
 )
 
-MODULES = (serve_cmd, demo_cmd, inspect_cmd, operate_cmd, deployments_cmd, poll_cmd, cleanup_cmd, config_cmd)
+MODULES = (serve_cmd, demo_cmd, inspect_cmd, operate_cmd, deployments_cmd, poll_cmd, cleanup_cmd, config_cmd, plan_cmd)

@@ -14,6 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate the config file and summarize it")
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show what every rule makes of an example event of each kind it listens to",
+    )
     check.set_defaults(func=check_config)
     init = csub.add_parser("init", help="write a starting config file (the local default, or --azure)")
     init.add_argument("--azure", action="store_true", help="the Azure template (Azure ML, Databricks, cleanup)")
@@ -61,6 +66,14 @@ def check_config(args: argparse.Namespace) -> int:
         f"  cleanup:     {'enabled' if config.cleanup.enabled else 'disabled'}, "
         f"timer {'applies' if config.cleanup.apply else 'reports only (dry run)'}"
     )
+    if getattr(args, "explain", False):
+        from shared.cli.commands.plan_cmd import print_explanation
+        from shared.service.whatif import example_events, what_if
+
+        print()
+        for title, event in example_events(config):
+            print(f"example for {title}:")
+            print_explanation(what_if(config, event))
     return 0
 
 

@@ -1,0 +1,129 @@
+"""What-if: the actions the current rules would plan for an event, with the rule behind each and,
+for every rule that did not match, the first filter that failed. Nothing is recorded or dispatched:
+only the config is read, and the explanation is the rules engine's own (`shared.rules.explain`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.config.schema import ReactorConfig, Rule
+from shared.domain.events import KINDS, RUN_KINDS, ModelEvent
+from shared.errors import BadRequest
+from shared.ingest.payloads import payload_events
+from shared.rules import Explanation, explain
+
+
+def from_payload(config: ReactorConfig, payload: Any, *, source: str | None = None) -> tuple[str, list[ModelEvent]]:
+    """A sender's body as the events it carries, read as the named source's (default: as its route would)."""
+    kind, events = payload_events(payload)
+    if source is None:
+        return kind, events
+    _require_source(config, source)
+    return kind, [dataclasses.replace(e, source=source) for e in events]
+
+
+def from_fields(
+    config: ReactorConfig,
+    *,
+    kind: str,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    alias: str | None = None,
+    stage: str | None = None,
+    source: str | None = None,
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+    metrics: dict[str, float] | None = None,
+    model_uri: str | None = None,
+) -> ModelEvent:
+    """An event described by its fields (`--kind/--model/--version/...`)."""
+    if kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(sorted(KINDS))}, not {kind!r}", field="kind")
+    if source is not None:
+        _require_source(config, source)
+    return ModelEvent(
+        source=source or next(iter(config.sources), "mlflow"),
+        kind=kind,
+        source_type=f"what-if {kind}",
+        model_name=model_name,
+        model_version=model_version,
+        alias=alias,
+        stage=stage,
+        tags=dict(tags or {}),
+        run_id=run_id or ("what-if" if kind in RUN_KINDS else None),
+        run_status="Completed" if kind in RUN_KINDS else None,
+        metrics=dict(metrics or {}),
+        model_uri=model_uri,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def _require_source(config: ReactorConfig, source: str) -> None:
+    if config.sources and source not in config.sources:
+        raise BadRequest(
+            f"no source named {source!r}; configured: {', '.join(config.sources) or 'none'}", field="source"
+        )
+
+
+def what_if(config: ReactorConfig, event: ModelEvent) -> dict[str, Any]:
+    """The explanation of one event as the API and the CLI show it."""
+    return describe(event, explain(config, event))
+
+
+def describe(event: ModelEvent, explained: Explanation) -> dict[str, Any]:
+    keys = [a.key for a in explained.plan]
+    actions = [
+        {
+            "key": a.key,
+            "kind": a.kind,
+            "target": a.target,
+            "model_name": a.model_name,
+            "model_version": a.model_version,
+            "rule": a.rule,
+            "after": keys[a.after_index] if a.after_index is not None else None,
+        }
+        for a in explained.plan
+    ]
+    return {
+        "event": event.summary(),
+        "actions": actions,
+        "rules": [v.to_dict() for v in explained.rules],
+        "reason": explained.reason or None,
+    }
+
+
+def example_events(config: ReactorConfig) -> list[tuple[str, ModelEvent]]:
+    """For each rule and each kind it listens to, an event it should match (`config check --explain`)."""
+    out: list[tuple[str, ModelEvent]] = []
+    for number, rule in enumerate(config.rules):
+        for kind in rule.on:
+            label = rule.name or f"rules[{number}]"
+            out.append((f"{label} / {kind}", _example(config, rule, kind)))
+    return out
+
+
+def _example(config: ReactorConfig, rule: Rule, kind: str) -> ModelEvent:
+    pattern = next((m for m in rule.models if m), "*")
+    name = "".join("example" if c == "*" else "x" if c in "?[]" else c for c in pattern)
+    metrics: dict[str, float] = {}
+    if rule.when is not None:
+        bound = rule.when.at_least if rule.when.at_least is not None else rule.when.at_most
+        metrics[rule.when.metric] = float(bound or 0)
+    runs = kind in RUN_KINDS
+    wanted = rule.source[0] if rule.source else None
+    source = wanted if wanted is None or not config.sources or wanted in config.sources else None
+    return from_fields(
+        config,
+        kind=kind,
+        model_name=None if runs else name,
+        model_version=None if runs else "1",
+        alias=rule.alias,
+        stage=rule.stage,
+        source=source,
+        tags=dict(rule.tags),
+        run_id="example-run" if runs else None,
+        metrics=metrics,
+        model_uri="runs:/example-run/model" if runs else None,
+    )
