@@ -165,33 +165,44 @@ def _copy_run(
     else:
         run = dst.create_run(experiment_id, tags={**lineage, KEY_TAG: action_key, "mlflow.runName": action_key[:250]})
     run_id = run.info.run_id
-    import mlflow.artifacts
-    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
-
-    # a Databricks registry answers dbfs:/ URIs; naming the source's profile in them keeps MLflow from
-    # authenticating the download through the global tracking URI
-    download_uri = add_databricks_profile_info_to_artifact_uri(source.download_uri, src_tracking_uri)
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
-        progress(f"downloading {download_uri}")
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=download_uri, dst_path=tmp, tracking_uri=src_tracking_uri
-            )
-        except MlflowException as exc:
-            raise _classify(exc, f"cannot download artifacts of {source.name}/{source.version}") from exc
-        except OSError as exc:
-            raise RetryableError(f"downloading artifacts failed: {exc}") from exc
-        size = sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())
+        local = download_model(source, src_tracking_uri, Path(tmp), progress)
+        size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
         progress(f"uploading {size / 1e6:.1f} MB to run {run_id}")
         try:
-            dst.log_artifacts(run_id, local, artifact_path="model")
+            dst.log_artifacts(run_id, str(local), artifact_path="model")
         except MlflowException as exc:
             raise _classify(exc, "cannot upload artifacts to the target registry") from exc
         except OSError as exc:
             raise RetryableError(f"uploading artifacts failed: {exc}") from exc
     dst.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def download_model(
+    source: SourceModel, src_tracking_uri: str, into: Path, progress: Callable[[str], None] = lambda message: None
+) -> Path:
+    """The source model's files, downloaded under ``into``; returns the folder holding them."""
+    import mlflow.artifacts
+    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+    # a Databricks registry answers dbfs:/ URIs; naming the source's profile in them keeps MLflow from
+    # authenticating the download through the global tracking URI
+    download_uri = add_databricks_profile_info_to_artifact_uri(source.download_uri, src_tracking_uri)
+    progress(f"downloading {download_uri}")
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=download_uri, dst_path=str(into), tracking_uri=src_tracking_uri
+        )
+    except MlflowException as exc:
+        raise _classify(exc, f"cannot download artifacts of {source.name}/{source.version}") from exc
+    except OSError as exc:
+        raise RetryableError(f"downloading artifacts failed: {exc}") from exc
+    folder = Path(local)
+    if not folder.exists() or (folder.is_dir() and not any(p.is_file() for p in folder.rglob("*"))):
+        raise RetryableError(f"downloading {download_uri} brought no files; the source answered an empty model")
+    return folder
 
 
 def _experiment(dst: MlflowClient, target: CopyTarget) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry
+from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry, DatabricksRegistry, MlflowRegistry
 from shared.errors import PermanentError
 
 
 def registry_uris(
-    config: MlflowRegistry | AzureMLRegistry | DatabricksRegistry, env: Mapping[str, str] | None = None
+    config: MlflowRegistry | AzureMLRegistry | AzureMLSharedRegistry | DatabricksRegistry,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, str | None]:
     """``env``: the app settings a Databricks `token_setting` names (default: the process environment)."""
     if isinstance(config, MlflowRegistry):
@@ -26,4 +27,9 @@ def registry_uris(
 
         uri = mlflow_tracking_uri(config)
         return uri, uri
+    if isinstance(config, AzureMLSharedRegistry):
+        raise PermanentError(
+            f"Azure ML registry {config.registry_name!r} is a register target only: it cannot be a source "
+            "(name an azureml workspace, mlflow or databricks registry in `sources:` instead)"
+        )
     raise PermanentError(f"registry kind {getattr(config, 'kind', '?')!r} has no MLflow API")

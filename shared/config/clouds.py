@@ -14,7 +14,8 @@ class Cloud:
     authority: str  # Entra authority host
     aml: str  # Azure ML resource id (token audience of its data plane)
     portal: str
-    storage_suffix: str
+    storage_suffix: str  # blob hosts are <account>.blob.<suffix>
+    aml_api: str  # regional Azure ML API hosts (registry discovery) are <region>.<aml_api>
 
 
 _ENDPOINTS: dict[str, dict[str, str]] = {
@@ -24,6 +25,7 @@ _ENDPOINTS: dict[str, dict[str, str]] = {
         "aml": "https://ml.azure.com",
         "portal": "https://portal.azure.com/",
         "storage_suffix": "core.windows.net",
+        "aml_api": "api.azureml.ms",
     },
     "AzureUSGovernment": {
         "arm": "https://management.usgovcloudapi.net",
@@ -31,6 +33,7 @@ _ENDPOINTS: dict[str, dict[str, str]] = {
         "aml": "https://ml.azure.us",
         "portal": "https://portal.azure.us/",
         "storage_suffix": "core.usgovcloudapi.net",
+        "aml_api": "api.ml.azure.us",
     },
     "AzureChinaCloud": {
         "arm": "https://management.chinacloudapi.cn",
@@ -38,6 +41,7 @@ _ENDPOINTS: dict[str, dict[str, str]] = {
         "aml": "https://ml.azure.cn",
         "portal": "https://portal.azure.cn/",
         "storage_suffix": "core.chinacloudapi.cn",
+        "aml_api": "api.ml.azure.cn",
     },
 }
 CLOUDS: dict[str, Cloud] = {name: Cloud(**endpoints) for name, endpoints in _ENDPOINTS.items()}

@@ -8,9 +8,12 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from shared.config.base import AzureMLWorkspace, ConfigModel
+from shared.config.clouds import CloudName
 
 COPY_EXPERIMENT = "modelops-reactor-copies"
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
+_LOCATION = re.compile(r"^[a-z][a-z0-9]{1,40}$")
 
 
 class MlflowRegistry(ConfigModel):
@@ -30,6 +33,49 @@ class AzureMLRegistry(AzureMLWorkspace):
 
     kind: Literal["azureml"]
     experiment: str = Field(default=COPY_EXPERIMENT, description="experiment that holds the copy runs")
+
+
+class AzureMLSharedRegistry(ConfigModel):
+    """An Azure ML registry (kind azureml-registry): models shared by the workspaces of many regions."""
+
+    kind: Literal["azureml-registry"]
+    registry_name: str = Field(description="the Azure ML registry's name, e.g. contoso-ml-registry")
+    location: str = Field(description="the registry's primary region, e.g. westeurope (where it is discovered)")
+    cloud: CloudName = Field(
+        default="AzureCloud", description="Azure cloud of the registry (AzureCloud, AzureUSGovernment, AzureChinaCloud)"
+    )
+    discovery_endpoint: str | None = Field(
+        default=None,
+        description="registry discovery endpoint if not https://<location>.<the cloud's Azure ML API host>/ "
+        "(a private or test endpoint)",
+    )
+    authority_host: str | None = Field(
+        default=None, description="Entra authority if not the cloud's own, e.g. https://login.microsoftonline.us"
+    )
+    managed_identity_client_id: str | None = Field(
+        default=None, description="client id of a user-assigned managed identity (default: AZURE_CLIENT_ID)"
+    )
+
+    @field_validator("registry_name")
+    @classmethod
+    def _registry_name(cls, value: str) -> str:
+        if not _REGISTRY_NAME.match(value):
+            raise ValueError("must be 3-33 letters, digits, '-' or '_', starting with a letter or digit")
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        if not _LOCATION.match(value):
+            raise ValueError("must be an Azure region name such as westeurope or eastus2 (lower case, no spaces)")
+        return value
+
+    @field_validator("discovery_endpoint", "authority_host")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/") if value else value
 
 
 class DatabricksRegistry(ConfigModel):
@@ -71,4 +117,6 @@ class DatabricksRegistry(ConfigModel):
         return self
 
 
-RegistryConfig = Annotated[MlflowRegistry | AzureMLRegistry | DatabricksRegistry, Field(discriminator="kind")]
+RegistryConfig = Annotated[
+    MlflowRegistry | AzureMLRegistry | AzureMLSharedRegistry | DatabricksRegistry, Field(discriminator="kind")
+]

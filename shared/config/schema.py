@@ -18,7 +18,13 @@ from shared.config.deployments import (
     LocalDeployment,
     ManagedOnlineDeployment,
 )
-from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry, RegistryConfig
+from shared.config.registries import (
+    AzureMLRegistry,
+    AzureMLSharedRegistry,
+    DatabricksRegistry,
+    MlflowRegistry,
+    RegistryConfig,
+)
 from shared.domain.actions import ACTION_KINDS
 from shared.domain.events import KINDS
 
@@ -28,6 +34,7 @@ SOURCE_NAMES = ("mlflow", "databricks", "azureml")
 TargetConfig = (
     MlflowRegistry
     | AzureMLRegistry
+    | AzureMLSharedRegistry
     | DatabricksRegistry
     | LocalDeployment
     | ManagedOnlineDeployment

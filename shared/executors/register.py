@@ -6,6 +6,8 @@ from dataclasses import replace
 
 from shared.adapters.mlflow_copy import (
     CopyTarget,
+    MlflowClient,
+    SourceModel,
     client,
     copy_model_version,
     redact,
@@ -15,7 +17,32 @@ from shared.adapters.mlflow_copy import (
 from shared.adapters.registry_uris import registry_uris
 from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry
 from shared.errors import PermanentError
-from shared.executors.base import ActionContext, Outcome
+from shared.executors.base import ActionContext, ModelRef, Outcome
+
+
+def lineage_tags(ctx: ActionContext, source: ModelRef) -> dict[str, str]:
+    """The tags a copy carries back to its source (and by which a second request finds it)."""
+    action = ctx.action
+    lineage = {
+        "modelops.source_registry": source.registry or redact(source.tracking_uri),
+        "modelops.source_name": source.name,
+        "modelops.source_version": source.version,
+        "modelops.event_id": action.event_id,
+        "modelops.reactor": "modelops-reactor",
+        "modelops.rule": action.rule or "operator",
+    }
+    if action.params.run_id:
+        lineage["modelops.source_run_id"] = action.params.run_id
+    return lineage
+
+
+def read_source(ctx: ActionContext, source: ModelRef) -> tuple[MlflowClient, SourceModel]:
+    """The source registry's client and what is copied out of it (a registry version or a run's model)."""
+    params = ctx.action.params
+    src = client(source.tracking_uri, source.registry_uri)
+    if params.source_model_uri:
+        return src, source_run_model(source.name, source.version, params.source_model_uri, params.run_id)
+    return src, source_version(src, source.name, source.version)
 
 
 class RegisterExecutor:
@@ -23,7 +50,7 @@ class RegisterExecutor:
         source = ctx.model()
         target_config = ctx.target_config()
         if not isinstance(target_config, MlflowRegistry | AzureMLRegistry | DatabricksRegistry):
-            raise PermanentError(f"register target {ctx.action.target!r} is not a registry")
+            raise PermanentError(f"register target {ctx.action.target!r} is not an MLflow registry")
         action = ctx.action
         model_name = action.params.target_model_name or source.name
         if isinstance(target_config, AzureMLRegistry):
@@ -36,32 +63,16 @@ class RegisterExecutor:
             registry_uri=registry_uri,
             model_name=model_name,
             experiment=target_config.experiment,
-            artifact_location=getattr(target_config, "artifact_location", None)
-            if isinstance(target_config, MlflowRegistry)
-            else None,
+            artifact_location=target_config.artifact_location if isinstance(target_config, MlflowRegistry) else None,
         )
-        lineage = {
-            "modelops.source_registry": source.registry or redact(source.tracking_uri),
-            "modelops.source_name": source.name,
-            "modelops.source_version": source.version,
-            "modelops.event_id": action.event_id,
-            "modelops.reactor": "modelops-reactor",
-            "modelops.rule": action.rule or "operator",
-        }
-        if action.params.run_id:
-            lineage["modelops.source_run_id"] = action.params.run_id
-        src = client(source.tracking_uri, source.registry_uri)
-        if action.params.source_model_uri:
-            what = source_run_model(source.name, source.version, action.params.source_model_uri, action.params.run_id)
-        else:
-            what = source_version(src, source.name, source.version)
+        src, what = read_source(ctx, source)
         outputs = copy_model_version(
             src,
             source.tracking_uri,
             what,
             target,
             action_key=action.key,
-            lineage=lineage,
+            lineage=lineage_tags(ctx, source),
             workdir=ctx.state_dir / "tmp",
             progress=ctx.progress,
         )

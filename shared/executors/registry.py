@@ -16,7 +16,7 @@ from shared.config.deployments import (
     LocalDeployment,
     ManagedOnlineDeployment,
 )
-from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry
+from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry, DatabricksRegistry, MlflowRegistry
 from shared.config.schema import SourceConfig
 from shared.domain.actions import BATCH_SCORE, DEPLOY, REGISTER, RESOLVE_RUN
 from shared.errors import PermanentError
@@ -29,6 +29,12 @@ def _register() -> Executor:
     from shared.executors.register import RegisterExecutor
 
     return RegisterExecutor()
+
+
+def _register_aml_registry() -> Executor:
+    from shared.executors.register_aml_registry import RegistryRegisterExecutor
+
+    return RegistryRegisterExecutor()
 
 
 def _deploy_local() -> Executor:
@@ -78,6 +84,7 @@ FACTORIES: dict[tuple[str, type], ExecutorFactory] = {
     (REGISTER, MlflowRegistry): _register,
     (REGISTER, AzureMLRegistry): _register,
     (REGISTER, DatabricksRegistry): _register,
+    (REGISTER, AzureMLSharedRegistry): _register_aml_registry,
     (DEPLOY, LocalDeployment): _deploy_local,
     (DEPLOY, ManagedOnlineDeployment): _deploy_online,
     (DEPLOY, KubernetesOnlineDeployment): _deploy_online,

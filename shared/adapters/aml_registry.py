@@ -1,0 +1,108 @@
+"""Azure ML registries through azure-ai-ml's `MLClient(registry_name=...)`: list a model's versions and
+create one from a local folder (the SDK asks the registry for a temporary SAS, uploads there, then
+PUTs the version). Versions come back as small frozen records; azure-ai-ml loads when a client is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.adapters.azure_errors import bounded_retry_policy
+from shared.adapters.credentials import azure_credential
+from shared.config.clouds import CLOUDS
+from shared.config.registries import AzureMLSharedRegistry
+from shared.domain.actions import short_hash
+
+
+@dataclass(frozen=True)
+class RegistryModelVersion:
+    name: str
+    version: str
+    tags: dict[str, str]
+    path: str | None  # where the registry keeps the files
+
+
+def registry_model_uri(registry: str, name: str, version: str) -> str:
+    """How a deployment in any workspace names a registry model."""
+    return f"azureml://registries/{registry}/models/{name}/versions/{version}"
+
+
+def discovery_endpoint(cfg: AzureMLSharedRegistry) -> str:
+    """The registry discovery endpoint: the configured one, else the registry's regional Azure ML API."""
+    return cfg.discovery_endpoint or f"https://{cfg.location}.{CLOUDS[cfg.cloud].aml_api}"
+
+
+def cloud_kwargs(cfg: AzureMLSharedRegistry) -> dict[str, Any]:
+    """MLClient keywords for the registry's cloud, with discovery at the registry's own region."""
+    builtin = CLOUDS[cfg.cloud]
+    discovery = discovery_endpoint(cfg).rstrip("/") + "/"
+    authority = (cfg.authority_host or builtin.authority).rstrip("/") + "/"
+    # azure-ai-ml refuses to redefine a cloud name, so the name carries the endpoints it stands for
+    return {
+        "cloud": "modelops-registry-" + short_hash(f"{cfg.cloud}|{discovery}|{authority}", 12),
+        "cloud_metadata": {
+            "azure_portal": builtin.portal,
+            "resource_manager": builtin.arm + "/",
+            "active_directory": authority,
+            "aml_resource_id": builtin.aml + "/",
+            "storage_endpoint": builtin.storage_suffix,
+            "registry_discovery_endpoint": discovery,
+        },
+    }
+
+
+class RegistryModelsClient:
+    """One Azure ML registry's models; the app's identity (shared.adapters.credentials) by default."""
+
+    def __init__(self, cfg: AzureMLSharedRegistry, credential: Any | None = None) -> None:
+        from azure.ai.ml import MLClient
+
+        self.registry = cfg.registry_name
+        self._ml = MLClient(
+            credential
+            or azure_credential(
+                cloud=cfg.cloud, authority=cfg.authority_host, managed_identity_client_id=cfg.managed_identity_client_id
+            ),
+            registry_name=cfg.registry_name,
+            enable_telemetry=False,
+            show_progress=False,
+            retry_policy=bounded_retry_policy(),
+            **cloud_kwargs(cfg),
+        )
+
+    def versions(self, name: str) -> list[RegistryModelVersion]:
+        """Every version of ``name`` (none when the model does not exist yet)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return [_version(name, entity) for entity in self._ml.models.list(name=name)]
+        except ResourceNotFoundError:
+            return []
+
+    def create(
+        self, name: str, version: str, folder: Path, *, tags: dict[str, str], description: str | None, mlflow: bool
+    ) -> RegistryModelVersion:
+        """Upload ``folder`` and register it as ``name``/``version`` (an MLflow model when ``mlflow``)."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        model = Model(
+            name=name,
+            version=version,
+            path=str(folder),
+            type=AssetTypes.MLFLOW_MODEL if mlflow else AssetTypes.CUSTOM_MODEL,
+            tags=tags,
+            description=description,
+        )
+        return _version(name, self._ml.models.create_or_update(model))
+
+
+def _version(name: str, entity: Any) -> RegistryModelVersion:
+    return RegistryModelVersion(
+        name=str(entity.name or name),
+        version=str(entity.version),
+        tags={str(k): str(v) for k, v in (entity.tags or {}).items()},
+        path=getattr(entity, "path", None),
+    )

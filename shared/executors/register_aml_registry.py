@@ -1,0 +1,93 @@
+"""The `register` action into an Azure ML registry: the source's files become a model version there.
+
+Idempotent by lineage: a version tagged with this source version (or this action key) is reused, so a
+redelivery, a retry or a second rule naming the same source version registers nothing new.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shared.adapters.aml_online import explain
+from shared.adapters.aml_registry import RegistryModelsClient, RegistryModelVersion, registry_model_uri
+from shared.adapters.azureml_workspace import check_model_name
+from shared.adapters.mlflow_copy import KEY_TAG, download_model
+from shared.config.registries import AzureMLSharedRegistry
+from shared.domain.outputs import RegisterOutputs
+from shared.errors import ActionError
+from shared.executors.base import ActionContext, Outcome
+from shared.executors.register import lineage_tags, read_source
+
+_SAME_SOURCE = ("modelops.source_registry", "modelops.source_name", "modelops.source_version")
+
+
+class RegistryRegisterExecutor:
+    def __init__(self, credential: Any | None = None) -> None:
+        self._credential = credential  # None: the app's identity (shared.adapters.credentials)
+
+    def execute(self, ctx: ActionContext) -> Outcome:
+        cfg = ctx.target(AzureMLSharedRegistry)
+        source = ctx.model()
+        name = ctx.action.params.target_model_name or source.name
+        check_model_name(name, ctx.action.target)
+        lineage = lineage_tags(ctx, source)
+        doing = f"registering {source.name} v{source.version} in Azure ML registry {cfg.registry_name}"
+        try:
+            registry = RegistryModelsClient(cfg, self._credential)
+            versions = registry.versions(name)
+            earlier = _earlier_copy(versions, ctx.action.key, lineage)
+            if earlier is not None:
+                ctx.progress(f"found earlier copy {name}/{earlier.version} in {cfg.registry_name}; reusing it")
+                return Outcome.done(_outputs(ctx, cfg, earlier, reused=True))
+            src, what = read_source(ctx, source)
+            workdir = ctx.state_dir / "tmp"
+            workdir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
+                folder = download_model(what, source.tracking_uri, Path(tmp), ctx.progress)
+                version = _next_version(versions)
+                ctx.progress(f"uploading {name}/{version} to registry {cfg.registry_name}")
+                created = registry.create(
+                    name,
+                    version,
+                    folder,
+                    tags={**what.tags, **lineage, KEY_TAG: ctx.action.key},
+                    description=what.description,
+                    mlflow=(folder / "MLmodel").is_file(),
+                )
+        except ActionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - azure-ai-ml raises azure-core and its own types
+            raise explain(exc, doing) from exc
+        ctx.progress(f"registered {registry_model_uri(cfg.registry_name, created.name, created.version)}")
+        return Outcome.done(_outputs(ctx, cfg, created, reused=False))
+
+
+def _earlier_copy(
+    versions: list[RegistryModelVersion], action_key: str, lineage: dict[str, str]
+) -> RegistryModelVersion | None:
+    for version in versions:
+        if version.tags.get(KEY_TAG) == action_key or all(
+            version.tags.get(tag) == lineage[tag] for tag in _SAME_SOURCE
+        ):
+            return version
+    return None
+
+
+def _next_version(versions: list[RegistryModelVersion]) -> str:
+    """Registry versions are chosen by the client: one past the highest numeric one."""
+    numbers = [int(v.version) for v in versions if v.version.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def _outputs(
+    ctx: ActionContext, cfg: AzureMLSharedRegistry, version: RegistryModelVersion, *, reused: bool
+) -> RegisterOutputs:
+    return RegisterOutputs(
+        model_name=version.name,
+        model_version=version.version,
+        model_uri=registry_model_uri(cfg.registry_name, version.name, version.version),
+        registry=ctx.action.target,
+        reused=reused,
+    )
