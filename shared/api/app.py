@@ -8,6 +8,7 @@ from shared import __version__, telemetry
 from shared.api import errors, hooks, openapi, ops, plan
 from shared.api.deps import ReactorSource
 from shared.api.opsauth import OpsGuard
+from shared.api.ui import routes as ui
 
 
 def create_app(container: ReactorSource) -> FastAPI:
@@ -30,5 +31,7 @@ def create_app(container: ReactorSource) -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(ops.router)
     app.include_router(plan.router)
+    app.include_router(ui.router)
+    app.include_router(ui.public)
     openapi.install(app, guard, container.config)
     return app

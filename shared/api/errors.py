@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from shared.errors import BadRequest, ConfigError, Forbidden, RequestError, ServiceUnavailable, Unauthorized
@@ -31,8 +31,15 @@ def client_address(request: Request) -> str:
     return f"{forwarded} (via {direct})" if forwarded else direct
 
 
-def refuse(request: Request, status: int, message: str, problems: list[dict[str, str]]) -> JSONResponse:
-    """The answer to a refused request, logged with route, reason and client (never the body or a secret)."""
+def is_page(request: Request) -> bool:
+    """A request for the audit page (HTML), whose refusals are pages too."""
+    return request.url.path == "/api/ui" or request.url.path.startswith("/api/ui/")
+
+
+def refuse(request: Request, status: int, message: str, problems: list[dict[str, str]]) -> Response:
+    """The answer to a refused request, logged with route, reason and client (never the body or a secret).
+
+    JSON in the one error shape; an HTML page for the audit page's routes."""
     kind = "webhook delivery" if request.url.path.startswith("/api/hooks/") else "request"
     # a 400 quotes the body (a key, a value); the log keeps only which fields were wrong
     reason = message if status != 400 else "invalid " + ", ".join(sorted({p["field"] for p in problems}))
@@ -45,10 +52,19 @@ def refuse(request: Request, status: int, message: str, problems: list[dict[str,
         reason,
         client_address(request),
     )
+    if is_page(request):
+        from shared.api.ui.render import error_page
+
+        query = request.url.query
+        return error_page(
+            status, message, login=status == 401, next_url=request.url.path + (f"?{query}" if query else "")
+        )
     return JSONResponse(error_body(message, problems), status_code=status)
 
 
 def _http_message(request: Request, exc: HTTPException) -> str:
+    if exc.status_code == 404 and exc.detail == "Not Found" and is_page(request):
+        return f"no page {request.url.path}; the audit page starts at /api/ui/"
     if exc.status_code == 404 and exc.detail == "Not Found":
         return f"no route {request.url.path}; the API is described at /api/openapi.json and /api/docs"
     if exc.status_code == 405:
@@ -59,7 +75,7 @@ def _http_message(request: Request, exc: HTTPException) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
-    async def request_error(request: Request, exc: RequestError) -> JSONResponse:
+    async def request_error(request: Request, exc: RequestError) -> Response:
         status = 413 if isinstance(exc, PayloadTooLarge) else STATUS.get(type(exc), 400)
         response = refuse(request, status, str(exc), [{"field": exc.field, "problem": str(exc)}])
         if status == 401 and exc.field == "Authorization":
@@ -67,7 +83,7 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         message = _http_message(request, exc)
         field = "path" if exc.status_code in (404, 405) else "request"
         response = refuse(request, exc.status_code, message, [{"field": field, "problem": message}])
@@ -76,7 +92,7 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "body", "problem": err["msg"]}
             for err in exc.errors()

@@ -47,7 +47,9 @@ class OpsGuard:
                 "anyone who can reach this port; set MODELOPS_OPS_TOKEN to require `Authorization: Bearer <token>`"
             )
 
-    async def check(self, request: Request, *, read: bool) -> None:
+    async def check(self, request: Request, *, read: bool, token: str | None = None) -> None:
+        """Refuse the request without a valid operator credential: the bearer token in its
+        `Authorization` header, or ``token`` when the caller read it elsewhere (the audit page's cookie)."""
         if not self.enforced or (read and self.settings.open_reads):
             return
         if not self.settings.configured:
@@ -56,9 +58,10 @@ class OpsGuard:
                 "MODELOPS_OPS_AUDIENCE (Entra ID) or MODELOPS_OPS_TOKEN",
                 field="Authorization",
             )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if token is None:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else ""
+        if not token:
             raise Unauthorized(
                 "this route needs an operator credential: send `Authorization: Bearer <token>` "
                 "(a webhook signature or function key is not one)",

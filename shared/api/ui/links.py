@@ -1,0 +1,75 @@
+"""What an operator can follow from an action's outputs: the endpoint, the Databricks run page, the copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+
+@dataclass(frozen=True)
+class OutputLink:
+    label: str
+    text: str
+    href: str | None = None  # only http(s): an output is data from a remote service, never a script URL
+
+
+def _web(url: Any) -> str | None:
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _link(label: str, value: Any, href: Any = None) -> OutputLink | None:
+    if value in (None, "", [], {}):
+        return None
+    text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+    return OutputLink(label, text, _web(value if href is None else href))
+
+
+def mlflow_version_page(tracking_uri: Any, name: Any, version: Any) -> str | None:
+    """The MLflow UI page of a model version, for a registry served over HTTP (`#/models/<name>/versions/<v>`)."""
+    base = _web(tracking_uri)
+    if base is None or not name or not version:
+        return None
+    return f"{base.rstrip('/')}/#/models/{quote(str(name), safe='')}/versions/{quote(str(version), safe='')}"
+
+
+def output_links(kind: str, outputs: dict[str, Any]) -> list[OutputLink]:
+    """The outputs worth a line of their own, most useful first; links where the output is a web address."""
+    o = outputs
+    if kind == "deploy":
+        rows = [
+            _link("scoring URL", o.get("scoring_url") or o.get("scoring_uri")),
+            _link("endpoint", o.get("endpoint_url") or o.get("endpoint")),
+            _link("deployment", o.get("deployment") or o.get("service")),
+            _link("traffic", o.get("traffic")),
+            _link("smoke test", o.get("smoke_test")),
+            _link("phase", o.get("phase")),
+            _link("kept for rollback", ", ".join(o.get("kept") or [])),
+            _link("replaced", ", ".join(o.get("replaced") or [])),
+            _link("log file", o.get("log_file")),
+            _link("notice", o.get("legacy")),
+        ]
+    elif kind == "batch_score":
+        rows = [
+            _link("Databricks run", o.get("run_page_url") or o.get("run_id"), o.get("run_page_url")),
+            _link("state", " / ".join(str(s) for s in (o.get("life_cycle_state"), o.get("result_state")) if s)),
+            _link("output", o.get("output")),
+            _link("rows", o.get("rows")),
+            _link("rows per second", o.get("rows_per_second")),
+            _link("job", o.get("job_id")),
+        ]
+    elif kind == "register":
+        copy = f"{o.get('model_name')} version {o.get('model_version')}" if o.get("model_version") else None
+        page = mlflow_version_page(o.get("tracking_uri"), o.get("model_name"), o.get("model_version"))
+        rows = [
+            _link("copied version", copy, page),
+            _link("registry", o.get("registry")),
+            _link("model URI", o.get("model_uri")),
+            _link("reused an earlier copy", "yes" if o.get("reused") else None),
+        ]
+    else:
+        rows = [_link(key.replace("_", " "), value) for key, value in sorted(o.items())]
+    return [row for row in rows if row is not None]
