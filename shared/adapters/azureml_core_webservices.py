@@ -6,14 +6,17 @@ when a call needs it."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.azure_errors import is_ongoing_operation
 from shared.adapters.azureml_workspace import identity_auth
 from shared.adapters.credentials import workspace_credential
-from shared.adapters.mlflow_models import ModelVersionAt, pip_requirements
+from shared.adapters.mlflow_models import ModelVersionAt, pip_requirements, python_version
 from shared.config.deployments import AciDeployment, AksDeployment
 from shared.errors import ActionError, PermanentError, RetryableError
 
@@ -22,7 +25,7 @@ TAG_TARGET = "modelops.target"
 
 
 class AzureMLCoreWebservices:
-    """The port of the legacy executor (tests replace it): one workspace call per method."""
+    """Every azureml-core call of the legacy executor, one workspace call per method."""
 
     def __init__(self, credential: Any | None = None) -> None:
         self._credential = credential
@@ -137,17 +140,60 @@ def inference_config(workdir: Path, model: ModelVersionAt, environment: str) -> 
     pins = [f"mlflow=={mlflow.__version__}", "azureml-inference-server-http", "azureml-defaults"]
     requirements.write_text("\n".join(pip_requirements(model) + pins) + "\n")
     env = Environment.from_pip_requirements(name=environment, file_path=str(requirements))
+    # azureml-core's default is Python 3.8, which today's mlflow pins cannot install on
+    env.python.conda_dependencies.set_python_version(
+        python_version(model) or f"{sys.version_info.major}.{sys.version_info.minor}"
+    )
     return InferenceConfig(entry_script=str(script), environment=env)
 
 
 def explain(exc: Exception, doing: str) -> ActionError:
-    """azureml-core raises many types for the same causes: classify by the text Azure sent."""
+    """azureml-core raises many types for the same causes: classify by the text Azure sent.
+
+    Its WebserviceException carries MMS's answer as text ("Response Code: 429 / Headers: {...} /
+    Content: ..."); other types (a KeyError deep in the SDK) are named, or their text says nothing."""
     if isinstance(exc, ActionError):
         return exc
-    text = str(exc)
+    text = str(exc).strip()
+    if type(exc).__name__ != "WebserviceException":
+        text = f"{type(exc).__name__}: {text}"
     lowered = text.lower()
-    if re.search(r"\b(429|500|502|503|504)\b|timed out|too many requests|connection", lowered):
-        return RetryableError(f"{doing}: {text}")
+    status = re.search(r"response code: (\d{3})", lowered)
+    code = int(status.group(1)) if status else 0
+    asked = re.search(r"'retry-after': '(\d+)'", lowered)
+    retry_after = float(asked.group(1)) if asked else None
+    if is_ongoing_operation(code, text):
+        return RetryableError(f"{doing}: {text}", retry_after=retry_after)
+    if (
+        code in (408, 429)
+        or code >= 500
+        or (not code and re.search(r"\b(429|500|502|503|504)\b|timed out|too many requests|connection", lowered))
+    ):
+        return RetryableError(f"{doing}: {text}", retry_after=retry_after)
     if "quota" in lowered:
         return PermanentError(f"{doing}: {text} (request more quota or lower cpu_cores/memory_gb)")
     return PermanentError(f"{doing}: {text}")
+
+
+def deployment_failure(exc: Exception, service: Any) -> str:
+    """The deployment operation's own error ("AciDeploymentFailed: ... (CrashLoopBackOff)").
+
+    wait_for_deployment raises it as text: "... Error:\n{json}" (unicode-unescaped, so strings may
+    hold raw newlines); the service's `error` field says the same once it is Failed."""
+    message = str(getattr(exc, "message", None) or exc)
+    error: Any = None
+    if "Error:\n" in message:
+        try:
+            error = json.loads(message.split("Error:\n", 1)[1], strict=False)
+        except ValueError:
+            error = None
+    error = error if isinstance(error, dict) else getattr(service, "error", None)
+    if not isinstance(error, dict) or not error.get("code"):
+        return message.strip()
+    text = f"{error['code']}: {str(error.get('message') or '').strip()}"
+    details = [d for d in error.get("details") or [] if isinstance(d, dict) and d.get("code")]
+    for detail in details:
+        extra = str(detail.get("message") or "").strip()
+        same = not extra or extra in text
+        text += f" ({detail['code']})" if same else f" ({detail['code']}: {extra})"
+    return text

@@ -74,6 +74,26 @@ def pip_requirements(model: ModelVersionAt) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "mlflow=="))]
 
 
+def python_version(model: ModelVersionAt) -> str | None:
+    """The Python the model was logged with (python_env.yaml `python: 3.11.7`), None when not recorded."""
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="modelops-pyenv-") as tmp:
+        try:
+            path = download_artifacts(
+                artifact_uri=f"{_version_root(model)}/python_env.yaml",
+                dst_path=tmp,
+                tracking_uri=model.tracking_uri,
+                registry_uri=model.registry_uri,
+            )
+        except Exception:  # noqa: BLE001 - older models record only conda.yaml
+            return None
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("python:"):
+                return line.split(":", 1)[1].strip().strip("'\"") or None
+    return None
+
+
 @contextmanager
 def loaded_pyfunc(model: ModelVersionAt) -> Iterator[PyFuncModel]:
     """Download the version's artifacts to a temp dir (removed afterwards) and load them."""

@@ -18,6 +18,7 @@ from shared.adapters.azureml_core_webservices import (
     AzureMLCoreWebservices,
     LegacyTarget,
     deployment_configuration,
+    deployment_failure,
     explain,
     inference_config,
 )
@@ -89,6 +90,7 @@ class LegacyWebserviceExecutor:
                     sdk.aks_target(ws, cfg.compute_target) if isinstance(cfg, AksDeployment) else None,
                     overwrite=service is not None,  # a failed leftover of this very version is replaced
                 )
+        failure = ""
         if str(service.state).lower() != "healthy":
             # also reached on a retry while the first attempt's service is still transitioning
             try:
@@ -99,10 +101,12 @@ class LegacyWebserviceExecutor:
                         f"web service {name} is still deploying after {cfg.timeout_s:.0f}s; "
                         "the worker checks again (raise timeout_s for slow images)"
                     ) from exc
+                failure = deployment_failure(exc, service)  # the operation's own code and message
         if str(service.state).lower() != "healthy":
             raise PermanentError(
-                f"web service {name} ended in state {service.state}; the previous service keeps serving. "
-                f"Logs: {_logs(service)}"
+                f"web service {name} ended in state {service.state}: "
+                f"{failure or deployment_failure(Exception(''), service) or 'no error reported'}; "
+                f"the previous service keeps serving. Logs: {_logs(service)}"
             )
         smoke = self._smoke(ctx, cfg, model, service)
         deleted, kept = self._retire(ws, cfg, ctx.action.target, name)

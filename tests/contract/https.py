@@ -41,18 +41,27 @@ class TestCA:
         for extra in cert.cert_chain_pems[1:]:
             extra.write_to_path(str(self.cert), append=True)
 
+    def issue(self, *hostnames: str) -> tuple[Path, Path]:
+        """A server certificate and key for other names (e.g. a cloud hostname reached through a proxy)."""
+        cert = self._ca.issue_cert(*hostnames)
+        stem = self._dir / hostnames[0].replace("*", "_")
+        cert.private_key_pem.write_to_path(str(stem.with_suffix(".key")))
+        cert.cert_chain_pems[0].write_to_path(str(stem.with_suffix(".pem")))
+        return stem.with_suffix(".pem"), stem.with_suffix(".key")
+
 
 class HttpsServer:
     """Run ``app`` with uvicorn on https://127.0.0.1:<port> in a background thread."""
 
-    def __init__(self, app: Any, ca: TestCA, *, port: int | None = None) -> None:
+    def __init__(self, app: Any, ca: TestCA, *, port: int | None = None, cert: tuple[Path, Path] | None = None) -> None:
         self.port = port or free_port()
+        certfile, keyfile = cert or (ca.cert, ca.key)
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=self.port,
-            ssl_certfile=str(ca.cert),
-            ssl_keyfile=str(ca.key),
+            ssl_certfile=str(certfile),
+            ssl_keyfile=str(keyfile),
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,  # SDK keep-alive connections must not hold up teardown

@@ -42,8 +42,9 @@ class Registry:
             return str(found.experiment_id)
         return str(client.create_experiment("deploy-tests", artifact_location=self.artifacts.as_uri()))
 
-    def log_sklearn(self, name: str, *, with_example: bool = True) -> str:
-        """Train a tiny classifier and register it; returns the new version."""
+    def log_sklearn(self, name: str, *, with_example: bool = True, pip: list[str] | None = None) -> str:
+        """Train a tiny classifier and register it; returns the new version. ``pip``: requirements given
+        instead of inferred (mlflow's inference runs a subprocess that costs seconds per model)."""
         import mlflow
         from mlflow.models import infer_signature
         from sklearn.linear_model import LogisticRegression
@@ -58,10 +59,36 @@ class Registry:
                 input_example=x.head(3) if with_example else None,
                 signature=infer_signature(x, y),
                 registered_model_name=name,
+                pip_requirements=pip,
             )
         return str(info.registered_model_version)
 
-    def log_broken(self, name: str) -> str:
+    def log_unloadable(self, name: str, *, pip: list[str] | None = None) -> str:
+        """A pyfunc whose loading fails: a scoring container's init() crashes on it."""
+        import mlflow
+        from mlflow.models import infer_signature
+        from mlflow.pyfunc import PythonModel
+
+        class Unloadable(PythonModel):
+            def load_context(self, context: Any) -> None:
+                raise RuntimeError("this model cannot be loaded: its weights file is missing")
+
+            def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+                return model_input
+
+        x = self.features
+        with mlflow.start_run(experiment_id=self._experiment()):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=Unloadable(),
+                input_example=x.head(3),
+                signature=infer_signature(x, x["a"]),
+                registered_model_name=name,
+                pip_requirements=pip,
+            )
+        return str(info.registered_model_version)
+
+    def log_broken(self, name: str, *, pip: list[str] | None = None) -> str:
         """A pyfunc that loads and answers /ping but fails every prediction."""
         import mlflow
         from mlflow.models import infer_signature
@@ -79,6 +106,7 @@ class Registry:
                 input_example=x.head(3),
                 signature=infer_signature(x, x["a"]),
                 registered_model_name=name,
+                pip_requirements=pip,
             )
         return str(info.registered_model_version)
 
@@ -164,3 +192,7 @@ def aml(trust_test_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmlO
     with HttpsServer(contract.app, trust_test_ca) as server:
         contract.base_url = server.url
         yield contract
+
+
+# the v1 Model Management Service contract of the ACI / AKS tests (it uses the helpers above)
+from tests.deploy.mms import mms, mms_server  # noqa: E402, F401

@@ -1,300 +1,234 @@
-"""ACI / AKS through azureml-core, tested at its SDK boundary: azureml-core cannot reach anything here,
-so the port (`AzureMLCoreWebservices`) is replaced; deploy configurations and InferenceConfig are the real
-azureml-core objects, and the generated scoring script really runs (behind HTTPS) on the real model."""
+"""ACI / AKS web services through the real azureml-core against the v1 Model Management Service
+contract over HTTPS (tests/contract/aml_mms_server.py): workspace, model lookup, the entry script
+upload, service create and operation polling, get/list by tag, keys, logs, delete, AKS compute.
+The container runs the entry script azureml-core uploaded, on the real model."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+import sys
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import requests
 
-from shared.adapters.azureml_core_webservices import TAG_TARGET, AzureMLCoreWebservices
-from shared.config.loader import load_config
-from shared.config.schema import ReactorConfig
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetryableError
 from shared.executors import deploy_legacy
 from shared.executors.aml_targets import deployment_name
-from shared.executors.deploy_legacy import LegacyWebserviceExecutor
-from tests.contract.https import HttpsServer, TestCA
+from tests.contract.aml_mms_server import Fault, MmsContract
 from tests.deploy.conftest import Registry, make_context
+from tests.deploy.mms import Mms, deploy, legacy_config, register_in_workspace
 
-KEY = "aci-primary-key"
-
-
-class ScoringContainer:
-    """What the v1 inference server does with our entry script: init() once, run(raw body) per request."""
-
-    def __init__(self, script: str, model_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("AZUREML_MODEL_DIR", model_dir)
-        self.namespace: dict[str, Any] = {}
-        exec(compile(script, "score.py", "exec"), self.namespace)  # noqa: S102 - our generated script
-        self.namespace["init"]()
-        self.app = FastAPI()
-
-        @self.app.post("/score")
-        async def score(request: Request) -> JSONResponse:
-            if request.headers.get("authorization") != f"Bearer {KEY}":
-                return JSONResponse({"message": "unauthorized"}, status_code=401)
-            try:
-                return JSONResponse(self.namespace["run"]((await request.body()).decode()))
-            except Exception as exc:  # noqa: BLE001 - the inference server answers 502 with the message
-                return JSONResponse({"message": str(exc)}, status_code=502)
+MODEL = "churn-v1"
 
 
-class FakeService:
-    def __init__(
-        self, name: str, scoring_uri: str, tags: dict[str, str], created: str, final_state: str = "Healthy"
-    ) -> None:
-        self.name, self.scoring_uri, self.tags, self.created_time = name, scoring_uri, tags, created
-        self.state = "Transitioning"
-        self.final_state = final_state
-        self.deleted = False
+@pytest.fixture(scope="module")
+def versions(mms_server: Mms, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Versions of one model, logged once for the module and registered in the workspace: two that
+    serve, one whose loading fails (init() crashes), one whose predictions fail (smoke test)."""
+    import sklearn
 
-    def wait_for_deployment(self, show_output: bool = False, timeout_sec: float | None = None) -> None:
-        self.state = self.final_state
-
-    def get_keys(self) -> tuple[str, str]:
-        return KEY, KEY[::-1]
-
-    def get_logs(self) -> str:
-        return "ModuleNotFoundError: No module named 'sklearn'"
-
-    def delete(self) -> None:
-        self.deleted = True
-
-
-class RecordingSDK(AzureMLCoreWebservices):
-    """Records every azureml-core call; deploys start a real scoring container for the entry script."""
-
-    def __init__(self, registry: Registry, ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> None:
-        super().__init__()
-        self.registry, self.ca, self.monkeypatch = registry, ca, monkeypatch
-        self.calls: list[tuple[str, Any]] = []
-        self.services_by_name: dict[str, FakeService] = {}
-        self.servers: list[HttpsServer] = []
-        self.final_state = "Healthy"
-
-    def workspace(self, cfg: Any) -> Any:
-        self.calls.append(("workspace", (cfg.subscription_id, cfg.resource_group, cfg.workspace)))
-        return "ws"
-
-    def model(self, ws: Any, name: str, version: str) -> Any:
-        self.calls.append(("model", (name, version)))
-        return f"model:{name}:{version}"
-
-    def find_service(self, ws: Any, name: str) -> Any | None:
-        return self.services_by_name.get(name)
-
-    def services(self, ws: Any, target: str) -> list[Any]:
-        return [s for s in self.services_by_name.values() if s.tags.get(TAG_TARGET) == target and not s.deleted]
-
-    def aks_target(self, ws: Any, name: str) -> Any:
-        self.calls.append(("aks_target", name))
-        return f"aks:{name}"
-
-    def deploy(
-        self,
-        ws: Any,
-        name: str,
-        models: list[Any],
-        inference_config: Any,
-        deployment_config: Any,
-        deployment_target: Any,
-        overwrite: bool,
-    ) -> Any:
-        import mlflow
-
-        self.calls.append(
-            (
-                "deploy",
-                {
-                    "name": name,
-                    "models": models,
-                    "inference_config": inference_config,
-                    "deployment_config": deployment_config,
-                    "target": deployment_target,
-                    "overwrite": overwrite,
-                },
-            )
-        )
-        version = models[0].rsplit(":", 1)[1]
-        model_dir = mlflow.artifacts.download_artifacts(f"models:/{models[0].split(':')[1]}/{version}")
-        container = ScoringContainer(Path(inference_config.entry_script).read_text(), model_dir, self.monkeypatch)
-        server = HttpsServer(container.app, self.ca).__enter__()
-        self.servers.append(server)
-        service = FakeService(
-            name,
-            f"{server.url}/score",
-            deployment_config.tags,
-            f"2026-01-01T00:00:{len(self.servers):02d}",
-            self.final_state,
-        )
-        self.services_by_name[name] = service
-        return service
-
-
-@pytest.fixture
-def sdk(registry: Registry, trust_test_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSDK]:
-    recording = RecordingSDK(registry, trust_test_ca, monkeypatch)
-    yield recording
-    for server in recording.servers:
-        server.__exit__(None, None, None)
-
-
-def legacy_config(tmp_path: Path) -> ReactorConfig:
-    ws = "    subscription_id: sub\n    resource_group: rg\n    workspace: ws\n"
-    path = tmp_path / "modelops.yaml"
-    path.write_text(
-        f"registries:\n  aml-prod:\n    kind: azureml\n{ws}"
-        f"deployments:\n"
-        f"  aci-dev:\n    kind: aci\n{ws}    cpu_cores: 0.5\n    memory_gb: 1.5\n    location: westeurope\n"
-        f"    dns_name_label: churn-dev\n    keep_previous: 0\n"
-        f"  aks-prod:\n    kind: aks\n{ws}    compute_target: aks-cluster\n    cpu_cores: 2\n    memory_gb: 4\n"
-        f"    num_replicas: 3\n    namespace: scoring\n    scoring_timeout_ms: 5000\n    enable_app_insights: true\n"
-    )
-    return load_config(path, env={})
-
-
-def deploy(
-    config: ReactorConfig, tmp_path: Path, sdk: RecordingSDK, target: str, name: str, version: str
-) -> dict[str, Any]:
-    upstream = {
-        "model_uri": f"models:/{name}/{version}",
-        "tracking_uri": sdk.registry.tracking_uri,
-        "registry_uri": None,
-        "model_name": name,
-        "model_version": version,
-        "registry": "aml-prod",
+    pip = [f"scikit-learn=={sklearn.__version__}", "pandas"]  # given, not inferred: inference costs seconds
+    logged = {
+        "good": registry.log_sklearn(MODEL, pip=pip),
+        "newer": registry.log_sklearn(MODEL, pip=pip),
+        "init": registry.log_unloadable(MODEL, pip=pip),
+        "predict": registry.log_broken(MODEL, pip=pip),
     }
-    ctx = make_context(config, tmp_path, target=target, model_name=name, model_version=version, upstream=upstream)
-    return LegacyWebserviceExecutor(sdk).execute(ctx).outputs.to_dict()
+    dest = tmp_path_factory.mktemp("workspace-models")
+    for version in logged.values():
+        register_in_workspace(mms_server.contract, registry, MODEL, version, dest)
+    return logged
 
 
-def deploy_calls(sdk: RecordingSDK) -> list[dict[str, Any]]:
-    return [args for call, args in sdk.calls if call == "deploy"]
+def creates(mms: MmsContract) -> list[str]:
+    return mms.calls("POST", r"/services$")
+
+
+def scores(uri: str, key: str) -> int:
+    body = {"input_data": {"columns": ["a", "b"], "index": [0], "data": [[0.9, 0.8]]}}
+    return requests.post(uri, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code
 
 
 class TestAci:
-    def test_model_deploy_gets_the_configured_aci_service(
-        self, sdk: RecordingSDK, registry: Registry, tmp_path: Path
+    def test_the_configured_service_is_built_started_and_smoke_tested_and_its_keys_are_not_kept(
+        self,
+        mms: MmsContract,
+        mms_server: Mms,
+        registry: Registry,
+        versions: dict[str, str],
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         import mlflow
 
-        config = legacy_config(tmp_path)
-        version = registry.log_sklearn("churn-v1")
+        version = versions["good"]
+        mms.build_steps.append(("Running", "BuildEnvironment"))  # one image-build poll (azureml-core waits 5 s)
+        with caplog.at_level(logging.DEBUG):
+            out = deploy(legacy_config(tmp_path, mms_server.url), tmp_path, registry, "aci-dev", MODEL, version)
 
-        out = deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", version)
-
-        (call,) = deploy_calls(sdk)
-        service = deployment_name("aci-dev", "churn-v1", version)
-        assert call["name"] == service and call["models"] == [f"model:churn-v1:{version}"]
-        assert call["target"] is None and call["overwrite"] is False  # ACI: no compute target
-        dc = call["deployment_config"]
-        assert type(dc).__name__ == "AciServiceDeploymentConfiguration"
-        assert (dc.cpu_cores, dc.memory_gb, dc.auth_enabled, dc.location, dc.dns_name_label) == (
-            0.5,
-            1.5,
-            True,
+        name = deployment_name("aci-dev", MODEL, version)
+        [service] = mms.services.values()
+        payload = service.payload
+        assert payload["name"] == name and payload["computeType"] == "ACI" and len(creates(mms)) == 1
+        assert payload["containerResourceRequirements"]["cpu"] == 0.5
+        assert payload["containerResourceRequirements"]["memoryInGB"] == 1.5
+        assert (payload["location"], payload["dnsNameLabel"], payload["authEnabled"]) == (
             "westeurope",
             "churn-dev",
+            True,
         )
-        assert dc.tags == {"modelops.target": "aci-dev", "modelops.model": f"churn-v1:{version}"}
-        pip = list(call["inference_config"].environment.python.conda_dependencies.pip_packages)
+        assert payload["kvTags"] == {"modelops.target": "aci-dev", "modelops.model": f"{MODEL}:{version}"}
+        request = payload["environmentImageRequest"]
+        assert request["modelIds"] == [f"{MODEL}:{version}"]
+        conda = request["environment"]["python"]["condaDependencies"]["dependencies"]
+        [pip] = [d["pip"] for d in conda if isinstance(d, dict)]
+        assert f"python={sys.version_info.major}.{sys.version_info.minor}" in "".join(
+            c for c in conda if isinstance(c, str)
+        )
         assert f"mlflow=={mlflow.__version__}" in pip and any(p.startswith("scikit-learn") for p in pip)
-        assert "azureml-inference-server-http" in pip
-        assert out["smoke_test"] == "passed" and out["service"] == service
-        assert out["legacy"] == "SDK v1 aci; move to managed-online"
+        uploaded = [body.decode() for path, body in mms.blobs.items() if path.endswith("/score.py")]
+        assert files("shared.jobs").joinpath("azureml_score.py").read_text() in uploaded  # what the container ran
 
-    def test_retry_of_a_healthy_service_does_not_deploy_again(
-        self, sdk: RecordingSDK, registry: Registry, tmp_path: Path
+        assert out["service"] == name and out["smoke_test"] == "passed" and service.container is not None
+        assert out["scoring_uri"] == service.container.scoring_uri and service.container.requests == 1
+        assert mms.calls("POST", rf"/services/{name}/listkeys$")
+        text = json.dumps(out) + caplog.text
+        assert service.keys[0] not in text and service.keys[1] not in text
+
+    def test_a_duplicate_finds_the_same_service(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
     ) -> None:
-        config = legacy_config(tmp_path)
-        version = registry.log_sklearn("churn-v1")
-        deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", version)
-        deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", version)
-        assert len(deploy_calls(sdk)) == 1
+        config = legacy_config(tmp_path, mms_server.url)
+        version = versions["good"]
+        first = deploy(config, tmp_path, registry, "aci-dev", MODEL, version)
+        second = deploy(config, tmp_path, registry, "aci-dev", MODEL, version)
+        assert len(creates(mms)) == 1 and first["scoring_uri"] == second["scoring_uri"]
 
-    def test_new_version_retires_the_old_service_only_after_its_smoke_test(
-        self, sdk: RecordingSDK, registry: Registry, tmp_path: Path
+    def test_a_failed_deployment_keeps_the_old_service_serving_and_fails_with_the_operations_error_and_logs(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
     ) -> None:
-        config = legacy_config(tmp_path)
-        v1 = registry.log_sklearn("churn-v1")
-        deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", v1)
-        old = sdk.services_by_name[deployment_name("aci-dev", "churn-v1", v1)]
+        config = legacy_config(tmp_path, mms_server.url)
+        old = deploy(config, tmp_path, registry, "aci-dev", MODEL, versions["good"])
+        old_service = mms.services[old["service"]]
 
-        broken = registry.log_broken("churn-v1")
-        with pytest.raises(PermanentError, match="smoke test failed.*out of range for this broken model"):
-            deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", broken)
-        assert not old.deleted
+        crashing = versions["init"]
+        with pytest.raises(PermanentError) as failed:
+            deploy(config, tmp_path, registry, "aci-dev", MODEL, crashing)
+        text = str(failed.value)
+        assert "ended in state Failed: AciDeploymentFailed: Aci Deployment failed with exception" in text
+        assert "Your container application crashed" in text and "(CrashLoopBackOff)" in text
+        assert "the previous service keeps serving" in text
+        assert "User's init function failed" in text and "this model cannot be loaded" in text  # the log tail
+        assert old["service"] in mms.services and old_service.state == "Healthy"
+        assert scores(old["scoring_uri"], old_service.keys[0]) == 200
 
-        v3 = registry.log_sklearn("churn-v1")
-        out = deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", v3)
-        assert old.deleted and old.name in out["deleted"]  # keep_previous: 0
+        with pytest.raises(PermanentError, match=r"smoke test failed.*out of range for this broken model"):
+            deploy(config, tmp_path, registry, "aci-dev", MODEL, versions["predict"])
+        assert old["service"] in mms.services  # still serving: a new version replaces it only once it answers
 
-    def test_failed_service_reports_its_logs(self, sdk: RecordingSDK, registry: Registry, tmp_path: Path) -> None:
-        config = legacy_config(tmp_path)
-        sdk.final_state = "Failed"
-        with pytest.raises(PermanentError, match="ended in state Failed.*No module named 'sklearn'"):
-            deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", registry.log_sklearn("churn-v1"))
+        newer = deploy(config, tmp_path, registry, "aci-dev", MODEL, versions["newer"])
+        assert old["service"] not in mms.services and old["service"] in newer["deleted"]  # keep_previous: 0
+        assert mms.calls("DELETE", rf"/services/{old['service']}$")
 
-
-def test_aks_deploy_configuration_and_compute_target(sdk: RecordingSDK, registry: Registry, tmp_path: Path) -> None:
-    config = legacy_config(tmp_path)
-    version = registry.log_sklearn("churn-v1")
-
-    out = deploy(config, tmp_path, sdk, "aks-prod", "churn-v1", version)
-
-    (call,) = deploy_calls(sdk)
-    assert ("aks_target", "aks-cluster") in sdk.calls and call["target"] == "aks:aks-cluster"
-    dc = call["deployment_config"]
-    assert type(dc).__name__ == "AksServiceDeploymentConfiguration"
-    assert (dc.cpu_cores, dc.memory_gb, dc.num_replicas, dc.autoscale_enabled, dc.namespace) == (
-        2,
-        4,
-        3,
-        False,
-        "scoring",
-    )
-    assert (dc.auth_enabled, dc.token_auth_enabled, dc.scoring_timeout_ms, dc.enable_app_insights) == (
-        True,
-        False,
-        5000,
-        True,
-    )
-    assert dc.compute_target_name == "aks-cluster"
-    assert out["smoke_test"] == "passed"
+    def test_a_retry_after_an_attempt_ended_mid_deployment_creates_no_second_service(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
+    ) -> None:
+        config = legacy_config(tmp_path, mms_server.url, timeout_s=1)
+        version = versions["good"]
+        mms.hold.set()  # the container is still starting when the attempt gives up (or its worker dies)
+        with pytest.raises(RetryableError, match="still deploying after 1s"):
+            deploy(config, tmp_path, registry, "aci-dev", MODEL, version)
+        mms.hold.clear()
+        out = deploy(config, tmp_path, registry, "aci-dev", MODEL, version)
+        assert len(creates(mms)) == 1 and out["smoke_test"] == "passed"
 
 
-def test_legacy_warning_is_logged_once_per_target(
-    sdk: RecordingSDK,
-    registry: Registry,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+class TestServiceErrors:
+    def test_429_is_retried_by_azureml_core_then_kept_with_its_retry_after(
+        self,
+        mms: MmsContract,
+        mms_server: Mms,
+        registry: Registry,
+        versions: dict[str, str],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from azureml._restclient import clientbase
+
+        monkeypatch.setattr(clientbase, "DEFAULT_BACKOFF", 0.05)  # what AZUREML_DEFAULT_BACKOFF sets (32 s)
+        version = versions["good"]
+        mms.faults.append(Fault("POST", r"/services$", 429, "TooManyRequests", "Rate limit exceeded.",
+                                {"Retry-After": "7"}, times=10))  # fmt: skip
+        with pytest.raises(RetryableError) as throttled:
+            deploy(legacy_config(tmp_path, mms_server.url), tmp_path, registry, "aci-dev", MODEL, version)
+        assert "429" in str(throttled.value) and throttled.value.retry_after == 7
+        assert len(creates(mms)) == 4 and mms.services == {}  # azureml-core's 3 retries, then ours
+
+    def test_5xx_is_retryable_and_409_operation_in_progress_is_retryable(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
+    ) -> None:
+        config = legacy_config(tmp_path, mms_server.url)
+        version = versions["good"]
+        mms.faults.append(Fault("GET", r"/services/[^/]+$", 502, "BadGateway", "Upstream unavailable.", times=10))
+        with pytest.raises(RetryableError, match="502"):
+            deploy(config, tmp_path, registry, "aci-dev", MODEL, version)
+        mms.faults.clear()
+        mms.faults.append(Fault("POST", r"/services$", 409, "Conflict", "Another operation is in progress."))
+        with pytest.raises(RetryableError, match="409.*in progress"):
+            deploy(config, tmp_path, registry, "aci-dev", MODEL, version)
+        assert mms.services == {}
+        assert deploy(config, tmp_path, registry, "aci-dev", MODEL, version)["smoke_test"] == "passed"
+
+
+class TestAks:
+    def test_the_aks_service_on_the_workspace_compute(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
+    ) -> None:
+        version = versions["good"]
+        out = deploy(legacy_config(tmp_path, mms_server.url), tmp_path, registry, "aks-prod", MODEL, version)
+        assert mms.calls("GET", r"/computes/aks-cluster$")
+        [service] = mms.services.values()
+        payload = service.payload
+        assert payload["computeType"] == "AKS" and payload["computeName"] == "aks-cluster"
+        assert (payload["numReplicas"], payload["namespace"], payload["scoringTimeoutMs"]) == (3, "scoring", 5000)
+        assert payload["autoScaler"]["autoscaleEnabled"] is False and payload["appInsightsEnabled"] is True
+        assert payload["containerResourceRequirements"]["cpu"] == 2 and out["smoke_test"] == "passed"
+
+    def test_a_missing_compute_is_named(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
+    ) -> None:
+        config = legacy_config(tmp_path, mms_server.url)
+        mms.computes.pop("aks-cluster")
+        try:
+            with pytest.raises(PermanentError, match="aks-cluster"):
+                deploy(config, tmp_path, registry, "aks-prod", MODEL, versions["good"])
+        finally:
+            mms.computes["aks-cluster"] = "aks-cluster-dns.westeurope.cloudapp.azure.com"
+        assert mms.services == {}
+
+
+def test_the_legacy_warning_is_logged_once_per_target(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(deploy_legacy, "_warned", set())
-    config = legacy_config(tmp_path)
-    version = registry.log_sklearn("churn-v1")
     with caplog.at_level(logging.WARNING, logger="modelops.deploy.legacy"):
-        deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", version)
-        deploy(config, tmp_path, sdk, "aci-dev", "churn-v1", version)
-        deploy(config, tmp_path, sdk, "aks-prod", "churn-v1", version)
-    warnings = [r.getMessage() for r in caplog.records if "legacy" in r.getMessage()]
-    assert len(warnings) == 2
-    assert "'aci-dev'" in warnings[0] and "2026-06-30" in warnings[0] and "'managed-online'" in warnings[0]
-    assert "'aks-prod'" in warnings[1] and "'kubernetes-online'" in warnings[1]
+        assert deploy_legacy.warn_legacy_once("aci-dev", "aci") and not deploy_legacy.warn_legacy_once("aci-dev", "aci")
+        assert deploy_legacy.warn_legacy_once("aks-prod", "aks")
+    [aci, aks] = [r.getMessage() for r in caplog.records]
+    assert "'aci-dev'" in aci and "2026-06-30" in aci and "'managed-online'" in aci
+    assert "'aks-prod'" in aks and "'kubernetes-online'" in aks
 
 
-def test_model_outside_the_workspace_is_refused(sdk: RecordingSDK, registry: Registry, tmp_path: Path) -> None:
-    config = legacy_config(tmp_path)
+def test_a_model_outside_the_workspace_is_refused_before_any_call(
+    mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
+) -> None:
+    config = legacy_config(tmp_path, mms_server.url)
     ctx = make_context(
         config, tmp_path, target="aci-dev", model_name="m", model_version="1", tracking_uri=registry.tracking_uri
     )
-    with pytest.raises(PermanentError, match="is not registered in workspace ws"):
-        LegacyWebserviceExecutor(sdk).execute(ctx)
-    assert sdk.calls == []
+    with pytest.raises(PermanentError, match="is not registered in workspace"):
+        deploy_legacy.LegacyWebserviceExecutor().execute(ctx)
+    assert mms.requests == []
