@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from shared.adapters.local_deployments import LocalDeploymentStore, stop_deployment
 from tests.support import (
     ReactorProcess,
     databricks_delivery,
@@ -25,6 +26,7 @@ from tests.support import (
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/bootstrap installs it); Playwright downloads nothing
 TOKEN = "audit-page-operator-token"
+FIRST_DELIVERY, REDELIVERY = "audit-delivery-1", "audit-delivery-2"  # the sender's own ids
 MLFLOW_SECRET = "audit-mlflow-secret"
 DATABRICKS_SECRET = "audit-databricks-secret"
 
@@ -50,6 +52,13 @@ rules:
     on: model_version.stage_changed
     stage: Production
     do: [{{deploy: local}}]
+  - name: serve-champion
+    on: model_version.alias_set
+    alias: champion
+    do: [{{deploy: local}}]
+cleanup:
+  provider: local
+  default_ttl: PT1S
 worker:
   backoff_base_seconds: 0.2
   poll_interval_seconds: 0.2
@@ -76,8 +85,9 @@ def _deliver(url: str, route: str, body: bytes, headers: dict[str, str]) -> str:
     return str(response.json()["event_id"])
 
 
-def _mlflow(url: str, entity: str, action: str, data: dict[str, Any]) -> str:
-    return _deliver(url, "mlflow", *mlflow_delivery(MLFLOW_SECRET, {"entity": entity, "action": action, "data": data}))
+def _mlflow(url: str, entity: str, action: str, data: dict[str, Any], *, delivery_id: str | None = None) -> str:
+    envelope = {"entity": entity, "action": action, "data": data}
+    return _deliver(url, "mlflow", *mlflow_delivery(MLFLOW_SECRET, envelope, delivery_id=delivery_id))
 
 
 def _databricks(model: str, version: str) -> dict[str, Any]:
@@ -92,18 +102,26 @@ def _databricks(model: str, version: str) -> dict[str, Any]:
     }
 
 
+def _train(tmp: Path, model: str) -> tuple[str, Any]:
+    import mlflow
+
+    uri = f"sqlite:///{tmp}/source.db"
+    # the experiment train_and_register logs to, made first so that artifacts land in tmp, not ./mlruns
+    mlflow.MlflowClient(tracking_uri=uri).create_experiment("tests", artifact_location=str(tmp / "source-artifacts"))
+    return train_and_register(uri, model, pip_requirements=["scikit-learn"])
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One reactor with: a copy that succeeded (reported by two sources), a deploy of a version that
-    does not exist (failed, with its error), an ignored event, and a cleanup report."""
+    """One reactor with: a copy that succeeded (reported by two sources, delivered twice by one), a
+    local deploy serving, a deploy of a version that does not exist (failed, with its error), an
+    ignored event, and a dry-run cleanup report that would mark the local deployment."""
     tmp = tmp_path_factory.mktemp("audit")
     model = unique("churn-audit")
     config = write_config(tmp / "modelops.yaml", CONFIG.format(tmp=tmp))
     env = {"MLFLOW_WEBHOOK_SECRET": MLFLOW_SECRET, "DATABRICKS_WEBHOOK_SECRET": DATABRICKS_SECRET}
     with ThreadPoolExecutor(1) as pool:  # the model is trained while the reactor starts
-        trained = pool.submit(
-            train_and_register, f"sqlite:///{tmp}/source.db", model, pip_requirements=["scikit-learn"]
-        )
+        trained = pool.submit(_train, tmp, model)
         server = ReactorProcess(tmp / "state", config, env={**env, "MODELOPS_OPS_TOKEN": TOKEN}).start()
         try:
             # first the deploy that fails (from the other source's store, untouched while the model is
@@ -120,7 +138,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             raise
     try:
         created = {"name": model, "version": version, "source": f"models:/{model}/{version}", "run_id": "r1"}
-        events["created"] = _mlflow(server.url, "model_version", "created", created)
+        events["created"] = _mlflow(server.url, "model_version", "created", created, delivery_id=FIRST_DELIVERY)
+        assert _mlflow(server.url, "model_version", "created", created, delivery_id=REDELIVERY) == events["created"]
+        champion = {"name": model, "alias": "champion", "version": version}
+        events["champion"] = _mlflow(server.url, "model_version_alias", "created", champion)
         databricks = _databricks(model, version)
         events["databricks"] = _deliver(server.url, "databricks", *databricks_delivery(DATABRICKS_SECRET, databricks))
         tag = {"name": model, "version": version, "key": "team", "value": "risk"}
@@ -129,13 +150,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         def settled() -> bool:
             actions = stack.ops("GET", "/api/actions", params={"model": model})["actions"]
-            return len(actions) == 2 and all(a["status"] in ("succeeded", "failed") for a in actions)
+            return len(actions) == 3 and all(a["status"] in ("succeeded", "failed") for a in actions)
 
-        wait_for(settled, timeout=120, what="the copy to succeed and the deploy of version 42 to fail")
+        wait_for(
+            settled, timeout=180, what="the copy and the local deploy to succeed, the deploy of version 42 to fail"
+        )
         stack.ops("POST", "/api/cleanup", json={"dry_run": True})
         yield stack
     finally:
         server.stop()
+        store = LocalDeploymentStore(tmp / "state")  # `modelops serve` leaves its scoring servers serving
+        for record in store.list():
+            stop_deployment(store, record)
 
 
 @pytest.fixture(scope="module")

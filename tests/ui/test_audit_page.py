@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.ui.conftest import TOKEN, Console, Stack, shot
+from tests.ui.conftest import FIRST_DELIVERY, REDELIVERY, TOKEN, Console, Stack, shot
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +77,11 @@ class TestPages:
         page.click("#filters button[type=submit]")
         assert rows(page) == [ev["promoted"]]
 
+        page.fill("input[name=delivery]", REDELIVERY)  # the sender's id of a redelivery finds its event
+        page.select_option("select[name=kind]", "")
+        page.click("#filters button[type=submit]")
+        assert rows(page) == [ev["created"]] and f"delivery={REDELIVERY}" in page.url
+
         page.goto(f"{stack.url}/api/ui/?model=no-such-model")
         assert rows(page) == [] and page.is_visible("#no-events")
         bad = page.goto(f"{stack.url}/api/ui/?status=bogus")
@@ -109,13 +114,18 @@ class TestPages:
         outputs = action.locator("dl.outputs").inner_text()
         assert f"{stack.model} version 1" in outputs and "local-aml" in outputs
         assert page.locator("#timeline svg circle").count() == 1  # finished
+        deliveries = [r.inner_text() for r in page.locator("#deliveries tbody tr").all()]
+        assert len(deliveries) == 2
+        assert FIRST_DELIVERY in deliveries[0] and "accepted" in deliveries[0]
+        assert REDELIVERY in deliveries[1] and "duplicate" in deliveries[1]
         shot(page, tmp_path, "copied-event")
 
         page.click(f"h1 a:has-text('{stack.model}')")
         assert "mlflow" in page.inner_text("main p.muted") and "databricks" in page.inner_text("main p.muted")
-        assert page.locator("#model-events tbody tr").count() == 4
-        targets = page.inner_text("#targets")
-        assert "local-aml" in targets and "local" in targets
+        assert page.locator("#model-events tbody tr").count() == 5
+        serving = page.locator("#targets tr", has_text="deploy").inner_text().split("\t")
+        assert serving[:3] == ["local", "deploy", "1"]  # live: version 1 (42 failed before it)
+        assert "local-aml" in page.inner_text("#targets")
         shot(page, tmp_path, "model")
         assert console.errors == []
 
@@ -126,11 +136,17 @@ class TestPages:
         page.goto(f"{stack.url}/api/ui/deployments")
         online = page.inner_text("tr[data-target=online]")
         assert "managed-online" in online and "nothing deployed yet" in online
+        local = page.locator("tr[data-target=local]")
+        assert "serving" in local.inner_text() and "alive" in local.inner_text()
+        scoring = local.locator("a", has_text="/invocations").get_attribute("href")
+        assert scoring and scoring.startswith("http://127.0.0.1:") and scoring.endswith("/invocations")
         shot(page, tmp_path, "deployments")
 
         page.click("header nav a:has-text('Cleanup')")
         facts = page.inner_text("#report-facts")
         assert "dry run" in facts and "local" in facts
+        group = page.inner_text(f"tr[data-group='local/{stack.model}/1']")
+        assert "mark" in group and "planned" in group  # stale by default_ttl, marked on an applied run
         shot(page, tmp_path, "cleanup")
 
         missing = page.goto(f"{stack.url}/api/ui/events/evt_nope")

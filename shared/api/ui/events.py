@@ -31,11 +31,13 @@ class EventFilters:
     kind: str | None = None
     status: str | None = None  # accepted | ignored (the event) or succeeded | failed | in progress (its actions)
     model: str | None = None
+    delivery: str | None = None  # a sender's own delivery id (Event Grid event id, X-MLflow-Delivery-Id...)
     offset: int = 0
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> EventFilters:
-        values = {k: v.strip() for k, v in params.items() if k in ("source", "kind", "status", "model") and v.strip()}
+        names = ("source", "kind", "status", "model", "delivery")
+        values = {k: v.strip() for k, v in params.items() if k in names and v.strip()}
         if values.get("kind") not in (None, *KINDS):
             raise BadRequest(
                 f"kind {values['kind']!r} is not an event kind; one of {', '.join(sorted(KINDS))}", field="kind"
@@ -50,7 +52,14 @@ class EventFilters:
 
     def query(self, **changes: Any) -> dict[str, str]:
         """These filters as GET parameters (for links), with ``changes`` applied."""
-        now = {"source": self.source, "kind": self.kind, "status": self.status, "model": self.model, **changes}
+        now = {
+            "source": self.source,
+            "kind": self.kind,
+            "status": self.status,
+            "model": self.model,
+            "delivery": self.delivery,
+            **changes,
+        }
         return {k: str(v) for k, v in now.items() if v not in (None, "", 0)}
 
 
@@ -81,9 +90,9 @@ def outcome(event: dict[str, Any]) -> str:
     return SUCCEEDED
 
 
-def _scan(ledger: Ledger, *, source: str | None, status: str | None) -> Any:
+def _scan(ledger: Ledger, *, source: str | None, status: str | None, delivery: str | None) -> Any:
     for offset in range(0, SCAN, SCAN_BATCH):
-        batch = ledger.list_events(source=source, status=status, limit=SCAN_BATCH, offset=offset)
+        batch = ledger.list_events(source=source, status=status, delivery_id=delivery, limit=SCAN_BATCH, offset=offset)
         yield from batch
         if len(batch) < SCAN_BATCH:
             return
@@ -94,7 +103,10 @@ def list_events(ledger: Ledger, filters: EventFilters, *, page: int = PAGE) -> E
     wanted_outcome = filters.status if filters.status in OUTCOMES else None
     rows: list[EventRow] = []
     skipped = scanned = 0
-    for record in _scan(ledger, source=filters.source, status=ACCEPTED if wanted_outcome else status):
+    scan = _scan(
+        ledger, source=filters.source, status=ACCEPTED if wanted_outcome else status, delivery=filters.delivery
+    )
+    for record in scan:
         scanned += 1
         if filters.kind and record.get("kind") != filters.kind:
             continue
