@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from shared.bootstrap import Container
-from shared.ingest.eventgrid import GridEvent, to_model_events
+from shared.ingest.eventgrid import GridEvent
+from shared.ingest.sources import grid_events
 
 log = logging.getLogger("modelops.functions.eventgrid")
 
@@ -27,8 +28,10 @@ def blueprint(container: Container) -> func.Blueprint:
             data=event.get_json() or {},
             topic=event.topic,
         )
-        for model_event in to_model_events(grid):  # a ModelDeployed names several models
-            result = container.reactor().accept(model_event)
+        reactor = container.reactor()
+        # the azureml source of the event's workspace; a ModelDeployed names several models
+        for model_event in grid_events(reactor.config, grid):
+            result = reactor.accept(model_event)
             log.info("event grid %s -> %s", event.id, result.to_dict(), extra={"event_id": result.event_id})
 
     return bp

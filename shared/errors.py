@@ -43,6 +43,10 @@ class Unauthorized(RequestError):
     """A request is not signed, signed wrongly, or lacks a valid credential: answered 401."""
 
 
+class NotFound(RequestError):
+    """A request names something that does not exist (a webhook source, an event): answered 404."""
+
+
 class Forbidden(RequestError):
     """A valid credential without the permission the route needs: answered 403."""
 

@@ -12,6 +12,7 @@ from shared.domain.events import RUN_KINDS, ModelEvent, event_to_payload
 from shared.domain.params import ActionParams
 
 RULE_TAG = "modelops.rule"
+SOURCE_TAG = "modelops.source"
 
 
 def rule_label(rule: Rule, number: int) -> str:
@@ -131,7 +132,7 @@ def _plan_resolution(config: ReactorConfig, event: ModelEvent) -> Explanation:
             verdicts.append(RuleVerdict(label, False, *miss))
             continue
         if resolve is None:
-            source = event.source.removeprefix("poller:")
+            source = event.source
             params = action_params(config, event, target_model_name=None, event_payload=event_to_payload(event))
             resolve = PlannedAction(
                 kind=RESOLVE_RUN,
@@ -154,7 +155,7 @@ Miss = tuple[str, str]  # (the filter that failed, why)
 
 
 def _source_or_tags_mismatch(rule: Rule, event: ModelEvent) -> Miss | None:
-    if rule.source and event.source.split(":")[0] not in rule.source and event.source not in rule.source:
+    if rule.source and event.source not in rule.source:
         return "source", f"source {event.source} not in {rule.source}"
     for key, value in rule.tags.items():
         if event.tags.get(key) != value:
@@ -167,7 +168,9 @@ def _mismatch(rule: Rule, event: ModelEvent, label: str) -> Miss | None:
     if event.kind not in rule.on:
         return "on", f"listens to {', '.join(rule.on)}, not {event.kind}"
     if event.tags.get(RULE_TAG) == label:
-        return "loop", "this version was registered by this rule (loop protection)"
+        origin = event.tags.get(SOURCE_TAG)
+        where = f" from source {origin}" if origin else ""
+        return "loop", f"this version was registered by this rule{where} (loop protection)"
     miss = _source_or_tags_mismatch(rule, event)
     if miss:
         return miss
@@ -202,7 +205,7 @@ def action_params(
     event_payload: dict[str, Any] | None = None,
 ) -> ActionParams:
     """Where the event's model lives (its source's location) and what the event said of it."""
-    source_name = event.source.removeprefix("poller:")
+    source_name = event.source
     source = config.sources.get(source_name)
     tracking_uri = source.tracking_uri if source is not None else None
     job_run_id = event.raw.get("job_run_id")

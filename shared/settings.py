@@ -144,6 +144,14 @@ class Settings:
         """An app setting the config names (``token_setting: DATABRICKS_TOKEN``), or None if unset."""
         return self.environ.get(name) or None
 
+    def webhook_secret(self, name: str) -> str | None:
+        """A webhook secret by its app setting's name (the two shared ones are fields, so tests can set them)."""
+        if name == "MLFLOW_WEBHOOK_SECRET":
+            return self.mlflow_webhook_secret
+        if name == "DATABRICKS_WEBHOOK_SECRET":
+            return self.databricks_webhook_secret
+        return self.setting(name)
+
     def config_env(self) -> dict[str, str]:
         """Environment used for ${VAR} expansion in the config file."""
         return {**self.environ, "MODELOPS_STATE_DIR": str(self.state_dir)}

@@ -10,10 +10,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from shared.errors import BadRequest, ConfigError, Forbidden, RequestError, ServiceUnavailable, Unauthorized
+from shared.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    NotFound,
+    RequestError,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 log = logging.getLogger("modelops.api")
-STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, ServiceUnavailable: 503}
+STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, ServiceUnavailable: 503}
 
 
 class PayloadTooLarge(RequestError):

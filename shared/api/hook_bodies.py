@@ -87,6 +87,12 @@ EVENTGRID: dict[str, Any] = {
 }
 
 
+SIGNED: dict[str, Any] = {
+    "description": "what the named source's kind posts: an MLflow webhook envelope or a Databricks webhook",
+    "anyOf": [MLFLOW, DATABRICKS],
+}
+
+
 def body(schema: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` of a webhook route: its body, read raw (the signature covers the bytes)."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

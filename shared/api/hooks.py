@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,12 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from shared.api import hook_bodies
 from shared.api.deps import reactor, read_body
 from shared.domain.events import ModelEvent
-from shared.errors import BadRequest
-from shared.ingest.databricks_hooks import delivery_id_of, parse_databricks
-from shared.ingest.eventgrid import parse_delivery, to_model_events
+from shared.errors import BadRequest, Unauthorized
+from shared.ingest.eventgrid import parse_delivery
 from shared.ingest.jsonbody import parse_json
-from shared.ingest.mlflow_hooks import parse_mlflow
-from shared.ingest.signatures import verify_databricks, verify_mlflow
+from shared.ingest.sources import SOURCE_TABLE, SourceKind, grid_events, secret_setting, single_source, webhook_kind
 from shared.ledger.base import IntakeResult
 from shared.service.reactor import Reactor
 from shared.settings import Settings
@@ -34,10 +31,10 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _unsigned(source: str) -> None:
+def _unsigned(source: str, setting: str) -> None:
     if source not in _warned:
         _warned.add(source)
-        log.warning("no %s webhook secret is set: accepting unsigned %s webhooks", source, source)
+        log.warning("%s is not set: accepting unsigned webhooks for source %s", setting, source)
 
 
 def answer(result: IntakeResult) -> JSONResponse:
@@ -49,53 +46,61 @@ async def _accept(app_reactor: Reactor, event: ModelEvent) -> IntakeResult:
     return await run_in_threadpool(app_reactor.accept, event)
 
 
-async def _parse_verified(
-    app_reactor: Reactor, source: str, delivery_id: str | None, parse: Callable[[], ModelEvent]
-) -> ModelEvent:
-    """Parse a delivery whose signature was verified: a body it cannot use is answered 400 and kept
-    in the audit trail as refused, with the reason, under the sender's delivery id (only then: an
-    unsigned or badly signed delivery records nothing)."""
+async def _signed(request: Request, app_reactor: Reactor, name: str, kind: SourceKind) -> Response:
+    """A signed webhook of a named source: checked with its kind's scheme and its own secret."""
+    settings = _settings(request)
+    body = await read_body(request, settings.max_body_bytes)
+    assert kind.parse is not None and kind.verify is not None
+    setting = str(secret_setting(app_reactor.config, name, kind))
+    secret = settings.webhook_secret(setting)
+    if not secret:
+        if setting != kind.secret_setting:
+            # a source that names its own secret setting is never accepted unsigned
+            raise Unauthorized(f"source {name!r} is signed with the app setting {setting}, which is not set: set it")
+        _unsigned(name, setting)
+        events = kind.parse(parse_json(body), name, kind.delivery_id(request.headers))
+        return await _answer_all(app_reactor, events)
+    verified = kind.verify(secret, request.headers, body, settings.webhook_max_skew_seconds)
+    payload: Any = None
     try:
-        return parse()
+        payload = parse_json(body)
+        events = kind.parse(payload, name, verified)
     except BadRequest as exc:
-        await run_in_threadpool(app_reactor.ledger.record_refusal, source, delivery_id, str(exc))
+        # a verified delivery the parser cannot use is kept in the audit trail as refused, under the
+        # sender's delivery id (only then: an unsigned or badly signed delivery records nothing)
+        refused_id = verified or (kind.body_delivery_id(payload) if payload is not None else None)
+        await run_in_threadpool(app_reactor.ledger.record_refusal, name, refused_id, str(exc))
         raise
+    return await _answer_all(app_reactor, events)
+
+
+async def _answer_all(app_reactor: Reactor, events: list[ModelEvent]) -> Response:
+    results = [await _accept(app_reactor, event) for event in events]
+    if len(results) == 1:
+        return answer(results[0])
+    accepted = any(r.status == "accepted" and not r.duplicate for r in results)
+    body_out: dict[str, Any] = {"results": [r.to_dict() for r in results]}
+    return JSONResponse(body_out, status_code=202 if accepted else 200)
 
 
 @router.post(
     "/mlflow",
-    summary="MLflow OSS registry webhook (signed with X-MLflow-Signature)",
+    summary="MLflow OSS registry webhook of the one mlflow source (signed with X-MLflow-Signature)",
     openapi_extra=hook_bodies.body(hook_bodies.MLFLOW),
 )
 async def mlflow_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
-    settings = _settings(request)
-    body = await read_body(request, settings.max_body_bytes)
-    delivery_id = request.headers.get("X-MLflow-Delivery-Id")
-    if not settings.mlflow_webhook_secret:
-        _unsigned("mlflow")
-        return answer(await _accept(app_reactor, parse_mlflow(parse_json(body), delivery_id)))
-    verified = verify_mlflow(
-        settings.mlflow_webhook_secret, request.headers, body, max_skew_seconds=settings.webhook_max_skew_seconds
-    )
-    event = await _parse_verified(app_reactor, "mlflow", verified, lambda: parse_mlflow(parse_json(body), verified))
-    return answer(await _accept(app_reactor, event))
+    name = single_source(app_reactor.config, "mlflow")
+    return await _signed(request, app_reactor, name, SOURCE_TABLE["mlflow"])
 
 
 @router.post(
     "/databricks",
-    summary="Databricks workspace registry webhook (X-Databricks-Signature)",
+    summary="Databricks workspace registry webhook of the one databricks source (X-Databricks-Signature)",
     openapi_extra=hook_bodies.body(hook_bodies.DATABRICKS),
 )
 async def databricks_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
-    settings = _settings(request)
-    body = await read_body(request, settings.max_body_bytes)
-    if not settings.databricks_webhook_secret:
-        _unsigned("databricks")
-        return answer(await _accept(app_reactor, parse_databricks(parse_json(body))))
-    verify_databricks(settings.databricks_webhook_secret, request.headers, body)
-    payload = parse_json(body)  # not JSON: no delivery id to keep it under
-    event = await _parse_verified(app_reactor, "databricks", delivery_id_of(payload), lambda: parse_databricks(payload))
-    return answer(await _accept(app_reactor, event))
+    name = single_source(app_reactor.config, "databricks")
+    return await _signed(request, app_reactor, name, SOURCE_TABLE["databricks"])
 
 
 @router.options(
@@ -117,7 +122,7 @@ async def eventgrid_options(request: Request) -> Response:
 
 @router.post(
     "/eventgrid",
-    summary="Azure ML events through Event Grid (Event Grid schema or CloudEvents)",
+    summary="Azure ML events through Event Grid (Event Grid schema or CloudEvents), routed by workspace",
     openapi_extra=hook_bodies.body(hook_bodies.EVENTGRID),
 )
 async def eventgrid_hook(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
@@ -127,9 +132,14 @@ async def eventgrid_hook(request: Request, app_reactor: Reactor = Depends(reacto
     if delivery.validation_code is not None:
         log.info("Event Grid subscription validation answered")
         return JSONResponse({"validationResponse": delivery.validation_code})
-    results = [await _accept(app_reactor, event) for grid in delivery.events for event in to_model_events(grid)]
-    if len(results) == 1:
-        return answer(results[0])
-    accepted = any(r.status == "accepted" and not r.duplicate for r in results)
-    body_out: dict[str, Any] = {"results": [r.to_dict() for r in results]}
-    return JSONResponse(body_out, status_code=202 if accepted else 200)
+    events = [event for grid in delivery.events for event in grid_events(app_reactor.config, grid)]
+    return await _answer_all(app_reactor, events)
+
+
+@router.post(
+    "/{source}",
+    summary="Webhook of a named mlflow or databricks source, verified with its own secret setting",
+    openapi_extra=hook_bodies.body(hook_bodies.SIGNED),
+)
+async def source_hook(source: str, request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
+    return await _signed(request, app_reactor, source, webhook_kind(app_reactor.config, source))

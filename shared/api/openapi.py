@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from shared.api.opsauth import SCHEME, OpsGuard
 from shared.config.schema import ReactorConfig
+from shared.ingest.sources import webhook_sources
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -35,7 +36,7 @@ REASONS = {
     "400": "malformed request: invalid JSON, duplicate keys, wrong types (booleans are strict), unknown fields",
     "401": "missing or invalid credential (webhook signature, or the operator bearer token)",
     "403": "a valid operator token without the required app role",
-    "404": "no such event, action or deployment target",
+    "404": "no such event, action, deployment target or source",
     "413": "body larger than MODELOPS_MAX_BODY_BYTES",
     "503": "the Entra signing keys cannot be fetched now",
 }
@@ -44,6 +45,7 @@ ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("post", "/api/hooks/mlflow"): (("200", "202"), ("400", "401", "413")),
     ("post", "/api/hooks/databricks"): (("200", "202"), ("400", "401", "413")),
     ("post", "/api/hooks/eventgrid"): (("200", "202"), ("400", "413")),
+    ("post", "/api/hooks/{source}"): (("200", "202"), ("400", "401", "404", "413")),
     ("options", "/api/hooks/eventgrid"): (("200",), ("400",)),
     ("get", "/api/health"): (("200",), ()),
     ("get", "/api/events"): (("200",), ("400",)),
@@ -80,6 +82,7 @@ def document(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> dict[str, 
             _describe(operation, ANSWERS.get((method, path), (("200",), ("400",))), auth)
     _narrow_action_request(schema, config)
     _narrow_plan_request(schema, config)
+    _name_webhook_sources(schema, config)
     return schema
 
 
@@ -159,6 +162,18 @@ def _narrow_plan_request(schema: dict[str, Any], config: ReactorConfig) -> None:
         {"type": "object", "additionalProperties": False, "required": ["event"], "properties": {"event": event}},
     ]
     operation["requestBody"]["content"]["application/json"]["schema"] = {"oneOf": variants}
+
+
+def _name_webhook_sources(schema: dict[str, Any], config: ReactorConfig) -> None:
+    """`POST /api/hooks/{source}` answers for the configured mlflow and databricks sources: say which."""
+    operation = schema["paths"].get("/api/hooks/{source}", {}).get("post")
+    names = webhook_sources(config)
+    if operation is None or not names:
+        return
+    for parameter in operation.get("parameters", []):
+        if parameter.get("name") == "source" and parameter.get("in") == "path":
+            parameter["schema"] = {"type": "string", "enum": names, "title": "Source"}
+            parameter["description"] = "a configured source of kind mlflow or databricks"
 
 
 def install(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> None:

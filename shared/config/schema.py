@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, field_validator, model_validator
 
 from shared.config.base import ConfigModel
 from shared.config.batch import BatchConfig, DatabricksBatch, LocalBatch, SparkLocalBatch
@@ -25,10 +26,11 @@ from shared.config.registries import (
     MlflowRegistry,
     RegistryConfig,
 )
+from shared.config.sources import LEGACY_SOURCE_NAMES, SOURCE_KINDS, SourceConfig
 from shared.domain.actions import ACTION_KINDS
 from shared.domain.events import KINDS
 
-SOURCE_NAMES = ("mlflow", "databricks", "azureml")
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 # Every target an action can name, as one type: what `ActionContext.target_config()` returns.
 TargetConfig = (
@@ -58,24 +60,6 @@ TARGET_CLASSES: dict[str, tuple[type, ...]] = {
     "deploy": target_classes(DeploymentConfig),
     "batch_score": target_classes(BatchConfig),
 }
-
-
-class SourceConfig(ConfigModel):
-    """Where the models named by a source's events live."""
-
-    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI of the source registry")
-    registry_uri: str | None = Field(default=None, description="MLflow registry URI if not the tracking URI")
-    registry: str | None = Field(default=None, description="name of a `registries:` entry holding the models")
-    poll: bool = Field(default=False, description="true to let the registry poller watch this source")
-    poll_lookback_seconds: float = Field(
-        default=3600, ge=0, description="on the first poll, versions created this long ago count as new"
-    )
-
-    @model_validator(mode="after")
-    def _one_location(self) -> SourceConfig:
-        if not self.tracking_uri and not self.registry:
-            raise ValueError("give `tracking_uri` (an MLflow URI) or `registry` (a registries: entry)")
-        return self
 
 
 class MetricGate(ConfigModel):
@@ -161,7 +145,9 @@ class WorkerConfig(ConfigModel):
 
 
 class ReactorConfig(ConfigModel):
-    sources: dict[str, SourceConfig] = Field(default_factory=dict, description="mlflow, databricks, azureml")
+    sources: dict[str, SourceConfig] = Field(
+        default_factory=dict, description=f"named event sources, each of a kind: {', '.join(SOURCE_KINDS)}"
+    )
     registries: dict[str, RegistryConfig] = Field(default_factory=dict, description="register targets")
     deployments: dict[str, DeploymentConfig] = Field(default_factory=dict, description="deploy targets")
     batch: dict[str, BatchConfig] = Field(default_factory=dict, description="batch_score targets")
@@ -169,13 +155,83 @@ class ReactorConfig(ConfigModel):
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig, description="stale resource cleanup")
     worker: WorkerConfig = Field(default_factory=WorkerConfig, description="worker tuning")
 
+    _implied_kinds: tuple[str, ...] = PrivateAttr(default=())
+
     @field_validator("sources")
     @classmethod
-    def _known_sources(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+    def _source_names(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
         for name in value:
-            if name not in SOURCE_NAMES:
-                raise ValueError(f"unknown source {name!r}; use one of {', '.join(SOURCE_NAMES)}")
+            if not _SOURCE_NAME.match(name):
+                raise ValueError(
+                    f"source name {name!r} must be letters, digits, '-', '_' or '.' "
+                    "(it is a URL path: /api/hooks/<name>)"
+                )
         return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _legacy_source_kinds(cls, data: Any, handler: ModelWrapValidatorHandler[ReactorConfig]) -> ReactorConfig:
+        """A source named mlflow, databricks or azureml may leave out `kind:` (the one-source-per-kind configs)."""
+        implied: list[str] = []
+        raw = data.get("sources") if isinstance(data, dict) else None
+        if isinstance(raw, dict):
+            sources = dict(raw)
+            for name, entry in raw.items():
+                if name in LEGACY_SOURCE_NAMES and isinstance(entry, dict) and "kind" not in entry:
+                    sources[name] = {"kind": name, **entry}
+                    implied.append(name)
+            data = {**data, "sources": sources}
+        config = handler(data)
+        config._implied_kinds = tuple(implied)
+        return config
+
+    def source_kind(self, name: str) -> str:
+        """The kind of a configured source (its name, for a legacy source left without `kind:`)."""
+        return str(self.sources[name].kind)
+
+    def sources_of_kind(self, kind: str) -> list[str]:
+        return [name for name, source in self.sources.items() if source.kind == kind]
+
+    def notices(self) -> list[str]:
+        """What is valid but written the old way, with the new way to write it."""
+        return [
+            f"sources.{name}: no `kind:` given, so the kind is taken from the name; write "
+            f"`{name}: {{kind: {name}, ...}}` (a source of any name may then be of kind {name})"
+            for name in self._implied_kinds
+        ]
+
+    def workspace_ids(self) -> dict[str, str | None]:
+        """azureml source name -> its workspace resource id (lowercased), None if it names none."""
+        return {
+            name: self.sources[name].workspace_resource_id(self.registries) for name in self.sources_of_kind("azureml")
+        }
+
+    def _workspace_problems(self) -> list[tuple[str, str, str]]:
+        """Event Grid events are routed by workspace: with several azureml sources each needs its own."""
+        ids = self.workspace_ids()
+        problems: list[tuple[str, str, str]] = []
+        seen: dict[str, str] = {}
+        for name, workspace_id in ids.items():
+            if workspace_id is None and len(ids) > 1:
+                problems.append(
+                    (
+                        f"sources.{name}",
+                        "several azureml sources, and this one names no workspace to match Event Grid events by",
+                        "add `workspace_id: <resource id>` (or subscription_id, resource_group, workspace), "
+                        "or `registry:` an azureml registries: entry",
+                    )
+                )
+            elif workspace_id is not None and workspace_id in seen:
+                problems.append(
+                    (
+                        f"sources.{name}",
+                        f"the same workspace as source {seen[workspace_id]!r}",
+                        "give each azureml source its own workspace (one source per workspace)",
+                    )
+                )
+            elif workspace_id is not None:
+                seen[workspace_id] = name
+        return problems
 
     def targets(self, kind: str) -> Mapping[str, TargetConfig]:
         sections: dict[str, Mapping[str, TargetConfig]] = {
@@ -197,6 +253,17 @@ class ReactorConfig(ConfigModel):
                         f"add it under registries: or use one of {sorted(self.registries)}",
                     )
                 )
+        problems += self._workspace_problems()
+        for name, src in self.sources.items():
+            if name in ("mlflow", "databricks", "eventgrid") and src.kind != name:
+                problems.append(
+                    (
+                        f"sources.{name}",
+                        f"/api/hooks/{name} is the route of the {name} kind, so a source of kind {src.kind} "
+                        "cannot be named so",
+                        "rename the source",
+                    )
+                )
         section = {"register": "registries", "deploy": "deployments", "batch_score": "batch"}
         for i, rule in enumerate(self.rules):
             for j, step in enumerate(rule.do):
@@ -210,8 +277,13 @@ class ReactorConfig(ConfigModel):
                         )
                     )
             for source_name in rule.source or []:
-                if source_name not in SOURCE_NAMES:
+                if source_name not in self.sources:
+                    choices = ", ".join(self.sources) or "(none: define sources: first)"
                     problems.append(
-                        (f"rules[{i}].source", f"unknown source {source_name!r}", f"use one of {SOURCE_NAMES}")
+                        (
+                            f"rules[{i}].source",
+                            f"unknown source {source_name!r}",
+                            f"use one of the configured sources: {choices}",
+                        )
                     )
         return problems

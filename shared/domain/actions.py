@@ -27,9 +27,18 @@ TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED})
 STATUSES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED)
 
 
-def action_key(kind: str, target: str, model_name: str, model_version: str) -> str:
-    """One execution per (action, target, model version), whichever event asked for it."""
-    return f"{kind}:{target}:{model_name}:{model_version}"
+# sources whose actions keep the keys of the one-source-per-kind configs (ledgers written then stay valid)
+UNSCOPED_SOURCES = frozenset({"mlflow", "databricks", "azureml", "operator"})
+
+
+def action_key(kind: str, target: str, model_name: str, model_version: str, source: str | None = None) -> str:
+    """One execution per (action, target, source model version), whichever event asked for it.
+
+    Two named sources may both hold `churn` version 3: a source not named for its kind scopes the
+    key (`register:central:team-b/churn:3`); the names mlflow, databricks and azureml do not.
+    """
+    scope = f"{source}/" if source and source not in UNSCOPED_SOURCES else ""
+    return f"{kind}:{target}:{scope}{model_name}:{model_version}"
 
 
 def short_hash(text: str, length: int = 16) -> str:
@@ -50,7 +59,7 @@ class PlannedAction:
 
     @property
     def key(self) -> str:
-        return action_key(self.kind, self.target, self.model_name, self.model_version)
+        return action_key(self.kind, self.target, self.model_name, self.model_version, self.params.source)
 
 
 @dataclass

@@ -23,6 +23,13 @@ RUN_COMPLETED = "run.completed"
 RUN_STATUS_CHANGED = "run.status_changed"
 COMMENT_CREATED = "comment.created"
 
+# How an event arrived (`ModelEvent.via`); its `source` is the name of a configured source.
+WEBHOOK = "webhook"
+EVENTGRID = "eventgrid"
+POLLER = "poller"
+OPERATOR = "operator"
+VIAS = (WEBHOOK, EVENTGRID, POLLER, OPERATOR)
+
 RUN_KINDS = frozenset({RUN_COMPLETED, RUN_STATUS_CHANGED})
 
 KINDS = frozenset(
@@ -52,9 +59,10 @@ class ModelEvent:
     (it is then recorded as ignored, with ``ignored_reason``).
     """
 
-    source: str  # mlflow | databricks | azureml | poller:<registry> | operator
+    source: str  # the name of the `sources:` entry it came from (or "operator" in rows of older versions)
     kind: str | None
     source_type: str  # the sender's own event name, e.g. "model_version.created"
+    via: str = WEBHOOK  # how it arrived: one of VIAS
     model_name: str | None = None
     model_version: str | None = None
     alias: str | None = None
@@ -76,10 +84,11 @@ class ModelEvent:
     def dedupe_key(self) -> str:
         """Stable across redeliveries *and* across sources reporting the same change.
 
-        A webhook delivery and the poller seeing the same new version yield the same key, so the
-        change is acted on once. Events the reactor ignores are keyed by delivery id (or body).
+        A webhook delivery and the poller seeing the same new version of the same source yield the
+        same key (``via`` is not part of it), so the change is acted on once. Events the reactor
+        ignores are keyed by delivery id (or body).
         """
-        registry = self.source.removeprefix("poller:")
+        registry = self.source
         if self.kind is None:
             basis = self.delivery_id or _digest(self.raw)
             return f"{registry}|ignored|{self.source_type}|{basis}"
@@ -99,6 +108,7 @@ class ModelEvent:
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "source": self.source,
+            "via": self.via,
             "kind": self.kind,
             "source_type": self.source_type,
             "model_name": self.model_name,
@@ -123,7 +133,17 @@ def event_to_payload(event: ModelEvent) -> dict[str, Any]:
 def event_from_payload(payload: dict[str, Any]) -> ModelEvent:
     data = {k: v for k, v in payload.items() if k in ModelEvent.__dataclass_fields__}
     data["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
+    if "via" not in data:  # stored before events said how they arrived: the source string did
+        data["source"], data["via"] = _legacy_source(str(data.get("source", "")))
     return ModelEvent(**data)
+
+
+def _legacy_source(source: str) -> tuple[str, str]:
+    if source.startswith("poller:"):
+        return source.removeprefix("poller:"), POLLER
+    if source == "operator":
+        return source, OPERATOR
+    return source, EVENTGRID if source == "azureml" else WEBHOOK
 
 
 def _digest(payload: dict[str, Any]) -> str:

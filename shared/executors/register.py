@@ -24,6 +24,7 @@ def lineage_tags(ctx: ActionContext, source: ModelRef) -> dict[str, str]:
     """The tags a copy carries back to its source (and by which a second request finds it)."""
     action = ctx.action
     lineage = {
+        "modelops.source": action.params.source,  # the `sources:` entry the event came from
         "modelops.source_registry": source.registry or redact(source.tracking_uri),
         "modelops.source_name": source.name,
         "modelops.source_version": source.version,

@@ -23,11 +23,12 @@ _REQUEST_EVENTS = {
 }
 
 
-def parse_databricks(payload: Any) -> ev.ModelEvent:
+def parse_databricks(payload: Any, *, source: str) -> ev.ModelEvent:
+    """A Databricks registry webhook or job notification body from the named source (kind databricks)."""
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object")
     if isinstance(payload.get("event_type"), str):
-        return _job_notification(payload)
+        return _job_notification(payload, source)
     name = payload.get("event")
     if not isinstance(name, str) or not name:
         raise BadRequest("body.event is required (e.g. MODEL_VERSION_CREATED)")
@@ -35,7 +36,7 @@ def parse_databricks(payload: Any) -> ev.ModelEvent:
     model = payload.get("model_name")
     version_raw = payload.get("version")
     base: dict[str, Any] = {
-        "source": "databricks",
+        "source": source,
         "source_type": name,
         "raw": payload,
         "occurred_at": occurred,
@@ -117,12 +118,12 @@ def delivery_id_of(payload: Any) -> str | None:
 _JOB_EVENTS = {"jobs.on_success": (ev.RUN_COMPLETED, "SUCCESS"), "jobs.on_failure": (ev.RUN_STATUS_CHANGED, "FAILED")}
 
 
-def _job_notification(payload: dict[str, Any]) -> ev.ModelEvent:
+def _job_notification(payload: dict[str, Any], source: str) -> ev.ModelEvent:
     """Job notification destinations (HTTP webhook): {event_type, workspace_id, run: {run_id}, job: {...}}."""
     event_type = payload["event_type"]
     run: dict[str, Any] = payload["run"] if isinstance(payload.get("run"), dict) else {}
     job: dict[str, Any] = payload["job"] if isinstance(payload.get("job"), dict) else {}
-    base: dict[str, Any] = {"source": "databricks", "source_type": event_type, "occurred_at": datetime.now(UTC)}
+    base: dict[str, Any] = {"source": source, "source_type": event_type, "occurred_at": datetime.now(UTC)}
     known = _JOB_EVENTS.get(event_type)
     base["delivery_id"] = delivery_id_of(payload)
     if known is None:

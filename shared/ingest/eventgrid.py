@@ -109,20 +109,21 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def to_model_events(grid: GridEvent) -> list[ev.ModelEvent]:
+def to_model_events(grid: GridEvent, *, source: str) -> list[ev.ModelEvent]:
     """Normalize an Azure ML event: one ModelEvent per model of a ModelDeployed (its `modelIds` is a
     comma-separated `name:version` list), one for any other event (kept as ignored if not acted on)."""
-    first = to_model_event(grid)
+    first = to_model_event(grid, source=source)
     if first.kind != ev.MODEL_DEPLOYED:
         return [first]
     return [dataclasses.replace(first, model_name=name, model_version=version) for name, version in _model_ids(grid)]
 
 
-def to_model_event(grid: GridEvent) -> ev.ModelEvent:
+def to_model_event(grid: GridEvent, *, source: str) -> ev.ModelEvent:
     """Normalize an Azure ML event; other event types are kept as ignored (a ModelDeployed: its
     first model; `to_model_events` gives every one)."""
     base: dict[str, Any] = {
-        "source": "azureml",
+        "source": source,
+        "via": ev.EVENTGRID,
         "source_type": grid.type,
         "delivery_id": grid.id,
         "occurred_at": grid.time,

@@ -19,7 +19,8 @@ _KINDS = {
 }
 
 
-def parse_mlflow(payload: Any, delivery_id: str | None) -> ev.ModelEvent:
+def parse_mlflow(payload: Any, delivery_id: str | None, *, source: str) -> ev.ModelEvent:
+    """An MLflow webhook body from the named source (a `sources:` entry of kind mlflow)."""
     entity = require(payload, "entity", str, "body")
     action = require(payload, "action", str, "body")
     data = require(payload, "data", dict, "body")
@@ -28,7 +29,7 @@ def parse_mlflow(payload: Any, delivery_id: str | None) -> ev.ModelEvent:
     kind = _KINDS.get((entity, action))
     if kind is None:
         return ev.ModelEvent(
-            source="mlflow",
+            source=source,
             kind=None,
             source_type=source_type,
             delivery_id=delivery_id,
@@ -38,7 +39,7 @@ def parse_mlflow(payload: Any, delivery_id: str | None) -> ev.ModelEvent:
         )
     name = require(data, "name", str, "data")
     common: dict[str, Any] = {
-        "source": "mlflow",
+        "source": source,
         "kind": kind,
         "source_type": source_type,
         "model_name": name,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.config.schema import ReactorConfig
 from shared.domain.events import ModelEvent
 from shared.errors import BadRequest
-from shared.ingest.databricks_hooks import parse_databricks
 from shared.ingest.eventgrid import VALIDATION_TYPE, parse_delivery, to_model_events
-from shared.ingest.mlflow_hooks import parse_mlflow
+from shared.ingest.sources import SOURCE_TABLE, grid_events, single_source
 
 FORMATS = ("mlflow", "databricks", "azureml")
 
@@ -33,15 +33,18 @@ def payload_format(payload: Any) -> str:
     )
 
 
-def payload_events(payload: Any) -> tuple[str, list[ModelEvent]]:
-    """The payload's format and the events it carries, as the webhook routes would read them (an
-    Event Grid schema event may come alone, as a file holding one event, not only in an array)."""
+def payload_events(config: ReactorConfig, payload: Any, *, source: str | None = None) -> tuple[str, list[ModelEvent]]:
+    """The payload's format and the events it carries, as the webhook routes would read them: as the
+    named source's, or by default as its kind's route would (the one source of the kind; Event Grid
+    events by their workspace). An Event Grid schema event may come alone, not only in an array."""
     kind = payload_format(payload)
-    if kind == "mlflow":
-        return kind, [parse_mlflow(payload, None)]
-    if kind == "databricks":
-        return kind, [parse_databricks(payload)]
-    grids = [grid for grid in parse_delivery(payload).events if grid.type != VALIDATION_TYPE]
-    if not grids:
-        raise BadRequest("a subscription validation handshake carries no event to plan", field="payload")
-    return kind, [event for grid in grids for event in to_model_events(grid)]
+    if kind == "azureml":
+        grids = [grid for grid in parse_delivery(payload).events if grid.type != VALIDATION_TYPE]
+        if not grids:
+            raise BadRequest("a subscription validation handshake carries no event to plan", field="payload")
+        if source is None:
+            return kind, [event for grid in grids for event in grid_events(config, grid)]
+        return kind, [event for grid in grids for event in to_model_events(grid, source=source)]
+    parse = SOURCE_TABLE[kind].parse
+    assert parse is not None
+    return kind, parse(payload, source or single_source(config, kind), None)

@@ -79,7 +79,8 @@ def _accept(reactor: Reactor, counts: dict[str, int], event: ev.ModelEvent) -> N
 
 def _event(source: str, kind: str, model: str, version: str, at_ms: int, **extra: Any) -> ev.ModelEvent:
     return ev.ModelEvent(
-        source=f"poller:{source}",
+        source=source,
+        via=ev.POLLER,
         kind=kind,
         source_type=f"poll.{kind}",
         model_name=model,

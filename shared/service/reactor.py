@@ -12,7 +12,7 @@ from typing import Any
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import ACTION_KINDS, Action, PlannedAction
 from shared.domain.clock import Clock, now_utc
-from shared.domain.events import ModelEvent, event_from_payload
+from shared.domain.events import OPERATOR, ModelEvent, event_from_payload
 from shared.errors import BadRequest
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IntakeResult, Ledger
@@ -91,7 +91,8 @@ class Reactor:
         source: str | None = None,
         force: bool = False,
     ) -> IntakeResult:
-        """An operator asks for one action; it is recorded as an `operator` event with that action."""
+        """An operator asks for one action; it is recorded as an event of the source that arrived `via`
+        operator, with that action."""
         if kind not in ACTION_KINDS:
             raise BadRequest(f"kind must be one of {', '.join(ACTION_KINDS)}, not {kind!r}")
         targets = self.config.targets(kind)
@@ -101,7 +102,8 @@ class Reactor:
         if source not in self.config.sources:
             raise BadRequest(f"no source named {source!r}; configured: {', '.join(self.config.sources) or 'none'}")
         event = ModelEvent(
-            source="operator",
+            source=source,
+            via=OPERATOR,
             kind=None,
             source_type=f"operator.{kind}",
             model_name=model_name,
@@ -147,7 +149,7 @@ class Reactor:
         if payload is None:
             return None
         event = event_from_payload(payload)
-        plan, reason = plan_actions(self.config, event) if event.source != "operator" else ([], "")
+        plan, reason = plan_actions(self.config, event) if event.via != OPERATOR else ([], "")
         new = self.ledger.add_actions(event_id, plan, max_attempts=self.config.worker.max_attempts)
         linked = [a.id for a in self.ledger.list_actions(event_id=event_id, limit=1000)]
         requeued = self.ledger.requeue(linked, include_succeeded=force)

@@ -4,7 +4,6 @@ only the config is read, and the explanation is the rules engine's own (`shared.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +16,9 @@ from shared.rules import Explanation, explain
 
 def from_payload(config: ReactorConfig, payload: Any, *, source: str | None = None) -> tuple[str, list[ModelEvent]]:
     """A sender's body as the events it carries, read as the named source's (default: as its route would)."""
-    kind, events = payload_events(payload)
-    if source is None:
-        return kind, events
-    _require_source(config, source)
-    return kind, [dataclasses.replace(e, source=source) for e in events]
+    if source is not None:
+        _require_source(config, source)
+    return payload_events(config, payload, source=source)
 
 
 def from_fields(

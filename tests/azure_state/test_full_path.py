@@ -147,7 +147,8 @@ class TestPoison:
                     time=datetime.now(UTC),
                     data={"modelName": "crashy", "modelVersion": 1},
                     topic="t",
-                )
+                ),
+                source="azureml",
             )
         )
         [action_id] = accepted.action_ids

@@ -26,6 +26,7 @@ OPERATIONS = [
     ("POST", "/api/hooks/databricks"),
     ("POST", "/api/hooks/eventgrid"),
     ("OPTIONS", "/api/hooks/eventgrid"),
+    ("POST", "/api/hooks/{source}"),
     ("GET", "/api/health"),
     ("GET", "/api/events"),
     ("GET", "/api/events/{event_id}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -84,7 +85,7 @@ mlflow_shaped = st.fixed_dictionaries(
 @FAST
 @given(payload=mlflow_shaped | mlflow_envelopes | json_values, delivery=st.none() | st.text(max_size=10))
 def test_mlflow_parser(payload: Any, delivery: str | None) -> None:
-    _accepts(parse_mlflow, payload, delivery)
+    _accepts(partial(parse_mlflow, source="team-a"), payload, delivery)
 
 
 databricks_events = [
@@ -130,7 +131,7 @@ databricks_shaped = st.fixed_dictionaries(
 @FAST
 @given(payload=databricks_shaped | databricks_payloads | json_values)
 def test_databricks_parser(payload: Any) -> None:
-    _accepts(parse_databricks, payload)
+    _accepts(partial(parse_databricks, source="dbx-prod"), payload)
 
 
 aml_types = [
@@ -189,7 +190,7 @@ def test_eventgrid_delivery_and_normalization(payload: Any) -> None:
     except BadRequest:
         return
     for grid in delivery.events:
-        _accepts(to_model_event, grid)
+        _accepts(partial(to_model_event, source="aml-dev"), grid)
 
 
 @FAST
@@ -199,7 +200,7 @@ def test_eventgrid_single_event(item: Any) -> None:
         grid = parse_one(item)
     except BadRequest:
         return
-    _accepts(to_model_event, grid)
+    _accepts(partial(to_model_event, source="aml-dev"), grid)
 
 
 @FAST

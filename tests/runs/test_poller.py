@@ -57,7 +57,7 @@ class TestPoller:
 
         mlflow.MlflowClient(tracking_uri=mlflow_server.url).set_registered_model_alias(name, "champion", version)
         assert poll_sources(reactor)["mlflow"]["aliases"] == 1
-        alias_events = reactor.ledger.list_events(source="poller:mlflow")
-        assert [e["kind"] for e in alias_events][0] == "model_version.alias_set"
+        alias_events = reactor.ledger.list_events(source="mlflow")
+        assert [(e["kind"], e["summary"]["via"]) for e in alias_events][0] == ("model_version.alias_set", "poller")
         assert poll_sources(reactor)["mlflow"]["aliases"] == 0
         assert reactor.ledger.list_reports("poll")

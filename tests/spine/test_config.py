@@ -61,7 +61,13 @@ class TestConfigErrors:
             (BASE + "worker: {lease_seconds: -1}\n", "worker.lease_seconds", "lease on a claimed action"),
             (BASE + "sources:\n  other: {}\n", "line", "duplicate key"),
             (BASE + "rules: [\n", "line", "YAML"),
-            ("sources:\n  kafka: {tracking_uri: x}\n", "sources", "use one of mlflow"),
+            ("sources:\n  kafka: {tracking_uri: x}\n", "sources.kafka", "give `kind:`, one of mlflow"),
+            ("sources:\n  uc: {kind: databricks-uc, tracking_uri: databricks-uc}\n", "sources.uc", "set `poll: true`"),
+            (
+                "sources:\n  uc: {kind: databricks-uc, tracking_uri: x, poll: true, secret_setting: UC}\n",
+                "sources.uc",
+                "Unity Catalog sends no registry webhooks",
+            ),
             (
                 'registries:\n  r: {kind: mlflow, tracking_uri: "${NOT_SET_ANYWHERE}"}\n',
                 "(document)",

@@ -51,7 +51,10 @@ def check_config(args: argparse.Namespace) -> int:
     settings = args.settings
     config = load_config(settings.config_path, env=settings.config_env())
     print(f"config OK: {settings.config_path or 'embedded default'}")
-    print(f"  sources:     {', '.join(config.sources) or '-'}")
+    sources = ", ".join(
+        f"{name} ({source.kind}{', polled' if source.poll else ''})" for name, source in config.sources.items()
+    )
+    print(f"  sources:     {sources or '-'}")
     for section, entries in (
         ("registries", config.registries),
         ("deployments", config.deployments),
@@ -66,6 +69,12 @@ def check_config(args: argparse.Namespace) -> int:
         f"  cleanup:     {'enabled' if config.cleanup.enabled else 'disabled'}, "
         f"timer {'applies' if config.cleanup.apply else 'reports only (dry run)'}"
     )
+    for name, source in config.sources.items():
+        setting = source.secret_setting
+        if setting and not settings.setting(setting):
+            print(f"warning: sources.{name}.secret_setting names {setting}, which is not set: its webhooks are refused")
+    for notice in config.notices():
+        print(f"notice: {notice}")
     if getattr(args, "explain", False):
         from shared.cli.commands.plan_cmd import print_explanation
         from shared.service.whatif import example_events, what_if

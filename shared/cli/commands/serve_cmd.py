@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from shared.bootstrap import Container
+from shared.ingest.sources import SOURCE_TABLE, secret_setting
 from shared.service.dispatch import LocalDispatcher
 from shared.service.reactor import Reactor
 from shared.settings import Settings
@@ -44,7 +45,7 @@ def serve(args: argparse.Namespace) -> int:
     warn_missing_batch_inputs(reactor)
     stop = threading.Event()
     threads = [] if args.no_worker else reactor.start_workers(args.workers, stop, dispatcher.wakeup)
-    _banner(args, settings, len(threads))
+    _banner(args, settings, reactor, len(threads))
     received: list[int] = []
     # uvicorn stops on SIGINT/SIGTERM, restores the handlers it found and raises the signal again:
     # these record it, so the shutdown below runs for SIGTERM too (the default would just exit)
@@ -99,18 +100,20 @@ def warn_missing_batch_inputs(reactor: Reactor) -> None:
             log.warning("batch target %s: input %s does not exist yet; batch_score fails until it does", name, path)
 
 
-def _banner(args: argparse.Namespace, settings: Settings, workers: int) -> None:
+def _banner(args: argparse.Namespace, settings: Settings, reactor: Reactor, workers: int) -> None:
     base = f"http://{args.host}:{args.port}/api"
-    secret, dbx_secret = settings.mlflow_webhook_secret, settings.databricks_webhook_secret
     print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {workers})")
-    print(
-        f"  MLflow webhooks      -> {base}/hooks/mlflow       (secret: MLFLOW_WEBHOOK_SECRET"
-        f"{' set' if secret else ' NOT set: unsigned deliveries accepted'})"
-    )
-    print(
-        f"  Databricks webhooks  -> {base}/hooks/databricks   (secret: DATABRICKS_WEBHOOK_SECRET"
-        f"{' set' if dbx_secret else ' NOT set'})"
-    )
+    for name, source in reactor.config.sources.items():
+        kind = SOURCE_TABLE[str(source.kind)]
+        if kind.verify is not None:
+            setting = str(secret_setting(reactor.config, name, kind))
+            state = "set" if settings.webhook_secret(setting) else "NOT set"
+            route = f"{base}/hooks/{name}"
+            print(f"  source {name} ({source.kind}) -> {route}  (secret: {setting} {state})")
+        elif kind.parse is not None:
+            print(f"  source {name} ({source.kind}) -> {base}/hooks/eventgrid, by workspace")
+        if source.poll:
+            print(f"  source {name} ({source.kind}) -> polled (`modelops poll`, or the poller timer)")
     print(f"  Event Grid (Azure ML)-> {base}/hooks/eventgrid")
     print(f"  ops API              -> {base}/actions, {base}/events, {base}/docs")
     print("  Ctrl+C stops the API and workers; local deployments keep serving (`modelops undeploy TARGET`)", flush=True)
