@@ -1,61 +1,60 @@
-"""Benchmark the local batch engine against raw pyfunc.predict and `mlflow models predict`.
+"""Benchmark: `modelops score` on a local batch target versus the streaming engine alone.
 
-    .venv/bin/python benchmarks/batch_local.py            # 3,000,000 rows
-    .venv/bin/python benchmarks/batch_local.py --rows 500000
+    python benchmarks/batch_local.py [--rounds 5] [--rows 1000000] [--json benchmarks/results/batch_local.json]
 
-Generates a Parquet input and a small sklearn model, then runs each variant in its own
-subprocess (so peak RSS is that variant's alone) on the same rows:
-- engine: shared.batch.local_engine.score (streams record batches, writes Parquet);
-- raw:    pd.read_parquet -> one pyfunc.predict on all rows -> to_parquet;
-- cli:    `mlflow models predict --env-manager local` (reads CSV, the only tabular input
-          format it takes, and writes JSON).
-Seconds are the scoring work (read + predict + write) inside each process, without interpreter
-start and imports, except for the CLI, whose whole command is timed.
+Generates a Parquet input (``--rows`` x 8 features) and a small sklearn RandomForest registered in
+a local MLflow registry (SQLite), then alternates, each in a fresh process and timed whole (start
+to exit, imports included):
+- baseline, the engine alone: `mlflow.pyfunc.load_model` of the saved model, then
+  `shared.batch.local_engine.score` to Parquet;
+- subject, the CLI: `modelops score bench-batch 1 --target bench` with a fresh state directory
+  (config, ledger, the action through the worker, the model fetched from the registry, progress).
+Ratio: the engine's seconds over the CLI's (rows/s of the CLI as a share of the engine's).
+Goal: >= 0.9. The scoring seconds inside each process are recorded too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, Goal, Ratio, add_arguments, finish, run_rounds
+
 FEATURES = [f"f{i}" for i in range(8)]
+MODEL = "bench-batch"
+CONFIG = """
+sources:
+  mlflow: {tracking_uri: "sqlite:///%(w)s/mlflow.db"}
+batch:
+  bench: {kind: local, input: "%(w)s/input.parquet", output: "%(w)s/out/cli.parquet"}
+"""
 
 
-def generate(workdir: Path, rows: int) -> tuple[Path, Path, Path]:
+def generate(workdir: Path, rows: int) -> None:
     import numpy as np
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    parquet, csv, model_dir = workdir / "input.parquet", workdir / "input.csv", workdir / "model"
+    schema = pa.schema([("row_id", pa.int64())] + [(f, pa.float64()) for f in FEATURES])
     rng = np.random.default_rng(0)
-    chunk = 500_000
-    with pq.ParquetWriter(parquet, _schema(pa)) as writer, open(csv, "wb") as csv_out:
-        for start in range(0, rows, chunk):
-            n = min(chunk, rows - start)
+    with pq.ParquetWriter(workdir / "input.parquet", schema) as writer:
+        for start in range(0, rows, 500_000):
+            n = min(500_000, rows - start)
             columns = {"row_id": np.arange(start, start + n, dtype=np.int64)}
             columns.update({f: rng.normal(size=n) for f in FEATURES})
-            table = pa.table(columns, schema=_schema(pa))
-            writer.write_table(table, row_group_size=131_072)
-            # the CLI gets the feature columns only, as it would pass every column to the model
-            options = pacsv.WriteOptions(include_header=start == 0)
-            pacsv.write_csv(table.select(FEATURES), csv_out, write_options=options)
-    _train(model_dir)
-    return parquet, csv, model_dir
+            writer.write_table(pa.table(columns, schema=schema), row_group_size=131_072)
+    _train_and_register(workdir)
 
 
-def _schema(pa):  # type: ignore[no-untyped-def]
-    return pa.schema([("row_id", pa.int64())] + [(f, pa.float64()) for f in FEATURES])
-
-
-def _train(model_dir: Path) -> None:
+def _train_and_register(workdir: Path) -> None:
+    import mlflow
     import mlflow.sklearn
     import numpy as np
     import pandas as pd
@@ -68,111 +67,97 @@ def _train(model_dir: Path) -> None:
     model = RandomForestClassifier(n_estimators=20, max_depth=8, random_state=0).fit(train, target)
     signature = infer_signature(train.head(100), model.predict(train.head(100)))
     # we built these trees ourselves in this process, so skops may trust their node arrays
-    mlflow.sklearn.save_model(
-        model, str(model_dir), signature=signature, skops_trusted_types=["sklearn.tree._tree.Tree"]
-    )
+    trusted = ["sklearn.tree._tree.Tree"]
+    mlflow.sklearn.save_model(model, str(workdir / "model"), signature=signature, skops_trusted_types=trusted)
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    experiment = mlflow.create_experiment("bench", artifact_location=str(workdir / "artifacts"))
+    with mlflow.start_run(experiment_id=experiment):
+        mlflow.sklearn.log_model(
+            model, name="model", signature=signature, registered_model_name=MODEL, skops_trusted_types=trusted
+        )
 
 
-def variant_engine(model_dir: Path, parquet: Path, output: Path) -> dict[str, float]:
+def child_engine(workdir: Path) -> None:
+    """The baseline's process: load the saved model and stream the input through the engine."""
+    sys.path.insert(0, str(ROOT))
     import mlflow.pyfunc
 
     from shared.batch.local_engine import score
 
-    model = mlflow.pyfunc.load_model(str(model_dir))
+    model = mlflow.pyfunc.load_model(str(workdir / "model"))
     features = list(model.metadata.get_input_schema().input_names())
+    result = score(
+        model, workdir / "input.parquet", workdir / "out" / "engine.parquet", model_version="1", features=features
+    )
+    print(json.dumps({"rows": result.rows, "score_seconds": result.seconds}))
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float]:
+    """Wall seconds, stdout and peak RSS (MB) of one child process (its own rusage, from wait4)."""
     started = time.perf_counter()
-    result = score(model, parquet, output, model_version="1", features=features)
-    return {"rows": result.rows, "seconds": time.perf_counter() - started}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)  # noqa: S603
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"{command} failed:\n{err.read().decode()[-3000:]}")
+        return seconds, out.read().decode(), usage.ru_maxrss / 1024
 
 
-def variant_raw(model_dir: Path, parquet: Path, output: Path) -> dict[str, float]:
-    import mlflow.pyfunc
-    import pandas as pd
-
-    model = mlflow.pyfunc.load_model(str(model_dir))
-    started = time.perf_counter()
-    frame = pd.read_parquet(parquet)
-    predicted = time.perf_counter()
-    frame["prediction"] = model.predict(frame[FEATURES])
-    predict_seconds = time.perf_counter() - predicted
-    frame.to_parquet(output)
-    return {"rows": len(frame), "seconds": time.perf_counter() - started, "predict_seconds": predict_seconds}
+def run_engine(workdir: Path) -> dict[str, float]:
+    seconds, stdout, peak = timed([sys.executable, __file__, "--child-engine", str(workdir)])
+    return {"seconds": seconds, **json.loads(stdout.strip().splitlines()[-1]), "peak_mb": peak}
 
 
-def variant_cli(model_dir: Path, csv: Path, output: Path) -> dict[str, float]:
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "models",
-        "predict",
-        "-m",
-        str(model_dir),
-        "-i",
-        str(csv),
-        "-t",
-        "csv",
-        "-o",
-        str(output),
-        "--env-manager",
-        "local",
-    ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    seconds = time.perf_counter() - started
-    rows = len(json.loads(output.read_text())["predictions"])
-    # the CLI did the work in a child: its peak, not this wrapper's
-    return {"rows": rows, "seconds": seconds, "child_peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
-
-
-def run_variant(name: str, workdir: Path, parquet: Path, csv: Path, model_dir: Path) -> dict[str, float]:
-    command = [sys.executable, __file__, "--variant", name, "--workdir", str(workdir)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def child(name: str, workdir: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    parquet, csv, model_dir = workdir / "input.parquet", workdir / "input.csv", workdir / "model"
-    if name == "engine":
-        result = variant_engine(model_dir, parquet, workdir / "engine.parquet")
-    elif name == "raw":
-        result = variant_raw(model_dir, parquet, workdir / "raw.parquet")
-    else:
-        result = variant_cli(model_dir, csv, workdir / "cli.json")
-    peak_kb = result.pop("child_peak_kb", None) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({**result, "peak_mb": peak_kb / 1024}))
+def run_cli(workdir: Path, round_no: int) -> dict[str, float]:
+    state = workdir / f"state-{round_no}"
+    shutil.rmtree(workdir / "out" / "cli.parquet", ignore_errors=True)
+    (workdir / "out" / "cli.parquet").unlink(missing_ok=True)
+    env = {**os.environ, "MODELOPS_STATE_DIR": str(state), "MODELOPS_CONFIG": str(workdir / "modelops.yaml")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    command = [sys.executable, "-m", "shared.cli.main", "-o", "json", "score", MODEL, "1", "--target", "bench"]
+    seconds, stdout, peak = timed(command, env)
+    outputs = json.loads(stdout)[0]["outputs"]
+    return {"seconds": seconds, "rows": outputs["rows"], "score_seconds": outputs["seconds"], "peak_mb": peak}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=3_000_000)
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--variant", choices=["engine", "raw", "cli"], help=argparse.SUPPRESS)
+    add_arguments(parser, rounds=5)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="where the temporary files go")
+    parser.add_argument("--child-engine", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.variant:
-        child(args.variant, args.workdir)
+    if args.child_engine:
+        child_engine(args.child_engine)
         return
-    with tempfile.TemporaryDirectory(prefix="modelops-bench-", dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-batch-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
-        print(f"generating {args.rows:,} rows x {len(FEATURES)} features + a model in {workdir} ...")
-        parquet, csv, model_dir = generate(workdir, args.rows)
-        results = {}
-        for name in ("raw", "engine", "cli"):
-            print(f"running {name} ...", flush=True)
-            results[name] = run_variant(name, workdir, parquet, csv, model_dir)
-        _report(results, args.rows)
-
-
-def _report(results: dict[str, dict[str, float]], rows: int) -> None:
-    raw = results["raw"]
-    raw_rate = raw["rows"] / raw["seconds"]
-    print(f"\n{rows:,} rows; raw predict() alone took {raw['predict_seconds']:.2f}s of raw's time")
-    print(f"{'variant':<8} {'rows':>10} {'seconds':>9} {'rows/s':>11} {'vs raw':>7} {'peak MB':>8} {'vs raw':>7}")
-    for name, r in results.items():
-        rate = r["rows"] / r["seconds"]
-        print(
-            f"{name:<8} {int(r['rows']):>10,} {r['seconds']:>9.2f} {rate:>11,.0f} "
-            f"{rate / raw_rate:>6.0%} {r['peak_mb']:>8.0f} {r['peak_mb'] / raw['peak_mb']:>6.0%}"
+        (workdir / "out").mkdir()
+        (workdir / "modelops.yaml").write_text(CONFIG % {"w": workdir})
+        print(f"generating {args.rows:,} rows x {len(FEATURES)} features and a registered model in {workdir} ...")
+        generate(workdir, args.rows)
+        run_engine(workdir)  # warm the page cache and bytecode for both
+        result = run_rounds(
+            lambda _: run_engine(workdir),
+            lambda i: run_cli(workdir, i),
+            rounds=args.rounds,
+            ratios={"throughput": Ratio("seconds", inverse=True)},
         )
+    finish(
+        args,
+        "batch_local",
+        result,
+        goals=[Goal("throughput", ">=", 0.9)],
+        subject=f"`modelops score` on a local batch target ({args.rows:,} rows x 8, RandomForest)",
+        baseline="the streaming engine alone (load_model + score)",
+        headline="{s[seconds]:.1f} s whole command ({s[score_seconds]:.1f} s scoring), peak {s[peak_mb]:.0f} MB;"
+        " {b[seconds]:.1f} s whole process ({b[score_seconds]:.1f} s scoring)",
+        rows=args.rows,
+    )
 
 
 if __name__ == "__main__":

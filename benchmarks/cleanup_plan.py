@@ -3,14 +3,17 @@
 Both go through the real azure-mgmt-resource client over HTTPS to the ARM contract server
 (paged with nextLink). Also times pure planning in-process (no HTTP).
 
-    .venv/bin/python benchmarks/cleanup_plan.py [--groups 10000] [--page-size 1000] [--repeat 3]
+    python benchmarks/cleanup_plan.py [--rounds 5] [--groups 10000] [--page-size 1000]
+        [--json benchmarks/results/cleanup_plan.json]
+
+Baseline: listing the groups alone; subject: the dry-run plan (list + locks + plan + report);
+alternating in rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -18,6 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Ratio, add_arguments, finish, run_rounds  # noqa: E402
 
 from shared.cleanup.groups import Group  # noqa: E402
 from shared.cleanup.planner import plan  # noqa: E402
@@ -54,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3)
+    add_arguments(parser, rounds=5)
     args = parser.parse_args()
 
     ca = TestCA()
@@ -94,10 +100,12 @@ def main() -> None:
             assert len(report.rows) == args.groups
 
         list_alone(), plan_run()  # warm up connections, imports and the server
-        lists, plans = [], []
-        for _ in range(args.repeat):  # interleaved so both see the same machine load
-            lists.append(timed(list_alone))
-            plans.append(timed(plan_run))
+        result = run_rounds(
+            lambda _: {"seconds": timed(list_alone)},
+            lambda _: {"seconds": timed(plan_run)},
+            rounds=args.rounds,
+            ratios={"time": Ratio("seconds")},
+        )
         client.close()
 
     groups = [
@@ -111,14 +119,19 @@ def main() -> None:
         for i in range(args.groups)
     ]
     policy = Policy.from_config(cfg.cleanup)
-    pure = min(timed(lambda: plan(groups, policy, NOW, cap=10)) for _ in range(args.repeat))
-
-    list_s, plan_s = statistics.median(lists), statistics.median(plans)
-    print(f"groups={args.groups} page_size={args.page_size} repeat={args.repeat} (medians)")
-    print(f"list alone (SDK paging over HTTPS):       {list_s:.3f} s")
-    print(f"dry-run plan (list + locks + plan + report): {plan_s:.3f} s")
-    print(f"ratio plan/list:                          {plan_s / list_s:.2f}")
-    print(f"pure planning in-process:                 {pure * 1000:.1f} ms ({pure / args.groups * 1e6:.1f} us/group)")
+    pure = min(timed(lambda: plan(groups, policy, NOW, cap=10)) for _ in range(3))
+    print(f"pure planning in-process: {pure * 1000:.1f} ms ({pure / args.groups * 1e6:.1f} us/group)")
+    finish(
+        args,
+        "cleanup_plan",
+        result,
+        goals=[],
+        subject=f"dry-run cleanup plan of {args.groups:,} groups (list + locks + plan + report)",
+        baseline="listing them alone (SDK paging over HTTPS, ARM contract server)",
+        headline="{s[seconds]:.3f} s; {b[seconds]:.3f} s" + f" (pure planning {pure * 1000:.0f} ms)",
+        groups=args.groups,
+        pure_planning_seconds=pure,
+    )
 
 
 if __name__ == "__main__":

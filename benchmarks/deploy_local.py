@@ -1,6 +1,6 @@
 """Benchmark: local deploy (execute() -> endpoint answers) vs a bare `mlflow models serve` start (-> /ping).
 
-    .venv/bin/python benchmarks/deploy_local.py [--repeat 5]
+    python benchmarks/deploy_local.py [--rounds 5] [--json benchmarks/results/deploy_local.json]
 
 Both sides serve the same registered model from the same sqlite registry in the same run; the
 reactor side includes its bookkeeping, the /ping wait, the smoke test and the first answer.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,9 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Ratio, add_arguments, finish, run_rounds  # noqa: E402
 
 from shared.adapters.local_deployments import LocalDeploymentStore, kill_process_group, stop_deployment  # noqa: E402
 from shared.adapters.local_server import free_port, serve_command, server_env  # noqa: E402
@@ -102,22 +104,28 @@ def reactor_deploy(tracking_uri: str, state_dir: Path, config_path: Path, versio
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    add_arguments(parser, rounds=5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     version = log_model(tracking_uri, root / "artifacts")
     config_path = root / "modelops.yaml"
     config_path.write_text("deployments:\n  local:\n    kind: local\n")
-    bare, reactor = [], []
-    for i in range(args.repeat):  # interleaved, so drift on a shared machine hits both sides alike
-        bare.append(bare_serve(tracking_uri, f"models:/bench/{version}", root / "bare.log"))
-        reactor.append(reactor_deploy(tracking_uri, root / f"state-{i}", config_path, version))
-        print(f"run {i + 1}: bare serve -> /ping {bare[-1]:.2f}s | reactor execute -> answer {reactor[-1]:.2f}s")
-    mb, mr = statistics.median(bare), statistics.median(reactor)
-    print(f"median bare `mlflow models serve` -> /ping : {mb:.2f}s")
-    print(f"median reactor deploy execute() -> answer  : {mr:.2f}s")
-    print(f"ratio reactor / bare                        : {mr / mb:.2f}x  (n={args.repeat})")
+    result = run_rounds(
+        lambda _: {"seconds": bare_serve(tracking_uri, f"models:/bench/{version}", root / "bare.log")},
+        lambda i: {"seconds": reactor_deploy(tracking_uri, root / f"state-{i}", config_path, version)},
+        rounds=args.rounds,
+        ratios={"time": Ratio("seconds")},
+    )
+    finish(
+        args,
+        "deploy_local",
+        result,
+        goals=[],
+        subject="local deploy, execute() -> the endpoint's first answer",
+        baseline="bare `mlflow models serve` start -> /ping",
+        headline="{s[seconds]:.1f} s; {b[seconds]:.1f} s",
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """Benchmark: webhook ingest of the reactor (SQLite ledger) versus a bare FastAPI route.
 
-    .venv/bin/python benchmarks/ingest.py [--requests 3000] [--concurrency 16] [--duplicates 0.3]
+    python benchmarks/ingest.py [--rounds 6] [--requests 1500] [--concurrency 16] [--duplicates 0.3]
+        [--json benchmarks/results/ingest.json] [--profile PATH.html]
 
 Both servers are real uvicorn processes started the same way (`modelops serve --no-worker`, so
 only intake is measured, and a bare app whose one route reads the body and answers 202). Both get
 the same signed MLflow `model_version.created` deliveries: distinct versions, plus a share of
 exact duplicate deliveries (same delivery id, timestamp and signature), from 16 client threads on
-keep-alive connections. Then the reactor's ledger is checked: every 202 is one event with one
+keep-alive connections. Both servers run through the whole benchmark; each round sends
+``--requests`` fresh deliveries to the bare route, then as many to the reactor, and takes the
+ratios of that round. Then the reactor's ledger is checked: every 202 is one event with one
 register action, duplicates were answered 200 and recorded as extra deliveries, no action key
-appears twice. Goals: reactor p99 <= 2x the bare route's, >= 300 accepted events/s.
+appears twice. Goals: throughput >= 0.75x the bare route's, p99 <= 2x, ledger consistent.
+``--profile PATH`` samples the serving process with py-spy during the rounds (collapsed stacks;
+`python benchmarks/profile_summary.py PATH` sums them by function).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import http.client
 import json
 import os
 import random
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, percentile, verdict, write_result
+from harness import ROOT, Goal, Ratio, add_arguments, finish, percentile, run_rounds
 
 from shared.ingest.signatures import sign_mlflow
 from shared.local.processes import free_port, stop_process, wait_http
@@ -74,10 +81,10 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 Delivery = tuple[bytes, dict[str, str]]
 
 
-def deliveries(count: int, duplicate_share: float, rng: random.Random) -> tuple[list[Delivery], int]:
-    """Signed deliveries, distinct versions first-come, with exact duplicates mixed in."""
+def deliveries(count: int, duplicate_share: float, rng: random.Random, first: int = 1) -> tuple[list[Delivery], int]:
+    """Signed deliveries, distinct versions from ``first`` on, with exact duplicates mixed in."""
     distinct = round(count * (1 - duplicate_share))
-    originals = [_delivery(MODEL, str(v)) for v in range(1, distinct + 1)]
+    originals = [_delivery(MODEL, str(v)) for v in range(first, first + distinct)]
     out = originals + [rng.choice(originals) for _ in range(count - distinct)]
     rng.shuffle(out)
     return out, distinct
@@ -161,6 +168,15 @@ def start(command: list[str], port: int, env: dict[str, str], log: Path) -> subp
     return process
 
 
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the serving process (loop, writer, threadpool) without
+    pausing it, idle frames included, one stack per thread, as collapsed stacks in ``out``."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    options = ["--rate", "250", "--nonblocking", "--idle", "--threads", "--format", "raw"]
+    command = [spy, "record", "--pid", str(pid), *options, "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+
 def check_ledger(db: Path, accepted: int, duplicates: int) -> dict[str, Any]:
     with sqlite3.connect(db) as conn:
         events = conn.execute(
@@ -191,11 +207,15 @@ def check_ledger(db: Path, accepted: int, duplicates: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
+    add_arguments(parser, rounds=6)
+    parser.add_argument("--requests", type=int, default=1500, help="deliveries per side and round")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of exact duplicate deliveries")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--serve-args", default="", help="extra `modelops serve` options, e.g. '--http-workers 2'")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="py-spy collapsed stacks of the reactor, written here"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -212,81 +232,62 @@ def main() -> None:
         }
         env.pop("MLFLOW_TRACKING_URI", None)
         warmup = [_delivery("warmup", str(v)) for v in range(200)]
-        work, distinct = deliveries(args.requests, args.duplicates, rng)
-        results: dict[str, Any] = {}
-
-        bare_port = free_port()
+        serve = ["-m", "shared.cli.main", "serve", "--no-worker", *args.serve_args.split()]
+        bare_port, port = free_port(), free_port()
         bare = start([sys.executable, str(tmp / "bare.py"), str(bare_port)], bare_port, env, tmp / "bare.log")
+        reactor = start([sys.executable, *serve, "--port", str(port)], port, env, tmp / "serve.log")
+        answered = Counter[int]()
+        distinct_total = 0
+        spy = None
         try:
             blast(bare_port, warmup, args.concurrency)
-            results["bare"] = blast(bare_port, work, args.concurrency)
-        finally:
-            stop_process(bare)
-
-        port = free_port()
-        serve = [
-            sys.executable,
-            "-m",
-            "shared.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--no-worker",
-            *args.serve_args.split(),
-        ]
-        reactor = start(serve, port, env, tmp / "serve.log")
-        try:
             blast(port, warmup, args.concurrency)
-            results["reactor"] = blast(port, work, args.concurrency)
-        finally:
-            stop_process(reactor)
-        codes = results["reactor"]["codes"]
-        ledger = check_ledger(tmp / "state" / "ledger.db", codes.get(202, 0), codes.get(200, 0))
+            if args.profile is not None:
+                spy = profile(reactor.pid, args.profile)
 
-    bare_r, react_r = results["bare"], results["reactor"]
-    p99_ratio = react_r["p99_ms"] / bare_r["p99_ms"]
-    accepted_rps = ledger["accepted_202"] / react_r["seconds"]
-    print(
-        f"{args.requests} signed MLflow deliveries ({distinct} distinct, {args.requests - distinct} exact"
-        f" duplicates), concurrency {args.concurrency}"
-    )
-    for name, r in results.items():
-        print(
-            f"  {name:8s} {r['throughput_rps']:7.0f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
-            f"   codes {r['codes']}"
-        )
-    print(
-        f"  ratios reactor/bare: throughput {react_r['throughput_rps'] / bare_r['throughput_rps']:.2f}x,"
-        f" p50 {react_r['p50_ms'] / bare_r['p50_ms']:.2f}x, p99 {p99_ratio:.2f}x"
-    )
-    print(f"  accepted events/s: {accepted_rps:.0f}")
+            def side(target: int, i: int) -> dict[str, float]:
+                nonlocal distinct_total
+                # fresh versions each round and side, so no round sees another's deliveries
+                work, distinct = deliveries(args.requests, args.duplicates, rng, first=1 + (2 * i + target) * 100_000)
+                got = blast(bare_port if target == 0 else port, work, args.concurrency)
+                codes = got.pop("codes")
+                if target == 1:
+                    answered.update(codes)
+                    distinct_total += distinct
+                    got["accepted_per_s"] = codes.get(202, 0) / got["seconds"]
+                return got
+
+            result = run_rounds(
+                lambda i: side(0, i),
+                lambda i: side(1, i),
+                rounds=args.rounds,
+                ratios={"throughput": Ratio("throughput_rps"), "p99": Ratio("p99_ms"), "p50": Ratio("p50_ms")},
+            )
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its samples when interrupted
+                spy.wait(timeout=60)
+            stop_process(bare)
+            stop_process(reactor, grace=60)
+        ledger = check_ledger(tmp / "state" / "ledger.db", answered.get(202, 0), answered.get(200, 0))
+        ledger["expected_distinct"] = distinct_total
+        ledger["consistent"] = ledger["consistent"] and ledger["accepted_202"] == distinct_total
     print(f"  ledger: {ledger}")
-    met = {
-        "p99_within_2x": p99_ratio <= 2,
-        "accepted_per_s_at_least_300": accepted_rps >= 300,
-        "ledger_consistent": ledger["consistent"],
-    }
-    for goal, ok in met.items():
-        print(f"  goal {goal}: {verdict(ok)}")
-    path = write_result(
+    finish(
+        args,
         "ingest",
-        " ".join([sys.executable, "benchmarks/ingest.py", *sys.argv[1:]]),
-        {
-            "requests": args.requests,
-            "distinct": distinct,
-            "concurrency": args.concurrency,
-            **results,
-            "ratios": {
-                "throughput": react_r["throughput_rps"] / bare_r["throughput_rps"],
-                "p50": react_r["p50_ms"] / bare_r["p50_ms"],
-                "p99": p99_ratio,
-            },
-            "accepted_events_per_s": accepted_rps,
-            "ledger": ledger,
-            "goals_met": met,
-        },
+        result,
+        goals=[Goal("throughput", ">=", 0.75), Goal("p99", "<=", 2)],
+        extra_goals={"ledger consistent": ledger["consistent"]},
+        subject=f"reactor `serve --no-worker`, SQLite ledger, signed MLflow webhooks, {args.duplicates:.0%}"
+        f" duplicates, concurrency {args.concurrency}",
+        baseline="bare FastAPI/uvicorn route reading the body",
+        headline="{s[throughput_rps]:.0f} req/s, p50 {s[p50_ms]:.1f} ms, p99 {s[p99_ms]:.1f} ms; "
+        "{b[throughput_rps]:.0f} req/s, p50 {b[p50_ms]:.1f} ms, p99 {b[p99_ms]:.1f} ms",
+        requests_per_round=args.requests,
+        concurrency=args.concurrency,
+        ledger=ledger,
     )
-    print(f"result: {path}")
     if not ledger["consistent"]:
         raise SystemExit("ledger does not match what was answered")
 

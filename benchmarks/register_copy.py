@@ -1,14 +1,15 @@
 """Benchmark: the register action copying a model with a 1 GB artifact, versus `cp -r`.
 
-    .venv/bin/python benchmarks/register_copy.py [--size-mb 1024]
+    python benchmarks/register_copy.py [--rounds 5] [--size-mb 1024] [--json benchmarks/results/register_copy.json]
 
 A real `mlflow server` (SQL backend, mlflow-artifacts) holds a model version whose artifacts are a
 small sklearn model plus one file of random bytes. The real RegisterExecutor copies that version
 into a local MLflow registry (SQLite + file artifact store) in a child process, while the parent
 samples the RSS of the child's whole process tree; the child also reports its own VmHWM.
-The baseline is `cp -r` of the same artifact directory on the same disk, run before and after;
-a second one is MLflow's own download of the version plus a local copytree, without the reactor.
-Goals: peak RSS < 300 MB, copy time <= 2x `cp -r`.
+The baseline is `cp -r` of the same artifact directory on the same disk; each round runs it, then
+the copy (into a fresh target store). The bytes that went through the copying process (read and
+written by its system calls, /proc/self/io rchar/wchar) are recorded. Goals: peak RSS < 300 MB,
+copy time <= 3x `cp -r`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import logging
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, verdict, write_result
+from harness import ROOT, Goal, Ratio, add_arguments, finish, run_rounds
 
 MODEL = "bench-big"
 CONFIG = """
@@ -51,32 +51,28 @@ def child(spec_path: Path) -> None:
     config = load_config(spec["config"], env={})
     RegisterExecutor().execute(_context(spec, config, spec["warmup_version"]))
     hwm_before = vm_hwm_mb()
+    io_before = proc_io()
     start = time.perf_counter()
     outputs = RegisterExecutor().execute(_context(spec, config, spec["version"])).outputs.to_dict()
     seconds = time.perf_counter() - start
+    io_after = proc_io()
+    moved = {f"{k}_mb": (io_after[k] - io_before[k]) / 2**20 for k in ("rchar", "wchar")}
     print(
         json.dumps(
-            {"seconds": seconds, "vm_hwm_mb": vm_hwm_mb(), "vm_hwm_before_copy_mb": hwm_before, "outputs": outputs}
+            {
+                "seconds": seconds,
+                "vm_hwm_mb": vm_hwm_mb(),
+                "vm_hwm_before_copy_mb": hwm_before,
+                **moved,
+                "outputs": outputs,
+            }
         )
     )
 
 
-def bare_child(spec_path: Path) -> None:
-    """The floor for any MLflow-to-MLflow copy: MLflow's own download, then a local file copy."""
-    import shutil
-
-    import mlflow
-
-    spec = json.loads(spec_path.read_text())
-    client = mlflow.MlflowClient(tracking_uri=spec["source"])
-    work = Path(spec["state_dir"]) / "bare"
-    start = time.perf_counter()
-    uri = client.get_model_version_download_uri(MODEL, spec["version"])
-    local = mlflow.artifacts.download_artifacts(uri, dst_path=str(work / "download"), tracking_uri=spec["source"])
-    shutil.copytree(local, work / "copy")
-    seconds = time.perf_counter() - start
-    shutil.rmtree(work)
-    print(json.dumps({"seconds": seconds, "vm_hwm_mb": vm_hwm_mb()}))
+def proc_io() -> dict[str, int]:
+    """Bytes this process read and wrote through system calls (sockets and files alike)."""
+    return {k: int(v) for k, v in (line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())}
 
 
 def _context(spec: dict[str, str], config: Any, version: str) -> Any:
@@ -171,19 +167,6 @@ def make_source(url: str, tmp: Path, size_mb: int) -> tuple[str, str]:
     return version, str(big.version)
 
 
-def bare_copy(spec: Path, env: dict[str, str]) -> dict[str, Any]:
-    run = subprocess.run(
-        [sys.executable, __file__, "--bare-child", str(spec)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    return result
-
-
 def cp_r(src: Path, dst: Path) -> float:
     start = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
@@ -194,15 +177,12 @@ def cp_r(src: Path, dst: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser, rounds=5)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--bare-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
-        return
-    if args.bare_child:
-        bare_child(args.bare_child)
         return
     from shared.local.mlflow_server import MlflowServer
 
@@ -214,84 +194,69 @@ def main() -> None:
             src_dir = next((tmp / "source" / "artifacts").rglob("weights.bin")).parent
             assert (src_dir / "weights.bin").stat().st_size == args.size_mb << 20, src_dir
             source_bytes = sum(p.stat().st_size for p in src_dir.rglob("*") if p.is_file())
-            cp_seconds = [cp_r(src_dir, tmp / "cp-copy")]
-            config = tmp / "modelops.yaml"
-            config.write_text(CONFIG % {"source": server.url, "tmp": tmp})
-            spec = tmp / "spec.json"
-            spec.write_text(
-                json.dumps(
-                    {
-                        "config": str(config),
-                        "source": server.url,
-                        "version": version,
-                        "warmup_version": warmup_version,
-                        "state_dir": str(tmp / "state"),
-                    }
-                )
-            )
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             env.pop("MLFLOW_TRACKING_URI", None)
-            # baselines before and after the measured copy: load on the shared cores hits all alike
-            bare_runs = [bare_copy(spec, env)]
-            result, peak_tree_mb, wall = run_sampled([sys.executable, __file__, "--child", str(spec)], env)
-            if result.returncode != 0:
-                raise SystemExit(f"register child failed:\n{result.stderr[-4000:]}")
-            copy: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-            cp_seconds.append(cp_r(src_dir, tmp / "cp-copy"))
-            bare_runs.append(bare_copy(spec, env))
-            bare = {
-                "seconds": statistics.median(b["seconds"] for b in bare_runs),
-                "vm_hwm_mb": max(b["vm_hwm_mb"] for b in bare_runs),
-                "runs": bare_runs,
-            }
-            copied = tmp / "aml-art"
-            copied_bytes = sum(p.stat().st_size for p in copied.rglob("*") if p.is_file())
-            leftovers = list((tmp / "state" / "tmp").glob("copy-*"))
+            checks: list[dict[str, Any]] = []
 
-    cp_median = statistics.median(cp_seconds)
-    peak_mb = max(peak_tree_mb, copy["vm_hwm_mb"])
-    ratio = copy["seconds"] / cp_median
-    print(f"model version with {source_bytes / 2**20:.0f} MB of artifacts ({args.size_mb} MB random file)")
-    print(
-        f"  register copy: {copy['seconds']:.1f} s (process wall incl. start/imports {wall:.1f} s),"
-        f" peak RSS {peak_mb:.0f} MB (sampled tree {peak_tree_mb:.0f} MB, VmHWM {copy['vm_hwm_mb']:.0f} MB;"
-        f" {copy['vm_hwm_before_copy_mb']:.0f} MB after imports and the warm-up copy)"
-    )
-    print(f"  cp -r:         {cp_median:.1f} s (runs: {', '.join(f'{s:.1f}' for s in cp_seconds)})")
-    print(
-        f"  MLflow download + copytree (no reactor): {bare['seconds']:.1f} s, peak RSS {bare['vm_hwm_mb']:.0f} MB;"
-        f" register/that: {copy['seconds'] / bare['seconds']:.2f}x"
-    )
-    print(
-        f"  ratio copy/cp: {ratio:.2f}x   copied bytes in target store: {copied_bytes / 2**20:.0f} MB;"
-        f" temp dirs left: {len(leftovers)}"
-    )
-    met = {"peak_rss_under_300mb": peak_mb < 300, "time_within_2x_cp": ratio <= 2}
-    for goal, ok in met.items():
-        print(f"  goal {goal}: {verdict(ok)}")
-    path = write_result(
+            def copy_round(i: int) -> dict[str, float]:
+                work = tmp / f"round-{i}"  # a fresh target store: each round copies the version anew
+                work.mkdir()
+                (work / "modelops.yaml").write_text(CONFIG % {"source": server.url, "tmp": work})
+                spec = work / "spec.json"
+                spec.write_text(
+                    json.dumps(
+                        {
+                            "config": str(work / "modelops.yaml"),
+                            "source": server.url,
+                            "version": version,
+                            "warmup_version": warmup_version,
+                            "state_dir": str(work / "state"),
+                        }
+                    )
+                )
+                result, peak_tree_mb, wall = run_sampled([sys.executable, __file__, "--child", str(spec)], env)
+                if result.returncode != 0:
+                    raise SystemExit(f"register child failed:\n{result.stderr[-4000:]}")
+                copy: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+                copied = sum(p.stat().st_size for p in (work / "aml-art").rglob("*") if p.is_file())
+                checks.append({"copied_bytes": copied, "temp_dirs_left": len(list((work / "state").rglob("copy-*")))})
+                subprocess.run(["rm", "-rf", str(work)], check=True)
+                return {
+                    "seconds": copy["seconds"],
+                    "process_wall_seconds": wall,
+                    "peak_rss_mb": max(peak_tree_mb, copy["vm_hwm_mb"]),
+                    "vm_hwm_before_copy_mb": copy["vm_hwm_before_copy_mb"],
+                    "read_through_process_mb": copy["rchar_mb"],
+                    "written_through_process_mb": copy["wchar_mb"],
+                }
+
+            result = run_rounds(
+                lambda _: {"seconds": cp_r(src_dir, tmp / "cp-copy")},
+                copy_round,
+                rounds=args.rounds,
+                ratios={"time": Ratio("seconds")},
+            )
+    peak = max(r["subject"]["peak_rss_mb"] for r in result["rounds"])
+    complete = all(c["copied_bytes"] >= source_bytes and c["temp_dirs_left"] == 0 for c in checks)
+    finish(
+        args,
         "register_copy",
-        " ".join([sys.executable, "benchmarks/register_copy.py", *sys.argv[1:]]),
-        {
-            "size_mb": args.size_mb,
-            "source_bytes": source_bytes,
-            "copy_seconds": copy["seconds"],
-            "copy_process_wall_seconds": wall,
-            "peak_rss_mb": peak_mb,
-            "peak_tree_rss_mb": peak_tree_mb,
-            "vm_hwm_mb": copy["vm_hwm_mb"],
-            "vm_hwm_before_copy_mb": copy["vm_hwm_before_copy_mb"],
-            "cp_seconds": cp_seconds,
-            "ratio": ratio,
-            "copied_bytes": copied_bytes,
-            "mlflow_download_copytree": bare,
-            "temp_dirs_left": len(leftovers),
-            "goals_met": met,
-        },
+        result,
+        goals=[Goal("time", "<=", 3)],
+        extra_goals={"peak RSS < 300 MB": peak < 300, "every byte copied, no temp dir left": complete},
+        subject=f"register copy of a version with {source_bytes / 2**20:.0f} MB of artifacts from a real"
+        " `mlflow server` into a local MLflow store",
+        baseline="`cp -r` of the same files",
+        headline="{s[seconds]:.1f} s, peak RSS {s[peak_rss_mb]:.0f} MB,"
+        " {s[read_through_process_mb]:.0f} MB read + {s[written_through_process_mb]:.0f} MB written by the process;"
+        " {b[seconds]:.2f} s",
+        size_mb=args.size_mb,
+        source_bytes=source_bytes,
+        peak_rss_mb=peak,
+        checks=checks,
     )
-    print(f"result: {path}")
-    if copied_bytes < source_bytes:
-        raise SystemExit("the target store holds fewer bytes than the source")
+    if not complete:
+        raise SystemExit("a target store holds fewer bytes than the source, or a temp dir was left")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ class ReactorSource(Protocol):
     def reactor(self) -> Reactor: ...
 
 
-def reactor(request: Request) -> Reactor:
+async def reactor(request: Request) -> Reactor:
+    # async: FastAPI runs a plain `def` dependency in its threadpool, a thread hop per request
     source: ReactorSource = request.app.state.container
     return source.reactor()
 

@@ -8,7 +8,7 @@ action's kind, ignoring keys it does not know, so a row written by another versi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 O = TypeVar("O", bound="Outputs")  # noqa: E741 - one letter, like the T of a generic
@@ -17,7 +17,14 @@ O = TypeVar("O", bound="Outputs")  # noqa: E741 - one letter, like the T of a ge
 @dataclass(frozen=True)
 class Outputs:
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # one level deep, as asdict would copy these flat fields (lists and dicts of scalars) but
+        # without its recursion: every intake encodes its actions' empty outputs
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value.copy() if isinstance(value, list | dict) else value
+        return out
 
     @classmethod
     def from_dict(cls: type[O], data: dict[str, Any]) -> O:
@@ -28,7 +35,7 @@ class Outputs:
         """These outputs updated by ``newer`` (of the same kind): its fields that are set win."""
         if not isinstance(newer, type(self)):
             return self.from_dict({**self.to_dict(), **newer.to_dict()})
-        return replace(self, **{k: v for k, v in asdict(newer).items() if v is not None})
+        return replace(self, **newer.to_dict())
 
 
 @dataclass(frozen=True)

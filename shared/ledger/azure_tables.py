@@ -24,11 +24,13 @@ loops and the ops API pay the scans.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.domain.actions import QUEUED, RUNNING, WAITING, Action
 from shared.domain.clock import Clock, iso, now_utc, parse_dt
@@ -39,6 +41,8 @@ from shared.ledger.core import LedgerCore
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
 from shared.ledger.store import LedgerContention, Stored
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
+
+T = TypeVar("T")
 
 __all__ = ["LedgerContention", "TableLedger", "TableStore"]
 
@@ -137,14 +141,27 @@ class TableStore:
     def unit_of_work(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def submit(self, unit: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()  # no writer thread: the unit runs here, now
+        try:
+            future.set_result(unit())
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    async def submit_async(self, unit: Callable[[], T]) -> T:
+        return await asyncio.to_thread(unit)  # Table Storage blocks on HTTP: not on the event loop
+
+    group_commit = False
+
     def new_id(self, prefix: str, now: datetime) -> str:
         return codec.newest_first_id(prefix, now)
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: dict[str, Any], delivery: DeliveryRecord) -> str:
+    def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:
         claim_rk = "dedupe_" + codec.key_hash(record.dedupe_key)
         first = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
-        return self._holder(claim_rk, "event_id", codec.event_entity(record, payload), first)
+        return self._holder(claim_rk, "event_id", codec.event_entity(record, payload()), first)
 
     def linked(self, event_id: str) -> list[str] | None:
         entity = self._get(PK_EVENT, event_id)

@@ -56,6 +56,18 @@ class Ledger(Protocol):
         """
         ...
 
+    async def record_event_async(
+        self, event: ModelEvent, plan: list[PlannedAction], *, reason: str | None, max_attempts: int
+    ) -> IntakeResult:
+        """``record_event`` awaited on an event loop: on a ``group_commit`` store the intake is
+        committed by its writer thread together with the intakes waiting beside it."""
+        ...
+
+    @property
+    def group_commit(self) -> bool:
+        """True when intakes are group-committed by a writer thread of the store (SQLite)."""
+        ...
+
     def add_actions(self, event_id: str, plan: list[PlannedAction], *, max_attempts: int) -> list[str]:
         """Plan more actions for a recorded event (replay); returns ids newly runnable."""
         ...

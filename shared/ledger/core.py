@@ -2,10 +2,12 @@
 
 Every change of an action is read -> decide (a pure transition, shared/ledger/transitions.py,
 where the semantics of crash loops and redeliveries are documented) -> compare-and-set; a lost
-race re-reads and decides again. Each public operation runs in one ``unit_of_work`` of the store:
-on SQLite one BEGIN IMMEDIATE transaction, so intake is atomic; on Table Storage, which has no
-cross-partition transaction, the steps are ordered so that a redelivery finishes an intake a crash
-interrupted (the event's actions count as linked only once all are created).
+race re-reads and decides again. Each public operation runs in one ``unit_of_work`` of the store
+(an intake is one unit ``submit``-ted: SQLite commits it together with the intakes waiting beside
+it, group commit): on SQLite one BEGIN IMMEDIATE transaction, so intake is atomic; on Table
+Storage, which has no cross-partition transaction, the steps are ordered so that a redelivery
+finishes an intake a crash interrupted (the event's actions count as linked only once all are
+created).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shared.domain.events import ModelEvent, event_to_payload
 from shared.domain.outputs import Outputs
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED, DUPLICATE, IGNORED, REFUSED, IntakeResult
-from shared.ledger.records import ActionQuery, DeliveryRecord, new_event
+from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord, new_event
 from shared.ledger.store import LedgerContention, LedgerStore, Stored
 from shared.ledger.transitions import Transition
 
@@ -62,31 +64,62 @@ class LedgerCore:
         return upstream is not None and upstream.action.status == SUCCEEDED
 
     # -- intake ---------------------------------------------------------------------------
+    @property
+    def group_commit(self) -> bool:
+        """True when the store group-commits intakes (SQLite): ``record_event_async`` holds no thread."""
+        return self._store.group_commit
+
     def record_event(
         self, event: ModelEvent, plan: list[PlannedAction], *, reason: str | None, max_attempts: int
     ) -> IntakeResult:
+        return self._store.submit(self._intake_unit(event, plan, reason, max_attempts)).result()
+
+    async def record_event_async(
+        self, event: ModelEvent, plan: list[PlannedAction], *, reason: str | None, max_attempts: int
+    ) -> IntakeResult:
+        """``record_event`` for an event loop: on SQLite the intake is committed together with the
+        intakes waiting beside it, and the coroutine waits holding no thread."""
+        return await self._store.submit_async(self._intake_unit(event, plan, reason, max_attempts))
+
+    def _intake_unit(
+        self, event: ModelEvent, plan: list[PlannedAction], reason: str | None, max_attempts: int
+    ) -> Callable[[], IntakeResult]:
+        """One intake as a unit of work. The duplicate path: a redelivery of an event recorded with
+        its actions linked is answered from the event's key, its linked actions and which of them
+        never started (dispatched again: transitions.py, Redelivery); it encodes and inserts
+        nothing (``add_event`` looks the key up first), it counts the delivery and keeps it in the
+        audit trail (the deliveries table), in the same transaction."""
         now = self._clock()
         status, reason = (ACCEPTED, None) if plan else (IGNORED, reason)
         record = new_event(event, event_id=self._store.new_id("evt", now), status=status, reason=reason, now=now)
         delivery = DeliveryRecord(event.delivery_id, event.source, iso(now), status, event_id=record.id, reason=reason)
-        with self._store.unit_of_work():
-            event_id = self._store.add_event(record, event_to_payload(event), delivery)
-            first = event_id == record.id
-            ids = None if first else self._store.linked(event_id)
-            runnable: list[str] = []
-            if ids is None:
-                # the first recording, or one that crashed (or still runs) before linking its actions:
-                # finishing it is idempotent, action keys resolve to the same ids
-                ids, runnable = self._insert_plan(event_id, plan, max_attempts)
-                self._store.link(event_id, ids, accept=False)
-            if first:
-                return IntakeResult(event_id, status, reason=reason, action_ids=ids, dispatch=runnable)
-            again = DeliveryRecord(event.delivery_id, event.source, iso(now), DUPLICATE, event_id=event_id)
-            current = self._store.count_delivery(event_id, again) or record
-            dispatch = [i for i in ids if i in runnable or self._never_started(i)]
-            return IntakeResult(
-                event_id, current.status, duplicate=True, reason=current.reason, action_ids=ids, dispatch=dispatch
-            )
+        return partial(self._intake, event, record, delivery, plan, max_attempts)
+
+    def _intake(
+        self,
+        event: ModelEvent,
+        record: EventRecord,
+        delivery: DeliveryRecord,
+        plan: list[PlannedAction],
+        max_attempts: int,
+    ) -> IntakeResult:
+        event_id = self._store.add_event(record, partial(event_to_payload, event), delivery)
+        first = event_id == record.id
+        ids = None if first else self._store.linked(event_id)
+        runnable: list[str] = []
+        if ids is None:
+            # the first recording, or one that crashed (or still runs) before linking its actions:
+            # finishing it is idempotent, action keys resolve to the same ids
+            ids, runnable = self._insert_plan(event_id, plan, max_attempts)
+            self._store.link(event_id, ids, accept=False)
+        if first:
+            return IntakeResult(event_id, record.status, reason=record.reason, action_ids=ids, dispatch=runnable)
+        again = DeliveryRecord(event.delivery_id, event.source, delivery.received_at, DUPLICATE, event_id=event_id)
+        current = self._store.count_delivery(event_id, again) or record
+        dispatch = [i for i in ids if i in runnable or self._never_started(i)]
+        return IntakeResult(
+            event_id, current.status, duplicate=True, reason=current.reason, action_ids=ids, dispatch=dispatch
+        )
 
     def _insert_plan(self, event_id: str, plan: list[PlannedAction], max_attempts: int) -> tuple[list[str], list[str]]:
         ids: list[str] = []

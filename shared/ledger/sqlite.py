@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.domain.actions import QUEUED, RUNNING, SUCCEEDED, WAITING, Action
 from shared.domain.clock import Clock, iso, now_utc
+from shared.domain.ids import random_hex
 from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import (
@@ -35,6 +37,7 @@ from shared.ledger.records import (
 from shared.ledger.sqlite_db import SqliteFile
 from shared.ledger.store import Stored
 
+T = TypeVar("T")
 _ACTION_COLUMNS = ", ".join(ACTION_FIELDS)
 _EVENT_COLUMNS = ", ".join(EVENT_FIELDS)  # not the payload: only replay reads it
 _DELIVERY_COLUMNS = ", ".join(DELIVERY_FIELDS)
@@ -54,17 +57,25 @@ class SqliteStore:
     def unit_of_work(self) -> AbstractContextManager[None]:
         return self._file.transaction()
 
+    def submit(self, unit: Callable[[], T]) -> Future[T]:
+        return self._file.submit(unit)
+
+    async def submit_async(self, unit: Callable[[], T]) -> T:
+        return await self._file.submit_async(unit)
+
+    group_commit = True
+
     def new_id(self, prefix: str, now: datetime) -> str:
-        return f"{prefix}_{uuid.uuid4().hex[:20]}"
+        return f"{prefix}_{random_hex(20)}"
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: dict[str, Any], delivery: DeliveryRecord) -> str:
+    def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:
         # looked up first, inside the write transaction: a duplicate (a third of webhook traffic)
-        # then costs one indexed read, not the encoding of an event it will not store
+        # then costs one indexed read, not the encoding of an event (``payload`` is called only here)
         found = self._run("SELECT id FROM events WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
         if found is not None:
             return str(found[0])
-        fields = {**event_to_fields(record), "payload": json.dumps(payload, default=str)}
+        fields = {**event_to_fields(record), "payload": json.dumps(payload(), default=str)}
         self._run(
             f"INSERT INTO events({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})", [*fields.values()]
         )

@@ -7,13 +7,17 @@ offers records, create-unique by key, compare-and-set, log append and the querie
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from shared.domain.actions import Action
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
+
+T = TypeVar("T")
 
 
 class LedgerContention(RuntimeError):
@@ -34,12 +38,28 @@ class LedgerStore(Protocol):
         it has not, each step is idempotent and a redelivery finishes what a crash interrupted."""
         ...
 
+    def submit(self, unit: Callable[[], T]) -> Future[T]:
+        """Run ``unit`` as one unit of work; the future holds its result. SQLite queues it for the
+        file's writer thread, which commits the units waiting together (group commit); a store
+        without one runs it at once on the caller's thread (``group_commit`` False)."""
+        ...
+
+    async def submit_async(self, unit: Callable[[], T]) -> T:
+        """``submit`` awaited on an event loop (without a writer thread: in a worker thread)."""
+        ...
+
+    @property
+    def group_commit(self) -> bool:
+        """True when ``submit`` returns at once and the work runs on a writer thread of the store."""
+        ...
+
     def new_id(self, prefix: str, now: datetime) -> str: ...
 
     # -- events ----------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: dict[str, Any], delivery: DeliveryRecord) -> str:
+    def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:
         """Create the event, with its first delivery, unless its dedupe key is taken (then write
-        neither); returns the id that holds the key."""
+        neither); returns the id that holds the key. ``payload`` is called only when the store
+        needs the payload (a duplicate may not)."""
         ...
 
     def linked(self, event_id: str) -> list[str] | None:

@@ -68,6 +68,26 @@ class Reactor:
         """Persist the event with its planned actions in one idempotent step, then dispatch."""
         plan, reason = plan_actions(self.config, event)
         result = self.ledger.record_event(event, plan, reason=reason, max_attempts=self.config.worker.max_attempts)
+        self._accepted(event, result)
+        return result
+
+    @property
+    def intake_awaitable(self) -> bool:
+        """A group-commit ledger (SQLite) with in-process dispatch: nothing of ``accept_async``
+        blocks the event loop. Table Storage and the Storage queue block on HTTP: not those."""
+        return self.ledger.group_commit and isinstance(self.dispatcher, LocalDispatcher)
+
+    async def accept_async(self, event: ModelEvent) -> IntakeResult:
+        """``accept`` for an event loop (when ``intake_awaitable``): the request waits on its own
+        intake's future, holding no thread while the writer commits it with the others."""
+        plan, reason = plan_actions(self.config, event)
+        result = await self.ledger.record_event_async(
+            event, plan, reason=reason, max_attempts=self.config.worker.max_attempts
+        )
+        self._accepted(event, result)
+        return result
+
+    def _accepted(self, event: ModelEvent, result: IntakeResult) -> None:
         log.info(
             "event %s %s from %s: %s%s",
             result.event_id,
@@ -79,7 +99,6 @@ class Reactor:
         )
         if result.dispatch:
             self.dispatcher.dispatch(result.dispatch)
-        return result
 
     def request_action(
         self,

@@ -1,0 +1,92 @@
+"""Regenerate the README's benchmark table from the result files in ``benchmarks/results/``.
+
+    python -m benchmarks.report            # rewrite the table between the markers in README.md
+    python -m benchmarks.report --check    # exit 1 if the table is not what the result files say
+
+Each row is one result file written by a benchmark's ``--json``: medians of per-round ratios
+(baseline and subject alternating), their min and max, the load average over the rounds, and the
+command that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BEGIN = "<!-- benchmark-table:begin (python -m benchmarks.report) -->"
+END = "<!-- benchmark-table:end -->"
+ORDER = ["ingest", "ingest_azure", "cold_start", "batch_local", "register_copy", "deploy_local", "cleanup_plan"]
+
+
+def load(results: Path) -> list[dict[str, Any]]:
+    found = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return sorted(found, key=lambda r: (rank.get(r["benchmark"], len(ORDER)), r["benchmark"]))
+
+
+def _ratio(name: str, s: dict[str, float]) -> str:
+    return f"{name} **{s['median']:.2f}x** ({s['min']:.2f}–{s['max']:.2f})"
+
+
+def row(result: dict[str, Any]) -> str:
+    ratios = "; ".join(_ratio(n, s) for n, s in result["ratios"].items())
+    goals = "; ".join(f"{g}: **{'met' if ok else 'not met'}**" for g, ok in result["goals_met"].items()) or "—"
+    load = result["loadavg_1m"]
+    cells = [
+        f"{result['benchmark']}: {result['subject']} vs {result['baseline']}",
+        result["headline"],
+        f"{ratios} over {len(result['rounds'])} rounds",
+        goals,
+        f"{load['min']:.1f}–{load['max']:.1f}",
+        f"`{result['command']}` ({result['at'][:16].replace('T', ' ')} UTC)",
+    ]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = [
+        "| benchmark: subject vs baseline | medians (subject; baseline) | ratio, median of rounds (min–max) "
+        "| goal | load avg 1m | command (run at) |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + [row(r) for r in results])
+
+
+def render(readme: str, results: list[dict[str, Any]]) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"README has no benchmark table markers ({BEGIN} ... {END})")
+    before, rest = readme.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    return f"{before}{BEGIN}\n{table(results)}\n{END}{after}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--check", action="store_true", help="only check that the table is current")
+    args = parser.parse_args(argv)
+    results = load(args.results)
+    if not results:
+        raise SystemExit(f"no result files in {args.results}: run a benchmark with --json first")
+    text = args.readme.read_text()
+    new = render(text, results)
+    if args.check:
+        if new != text:
+            print(
+                f"{args.readme}: the benchmark table is not what {args.results} says; run python -m benchmarks.report"
+            )
+            return 1
+        print(f"{args.readme}: benchmark table current ({len(results)} result files)")
+        return 0
+    args.readme.write_text(new)
+    print(f"{args.readme}: benchmark table rewritten from {len(results)} result files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Intake from an event loop (the webhook routes): on SQLite, concurrent intakes share one
+transaction (group commit) and each caller gets its own result; on Table Storage the same calls
+run in worker threads. Either way the ledger ends as the sync path leaves it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from shared.ledger.base import Ledger
+from shared.ledger.sqlite_db import SqliteFile
+from tests.ledger.support import event, plan
+
+
+async def _deliver(ledger: Ledger, versions: list[str]) -> list[tuple[str, bool, list[str]]]:
+    async def one(version: str) -> tuple[str, bool, list[str]]:
+        result = await ledger.record_event_async(event(version), plan(version), reason=None, max_attempts=3)
+        return result.event_id, result.duplicate, result.dispatch
+
+    return await asyncio.gather(*(one(v) for v in versions))
+
+
+class TestAsyncIntake:
+    def test_concurrent_intakes_with_duplicates_record_one_event_each_and_count_every_delivery(
+        self, ledger: Ledger
+    ) -> None:
+        versions = [str(v) for v in range(12)] + ["3", "3", "7"]  # three redeliveries among them
+        results = asyncio.run(_deliver(ledger, versions))
+        by_version: dict[str, set[str]] = {}
+        for version, (event_id, _, _) in zip(versions, results, strict=True):
+            by_version.setdefault(version, set()).add(event_id)
+        assert all(len(ids) == 1 for ids in by_version.values())
+        assert sorted(d for _, d, _ in results) == [False] * 12 + [True] * 3
+        # a redelivery dispatches again what never started (transitions.py, Redelivery)
+        assert all(len(dispatch) == 1 for _, _, dispatch in results)
+        deliveries = {e["model_version"]: e["deliveries"] for e in ledger.list_events(limit=100)}
+        assert deliveries == {v: versions.count(v) for v in set(versions)}
+        assert len(ledger.list_actions(limit=100)) == 12
+
+
+class TestSqliteGroupCommit:
+    def test_a_failing_unit_fails_alone_and_the_batch_beside_it_commits(self, tmp_path: Path) -> None:
+        file = SqliteFile(tmp_path / "ledger.db")
+
+        def write(name: str) -> str:
+            file.db().execute("INSERT INTO watermarks(name, value, updated_at) VALUES (?, 'v', 't')", (name,))
+            return name
+
+        def broken() -> str:
+            write("half-done")
+            raise ValueError("this unit fails")
+
+        async def batch() -> list[object]:
+            units: list[Callable[[], str]] = [partial(write, f"w{i}") for i in range(5)]
+            units.insert(2, broken)
+            return await asyncio.gather(*(file.submit_async(u) for u in units), return_exceptions=True)
+
+        outcomes = asyncio.run(batch())
+        assert [o if isinstance(o, str) else type(o).__name__ for o in outcomes] == [
+            "w0", "w1", "ValueError", "w2", "w3", "w4"
+        ]  # fmt: skip
+        with sqlite3.connect(tmp_path / "ledger.db") as db:
+            names = sorted(r[0] for r in db.execute("SELECT name FROM watermarks"))
+        assert names == ["w0", "w1", "w2", "w3", "w4"]  # the failing unit's own write is undone
+
+    def test_units_of_one_loop_iteration_share_one_transaction(self, tmp_path: Path) -> None:
+        file = SqliteFile(tmp_path / "ledger.db")
+        commits: list[str] = []
+        file.db().set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+        async def sixteen() -> list[int]:
+            return await asyncio.gather(*(file.submit_async(partial(int, i)) for i in range(16)))
+
+        assert asyncio.run(sixteen()) == list(range(16))
+        assert commits == ["COMMIT"]
+
+    def test_threads_share_the_writer_thread_and_get_their_own_results(self, tmp_path: Path) -> None:
+        file = SqliteFile(tmp_path / "ledger.db")
+        futures = [file.submit(partial(pow, i, 2)) for i in range(40)]
+        assert [f.result(timeout=30) for f in futures] == [i * i for i in range(40)]
+        with pytest.raises(ZeroDivisionError):
+            file.submit(lambda: 1 // 0).result(timeout=30)
