@@ -2,8 +2,9 @@
 
 Follows mlflow-export-import's copy_model_version: read the source version, create the target
 model if missing (tolerating RESOURCE_ALREADY_EXISTS), create the version, tag lineage. Artifacts
-stream through a temp dir on disk (bounded memory). Every step can be re-run after a crash: the
-copy run is found by its action-key tag, the version by its lineage tags.
+stream through a temp dir on disk (bounded memory), in parallel ranged GETs from a tracking
+server's artifact proxy (shared/adapters/artifact_transfer.py). Every step can be re-run after a
+crash: the copy run is found by its action-key tag, the version by its lineage tags.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from shared.adapters import artifact_transfer
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
 
@@ -171,7 +173,7 @@ def _copy_run(
         size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
         progress(f"uploading {size / 1e6:.1f} MB to run {run_id}")
         try:
-            dst.log_artifacts(run_id, str(local), artifact_path="model")
+            artifact_transfer.upload(dst, run_id, local, "model")
         except MlflowException as exc:
             raise _classify(exc, "cannot upload artifacts to the target registry") from exc
         except OSError as exc:
@@ -184,7 +186,6 @@ def download_model(
     source: SourceModel, src_tracking_uri: str, into: Path, progress: Callable[[str], None] = lambda message: None
 ) -> Path:
     """The source model's files, downloaded under ``into``; returns the folder holding them."""
-    import mlflow.artifacts
     from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
     # a Databricks registry answers dbfs:/ URIs; naming the source's profile in them keeps MLflow from
@@ -192,9 +193,7 @@ def download_model(
     download_uri = add_databricks_profile_info_to_artifact_uri(source.download_uri, src_tracking_uri)
     progress(f"downloading {download_uri}")
     try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=download_uri, dst_path=str(into), tracking_uri=src_tracking_uri
-        )
+        local = artifact_transfer.download(download_uri, into, src_tracking_uri)
     except MlflowException as exc:
         raise _classify(exc, f"cannot download artifacts of {source.name}/{source.version}") from exc
     except OSError as exc:
