@@ -9,8 +9,9 @@ to exit, imports included):
   `shared.batch.local_engine.score` to Parquet;
 - subject, the CLI: `modelops score bench-batch 1 --target bench` with a fresh state directory
   (config, ledger, the action through the worker, the model fetched from the registry, progress).
-Ratio: the engine's seconds over the CLI's (rows/s of the CLI as a share of the engine's).
-Goal: >= 0.9. The scoring seconds inside each process are recorded too.
+Ratios: the engine's seconds over the CLI's (rows/s of the CLI as a share of the engine's), on
+CPU time (user + system of the child, from its rusage: the work done, less sensitive to other load
+on shared cores), on wall time, and for the scoring loop alone. Goal: >= 0.9.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def child_engine(workdir: Path) -> None:
     print(json.dumps({"rows": result.rows, "score_seconds": result.seconds}))
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float]:
-    """Wall seconds, stdout and peak RSS (MB) of one child process (its own rusage, from wait4)."""
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float, float]:
+    """Wall seconds, stdout, peak RSS (MB) and CPU seconds of one child (its own rusage: wait4)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)  # noqa: S603
@@ -104,12 +105,12 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
         err.seek(0)
         if child.returncode != 0:
             raise SystemExit(f"{command} failed:\n{err.read().decode()[-3000:]}")
-        return seconds, out.read().decode(), usage.ru_maxrss / 1024
+        return seconds, out.read().decode(), usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def run_engine(workdir: Path) -> dict[str, float]:
-    seconds, stdout, peak = timed([sys.executable, __file__, "--child-engine", str(workdir)])
-    return {"seconds": seconds, **json.loads(stdout.strip().splitlines()[-1]), "peak_mb": peak}
+    seconds, stdout, peak, cpu = timed([sys.executable, __file__, "--child-engine", str(workdir)])
+    return {"seconds": seconds, "cpu_seconds": cpu, **json.loads(stdout.strip().splitlines()[-1]), "peak_mb": peak}
 
 
 def run_cli(workdir: Path, round_no: int) -> dict[str, float]:
@@ -119,9 +120,15 @@ def run_cli(workdir: Path, round_no: int) -> dict[str, float]:
     env = {**os.environ, "MODELOPS_STATE_DIR": str(state), "MODELOPS_CONFIG": str(workdir / "modelops.yaml")}
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [sys.executable, "-m", "shared.cli.main", "-o", "json", "score", MODEL, "1", "--target", "bench"]
-    seconds, stdout, peak = timed(command, env)
+    seconds, stdout, peak, cpu = timed(command, env)
     outputs = json.loads(stdout)[0]["outputs"]
-    return {"seconds": seconds, "rows": outputs["rows"], "score_seconds": outputs["seconds"], "peak_mb": peak}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rows": outputs["rows"],
+        "score_seconds": outputs["seconds"],
+        "peak_mb": peak,
+    }
 
 
 def main() -> None:
@@ -145,17 +152,22 @@ def main() -> None:
             lambda _: run_engine(workdir),
             lambda i: run_cli(workdir, i),
             rounds=args.rounds,
-            ratios={"throughput": Ratio("seconds", inverse=True)},
+            ratios={
+                "throughput_cpu": Ratio("cpu_seconds", inverse=True),
+                "throughput_wall": Ratio("seconds", inverse=True),
+                "scoring_loop": Ratio("score_seconds", inverse=True),
+            },
         )
     finish(
         args,
         "batch_local",
         result,
-        goals=[Goal("throughput", ">=", 0.9)],
+        goals=[Goal("throughput_cpu", ">=", 0.9), Goal("throughput_wall", ">=", 0.9)],
         subject=f"`modelops score` on a local batch target ({args.rows:,} rows x 8, RandomForest)",
         baseline="the streaming engine alone (load_model + score)",
-        headline="{s[seconds]:.1f} s whole command ({s[score_seconds]:.1f} s scoring), peak {s[peak_mb]:.0f} MB;"
-        " {b[seconds]:.1f} s whole process ({b[score_seconds]:.1f} s scoring)",
+        headline="{s[cpu_seconds]:.1f} s CPU, {s[seconds]:.1f} s wall ({s[score_seconds]:.1f} s scoring),"
+        " peak {s[peak_mb]:.0f} MB; {b[cpu_seconds]:.1f} s CPU, {b[seconds]:.1f} s wall"
+        " ({b[score_seconds]:.1f} s scoring), peak {b[peak_mb]:.0f} MB",
         rows=args.rows,
     )
 
