@@ -159,13 +159,18 @@ def blast(port: int, work: list[Delivery], concurrency: int) -> dict[str, Any]:
     }
 
 
-def start(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(command: list[str], port: int, env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     wait_http(f"http://127.0.0.1:{port}/api/health", timeout=90, process=process, log=log)
     return process
+
+
+def _commit(tree: Path) -> str:
+    done = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h"], capture_output=True, text=True)
+    return f"commit {done.stdout.strip()}" if done.returncode == 0 else str(tree)
 
 
 def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -234,7 +239,13 @@ def main() -> None:
         warmup = [_delivery("warmup", str(v)) for v in range(200)]
         serve = ["-m", "shared.cli.main", "serve", "--no-worker", *args.serve_args.split()]
         bare_port, port = free_port(), free_port()
-        bare = start([sys.executable, str(tmp / "bare.py"), str(bare_port)], bare_port, env, tmp / "bare.log")
+        if args.baseline_tree is None:
+            bare = start([sys.executable, str(tmp / "bare.py"), str(bare_port)], bare_port, env, tmp / "bare.log")
+        else:  # the reactor as another checkout has it (before/after), on a ledger of its own
+            tree = args.baseline_tree.resolve()
+            other = {**env, "PYTHONPATH": str(tree), "MODELOPS_STATE_DIR": str(tmp / "baseline-state")}
+            command = [sys.executable, *serve, "--port", str(bare_port)]
+            bare = start(command, bare_port, other, tmp / "baseline.log", cwd=tree)
         reactor = start([sys.executable, *serve, "--port", str(port)], port, env, tmp / "serve.log")
         answered = Counter[int]()
         distinct_total = 0
@@ -273,15 +284,18 @@ def main() -> None:
         ledger["expected_distinct"] = distinct_total
         ledger["consistent"] = ledger["consistent"] and ledger["accepted_202"] == distinct_total
     print(f"  ledger: {ledger}")
+    against_tree = args.baseline_tree is not None
     finish(
         args,
-        "ingest",
+        "ingest_vs_tree" if against_tree else "ingest",
         result,
-        goals=[Goal("throughput", ">=", 0.75), Goal("p99", "<=", 2)],
+        goals=[] if against_tree else [Goal("throughput", ">=", 0.75), Goal("p99", "<=", 2)],
         extra_goals={"ledger consistent": ledger["consistent"]},
         subject=f"reactor `serve --no-worker`, SQLite ledger, signed MLflow webhooks, {args.duplicates:.0%}"
         f" duplicates, concurrency {args.concurrency}",
-        baseline="bare FastAPI/uvicorn route reading the body",
+        baseline=f"the reactor at {_commit(args.baseline_tree)} (same command, its own ledger)"
+        if against_tree
+        else "bare FastAPI/uvicorn route reading the body",
         headline="{s[throughput_rps]:.0f} req/s, p50 {s[p50_ms]:.1f} ms, p99 {s[p99_ms]:.1f} ms; "
         "{b[throughput_rps]:.0f} req/s, p50 {b[p50_ms]:.1f} ms, p99 {b[p99_ms]:.1f} ms",
         requests_per_round=args.requests,

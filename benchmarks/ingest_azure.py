@@ -42,7 +42,9 @@ rules:
 """
 
 
-def events(count: int, duplicate_share: float, rng: random.Random, first: int) -> tuple[list[Any], int]:
+def events(
+    count: int, duplicate_share: float, rng: random.Random, first: int, model: str = MODEL
+) -> tuple[list[Any], int]:
     from shared.ingest.mlflow_hooks import parse_mlflow
 
     distinct = round(count * (1 - duplicate_share))
@@ -53,7 +55,7 @@ def events(count: int, duplicate_share: float, rng: random.Random, first: int) -
             "action": "created",
             "timestamp": "2025-01-01T00:00:00Z",
             "data": {
-                "name": MODEL,
+                "name": model,
                 "version": str(version),
                 "source": f"models:/m-{version}",
                 "run_id": uuid.uuid4().hex,
@@ -152,7 +154,7 @@ def main() -> None:
                 answered["duplicate" if result.duplicate else "accepted"] += 1
 
         lock = threading.Lock()
-        warm, _ = events(32, 0.0, rng, first=10_000_000)
+        warm, _ = events(32, 0.0, rng, first=1, model="bench-warmup")
         blast(warm, args.concurrency, bare_one)
         blast(warm, args.concurrency, reactor_one)
         answered.clear()
@@ -188,17 +190,21 @@ def main() -> None:
         baseline="one bare entity insert + one queue send per delivery",
         headline="{s[throughput_per_s]:.0f}/s, p50 {s[p50_ms]:.0f} ms, p99 {s[p99_ms]:.0f} ms;"
         " {b[throughput_per_s]:.0f}/s, p50 {b[p50_ms]:.0f} ms, p99 {b[p99_ms]:.0f} ms",
-        ledger={
-            "accepted": answered["accepted"],
-            "duplicates": answered["duplicate"],
-            "events": len(ledger_events),
-            "actions": len(actions),
-            "messages_queued": queued,
-            "consistent": consistent,
-        },
+        ledger=(
+            ledger_check := {
+                "accepted": answered["accepted"],
+                "duplicates": answered["duplicate"],
+                "events": len(ledger_events),
+                "actions": len(actions),
+                "messages_queued": queued,
+                "consistent": consistent,
+                "expected_distinct": distinct_total,
+                "deliveries_counted": sum(e["deliveries"] for e in ledger_events),
+            }
+        ),
     )
     if not consistent:
-        raise SystemExit("the Table ledger does not match what was answered")
+        raise SystemExit(f"the Table ledger does not match what was answered: {ledger_check}")
 
 
 def queue_length(account: Any, name: str) -> int:
