@@ -19,7 +19,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- benchmark-table:begin (python -m benchmarks.report) -->"
 END = "<!-- benchmark-table:end -->"
-ORDER = ["ingest", "ingest_vs_tree", "ingest_azure", "cold_start", "batch_local", "register_copy", "deploy_local", "cleanup_plan"]
+ORDER = [
+    "ingest",
+    "ingest_vs_tree",
+    "ingest_azure",
+    "cold_start",
+    "batch_local",
+    "register_copy",
+    "deploy_local",
+    "cleanup_plan",
+]
 
 
 def load(results: Path) -> list[dict[str, Any]]:
