@@ -1,7 +1,9 @@
 """Which local scoring servers the reactor runs: a small SQLite store under the state dir.
 
 One row per (target, model, version). ``status`` is ``starting`` while a new server is being
-health-checked and smoke-tested, ``serving`` once it took over the target. Cleanup uses
+health-checked and smoke-tested, ``serving`` once it took over the target, ``retired`` once a newer
+version replaced it: its process is stopped (the port freed) but the row is kept, newest
+``keep_previous`` per target, so that a rollback can start it again. Cleanup uses
 ``LocalDeploymentStore.list()`` and ``stop_deployment()``; nothing else needs to be known.
 """
 
@@ -14,12 +16,13 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 STARTING = "starting"
 SERVING = "serving"
+RETIRED = "retired"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_deployments (
@@ -227,3 +230,19 @@ def stop_deployment(store: LocalDeploymentStore, rec: LocalDeploymentRecord) -> 
         "was_running": was_alive,
         "stopped": True,
     }
+
+
+def retire_deployment(store: LocalDeploymentStore, rec: LocalDeploymentRecord, *, keep: int) -> list[str]:
+    """Stop a replaced server but keep its row (status retired) for a rollback; of the target's
+    retired rows only the newest ``keep`` stay. Returns the versions forgotten."""
+    if is_alive(rec):
+        kill_process_group(rec.pid, rec.create_time)
+    # a retired row's started_at is when it was retired: the newest retired is the one a rollback takes
+    store.record(replace(rec, status=RETIRED, started_at=time.time()))
+    retired = [r for r in store.list() if r.target == rec.target and r.status == RETIRED]
+    retired.sort(key=lambda r: r.started_at, reverse=True)
+    forgotten = []
+    for old in retired[keep:]:
+        stop_deployment(store, old)
+        forgotten.append(f"{old.model_name}/{old.model_version}")
+    return forgotten

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from shared.errors import (
     BadRequest,
     ConfigError,
+    Conflict,
     Forbidden,
     NotFound,
     RequestError,
@@ -21,7 +22,7 @@ from shared.errors import (
 )
 
 log = logging.getLogger("modelops.api")
-STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, ServiceUnavailable: 503}
+STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, ServiceUnavailable: 503}
 
 
 class PayloadTooLarge(RequestError):

@@ -37,6 +37,7 @@ REASONS = {
     "401": "missing or invalid credential (webhook signature, or the operator bearer token)",
     "403": "a valid operator token without the required app role",
     "404": "no such event, action, deployment target or source",
+    "409": "the state refuses it: nothing kept to roll back to (the error says what is kept)",
     "413": "body larger than MODELOPS_MAX_BODY_BYTES",
     "503": "the Entra signing keys cannot be fetched now",
 }
@@ -57,6 +58,7 @@ ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("get", "/api/deployments"): (("200",), ()),
     ("post", "/api/cleanup"): (("200",), ("400", "413")),
     ("post", "/api/plan"): (("200",), ("400", "413")),
+    ("post", "/api/deployments/{target}/rollback"): (("200", "202"), ("400", "404", "409", "413")),
 }
 
 

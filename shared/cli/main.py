@@ -12,7 +12,7 @@ from typing import Any
 from shared import __version__, telemetry
 from shared.cli import commands
 from shared.cli.output import OUTPUTS
-from shared.errors import BadRequest, ConfigError, ModelOpsError
+from shared.errors import BadRequest, ConfigError, ModelOpsError, NotFound
 from shared.settings import Settings
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 0
-    except (ConfigError, BadRequest) as exc:  # a wrong name or value given: a usage error, as argparse's
+    except (ConfigError, BadRequest, NotFound) as exc:  # a wrong name or value given: a usage error, as argparse's
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ModelOpsError as exc:

@@ -22,6 +22,11 @@ class LocalDeployment(ConfigModel):
     startup_timeout_s: float = Field(default=120, gt=0, description="seconds to wait for /ping")
     workers: int = Field(default=1, ge=1, description="scoring server workers")
     smoke_timeout_s: float = Field(default=30, gt=0, description="seconds the smoke-test request may take")
+    keep_previous: int = Field(
+        default=1,
+        ge=0,
+        description="replaced versions kept (stopped) for a rollback to start again; older ones are forgotten",
+    )
 
 
 class _Workspace(AzureMLWorkspace):

@@ -238,6 +238,7 @@ class ReactorConfig(ConfigModel):
             "register": self.registries,
             "deploy": self.deployments,
             "batch_score": self.batch,
+            "rollback": self.deployments,
         }
         return sections[kind]
 

@@ -16,6 +16,7 @@ DEPLOY = "deploy"
 BATCH_SCORE = "batch_score"
 ACTION_KINDS = (REGISTER, DEPLOY, BATCH_SCORE)
 RESOLVE_RUN = "resolve_run"  # internal: read a finished run's model and metrics, then plan the rules
+ROLLBACK = "rollback"  # operator: a deployment target back to the version it kept (never planned by rules)
 
 QUEUED = "queued"  # waiting for a worker (or for the action it runs after)
 RUNNING = "running"  # claimed under a lease
@@ -56,10 +57,12 @@ class PlannedAction:
     params: ActionParams = field(default_factory=lambda: ActionParams(source="operator"))
     rule: str | None = None
     after_index: int | None = None  # index in the same plan of the action this one runs after
+    qualifier: str | None = None  # appended to the key (a rollback: the version it moves away from)
 
     @property
     def key(self) -> str:
-        return action_key(self.kind, self.target, self.model_name, self.model_version, self.params.source)
+        key = action_key(self.kind, self.target, self.model_name, self.model_version, self.params.source)
+        return f"{key}:{self.qualifier}" if self.qualifier else key
 
 
 @dataclass

@@ -106,6 +106,26 @@ class BatchScoreOutputs(Outputs):
 
 
 @dataclass(frozen=True)
+class RollbackOutputs(Outputs):
+    target: str | None = None
+    kind: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None  # serving now (the version rolled back to)
+    from_version: str | None = None  # the version it replaced
+    scoring_url: str | None = None  # local
+    endpoint_url: str | None = None
+    scoring_uri: str | None = None  # Azure ML
+    endpoint: str | None = None
+    deployment: str | None = None
+    service: str | None = None
+    traffic: dict[str, int] | None = None
+    smoke_test: str | None = None
+    pid: int | None = None
+    port: int | None = None
+    reused: bool | None = None  # it was already serving (a retry after the switch)
+
+
+@dataclass(frozen=True)
 class ResolveRunOutputs(Outputs):
     run_id: str | None = None
     metrics: dict[str, float] | None = None
@@ -118,6 +138,7 @@ OUTPUT_TYPES: dict[str, type[Outputs]] = {
     "deploy": DeployOutputs,
     "batch_score": BatchScoreOutputs,
     "resolve_run": ResolveRunOutputs,
+    "rollback": RollbackOutputs,
 }
 
 

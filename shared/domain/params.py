@@ -26,6 +26,7 @@ class ActionParams:
     job_run_id: str | None = None  # a Databricks job run, for run resolution
     target_model_name: str | None = None  # register: the name in the target registry, if not the source's
     event_payload: dict[str, Any] | None = None  # resolve_run: the event to plan again once resolved
+    from_version: str | None = None  # rollback: the version serving when it was asked for
 
     def to_dict(self) -> dict[str, Any]:
         # shallow (asdict recursed and deep-copied every field: a tenth of an intake's encoding);

@@ -1,7 +1,8 @@
 """Deploy to a `local` target: an `mlflow models serve` process, swapped in only once it is proven.
 
 Order of a deploy: start the new version on a free port -> /ping -> smoke test with the model's
-input example -> mark it serving -> stop the version it replaced. A failure at any step stops
+input example -> mark it serving -> stop the version it replaced, keeping its row (retired) for a
+rollback (shared/executors/rollback_local.py). A failure at any step stops
 the new process and leaves the old one serving. The same version already serving healthy is
 returned as is (duplicates and retries never start a second server); a recorded process that
 died is started again.
@@ -14,11 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from shared.adapters.local_deployments import (
+    RETIRED,
     SERVING,
     STARTING,
     LocalDeploymentRecord,
     LocalDeploymentStore,
     is_alive,
+    retire_deployment,
     stop_deployment,
 )
 from shared.adapters.local_server import is_healthy, start_server, stop_strays, wait_healthy
@@ -47,36 +50,39 @@ class LocalDeployExecutor:
             if existing:
                 ctx.log.warning("recorded server for %s v%s is down; starting it again", model.name, model.version)
                 stop_deployment(store, existing)
-            candidate = self._start(ctx, cfg, store, model)
+            candidate = self.start(ctx, cfg, store, model)
 
         try:
-            smoke = self._smoke(ctx, cfg, model, candidate)
+            smoke = self.smoke(ctx, cfg, model, candidate)
         except ActionError:
             stop_deployment(store, candidate)
             raise
         replaced = store.promote(candidate)
         for old in replaced:
-            ctx.log.info("stopping %s v%s (replaced)", old.model_name, old.model_version)
-            stop_deployment(store, old)
+            ctx.log.info("stopping %s v%s (replaced; kept for rollback)", old.model_name, old.model_version)
+            retire_deployment(store, old, keep=cfg.keep_previous)
         serving = store.find(target, model.name, model.version) or candidate
         outputs = _outputs(serving, smoke=smoke, reused=False)
         return Outcome.done(replace(outputs, replaced=[f"{old.model_name}/{old.model_version}" for old in replaced]))
 
-    def _start(
+    def start(
         self, ctx: ActionContext, cfg: LocalDeployment, store: LocalDeploymentStore, model: ModelRef
     ) -> LocalDeploymentRecord:
         target = ctx.action.target
         if cfg.port is not None:
             # a fixed port cannot host two versions at once: the old one must make room first
             for old in store.list():
-                if old.target == target and old.port == cfg.port:
+                if old.target == target and old.port == cfg.port and old.status != RETIRED:
                     ctx.log.warning(
                         "fixed port %s: stopping %s v%s before the new version starts",
                         cfg.port,
                         old.model_name,
                         old.model_version,
                     )
-                    stop_deployment(store, old)
+                    if old.status == SERVING:
+                        retire_deployment(store, old, keep=cfg.keep_previous)
+                    else:
+                        stop_deployment(store, old)
         require_version(model)  # a missing version is refused now, not after the server fails to start
         strays = stop_strays(ctx.action.key, keep={r.pid for r in store.list()})
         if strays:
@@ -120,7 +126,7 @@ class LocalDeployExecutor:
         ctx.progress(f"{model.uri} answers /ping on {server.url}")
         return rec
 
-    def _smoke(self, ctx: ActionContext, cfg: LocalDeployment, model: ModelRef, rec: LocalDeploymentRecord) -> str:
+    def smoke(self, ctx: ActionContext, cfg: LocalDeployment, model: ModelRef, rec: LocalDeploymentRecord) -> str:
         example = serving_example(model)
         if example is None:
             ctx.log.warning("%s has no input example: smoke test limited to /ping", model.uri)

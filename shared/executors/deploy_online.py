@@ -97,6 +97,7 @@ class _Run:
         self.clock = owner._clock
         self.until = time.monotonic() + cfg.wait_s
         self.aml = OnlineEndpointsClient(cfg, owner._credential)
+        self.serving_before: list[str] = []
 
     # -- waiting -------------------------------------------------------------------------------
     def _await_poller(self, poller: Poller, phase: str) -> Any:
@@ -183,19 +184,24 @@ class _Run:
         return "passed"
 
     def shift_traffic(self) -> None:
-        if self._endpoint().traffic != {self.name: 100}:
+        traffic = self._endpoint().traffic
+        self.serving_before = [name for name in traffic if name != self.name]
+        if traffic != {self.name: 100}:
             self.ctx.progress(f"{self.cfg.endpoint}: 100% traffic to {self.name}")
             self._await_poller(self.aml.begin_route_traffic(self.cfg.endpoint, {self.name: 100}), "traffic")
         self.out["traffic"] = {self.name: 100}
 
     def retire_old(self) -> list[str]:
-        """Delete this target's deployments beyond keep_previous (deletes are started, not awaited)."""
+        """Delete this target's deployments beyond keep_previous, the one that served until now kept
+        first, then the newest (deletes are started, not awaited)."""
         ours = [
             d
             for d in self.aml.deployments(self.cfg.endpoint)
             if d.name != self.name and d.tags.get(TAG_TARGET) == self.ctx.action.target
         ]
         ours.sort(key=lambda d: d.tags.get(TAG_DEPLOYED_AT, ""), reverse=True)
+        # the one that served until now is kept first: it is what a rollback goes back to
+        ours.sort(key=lambda d: d.name not in self.serving_before)
         doomed = ours[self.cfg.keep_previous :]
         for old in doomed:
             self.ctx.log.info("deleting deployment %s (beyond keep_previous)", old.name)

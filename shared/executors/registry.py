@@ -18,7 +18,7 @@ from shared.config.deployments import (
 )
 from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry, DatabricksRegistry, MlflowRegistry
 from shared.config.schema import SourceConfig
-from shared.domain.actions import BATCH_SCORE, DEPLOY, REGISTER, RESOLVE_RUN
+from shared.domain.actions import BATCH_SCORE, DEPLOY, REGISTER, RESOLVE_RUN, ROLLBACK
 from shared.errors import PermanentError
 from shared.executors.base import Executor
 
@@ -73,6 +73,24 @@ def _batch_databricks() -> Executor:
     return DatabricksBatchExecutor()
 
 
+def _rollback_local() -> Executor:
+    from shared.executors.rollback_local import LocalRollbackExecutor
+
+    return LocalRollbackExecutor()
+
+
+def _rollback_online() -> Executor:
+    from shared.executors.rollback_azure import OnlineRollbackExecutor
+
+    return OnlineRollbackExecutor()
+
+
+def _rollback_legacy() -> Executor:
+    from shared.executors.rollback_azure import LegacyRollbackExecutor
+
+    return LegacyRollbackExecutor()
+
+
 def _resolve_run() -> Executor:
     from shared.executors.resolve_run import ResolveRunExecutor
 
@@ -93,6 +111,11 @@ FACTORIES: dict[tuple[str, type], ExecutorFactory] = {
     (BATCH_SCORE, LocalBatch): _batch_local,
     (BATCH_SCORE, SparkLocalBatch): _batch_spark_local,
     (BATCH_SCORE, DatabricksBatch): _batch_databricks,
+    (ROLLBACK, LocalDeployment): _rollback_local,
+    (ROLLBACK, ManagedOnlineDeployment): _rollback_online,
+    (ROLLBACK, KubernetesOnlineDeployment): _rollback_online,
+    (ROLLBACK, AciDeployment): _rollback_legacy,
+    (ROLLBACK, AksDeployment): _rollback_legacy,
 }
 
 

@@ -120,15 +120,6 @@ class Reactor:
         source = source or next(iter(self.config.sources), "mlflow")
         if source not in self.config.sources:
             raise BadRequest(f"no source named {source!r}; configured: {', '.join(self.config.sources) or 'none'}")
-        event = ModelEvent(
-            source=source,
-            via=OPERATOR,
-            kind=None,
-            source_type=f"operator.{kind}",
-            model_name=model_name,
-            model_version=str(model_version),
-            delivery_id=uuid.uuid4().hex,
-        )
         params = action_params(
             self.config,
             ModelEvent(
@@ -141,6 +132,34 @@ class Reactor:
             target_model_name=None,
         )
         planned = PlannedAction(kind, target, model_name, str(model_version), params=params, rule="operator")
+        return self._request(planned, force=force)
+
+    def request_rollback(
+        self, target: str, *, model: str | None = None, to: str | None = None, force: bool = False
+    ) -> IntakeResult:
+        """An operator asks to roll a deployment target back (to the version before, or ``to``); it is
+        recorded as an event arriving `via` operator with one `rollback` action, keyed by the versions it moves
+        between, so a duplicate request while that state holds executes it once."""
+        from shared.service.rollback import plan_rollback
+
+        planned, current = plan_rollback(self.config, self.ledger, target, model=model, to=to)
+        if planned is None:
+            reason = f"{target} already serves {current.label()} ({current.action.kind} {current.action.id})"
+            return IntakeResult(current.action.event_id, "accepted", True, reason, [current.action.id])
+        return self._request(planned, force=force)
+
+    def _request(self, planned: PlannedAction, *, force: bool) -> IntakeResult:
+        """Record an operator's action as an event of its source that arrived `via` operator (or find
+        the action with its key)."""
+        event = ModelEvent(
+            source=planned.params.source,
+            via=OPERATOR,
+            kind=None,
+            source_type=f"operator.{planned.kind}",
+            model_name=planned.model_name,
+            model_version=planned.model_version,
+            delivery_id=uuid.uuid4().hex,
+        )
         existing = self.ledger.find_action(planned.key)
         if existing is not None:
             requeued = self.ledger.requeue([existing.id], include_succeeded=force)

@@ -172,9 +172,16 @@ class TestLocalDeploy:
 
         assert out["replaced"] == [f"{MODEL}/{old.model_version}"]
         assert not is_alive(old)
-        assert [(r.model_version, r.status) for r in store.list()] == [(version, "serving")]
+        # the replaced one is stopped but kept (retired) for a rollback
+        assert [(r.model_version, r.status) for r in store.list()] == [
+            (version, "serving"),
+            (old.model_version, "retired"),
+        ]
         listed = list_managed_deployments(config, state_dir)
-        assert [(r["target"], r["model_version"], r["alive"]) for r in listed] == [("local", version, True)]
+        assert [(r["target"], r["model_version"], r["alive"]) for r in listed] == [
+            ("local", version, True),
+            ("local", old.model_version, False),
+        ]
 
     def test_undeploy_stops_the_server_and_frees_the_port(self, config: ReactorConfig, state_dir: Path) -> None:
         served = LocalDeploymentStore(state_dir).get("local")
@@ -182,7 +189,8 @@ class TestLocalDeploy:
 
         result = undeploy_local(config, state_dir, "local")
 
-        assert result["count"] == 1 and result["stopped"][0]["was_running"] is True
+        assert result["count"] == 2  # the serving one and the retired one kept for rollback
+        assert [s["was_running"] for s in result["stopped"]] == [True, False]
         assert not is_alive(served)
         assert LocalDeploymentStore(state_dir).list() == []
         assert not Path(served.log_file).exists()

@@ -37,6 +37,7 @@ OPERATIONS = [
     ("POST", "/api/cleanup"),
     ("GET", "/api/deployments"),
     ("POST", "/api/plan"),
+    ("POST", "/api/deployments/{target}/rollback"),
 ]
 
 

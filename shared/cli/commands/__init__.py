@@ -9,7 +9,19 @@ from shared.cli.commands import (
     operate_cmd,
     plan_cmd,
     poll_cmd,
+    rollback_cmd,
     serve_cmd,
 )
 
-MODULES = (serve_cmd, demo_cmd, inspect_cmd, operate_cmd, deployments_cmd, poll_cmd, cleanup_cmd, config_cmd, plan_cmd)
+MODULES = (
+    serve_cmd,
+    demo_cmd,
+    inspect_cmd,
+    operate_cmd,
+    deployments_cmd,
+    poll_cmd,
+    cleanup_cmd,
+    config_cmd,
+    plan_cmd,
+    rollback_cmd,
+)

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.bootstrap import Container
 from shared.cli.output import ACTION_HEADERS, EVENT_HEADERS, action_rows, emit, emit_json, event_rows, table
-from shared.domain.actions import ACTION_KINDS, STATUSES
+from shared.domain.actions import ACTION_KINDS, ROLLBACK, STATUSES
 from shared.errors import BadRequest
 
 EVENT_FIELDS = ("id", "source", "kind", "source_type", "model_name", "model_version", "status", "reason")
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     a.add_argument("action_id", nargs="?", help="show this action")
     a.add_argument("--model")
     a.add_argument("--version")
-    a.add_argument("--kind", choices=ACTION_KINDS)
+    a.add_argument("--kind", choices=(*ACTION_KINDS, ROLLBACK))
     a.add_argument("--status", choices=STATUSES)
     a.add_argument("--limit", type=int, default=50)
     a.set_defaults(func=actions)

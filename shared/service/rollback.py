@@ -1,0 +1,136 @@
+"""Which version a rollback of a deployment target goes back to, read from the ledger.
+
+The target's history is its succeeded deploy and rollback actions, in the order they finished,
+as a stack: a deploy puts its version on top, a rollback takes the version it moved away from
+off (so a second rollback goes further back, never forth again) and puts the one it restored on
+top. Without `--to` a rollback goes to the version under the top; the executor then checks that
+the target really kept it (a retired local server, an online deployment at 0%, an older web
+service) and refuses when it did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config.schema import ReactorConfig
+from shared.domain.actions import DEPLOY, ROLLBACK, SUCCEEDED, Action, PlannedAction
+from shared.domain.outputs import ModelLocation
+from shared.domain.params import ActionParams
+from shared.errors import Conflict, NotFound
+from shared.ledger.base import Ledger
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model version a target served, and the action that made it serve."""
+
+    model_name: str
+    model_version: str
+    action: Action
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return self.model_name, self.model_version
+
+    def label(self) -> str:
+        return f"{self.model_name} v{self.model_version}"
+
+
+def plan_rollback(
+    config: ReactorConfig, ledger: Ledger, target: str, *, model: str | None = None, to: str | None = None
+) -> tuple[PlannedAction | None, Served]:
+    """The rollback to plan, and the version serving now; no plan when ``to`` is already serving."""
+    if target not in config.deployments:
+        known = ", ".join(sorted(config.deployments)) or "none"
+        raise NotFound(f"no deployment target named {target!r}; configured: {known}", field="target")
+    served = _history(ledger, target)
+    stack = _stack(served)
+    if not stack:
+        raise Conflict(f"nothing to roll back on {target}: this reactor has deployed nothing there yet", field="target")
+    current = stack[-1]
+    if to is not None:
+        wanted = (model or current.model_name, str(to))
+        if wanted == current.ident:
+            return None, current
+        found = [s for s in served if s.ident == wanted]
+        if not found:
+            deployed = ", ".join(dict.fromkeys(s.label() for s in served))
+            raise Conflict(
+                f"{wanted[0]} v{wanted[1]} was never deployed on {target} by this reactor; deployed: {deployed}",
+                field="to",
+            )
+        goal = found[-1]
+    else:
+        below = [s for s in reversed(stack[:-1]) if model is None or s.model_name == model]
+        if not below:
+            last = max(served, key=_finished)
+            why = (
+                f"; the last rollback ({last.action.id}) already moved it back from v{last.action.params.from_version}"
+                if last.action.kind == ROLLBACK
+                else ""
+            )
+            raise Conflict(
+                f"nothing kept to roll back to on {target}: {current.label()} serves and no earlier "
+                f"{'version of ' + model if model else 'version'} is left in its history{why}. "
+                f"Deploy the version you want (modelops deploy MODEL VERSION --target {target} --force)",
+                field="target",
+            )
+        goal = below[0]
+    tracking_uri, registry_uri, registry = _location(ledger, goal.action)
+    params = ActionParams(
+        source=goal.action.params.source,
+        from_version=current.model_version,
+        source_tracking_uri=tracking_uri,
+        source_registry_uri=registry_uri,
+        source_registry=registry,
+    )
+    planned = PlannedAction(
+        ROLLBACK,
+        target,
+        goal.model_name,
+        goal.model_version,
+        params=params,
+        rule="operator",
+        qualifier=f"from:{current.model_name}:{current.model_version}",
+    )
+    return planned, current
+
+
+def _finished(served: Served) -> str:
+    return str(served.action.finished_at or served.action.created_at or "")
+
+
+def _history(ledger: Ledger, target: str) -> list[Served]:
+    actions = [
+        a
+        for kind in (DEPLOY, ROLLBACK)
+        for a in ledger.list_actions(kind=kind, status=SUCCEEDED, limit=1000)
+        if a.target == target
+    ]
+    out = []
+    for action in actions:
+        name = getattr(action.outputs, "model_name", None) or action.model_name
+        version = getattr(action.outputs, "model_version", None) or action.model_version
+        out.append(Served(str(name), str(version), action))
+    return sorted(out, key=_finished)
+
+
+def _stack(served: list[Served]) -> list[Served]:
+    stack: list[Served] = []
+    for entry in served:
+        if entry.action.kind == ROLLBACK:
+            away = (entry.model_name, entry.action.params.from_version)
+            stack = [s for s in stack if s.ident != away]
+        stack = [s for s in stack if s.ident != entry.ident] + [entry]
+    return stack
+
+
+def _location(ledger: Ledger, action: Action) -> tuple[str | None, str | None, str | None]:
+    """Where the deployed copy lives: the register step the deploy ran after, else its source."""
+    if action.after:
+        upstream = ledger.get_action(action.after)
+        outputs = upstream.outputs if upstream is not None else None
+        if isinstance(outputs, ModelLocation) and outputs.tracking_uri:
+            return outputs.tracking_uri, outputs.registry_uri, outputs.registry
+    params = action.params
+    return params.source_tracking_uri, params.source_registry_uri, params.source_registry
