@@ -39,10 +39,6 @@ class Conflict(RequestError):
     """The request is well formed but the state refuses it (nothing kept to roll back to): 409."""
 
 
-class NotFound(RequestError):
-    """The request names something that does not exist (a deployment target): 404."""
-
-
 class BadRequest(RequestError):
     """A request body or header is malformed: answered 400 with this message."""
 
