@@ -197,6 +197,18 @@ class TestAks:
         assert payload["autoScaler"]["autoscaleEnabled"] is False and payload["appInsightsEnabled"] is True
         assert payload["containerResourceRequirements"]["cpu"] == 2 and out["smoke_test"] == "passed"
 
+    def test_a_crashing_aks_deployment_fails_with_the_operations_code_and_the_logs(
+        self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
+    ) -> None:
+        config = legacy_config(tmp_path, mms_server.url)
+        with pytest.raises(PermanentError) as failed:
+            deploy(config, tmp_path, registry, "aks-prod", MODEL, versions["init"])
+        text = str(failed.value)
+        assert "ended in state Failed: AKSDeploymentFailed: Kubernetes Deployment failed" in text
+        assert "(CrashLoopBackOff)" in text and "this model cannot be loaded" in text
+        [service] = mms.services.values()
+        assert service.state == "Failed" and service.container is None
+
     def test_a_missing_compute_is_named(
         self, mms: MmsContract, mms_server: Mms, registry: Registry, versions: dict[str, str], tmp_path: Path
     ) -> None:
