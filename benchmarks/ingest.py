@@ -221,6 +221,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, default=None, help="py-spy collapsed stacks of the reactor, written here"
     )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="baseline: the reactor served from this checkout (e.g. a worktree of main), not the bare route",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
