@@ -12,11 +12,14 @@ import mlflow
 import pytest
 import requests
 
+from shared.bootstrap import Container
 from shared.cli.main import main
 from shared.config.loader import load_config
 from shared.domain.events import event_from_payload
 from shared.errors import ConfigError
 from shared.local.mlflow_server import MlflowServer
+from shared.service.poller import poll_sources
+from shared.settings import Settings
 from tests.spine.apptest import make_app
 from tests.spine.test_eventgrid import REGISTERED, cloud_event, grid_event, native_trigger
 from tests.support import ROOT, ReactorProcess, mlflow_delivery, train_and_register, unique, wait_for, write_config
@@ -47,6 +50,7 @@ class Teams:
     b: MlflowServer
     reactor: ReactorProcess
     central: str  # tracking URI of the target registry
+    config: Path
     model: str  # the model name both servers register
 
 
@@ -61,7 +65,7 @@ def teams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Teams]:
         )
         env = {"TEAM_A_SECRET": SECRETS["team-a"], "TEAM_B_SECRET": SECRETS["team-b"]}
         with ReactorProcess(root / "state", config, env=env) as reactor:
-            yield Teams(a, b, reactor, f"sqlite:///{root}/central.db", model)
+            yield Teams(a, b, reactor, f"sqlite:///{root}/central.db", config, model)
 
 
 def _events(base: str) -> list[dict]:
@@ -115,6 +119,15 @@ class TestTwoMlflowServers:
         by_source = {e["source"]: e for e in _events(teams.reactor.url) if e["model_name"] == teams.model}
         assert set(by_source) == {"team-a", "team-b"}
         assert {e["summary"]["via"] for e in by_source.values()} == {"webhook"}
+
+        # the poller, over the same ledger, sees each server's version under that source's own name:
+        # the same change as its webhook, so one event each
+        env = {"MODELOPS_CONFIG": str(teams.config), "MODELOPS_STATE_DIR": str(teams.reactor.state_dir)}
+        polling = Container(Settings.from_env(env)).reactor()
+        for source in ("team-a", "team-b"):
+            counts = poll_sources(polling, only=source)[source]
+            assert counts["versions"] >= 1 and counts["accepted"] == 0, counts
+        assert len([e for e in _events(teams.reactor.url) if e["model_name"] == teams.model]) == 2
 
     def test_a_delivery_signed_with_the_other_sources_secret_is_refused(self, teams: Teams) -> None:
         before = len(_events(teams.reactor.url))
@@ -252,6 +265,7 @@ class TestConfigOfSources:
         block = text.split("**Dev -> prod promotion**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
         config = load_config(write_config(tmp_path / "promote.yaml", block.replace("<sub>", "s1")), env={})
         assert [r.source for r in config.rules] == [["aml-dev"], ["aml-prod"]]
+        assert [s.target for s in config.rules[0].do] == ["shared", "aml-prod"]
         assert config.workspace_ids()["aml-prod"] == (
             "/subscriptions/s1/resourcegroups/rg-ml-prod/providers/microsoft.machinelearningservices/workspaces/ml-prod"
         )
