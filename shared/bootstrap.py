@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.adapters.mlflow_http import set_limits as set_mlflow_limits
 from shared.config.loader import DEFAULT_CONFIG, load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action
@@ -48,6 +49,7 @@ class Container:
         clock: Clock = now_utc,
     ) -> None:
         self.settings = settings
+        set_mlflow_limits(settings.mlflow_http)  # the one place the environment is written (MLflow reads it)
         if config is None:
             refuse_local_default_in_azure(settings)
         self.config = config or load_config(settings.config_path, env=settings.config_env())
@@ -84,6 +86,7 @@ class Container:
         with self._lock:
             if self._worker is None:
                 self._worker = reactor.worker()
+                self._worker.sweep_scratch()
             return self._worker
 
     def http_app(self) -> FastAPI:
@@ -100,7 +103,7 @@ def open_ledger(settings: Settings, clock: Clock = now_utc) -> Ledger:
         from shared.adapters.azure_storage import StorageAccount
         from shared.ledger.azure_tables import TableLedger
 
-        account = StorageAccount.from_settings(settings.storage)
+        account = StorageAccount.from_settings(settings.storage, settings.azure_http)
         return TableLedger(account.table_client(settings.ledger_table), clock=clock)
     from shared.ledger.sqlite import SqliteLedger
 
@@ -113,7 +116,8 @@ def open_dispatcher(settings: Settings) -> Dispatcher:
         from shared.adapters.azure_storage import StorageAccount
         from shared.service.queue_dispatch import QueueDispatcher
 
-        return QueueDispatcher.open(StorageAccount.from_settings(settings.storage), settings.actions_queue)
+        account = StorageAccount.from_settings(settings.storage, settings.azure_http)
+        return QueueDispatcher.open(account, settings.actions_queue)
     return LocalDispatcher()
 
 

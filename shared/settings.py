@@ -63,6 +63,50 @@ class OpsAuthSettings:
 
 
 @dataclass(frozen=True)
+class MlflowHttpSettings:
+    """MLflow's own limits per HTTP request, under MLflow's names (MLFLOW_HTTP_REQUEST_*). MLflow's
+    defaults (7 retries, backoff up to 120 s, 120 s timeout) hold one attempt for about 4 minutes
+    against an unreachable server; these give up in seconds and leave the retries to the ledger."""
+
+    max_retries: int = 2  # MLFLOW_HTTP_REQUEST_MAX_RETRIES
+    timeout_seconds: int = 20  # MLFLOW_HTTP_REQUEST_TIMEOUT (connect, and each read)
+    backoff_factor: int = 1  # MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: retry k waits factor * 2**(k-1), the first at once
+    backoff_jitter: float = 1.0  # MLFLOW_HTTP_REQUEST_BACKOFF_JITTER
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(self.max_retries),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(self.timeout_seconds),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(self.backoff_factor),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": str(self.backoff_jitter),
+        }
+
+    def worst_case_seconds(self) -> float:
+        """Longest one request can take before MLflow gives up (every try timing out)."""
+        backoff = sum(self.backoff_factor * 2 ** (k - 1) + self.backoff_jitter for k in range(2, self.max_retries + 1))
+        return (self.max_retries + 1) * self.timeout_seconds + backoff
+
+
+@dataclass(frozen=True)
+class AzureHttpSettings:
+    """The Azure SDK clients' pipeline (azure-core RetryPolicy and transport) per request."""
+
+    retries: int = 3  # MODELOPS_AZURE_RETRIES: retry_total
+    connection_timeout_seconds: int = 10  # MODELOPS_AZURE_CONNECTION_TIMEOUT
+    read_timeout_seconds: int = 60  # MODELOPS_AZURE_READ_TIMEOUT
+    backoff_max_seconds: int = 10  # retry_backoff_max
+
+    def client_options(self) -> dict[str, int]:
+        """Keyword options every azure-core client takes (the retry ones go to its RetryPolicy)."""
+        return {
+            "retry_total": self.retries,
+            "retry_backoff_max": self.backoff_max_seconds,
+            "connection_timeout": self.connection_timeout_seconds,
+            "read_timeout": self.read_timeout_seconds,
+        }
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: str | None = None
     state_dir: Path = Path(".modelops")
@@ -80,6 +124,8 @@ class Settings:
     webhook_max_skew_seconds: int = 300
     ops_auth: OpsAuthSettings = field(default_factory=OpsAuthSettings)
     in_azure: bool = False  # WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME: running on App Service (not `func start`)
+    mlflow_http: MlflowHttpSettings = field(default_factory=MlflowHttpSettings)
+    azure_http: AzureHttpSettings = field(default_factory=AzureHttpSettings)
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -128,6 +174,12 @@ class Settings:
             webhook_max_skew_seconds=_int(snapshot, "MODELOPS_WEBHOOK_MAX_SKEW_SECONDS", 300),
             ops_auth=_ops_auth(snapshot),
             in_azure=_in_azure(snapshot),
+            mlflow_http=_mlflow_http(snapshot),
+            azure_http=AzureHttpSettings(
+                retries=_int(snapshot, "MODELOPS_AZURE_RETRIES", 3),
+                connection_timeout_seconds=_int(snapshot, "MODELOPS_AZURE_CONNECTION_TIMEOUT", 10),
+                read_timeout_seconds=_int(snapshot, "MODELOPS_AZURE_READ_TIMEOUT", 60),
+            ),
             environ=snapshot,
         )
 
@@ -176,6 +228,36 @@ def _ops_auth(env: Mapping[str, str]) -> OpsAuthSettings:
         open_reads=_bool(env, "MODELOPS_OPS_OPEN_READS"),
         in_azure=_in_azure(env),
     )
+
+
+def _mlflow_http(env: Mapping[str, str]) -> MlflowHttpSettings:
+    limits = MlflowHttpSettings(
+        max_retries=_int(env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES", MlflowHttpSettings.max_retries),
+        timeout_seconds=_int(env, "MLFLOW_HTTP_REQUEST_TIMEOUT", MlflowHttpSettings.timeout_seconds),
+        backoff_factor=_int(env, "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", MlflowHttpSettings.backoff_factor),
+        backoff_jitter=_float(env, "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", MlflowHttpSettings.backoff_jitter),
+    )
+    if not 0 <= limits.max_retries <= 10:  # MLflow refuses more than 10 (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)
+        raise ConfigError.single(
+            "environment", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", f"{limits.max_retries} is not 0..10", "e.g. 2"
+        )
+    if limits.timeout_seconds <= 0:
+        raise ConfigError.single(
+            "environment", "MLFLOW_HTTP_REQUEST_TIMEOUT", f"{limits.timeout_seconds} is not positive", "e.g. 20"
+        )
+    return limits
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name) or ""
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError.single(
+            "environment", name, f"{text!r} is not a number", f"set {name} to a number, e.g. {default}"
+        ) from None
 
 
 def _in_azure(env: Mapping[str, str]) -> bool:

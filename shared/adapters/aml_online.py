@@ -23,6 +23,7 @@ from shared.config.clouds import CLOUDS
 from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
 from shared.domain.actions import short_hash
 from shared.errors import ActionError, PermanentError, RetryableError
+from shared.settings import AzureHttpSettings
 
 OnlineTarget = ManagedOnlineDeployment | KubernetesOnlineDeployment
 
@@ -63,8 +64,8 @@ class DeploymentSpec:
 
 
 class OnlineEndpointsClient:
-    def __init__(self, cfg: OnlineTarget, credential: Any | None = None) -> None:
-        self._ml = ml_client(cfg, credential)
+    def __init__(self, cfg: OnlineTarget, credential: Any | None = None, http: AzureHttpSettings | None = None) -> None:
+        self._ml = ml_client(cfg, credential, http)
 
     def endpoint(self, name: str) -> Endpoint | None:
         entity = self._get(self._ml.online_endpoints.get, name)
@@ -156,9 +157,13 @@ def cloud_kwargs(cfg: OnlineTarget) -> dict[str, Any]:
     }
 
 
-def ml_client(cfg: OnlineTarget, credential: Any | None = None) -> Any:
-    """An MLClient for the target's workspace; the app's identity (shared.adapters.credentials) by default."""
+def ml_client(cfg: OnlineTarget, credential: Any | None = None, http: AzureHttpSettings | None = None) -> Any:
+    """An MLClient for the target's workspace; the app's identity (shared.adapters.credentials) by default.
+    Retries and timeouts per request are ``http``'s (MODELOPS_AZURE_*), not azure-core's 10 retries
+    and 300 s timeouts."""
     from azure.ai.ml import MLClient
+
+    http = http or AzureHttpSettings()
 
     return MLClient(
         credential or workspace_credential(cfg),
@@ -167,7 +172,9 @@ def ml_client(cfg: OnlineTarget, credential: Any | None = None) -> Any:
         workspace_name=cfg.workspace,
         enable_telemetry=False,
         show_progress=False,
-        retry_policy=bounded_retry_policy(),
+        retry_policy=bounded_retry_policy(retry_total=http.retries, retry_backoff_max=http.backoff_max_seconds),
+        connection_timeout=http.connection_timeout_seconds,
+        read_timeout=http.read_timeout_seconds,
         **cloud_kwargs(cfg),
     )
 

@@ -10,13 +10,13 @@ SDK clients are imported lazily: this module is reached from function_app's impo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.adapters.credentials import azure_credential
 from shared.errors import ConfigError
 from shared.settings import STORAGE as PREFIX
-from shared.settings import StorageSettings
+from shared.settings import AzureHttpSettings, StorageSettings
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,14 @@ class StorageAccount:
     table_uri: str | None = None
     queue_uri: str | None = None
     client_id: str | None = None
+    http: AzureHttpSettings = field(default_factory=AzureHttpSettings)  # retries and timeouts per request
 
     @classmethod
-    def from_settings(cls, storage: StorageSettings) -> StorageAccount:
+    def from_settings(cls, storage: StorageSettings, http: AzureHttpSettings | None = None) -> StorageAccount:
         """The account behind ``AzureWebJobsStorage``: its connection string, else its identity-based settings."""
+        http = http or AzureHttpSettings()
         if storage.connection:
-            return cls(connection_string=storage.connection)
+            return cls(connection_string=storage.connection, http=http)
         account, suffix = storage.account_name, storage.endpoint_suffix
         table_uri = storage.table_uri or (f"https://{account}.table.{suffix}" if account else None)
         queue_uri = storage.queue_uri or (f"https://{account}.queue.{suffix}" if account else None)
@@ -42,7 +44,7 @@ class StorageAccount:
                 f"set {PREFIX} to a connection string, or {PREFIX}__accountName for a managed identity "
                 f"(or both {PREFIX}__tableServiceUri and {PREFIX}__queueServiceUri)",
             )
-        return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=storage.client_id)
+        return cls(table_uri=table_uri, queue_uri=queue_uri, client_id=storage.client_id, http=http)
 
     def credential(self) -> Any:
         return azure_credential(managed_identity_client_id=self.client_id)
@@ -50,9 +52,10 @@ class StorageAccount:
     def table_client(self, table: str) -> Any:
         from azure.data.tables import TableClient
 
+        options = self._pipeline_options()
         if self.connection_string:
-            return TableClient.from_connection_string(self.connection_string, table_name=table)
-        return TableClient(endpoint=str(self.table_uri), table_name=table, credential=self.credential())
+            return TableClient.from_connection_string(self.connection_string, table_name=table, **options)
+        return TableClient(endpoint=str(self.table_uri), table_name=table, credential=self.credential(), **options)
 
     def queue_client(self, queue: str) -> Any:
         """A QueueClient that writes base64 text, as the Functions queue trigger reads by default."""
@@ -61,7 +64,16 @@ class StorageAccount:
         options: dict[str, Any] = {
             "message_encode_policy": TextBase64EncodePolicy(),
             "message_decode_policy": BinaryBase64DecodePolicy(),
+            **self._pipeline_options(),
         }
         if self.connection_string:
             return QueueClient.from_connection_string(self.connection_string, queue, **options)
         return QueueClient(str(self.queue_uri), queue, credential=self.credential(), **options)
+
+    def _pipeline_options(self) -> dict[str, Any]:
+        """The storage SDKs' own retry policies take ``retry_total``; the transport the timeouts."""
+        return {
+            "retry_total": self.http.retries,
+            "connection_timeout": self.http.connection_timeout_seconds,
+            "read_timeout": self.http.read_timeout_seconds,
+        }

@@ -22,10 +22,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from shared.adapters import artifact_transfer
+from shared.adapters.mlflow_http import bound_retry_after, retry_after_in
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
 
 log = logging.getLogger("modelops.register")
+bound_retry_after()  # before any client: a long Retry-After goes back to the ledger (adapters/mlflow_http.py)
 
 KEY_TAG = "modelops.action_key"
 TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
@@ -259,6 +261,9 @@ def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> RegisterO
 def _classify(exc: MlflowException, what: str) -> Exception:
     code = exc.error_code
     message = f"{what}: {exc.message} ({code})"
+    asked = retry_after_in(exc)
+    if asked is not None:
+        return RetryableError(f"{message}; the server asked to retry after {asked:.0f}s", retry_after=asked)
     if code in TRANSIENT_CODES or _looks_transient(exc):
         return RetryableError(message)
     return PermanentError(message)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.adapters.mlflow_http import bound_retry_after
 from shared.errors import PermanentError, RetryableError
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def serving_example(model: ModelVersionAt) -> dict[str, Any] | None:
     from mlflow.artifacts import download_artifacts
     from mlflow.models import Model
 
+    bound_retry_after()
+
     root = _version_root(model)
     with tempfile.TemporaryDirectory(prefix="modelops-smoke-") as tmp:
         # only the metadata and the example files: the model's weights may be gigabytes
@@ -57,6 +60,8 @@ def serving_example(model: ModelVersionAt) -> dict[str, Any] | None:
 def pip_requirements(model: ModelVersionAt) -> list[str]:
     """The model's own requirements.txt without MLflow itself; [] for models that have none."""
     from mlflow.artifacts import download_artifacts
+
+    bound_retry_after()
 
     root = _version_root(model)
     with tempfile.TemporaryDirectory(prefix="modelops-req-") as tmp:
@@ -95,12 +100,16 @@ def python_version(model: ModelVersionAt) -> str | None:
 
 
 @contextmanager
-def loaded_pyfunc(model: ModelVersionAt) -> Iterator[PyFuncModel]:
-    """Download the version's artifacts to a temp dir (removed afterwards) and load them."""
+def loaded_pyfunc(model: ModelVersionAt, *, workdir: Path | None = None) -> Iterator[PyFuncModel]:
+    """Download the version's artifacts to a temp dir in ``workdir`` (removed afterwards) and load them."""
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    with tempfile.TemporaryDirectory(prefix="modelops-batch-model-") as tmp:
+    bound_retry_after()
+
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="modelops-batch-model-", dir=workdir) as tmp:
         try:
             path = _download(model, tmp)
             loaded = mlflow.pyfunc.load_model(path)
@@ -128,6 +137,8 @@ def require_version(model: ModelVersionAt) -> None:
     """Refuse at once, naming it, a model version its registry does not hold (before anything starts)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+
+    bound_retry_after()
 
     client = MlflowClient(tracking_uri=model.tracking_uri, registry_uri=model.registry_uri)
     try:

@@ -140,6 +140,11 @@ class WorkerConfig(ConfigModel):
         gt=0,
         description="longest Retry-After a server may ask for; a longer one fails the action with its message",
     )
+    redelivery_delay_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="a duplicate event re-sends never-started actions this much later (the first message runs them)",
+    )
     poll_interval_seconds: float = Field(default=0.5, gt=0, description="idle worker poll interval")
     threads: int = Field(default=2, ge=1, description="actions run at once by `modelops serve`")
 

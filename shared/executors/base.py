@@ -50,6 +50,11 @@ class Outcome:
         return cls(outputs=outputs, recheck_after_seconds=recheck_after_seconds)
 
 
+def scratch_path(state_dir: Path, action_id: str) -> Path:
+    """Where an attempt of the action keeps its downloads; shared/service/scratch.py clears it."""
+    return state_dir / "tmp" / action_id
+
+
 @dataclass
 class ActionContext:
     """Everything an executor may use. ``action.outputs`` holds what earlier attempts recorded."""
@@ -64,6 +69,11 @@ class ActionContext:
     follow_up: Callable[[ModelEvent], list[str]] = lambda event: []
     # app settings: a value the config names by setting (`token_setting:`) is read here
     settings: Settings = field(default_factory=Settings.from_env)
+
+    @property
+    def scratch_dir(self) -> Path:
+        """This action's scratch space (downloads): emptied at each claim, removed after the attempt."""
+        return scratch_path(self.state_dir, self.action.id)
 
     def target_config(self) -> TargetConfig:
         return self.config.targets(self.action.kind)[self.action.target]

@@ -35,7 +35,7 @@ class LocalBatchExecutor:
             # an earlier attempt wrote this exact output, then died before the ledger heard of it
             ctx.log.info("batch output %s already holds this action's %d rows", output, rows)
             return Outcome.done(replace(_outputs(model, output, rows, None), reused=True))
-        with loaded_pyfunc(model) as pyfunc:
+        with loaded_pyfunc(model, workdir=ctx.scratch_dir) as pyfunc:
             try:
                 result = score(
                     pyfunc,

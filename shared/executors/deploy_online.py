@@ -96,7 +96,7 @@ class _Run:
         self.ctx, self.cfg, self.model, self.name, self.out = ctx, cfg, model, name, out
         self.clock = owner._clock
         self.until = time.monotonic() + cfg.wait_s
-        self.aml = OnlineEndpointsClient(cfg, owner._credential)
+        self.aml = OnlineEndpointsClient(cfg, owner._credential, ctx.settings.azure_http)
         self.serving_before: list[str] = []
 
     # -- waiting -------------------------------------------------------------------------------

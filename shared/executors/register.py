@@ -74,7 +74,7 @@ class RegisterExecutor:
             target,
             action_key=action.key,
             lineage=lineage_tags(ctx, source),
-            workdir=ctx.state_dir / "tmp",
+            workdir=ctx.scratch_dir,
             progress=ctx.progress,
         )
         return Outcome.done(replace(outputs, registry=action.target))

@@ -42,7 +42,7 @@ class RegistryRegisterExecutor:
                 ctx.progress(f"found earlier copy {name}/{earlier.version} in {cfg.registry_name}; reusing it")
                 return Outcome.done(_outputs(ctx, cfg, earlier, reused=True))
             src, what = read_source(ctx, source)
-            workdir = ctx.state_dir / "tmp"
+            workdir = ctx.scratch_dir
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
                 folder = download_model(what, source.tracking_uri, Path(tmp), ctx.progress)

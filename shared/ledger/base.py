@@ -22,7 +22,9 @@ REFUSED = "refused"  # verified sender, unusable body (400): recorded with the r
 
 @dataclass
 class IntakeResult:
-    """What recording an event did. ``dispatch`` lists new actions that can run now."""
+    """What recording an event did. ``dispatch`` lists new actions that can run now; of those,
+    ``redelivery`` are the ones a duplicate dispatches again because they never started (the
+    first writer may have died before dispatching them)."""
 
     event_id: str
     status: str  # accepted | ignored
@@ -30,6 +32,7 @@ class IntakeResult:
     reason: str | None = None
     action_ids: list[str] = field(default_factory=list)
     dispatch: list[str] = field(default_factory=list)
+    redelivery: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"event_id": self.event_id, "status": self.status, "action_ids": self.action_ids}

@@ -116,9 +116,15 @@ class LedgerCore:
             return IntakeResult(event_id, record.status, reason=record.reason, action_ids=ids, dispatch=runnable)
         again = DeliveryRecord(event.delivery_id, event.source, delivery.received_at, DUPLICATE, event_id=event_id)
         current = self._store.count_delivery(event_id, again) or record
-        dispatch = [i for i in ids if i in runnable or self._never_started(i)]
+        redelivery = [i for i in ids if i not in runnable and self._never_started(i)]
         return IntakeResult(
-            event_id, current.status, duplicate=True, reason=current.reason, action_ids=ids, dispatch=dispatch
+            event_id,
+            current.status,
+            duplicate=True,
+            reason=current.reason,
+            action_ids=ids,
+            dispatch=[i for i in ids if i in runnable or i in redelivery],
+            redelivery=redelivery,
         )
 
     def _insert_plan(self, event_id: str, plan: list[PlannedAction], max_attempts: int) -> tuple[list[str], list[str]]:

@@ -16,6 +16,7 @@ from shared.service.reactor import Reactor
 log = logging.getLogger("modelops.poison")
 WORKER_ID = "poison-queue"
 _FAILED_DELIVERY = re.compile(r"^queue delivery (\d+) failed: (.*)$", re.DOTALL)
+_LEASED = "ActionLeased:"
 
 
 def parse_message(body: bytes) -> dict[str, str]:
@@ -86,12 +87,20 @@ def _left_alone(reactor: Reactor, action: Action, reason: str) -> dict[str, Any]
 
 
 def _last_failure(reactor: Reactor, action_id: str) -> tuple[int | None, str | None, str | None]:
-    """(delivery count, error, worker) of the last delivery that raised, noted by run_action."""
+    """(delivery count, error, worker) of the last delivery that raised, noted by run_action.
+
+    Deliveries that found the action still leased by the invocation that died (``ActionLeased``)
+    count, but the error reported is what killed it, when a delivery noted that."""
+    failures = []
     for line in reversed(reactor.ledger.action_log(action_id)):
         match = _FAILED_DELIVERY.match(line["message"])
         if match:
-            return int(match.group(1)), match.group(2), line.get("worker")
-    return None, None, None
+            failures.append((int(match.group(1)), match.group(2), line.get("worker")))
+    if not failures:
+        return None, None, None
+    count, _, worker = failures[0]
+    cause = next((error for _, error, _ in failures if not error.startswith(_LEASED)), failures[0][1])
+    return count, cause, worker
 
 
 def _report(reactor: Reactor, body: bytes, reason: str) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class Reactor:
         """Worker threads (``worker.threads`` by default), each with its own lease identity, running
         until ``stop``; ``wakeup`` (the local dispatcher's) ends their idle waits early."""
         threads = []
+        self.worker(worker_id="scratch-sweep").sweep_scratch()
         for _ in range(count or self.config.worker.threads):
             thread = threading.Thread(target=self.worker().run_forever, args=(stop, wakeup), daemon=True)
             thread.start()
@@ -97,8 +98,13 @@ class Reactor:
             " (duplicate)" if result.duplicate else "",
             extra={"event_id": result.event_id},
         )
-        if result.dispatch:
-            self.dispatcher.dispatch(result.dispatch)
+        now = [i for i in result.dispatch if i not in result.redelivery]
+        if now:
+            self.dispatcher.dispatch(now)
+        if result.redelivery:
+            # in case the first writer died before dispatching; later, so that its message claims
+            # the action first and this copy finds it running or done instead of racing it
+            self.dispatcher.dispatch(result.redelivery, delay_seconds=self.config.worker.redelivery_delay_seconds)
 
     def request_action(
         self,

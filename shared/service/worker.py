@@ -21,6 +21,7 @@ from shared.executors.base import ActionContext, Outcome
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IGNORED, Ledger
 from shared.rules import plan_actions
+from shared.service import scratch
 from shared.service.dispatch import Dispatcher
 from shared.settings import Settings
 
@@ -58,6 +59,13 @@ class Worker:
         self._on_finished = on_finished
         self.clock = clock
         self.settings = settings or Settings(state_dir=self.state_dir)
+        self._in_flight: set[str] = set()  # actions this worker runs now (one per concurrent invocation)
+        self._in_flight_lock = threading.Lock()
+
+    def is_running(self, action_id: str) -> bool:
+        """Whether a call of this worker is running the action now (not: a lease it left behind)."""
+        with self._in_flight_lock:
+            return action_id in self._in_flight
 
     # -- one action -------------------------------------------------------------------------
     def run_once(self, action_id: str | None = None) -> Action | None:
@@ -68,6 +76,11 @@ class Worker:
             return None
         logger = logging.LoggerAdapter(log, {"action_id": action.id, "event_id": action.event_id})
         logger.info("running %s (%s), attempt %d", action.key, action.id, action.attempts)
+        with self._in_flight_lock:
+            self._in_flight.add(action.id)
+        left = scratch.clear(self.state_dir, action.id)  # we hold the lease: no live attempt uses them
+        if left:
+            self.ledger.note(action.id, self.worker_id, f"removed {left / 1e6:.1f} MB an earlier attempt left")
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(action, stop_heartbeat), daemon=True)
         heartbeat.start()
@@ -80,6 +93,9 @@ class Worker:
         finally:
             stop_heartbeat.set()
             heartbeat.join()
+            scratch.clear(self.state_dir, action.id)
+            with self._in_flight_lock:
+                self._in_flight.discard(action.id)
         return self.ledger.get_action(action.id)
 
     def _execute(self, action: Action, logger: logging.LoggerAdapter[logging.Logger]) -> Outcome:
@@ -192,6 +208,14 @@ class Worker:
             if not self.ledger.renew(action.id, self.worker_id, lease):
                 log.warning("lost the lease on %s", action.id)
                 return
+
+    def sweep_scratch(self) -> list[str]:
+        """At start: remove the scratch dirs of attempts that ended without removing theirs."""
+        try:
+            return scratch.sweep(self.state_dir, self.ledger, self.clock())
+        except Exception:  # never keeps a worker from starting
+            log.exception("sweeping %s failed", self.state_dir / "tmp")
+            return []
 
     # -- loops ------------------------------------------------------------------------------
     def run_forever(self, stop: threading.Event, wakeup: threading.Event | None = None) -> None:

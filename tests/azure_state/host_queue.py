@@ -34,13 +34,16 @@ def deliver(
     max_dequeue_count: int,
     retry_after_seconds: int = 1,
     timeout: float = 60,
+    visibility_timeout: int = 60,
 ) -> list[str]:
     """Deliver the next message until it succeeds or is poisoned; returns each delivery's result."""
     client = account.queue_client(queue)
     results: list[str] = []
     while True:
         message = wait_for(
-            lambda: client.receive_message(visibility_timeout=60), timeout=timeout, what=f"a message on {queue}"
+            lambda: client.receive_message(visibility_timeout=visibility_timeout),
+            timeout=timeout,
+            what=f"a message on {queue}",
         )
         try:
             function(queue_message(message))

@@ -42,6 +42,9 @@ class TestSettings:
             ("MODELOPS_MAX_BODY_BYTES", "1MB", "not a whole number"),
             ("MODELOPS_WEBHOOK_MAX_SKEW_SECONDS", "five", "not a whole number"),
             ("MODELOPS_STATE_BACKEND", "cosmos", "unknown state backend"),
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "11", "is not 0..10"),
+            ("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "lots", "not a number"),
+            ("MODELOPS_AZURE_READ_TIMEOUT", "1m", "not a whole number"),
         ],
     )
     def test_a_bad_value_is_refused_naming_the_setting_and_the_fix(self, name: str, value: str, needle: str) -> None:
