@@ -81,6 +81,14 @@ class TestOutcomeEvents:
             publisher(server).publish(finished())
         assert topic.attempts == 3 and len(topic.received) == 1
 
+    def test_a_throttled_publish_waits_the_retry_after_then_delivers(self, trust_test_ca: TestCA) -> None:
+        topic = EventGridTopic(key=KEY)
+        topic.fail_next(429, retry_after="2")
+        with HttpsServer(topic.app, trust_test_ca) as server:
+            publisher(server).publish(finished())  # backoff 0.01 s: only the Retry-After makes it wait
+        assert topic.attempts == 2 and len(topic.received) == 1
+        assert topic.at[1] - topic.at[0] >= 1.95
+
     def test_retries_are_bounded(self, trust_test_ca: TestCA) -> None:
         topic = EventGridTopic(key=KEY)
         topic.fail_next(503, 503, 503, 503)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,22 +24,27 @@ class EventGridTopic:
         self.token = token
         self.received: list[dict[str, Any]] = []
         self.attempts = 0
+        self.at: list[float] = []  # monotonic time of each request
+        self.retry_after: str | None = None
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self.app = FastAPI()
         self.app.post("/api/events")(self._publish)
 
-    def fail_next(self, *statuses: int) -> None:
-        """Answer the next requests (authorized or not) with these status codes."""
+    def fail_next(self, *statuses: int, retry_after: str | None = None) -> None:
+        """Answer the next requests (authorized or not) with these status codes (and a Retry-After)."""
         with self._lock:
             self._failures.extend(statuses)
+            self.retry_after = retry_after
 
     def _error(self, status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+        headers = {"Retry-After": self.retry_after} if self.retry_after and status in (429, 503) else None
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
     async def _publish(self, request: Request) -> Response:
         with self._lock:
             self.attempts += 1
+            self.at.append(time.monotonic())
             scripted = self._failures.pop(0) if self._failures else None
         if not request.query_params.get("api-version"):
             return self._error(400, "BadRequest", "api-version query parameter is required")
