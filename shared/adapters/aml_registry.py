@@ -14,6 +14,7 @@ from shared.adapters.credentials import azure_credential
 from shared.config.clouds import CLOUDS
 from shared.config.registries import AzureMLSharedRegistry
 from shared.domain.actions import short_hash
+from shared.settings import AzureHttpSettings
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,12 @@ def cloud_kwargs(cfg: AzureMLSharedRegistry) -> dict[str, Any]:
 class RegistryModelsClient:
     """One Azure ML registry's models; the app's identity (shared.adapters.credentials) by default."""
 
-    def __init__(self, cfg: AzureMLSharedRegistry, credential: Any | None = None) -> None:
+    def __init__(
+        self, cfg: AzureMLSharedRegistry, credential: Any | None = None, http: AzureHttpSettings | None = None
+    ) -> None:
         from azure.ai.ml import MLClient
 
+        http = http or AzureHttpSettings()  # MODELOPS_AZURE_*: not azure-core's 10 retries and 300 s timeouts
         self.registry = cfg.registry_name
         self._ml = MLClient(
             credential
@@ -68,7 +72,9 @@ class RegistryModelsClient:
             registry_name=cfg.registry_name,
             enable_telemetry=False,
             show_progress=False,
-            retry_policy=bounded_retry_policy(),
+            retry_policy=bounded_retry_policy(retry_total=http.retries, retry_backoff_max=http.backoff_max_seconds),
+            connection_timeout=http.connection_timeout_seconds,
+            read_timeout=http.read_timeout_seconds,
             **cloud_kwargs(cfg),
         )
 

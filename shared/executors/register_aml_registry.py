@@ -35,7 +35,7 @@ class RegistryRegisterExecutor:
         lineage = lineage_tags(ctx, source)
         doing = f"registering {source.name} v{source.version} in Azure ML registry {cfg.registry_name}"
         try:
-            registry = RegistryModelsClient(cfg, self._credential)
+            registry = RegistryModelsClient(cfg, self._credential, ctx.settings.azure_http)
             versions = registry.versions(name)
             earlier = _earlier_copy(versions, ctx.action.key, lineage)
             if earlier is not None:
