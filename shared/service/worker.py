@@ -76,27 +76,31 @@ class Worker:
             return None
         logger = logging.LoggerAdapter(log, {"action_id": action.id, "event_id": action.event_id})
         logger.info("running %s (%s), attempt %d", action.key, action.id, action.attempts)
-        with self._in_flight_lock:
-            self._in_flight.add(action.id)
-        left = scratch.clear(self.state_dir, action.id)  # we hold the lease: no live attempt uses them
-        if left:
-            self.ledger.note(action.id, self.worker_id, f"removed {left / 1e6:.1f} MB an earlier attempt left")
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(action, stop_heartbeat), daemon=True)
         heartbeat.start()
+        with self._in_flight_lock:
+            self._in_flight.add(action.id)
         try:
+            self._clear_scratch(action)
             outcome = self._execute(action, logger)
         except Exception as exc:  # every failure is recorded; the worker keeps going
             self._record_failure(action, exc, logger)
         else:
             self._record_success(action, outcome, logger)
         finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(action.id)
             stop_heartbeat.set()
             heartbeat.join()
             scratch.clear(self.state_dir, action.id)
-            with self._in_flight_lock:
-                self._in_flight.discard(action.id)
         return self.ledger.get_action(action.id)
+
+    def _clear_scratch(self, action: Action) -> None:
+        """What dead attempts of this action left; we hold the lease, so no live attempt uses it."""
+        left = scratch.clear(self.state_dir, action.id)
+        if left:
+            self.ledger.note(action.id, self.worker_id, f"removed {left / 1e6:.1f} MB an earlier attempt left")
 
     def _execute(self, action: Action, logger: logging.LoggerAdapter[logging.Logger]) -> Outcome:
         if action.kind == RESOLVE_RUN:
