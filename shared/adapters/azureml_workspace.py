@@ -4,7 +4,7 @@
 That call also registers the workspace's service context (with our auth) in azureml-mlflow's per-URI
 cache, so an explicit `MlflowClient(tracking_uri=<azureml uri>)` authenticates with our credential and
 MLflow's global tracking URI is never touched. The one gap is the plugin's artifact repository, which
-looks the context up through the *global* tracking store; `_artifact_repository` closes it (see there).
+looks the context up through the *global* tracking store; `azureml_artifacts` closes it (see there).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ log = logging.getLogger("modelops.azureml")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 _lock = threading.Lock()
-_uris: dict[tuple[str, ...], str] = {}
-_contexts: dict[str, Any] = {}  # tracking URI without query -> azureml-mlflow service context
+_uris: dict[tuple[str, ...], tuple[str, Any]] = {}  # workspace -> (tracking URI, azureml-mlflow service context)
 
 
 def mlflow_tracking_uri(cfg: AzureMLRegistry, credential: Any = None) -> str:
@@ -43,7 +42,11 @@ def mlflow_tracking_uri(cfg: AzureMLRegistry, credential: Any = None) -> str:
     with _lock:  # held while resolving: concurrent first calls for a workspace make one Workspace.get
         if key not in _uris:
             _uris[key] = _resolve(cfg, credential or workspace_credential(cfg))
-        return _uris[key]
+        uri, context = _uris[key]
+    from shared.adapters.azureml_artifacts import bind
+
+    bind(uri, context, cfg)  # this entry's storage settings serve the artifacts its clients ask for
+    return uri
 
 
 def check_model_name(name: str, registry: str) -> None:
@@ -58,7 +61,7 @@ def check_model_name(name: str, registry: str) -> None:
     )
 
 
-def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
+def _resolve(cfg: AzureMLRegistry, credential: Any) -> tuple[str, Any]:
     from azureml.core import Workspace
 
     auth = identity_auth(credential, cfg)
@@ -76,10 +79,8 @@ def _resolve(cfg: AzureMLRegistry, credential: Any) -> str:
         raise _classify(exc, where) from exc
     from azureml.mlflow._internal.service_context_loader import _AzureMLServiceContextLoader
 
-    _contexts[_context_key(uri)] = _AzureMLServiceContextLoader.get_service_context(uri)
-    _install_artifact_repository()
     log.info("resolved %s to %s", where, uri)
-    return uri
+    return uri, _AzureMLServiceContextLoader.get_service_context(uri)
 
 
 def identity_auth(credential: Any, cfg: AzureMLWorkspace) -> Any:
@@ -109,53 +110,6 @@ def identity_auth(credential: Any, cfg: AzureMLWorkspace) -> Any:
         cloud.endpoints.resource_manager = cfg.arm_endpoint + "/"
         auth._cloud_type = cloud
     return auth
-
-
-def _context_key(uri: str) -> str:
-    return uri.split("?")[0]
-
-
-def _install_artifact_repository() -> None:
-    from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry
-
-    _artifact_repository_registry.register("azureml", _artifact_repository)
-
-
-def _artifact_repository(artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> Any:
-    """azureml-mlflow's artifact repository, bound to the workspace of the client that asks for it.
-
-    The plugin finds its workspace through `MlflowClient()` (the global tracking URI) and otherwise wants
-    a `?token=` in the artifact URI; MLflow passes the asking client's tracking URI, so use that instead.
-    """
-    from azureml.mlflow.entry_point_loaders import azureml_artifacts_builder
-
-    context = _contexts.get(_context_key(tracking_uri)) if tracking_uri else None
-    if context is None or "/registries/" in artifact_uri:
-        return azureml_artifacts_builder(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
-    return _workspace_repository(artifact_uri, context, tracking_uri, registry_uri)
-
-
-def _workspace_repository(artifact_uri: str, context: Any, tracking_uri: str | None, registry_uri: str | None) -> Any:
-    from azureml.mlflow._client.artifact.local_artifact_client import LocalArtifactClient
-    from azureml.mlflow._client.artifact.run_artifact_client import RunArtifactsClient
-    from azureml.mlflow._store.artifact.artifact_repo import AzureMLflowArtifactRepository
-    from azureml.mlflow._store.artifact.utils import artifact_uri_decomp
-    from mlflow.store.artifact.artifact_repo import ArtifactRepository
-
-    class WorkspaceArtifactRepository(AzureMLflowArtifactRepository):  # type: ignore[misc]
-        def __init__(self) -> None:
-            ArtifactRepository.__init__(self, artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
-            parts = artifact_uri_decomp(artifact_uri)  # the same decomposition the plugin makes
-            if "experiment" in parts and "runid" in parts:
-                self.artifacts = RunArtifactsClient(
-                    context, parts["experiment"], parts["runid"], parts.get("artifact_path")
-                )
-            else:
-                self.artifacts = LocalArtifactClient(
-                    context, parts["origin"], parts["container"], parts["artifact_path"]
-                )
-
-    return WorkspaceArtifactRepository()
 
 
 def _classify(exc: Exception, where: str) -> Exception:

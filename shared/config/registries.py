@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -33,6 +34,21 @@ class AzureMLRegistry(AzureMLWorkspace):
 
     kind: Literal["azureml"]
     experiment: str = Field(default=COPY_EXPERIMENT, description="experiment that holds the copy runs")
+    storage_endpoint: str | None = Field(
+        default=None,
+        description="blob endpoint of the workspace's storage if not https://<account>.blob.<the cloud's storage "
+        "suffix> (Azure Stack, a private endpoint; http:// only on loopback, for the Azurite emulator)",
+    )
+
+    @field_validator("storage_endpoint")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")):
+            raise ValueError("must be an https:// URL (http:// only for an emulator on 127.0.0.1 or localhost)")
+        return value.rstrip("/")
 
 
 class AzureMLSharedRegistry(ConfigModel):

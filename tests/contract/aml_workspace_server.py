@@ -56,12 +56,16 @@ class AmlWorkspaceContract:
         self.azurite = azurite
         self.base_url = ""  # set once the HTTPS server knows its port
         self.workspaces: dict[tuple[str, str], str] = {}  # (resource group, name) -> workspace id
+        self.backends: dict[tuple[str, str], str] = {}  # (resource group, name) -> its own MLflow server
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.app = self._build()
 
-    def add_workspace(self, resource_group: str, name: str, workspace_id: str) -> None:
+    def add_workspace(self, resource_group: str, name: str, workspace_id: str, *, mlflow_url: str = "") -> None:
+        """A workspace; ``mlflow_url``: its own backing MLflow server (default: the shared one)."""
         self.workspaces[(resource_group.lower(), name.lower())] = workspace_id
+        if mlflow_url:
+            self.backends[(resource_group.lower(), name.lower())] = mlflow_url.rstrip("/")
 
     def calls(self, method: str, pattern: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == method and re.search(pattern, r["path"])]
@@ -134,7 +138,8 @@ class AmlWorkspaceContract:
             if (rg.lower(), ws.lower()) not in self.workspaces or sub != self.subscription_id:
                 return _mlflow_error(404, "RESOURCE_DOES_NOT_EXIST", f"Workspace {ws} not found.")
             body = await request.body()
-            return self._forward(request.method, rest, dict(request.query_params), body)
+            backend = self.backends.get((rg.lower(), ws.lower()), self.mlflow_url)
+            return self._forward(backend, request.method, rest, dict(request.query_params), body)
 
         prefix = "/history/v1.0/" + WS_PATH + "/experiments/{experiment}/runs/{run}/artifacts"
 
@@ -204,7 +209,7 @@ class AmlWorkspaceContract:
             },
         }
 
-    def _forward(self, method: str, rest: str, query: dict[str, str], body: bytes) -> Response:
+    def _forward(self, backend: str, method: str, rest: str, query: dict[str, str], body: bytes) -> Response:
         """MLflow REST as Azure ML serves it: the real server's answer, with AML's artifact URIs and name rules."""
         payload: dict[str, Any] = {}
         if body:
@@ -224,7 +229,7 @@ class AmlWorkspaceContract:
                     "dashes, underscores and periods, start with an alphanumeric and be at most 255 long.",
                 )
         upstream = requests.request(
-            method, f"{self.mlflow_url}/api/{rest}", params=query, json=payload if body else None, timeout=60
+            method, f"{backend}/api/{rest}", params=query, json=payload if body else None, timeout=60
         )
         return Response(
             upstream.content,

@@ -1,0 +1,194 @@
+"""An Azure ML workspace as a copy source: a model in one workspace (its files in the workspace's blob
+storage, Azurite here) copied into a second workspace and into a plain MLflow registry, over the
+workspace contract (ARM, discovery, MLflow REST, run-history artifacts), with the real azureml-mlflow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from shared.adapters.azureml_artifacts import check_download_url
+from shared.adapters.azureml_workspace import mlflow_tracking_uri
+from shared.config.registries import AzureMLRegistry
+from shared.errors import PermanentError
+from shared.executors.base import ActionContext
+from shared.executors.register import RegisterExecutor
+from shared.local.mlflow_server import MlflowServer
+from tests.contract.credentials import StaticTokenCredential
+from tests.contract.https import TestCA
+from tests.registries.conftest import RG, SUB, TOKEN, AmlWorkspace, register_context
+from tests.support import train_and_register, unique
+
+DEV = "ws-dev-" + uuid.uuid4().hex[:6]
+PROD = "ws-prod-" + uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module")
+def prod_backing(tmp_path_factory: pytest.TempPathFactory, aml: AmlWorkspace) -> Iterator[MlflowServer]:
+    """The second workspace's own MLflow store, so a copy lands somewhere the source is not."""
+    with MlflowServer(tmp_path_factory.mktemp("aml-prod")) as backing:
+        aml.contract.add_workspace(RG, DEV, str(uuid.uuid4()))
+        aml.contract.add_workspace(RG, PROD, str(uuid.uuid4()), mlflow_url=backing.url)
+        yield backing
+
+
+def _workspace(name: str, url: str, extra: str = "") -> str:
+    return (
+        f'    kind: azureml\n    subscription_id: "{SUB}"\n    resource_group: {RG}\n    workspace: {name}\n'
+        f"    arm_endpoint: {url}\n{extra}"
+    )
+
+
+def _config(aml: AmlWorkspace, source_url: str, *, storage: bool = True) -> str:
+    endpoint = f"    storage_endpoint: {aml.azurite.blob_url}\n" if storage else ""
+    return (
+        f'sources:\n  mlflow: {{tracking_uri: "{source_url}"}}\n  azureml: {{registry: aml-dev}}\n'
+        f"registries:\n  aml-dev:\n{_workspace(DEV, aml.url, endpoint)}  aml-prod:\n{_workspace(PROD, aml.url)}"
+    )
+
+
+def _resolve(ctx: ActionContext) -> None:
+    """Resolve the workspaces with the contract's token (the app's identity in production)."""
+    credential = StaticTokenCredential(TOKEN)
+    for entry in ctx.config.registries.values():
+        if isinstance(entry, AzureMLRegistry):
+            mlflow_tracking_uri(entry, credential=credential)
+
+
+def _workspace_client(ctx: ActionContext) -> MlflowClient:
+    """An MLflow client on the action's target workspace."""
+    uri = mlflow_tracking_uri(ctx.target(AzureMLRegistry))
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _into_dev(tmp_path: Path, aml: AmlWorkspace, source: MlflowServer, name: str, version: str) -> str:
+    """The dev workspace's version of a source model (copied in by the MLflow -> Azure ML path)."""
+    params = {"source": "mlflow", "source_tracking_uri": source.url}
+    ctx = register_context(tmp_path, _config(aml, source.url), name, version, params, "aml-dev")
+    _resolve(ctx)
+    return str(RegisterExecutor().execute(ctx).outputs.to_dict()["model_version"])
+
+
+@dataclass(frozen=True)
+class DevModel:
+    name: str
+    source_version: str
+    version: str  # in the dev workspace
+    example: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def dev_model(
+    tmp_path_factory: pytest.TempPathFactory,
+    source_server: MlflowServer,
+    aml: AmlWorkspace,
+    prod_backing: MlflowServer,
+    test_ca: TestCA,
+) -> Iterator[DevModel]:
+    """A model in the dev workspace, its files in dev's blob storage (copied in from an MLflow server)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REQUESTS_CA_BUNDLE", str(test_ca.bundle))
+        env.setenv("SSL_CERT_FILE", str(test_ca.bundle))
+        name = unique("churn")
+        version, example = train_and_register(source_server.url, name)
+        dev = _into_dev(tmp_path_factory.mktemp("dev"), aml, source_server, name, version)
+    yield DevModel(name, version, dev, example)
+
+
+class TestCopyOutOfAnAzureMLWorkspace:
+    def test_a_workspace_model_is_copied_to_a_second_workspace_with_its_files_once(
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        prod_backing: MlflowServer,
+        dev_model: DevModel,
+        trust_test_ca: TestCA,
+    ) -> None:
+        name, version, dev_version, example = (
+            dev_model.name,
+            dev_model.source_version,
+            dev_model.version,
+            dev_model.example,
+        )
+        config = _config(aml, source_server.url)
+
+        # an Azure ML event about the dev workspace's version: copied out of dev into prod
+        params = {"source": "azureml", "source_registry": "aml-dev"}
+        ctx = register_context(tmp_path, config, name, dev_version, params, "aml-prod")
+        first = RegisterExecutor().execute(ctx)
+
+        prod = _workspace_client(ctx)
+        [copy] = prod.search_model_versions(f"name='{name}'")
+        assert first.outputs.to_dict()["reused"] is False and first.outputs.to_dict()["model_version"] == copy.version
+        assert copy.tags["modelops.source_registry"] == "aml-dev"
+        assert copy.tags["modelops.source_version"] == dev_version
+        assert MlflowClient(prod_backing.url).get_model_version(name, copy.version).run_id == copy.run_id
+
+        # the files were read from dev's storage through read SAS URLs and written under prod's copy run
+        downloads = aml.contract.calls("GET", rf"^/history/v1\.0/.*/workspaces/{DEV}/.*/artifacts/contentinfo$")
+        assert downloads and {d["authorization"] for d in downloads} == {f"Bearer {TOKEN}"}
+        prefix = f"ExperimentRun/dcid.{copy.run_id}/model/"
+        blobs = {b.name[len(prefix) :] for b in aml.contract.container().list_blobs(name_starts_with=prefix)}
+        assert {"MLmodel", "input_example.json", "requirements.txt"} <= blobs
+        local = tmp_path / "prod-copy"
+        for blob in blobs:
+            (local / blob).parent.mkdir(parents=True, exist_ok=True)
+            (local / blob).write_bytes(aml.contract.container().download_blob(prefix + blob).readall())
+        original = mlflow.artifacts.download_artifacts(
+            MlflowClient(source_server.url).get_model_version_download_uri(name, version),
+            dst_path=str(tmp_path / "o"),
+            tracking_uri=source_server.url,
+        )
+        pd.testing.assert_series_equal(
+            pd.Series(mlflow.pyfunc.load_model(str(local)).predict(example)),
+            pd.Series(mlflow.pyfunc.load_model(original).predict(example)),
+        )
+
+        # once: the same event again reuses the copy
+        again = RegisterExecutor().execute(register_context(tmp_path, config, name, dev_version, params, "aml-prod"))
+        assert again.outputs.to_dict()["reused"] is True
+        assert len(list(prod.search_model_versions(f"name='{name}'"))) == 1
+
+    def test_storage_the_cloud_does_not_name_fails_the_copy_naming_the_setting(
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        prod_backing: MlflowServer,
+        trust_test_ca: TestCA,
+    ) -> None:
+        """Without `storage_endpoint`, azureml-mlflow would skip every file and the copy would be empty."""
+        name = unique("fraud")
+        version, _ = train_and_register(source_server.url, name)
+        dev_version = _into_dev(tmp_path, aml, source_server, name, version)
+
+        params = {"source": "azureml", "source_registry": "aml-dev"}
+        ctx = register_context(
+            tmp_path, _config(aml, source_server.url, storage=False), name, dev_version, params, "aml-prod"
+        )
+        with pytest.raises(PermanentError, match=r"127\.0\.0\.1.*set `storage_endpoint: <blob endpoint URL>`"):
+            RegisterExecutor().execute(ctx)
+        assert not list(_workspace_client(ctx).search_model_versions(f"name='{name}'"))
+
+
+def test_download_urls_on_the_clouds_blob_hosts_or_the_configured_endpoint_only() -> None:
+    def check(url: str, suffix: str = "core.windows.net", endpoint: str | None = None) -> None:
+        check_download_url(url, storage_suffix=suffix, storage_endpoint=endpoint, workspace="ws")
+
+    check("https://acct.blob.core.usgovcloudapi.net/c/b?sig=x", "core.usgovcloudapi.net")
+    check("https://stack.local/acct/c/b", endpoint="https://stack.local/acct")
+    for url, suffix, endpoint in [
+        ("https://acct.blob.core.windows.net/c/b?sig=x", "core.usgovcloudapi.net", None),
+        ("http://acct.blob.core.windows.net/c/b", "core.windows.net", None),
+        ("https://stack.local/acctX/c/b", "core.windows.net", "https://stack.local/acct"),
+    ]:
+        with pytest.raises(PermanentError, match="storage_endpoint"):
+            check(url, suffix, endpoint)
