@@ -133,7 +133,12 @@ def upload(client: Any, run_id: str, local_dir: Path, artifact_path: str) -> Non
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
     from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
-    repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
+    artifact_uri = client.get_run(run_id).info.artifact_uri
+    if "://" in artifact_uri and not artifact_uri.startswith("file:"):
+        # a remote store: its repository may need the client's tracking URI (azureml://), so the client uploads
+        client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
+        return
+    repo = get_artifact_repository(artifact_uri)
     if not isinstance(repo, LocalArtifactRepository):
         client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
         return
