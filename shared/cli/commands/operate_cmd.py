@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from shared.bootstrap import Container
 from shared.cli.commands.inspect_cmd import print_actions
 from shared.cli.output import emit_json, narrator
+
+if TYPE_CHECKING:
+    from shared.ledger.base import IntakeResult
+    from shared.service.reactor import Reactor
 
 VERBS = {"register": "register", "deploy": "deploy", "score": "batch_score"}
 
@@ -33,12 +38,15 @@ def operate(args: argparse.Namespace) -> int:
         source=args.source,
         force=args.force,
     )
+    return run_queued(args, reactor, result, f"queued {args.kind} of {args.model}/{args.version} to {args.target}")
+
+
+def run_queued(args: argparse.Namespace, reactor: Reactor, result: IntakeResult, queued: str) -> int:
+    """Say what was queued (or that it was already), then run it here until done unless --no-wait;
+    exit 0 only when every action it ran succeeded. Shared by register/deploy/score and rollback."""
     action_id = result.action_ids[0]
     say = narrator(args.output)
-    if result.duplicate:
-        say(f"{action_id}: {result.reason}")
-    else:
-        say(f"{action_id}: queued {args.kind} of {args.model}/{args.version} to {args.target}")
+    say(f"{action_id}: {result.reason}" if result.duplicate else f"{action_id}: {queued}")
     if args.no_wait:
         if args.output == "json":
             emit_json({"action_id": action_id, "duplicate": result.duplicate, "reason": result.reason})
@@ -55,4 +63,6 @@ def operate(args: argparse.Namespace) -> int:
         for action in done:
             for key, value in action.outputs.to_dict().items():
                 print(f"  {key}: {value}")
+            if action.error:
+                print(f"  error: {action.error}")
     return 0 if all(a.status == "succeeded" for a in done) else 1
