@@ -9,12 +9,15 @@ secrets to redact in logs, and the environment of child processes. Nothing else 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 from shared.errors import ConfigError
+
+N = TypeVar("N", int, float)
 
 STORAGE = "AzureWebJobsStorage"
 DEFAULT_TABLE = "modelopsledger"
@@ -249,15 +252,7 @@ def _mlflow_http(env: Mapping[str, str]) -> MlflowHttpSettings:
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name) or ""
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError.single(
-            "environment", name, f"{text!r} is not a number", f"set {name} to a number, e.g. {default}"
-        ) from None
+    return _number(env, name, default, float, ("a number", "a number"))
 
 
 def _in_azure(env: Mapping[str, str]) -> bool:
@@ -273,12 +268,17 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, ("a whole number", "an integer"))
+
+
+def _number(env: Mapping[str, str], name: str, default: N, parse: Callable[[str], N], what: tuple[str, str]) -> N:
+    """The setting parsed with ``parse``, ``default`` when unset; otherwise refused naming it and the fix."""
     text = env.get(name) or ""
     if not text:
         return default
     try:
-        return int(text)
+        return parse(text)
     except ValueError:
         raise ConfigError.single(
-            "environment", name, f"{text!r} is not a whole number", f"set {name} to an integer, e.g. {default}"
+            "environment", name, f"{text!r} is not {what[0]}", f"set {name} to {what[1]}, e.g. {default}"
         ) from None

@@ -27,72 +27,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
-from shared.domain.actions import QUEUED, RUNNING, WAITING, Action
+from shared.domain.actions import QUEUED, Action
 from shared.domain.clock import Clock, iso, now_utc, parse_dt
+from shared.ledger import table_access as q
 from shared.ledger import table_codec as codec
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
-from shared.ledger.store import LedgerContention, Stored
+from shared.ledger.store import RACE_RETRIES, LedgerContention, Stored
+from shared.ledger.table_access import TableAccess
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
 
 T = TypeVar("T")
 
 __all__ = ["LedgerContention", "TableLedger", "TableStore"]
 
-PK_WATERMARK = "watermark"
-EVENT_ROWS = "RowKey ge 'evt_' and RowKey lt 'evt`'"  # '`' follows '_': the evt_ rows only
-ACTION_ROWS = "RowKey ge 'act_' and RowKey lt 'act`'"
-ACTIVE = f"({ACTION_ROWS}) and (status eq '{QUEUED}' or status eq '{WAITING}' or status eq '{RUNNING}')"
-RACE_RETRIES = 20
 
-
-class TableStore:
+class TableStore(TableAccess):
     """The ``LedgerStore`` of one Azure Table (or Azurite). Safe across threads and processes."""
 
-    def __init__(self, table_client: Any) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        self._table = table_client
-        with contextlib.suppress(ResourceExistsError):
-            table_client.create_table()
-
     # -- plumbing -------------------------------------------------------------------------
-    def _get(self, pk: str, rk: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self._table.get_entity(pk, rk)
-        except ResourceNotFoundError:
-            return None
-
-    def _query(
-        self, pk: str, where: str | None = None, params: dict[str, Any] | None = None, select: list[str] | None = None
-    ) -> Iterator[Any]:
-        # the spaces around ( ) matter: the SDK splits the filter on them to find @params
-        text = "PartitionKey eq @pk" + (f" and ( {where} )" if where else "")
-        return iter(self._table.query_entities(text, parameters={"pk": pk, **(params or {})}, select=select))
-
-    def _replace(self, entity: dict[str, Any], etag: object) -> bool:
-        """Write the whole entity if it is unchanged since it was read with ``etag``."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
-
-        try:
-            self._table.update_entity(
-                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-            )
-            return True
-        except (ResourceModifiedError, ResourceNotFoundError):
-            return False
-
     def _mutate_event(self, event_id: str, change: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
         """Read-modify-write of an event entity; a lost race (412) re-reads and changes again."""
         for _ in range(RACE_RETRIES):
@@ -103,26 +63,6 @@ class TableStore:
             if self._replace(new, entity.metadata["etag"]):
                 return new
         raise LedgerContention(f"event {event_id} changed {RACE_RETRIES} times while being updated; try again")
-
-    def _create_together(self, entities: list[dict[str, Any]], update: tuple[Any, object] | None = None) -> bool:
-        """Create entities of one partition atomically (with ``update``, an (entity, etag) replaced if
-        unchanged, in the same batch); False if one of them already exists or the update lost a race."""
-        from azure.core import MatchConditions
-        from azure.data.tables import TableTransactionError, UpdateMode
-
-        operations: list[Any] = [("create", e) for e in entities]
-        if update is not None:
-            entity, etag = update
-            options = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
-            operations.insert(0, ("update", entity, options))
-        try:
-            self._table.submit_transaction(operations)
-            return True
-        except TableTransactionError as exc:
-            code = str(getattr(exc, "error_code", ""))
-            if exc.status_code in (409, 412) or code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
-                return False
-            raise
 
     def _holder(
         self, claim_rk: str, field: str, entity: dict[str, Any], extra: list[dict[str, Any]] | None = None
@@ -198,11 +138,11 @@ class TableStore:
     def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[DeliveryRecord]:
         if delivery_id is not None:
             prefix = codec.delivery_prefix(delivery_id)
-            found = [codec.delivery_from_entity(e) for e in self._query(PK_EVENT, _prefix(prefix))]
+            found = [codec.delivery_from_entity(e) for e in self._query(PK_EVENT, q.prefix_rows(prefix))]
             return [d for d in found if event_id is None or d.event_id == event_id]
         if event_id is None:
             return []
-        return [codec.delivery_from_entity(e) for e in self._query(PK_EVENT, _prefix(f"dlv_{event_id}_"))]
+        return [codec.delivery_from_entity(e) for e in self._query(PK_EVENT, q.prefix_rows(f"dlv_{event_id}_"))]
 
     def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
         self._mutate_event(
@@ -214,9 +154,10 @@ class TableStore:
         return codec.event_from_entity(entity) if entity else None
 
     def events(self, *, source: str | None, status: str | None, limit: int, offset: int) -> list[EventRecord]:
-        where, params = _filters({"source": source, "status": status})
+        where, params = q.filters({"source": source, "status": status})
         return [
-            codec.event_from_entity(e) for e in _page(self._query(PK_EVENT, EVENT_ROWS + where, params), limit, offset)
+            codec.event_from_entity(e)
+            for e in q.page(self._query(PK_EVENT, q.EVENT_ROWS + where, params), limit, offset)
         ]
 
     def event_payload(self, event_id: str) -> dict[str, Any] | None:
@@ -229,7 +170,7 @@ class TableStore:
 
     def load(self, action_id: str) -> Stored | None:
         entity = self._get(PK_ACTION, action_id) if action_id.startswith("act_") else None
-        return _stored(entity) if entity else None
+        return q.stored(entity) if entity else None
 
     def swap(self, before: Stored, after: Action) -> bool:
         return self._replace(codec.action_entity(after), before.version)
@@ -246,19 +187,19 @@ class TableStore:
             found = [s.action for s in (self.load(i) for i in linked) if s is not None]
             found = sorted((a for a in found if query.matches(a)), key=lambda a: a.id)  # newest-first ids
             return found[query.offset : query.offset + query.limit]
-        where, params = _filters(query.equal())
-        rows = self._query(PK_ACTION, ACTION_ROWS + where, params)
-        return [codec.action_from_entity(e) for e in _page(rows, query.limit, query.offset)]
+        where, params = q.filters(query.equal())
+        rows = self._query(PK_ACTION, q.ACTION_ROWS + where, params)
+        return [codec.action_from_entity(e) for e in q.page(rows, query.limit, query.offset)]
 
     def active(self) -> list[Stored]:
-        return [_stored(e) for e in self._query(PK_ACTION, ACTIVE)]
+        return [q.stored(e) for e in self._query(PK_ACTION, q.ACTIVE)]
 
     def due(self, now: datetime) -> list[Stored]:
         return [s for s in self.active() if transitions.is_due(s.action, now)]
 
     def dependents(self, action_id: str) -> list[Stored]:
-        where = f"{ACTION_ROWS} and after eq @after and status eq @queued"
-        return [_stored(e) for e in self._query(PK_ACTION, where, {"after": action_id, "queued": QUEUED})]
+        where = f"{q.ACTION_ROWS} and after eq @after and status eq @queued"
+        return [q.stored(e) for e in self._query(PK_ACTION, where, {"after": action_id, "queued": QUEUED})]
 
     def append_log(self, action_id: str, at: datetime, worker: str | None, message: str) -> None:
         line = {"PartitionKey": f"log_{action_id}", "RowKey": codec.log_row_key(at), "at": iso(at), "worker": worker}
@@ -271,13 +212,13 @@ class TableStore:
 
     # -- the rest -------------------------------------------------------------------------
     def get_watermark(self, name: str) -> str | None:
-        entity = self._get(PK_WATERMARK, codec.key_hash(name))
+        entity = self._get(q.PK_WATERMARK, codec.key_hash(name))
         return str(entity["value"]) if entity else None
 
     def set_watermark(self, name: str, value: str, now: datetime) -> None:
         from azure.data.tables import UpdateMode
 
-        row = {"PartitionKey": PK_WATERMARK, "RowKey": codec.key_hash(name), "name": name}
+        row = {"PartitionKey": q.PK_WATERMARK, "RowKey": codec.key_hash(name), "name": name}
         self._table.upsert_entity(
             {**row, "value": codec.truncate(value), "updated_at": iso(now)}, mode=UpdateMode.REPLACE
         )
@@ -285,12 +226,12 @@ class TableStore:
     def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str:
         prefix = "".join(c for c in kind[:8] if c.isalnum()) or "report"
         report_id = codec.newest_first_id(prefix, now)
-        row = {"PartitionKey": _report_partition(kind), "RowKey": report_id, "kind": kind, "created_at": iso(now)}
+        row = {"PartitionKey": q.report_partition(kind), "RowKey": report_id, "kind": kind, "created_at": iso(now)}
         self._table.create_entity({**row, **codec.pack_json("body", report, max_chunks=14)})
         return report_id
 
     def list_reports(self, kind: str, limit: int) -> list[dict[str, Any]]:
-        rows = _page(self._query(_report_partition(kind)), limit, 0)
+        rows = q.page(self._query(q.report_partition(kind)), limit, 0)
         return [{"id": e["RowKey"], "created_at": e["created_at"], **codec.unpack_json(e, "body", {})} for e in rows]
 
     def stats(self) -> dict[str, Any]:
@@ -303,41 +244,12 @@ class TableStore:
         return {
             "backend": "azure-tables",
             "table": getattr(self._table, "table_name", None),
-            "events": count(PK_EVENT, EVENT_ROWS),
-            "actions": count(PK_ACTION, ACTION_ROWS),
+            "events": count(PK_EVENT, q.EVENT_ROWS),
+            "actions": count(PK_ACTION, q.ACTION_ROWS),
         }
 
     def close(self) -> None:
         self._table.close()
-
-
-def _stored(entity: Any) -> Stored:
-    return Stored(codec.action_from_entity(entity), entity.metadata["etag"])
-
-
-def _filters(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """OData equality filters with parameters (the SDK quotes and escapes them)."""
-    used = {k: v for k, v in values.items() if v is not None}
-    return "".join(f" and {k} eq @{k}" for k in used), used
-
-
-def _prefix(prefix: str) -> str:
-    """The rows whose RowKey starts with ``prefix`` (of [a-z0-9_] only: no quoting needed)."""
-    return f"RowKey ge '{prefix}' and RowKey lt '{prefix[:-1]}{chr(ord(prefix[-1]) + 1)}'"
-
-
-def _page(rows: Iterator[Any], limit: int, offset: int) -> list[Any]:
-    out: list[Any] = []
-    for index, row in enumerate(rows):
-        if index >= offset + limit:
-            break
-        if index >= offset:
-            out.append(row)
-    return out
-
-
-def _report_partition(kind: str) -> str:
-    return "report_" + codec.key_hash(kind)[:40]
 
 
 class TableLedger(LedgerCore):

@@ -20,6 +20,9 @@ from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
 T = TypeVar("T")
 
 
+RACE_RETRIES = 20  # compare-and-set attempts before a write gives up with LedgerContention
+
+
 class LedgerContention(RuntimeError):
     """A record kept changing under us; the caller (a queue delivery) will be retried."""
 
