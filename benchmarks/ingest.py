@@ -173,11 +173,13 @@ def _commit(tree: Path) -> str:
     return f"commit {done.stdout.strip()}" if done.returncode == 0 else str(tree)
 
 
-def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling every thread of the serving process (loop, writer, threadpool) without
-    pausing it, idle frames included, one stack per thread, as collapsed stacks in ``out``."""
+def profile(pid: int, out: Path, *, native: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the serving process (loop, writer, threadpool), idle frames
+    included, one stack per thread, as collapsed stacks in ``out``: without pausing it, or with
+    ``native`` pausing it at each sample to add the C frames (SQLite, the JSON and HMAC code)."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    options = ["--rate", "250", "--nonblocking", "--idle", "--threads", "--format", "raw"]
+    options = ["--rate", "250", "--idle", "--threads", "--format", "raw"]
+    options += ["--native"] if native else ["--nonblocking"]
     command = [spy, "record", "--pid", str(pid), *options, "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
@@ -221,6 +223,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, default=None, help="py-spy collapsed stacks of the reactor, written here"
     )
+    parser.add_argument("--native", action="store_true", help="with --profile: C frames too (pauses the process)")
     parser.add_argument(
         "--baseline-tree",
         type=Path,
@@ -260,7 +263,7 @@ def main() -> None:
             blast(bare_port, warmup, args.concurrency)
             blast(port, warmup, args.concurrency)
             if args.profile is not None:
-                spy = profile(reactor.pid, args.profile)
+                spy = profile(reactor.pid, args.profile, native=args.native)
 
             def side(target: int, i: int) -> dict[str, float]:
                 nonlocal distinct_total

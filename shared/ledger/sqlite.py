@@ -66,7 +66,7 @@ class SqliteStore:
     group_commit = True
 
     def new_id(self, prefix: str, now: datetime) -> str:
-        return f"{prefix}_{random_hex(20)}"
+        return f"{prefix}_{int(now.timestamp() * 1000):011x}{random_hex(9)}"
 
     # -- events ---------------------------------------------------------------------------
     def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shared.ledger.sqlite_checkpoint import Checkpointer
 from shared.ledger.sqlite_schema import SCHEMA
 
 T = TypeVar("T")
@@ -53,6 +54,7 @@ class SqliteFile:
         self._writer: threading.Thread | None = None
         self._writer_guard = threading.Lock()
         self._loop_units: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[], Any], _Waiter]]] = {}
+        self.checkpointer = Checkpointer(path, self._connect)
         self.db().executescript(SCHEMA)  # executescript manages its own transaction
         self._add_missing_columns()
 
@@ -67,13 +69,17 @@ class SqliteFile:
         """This thread's connection (autocommit outside ``transaction``)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=60000")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
+            db = self._local.db = self._connect()
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=60000")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it (sqlite_checkpoint.py)
         return db
 
     @contextmanager
@@ -91,6 +97,7 @@ class SqliteFile:
             finally:
                 self._local.in_transaction = False
             db.execute("COMMIT")
+        self.checkpointer.committed()
 
     # -- group commit -------------------------------------------------------------------------
     def submit(self, unit: Callable[[], T]) -> Future[T]:
@@ -184,6 +191,7 @@ class SqliteFile:
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
+            self.checkpointer.committed()
         except _UnitFailed:
             raise
         except BaseException as exc:  # nothing of the batch was committed: every caller hears why

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -85,3 +86,39 @@ class TestSqliteGroupCommit:
         assert [f.result(timeout=30) for f in futures] == [i * i for i in range(40)]
         with pytest.raises(ZeroDivisionError):
             file.submit(lambda: 1 // 0).result(timeout=30)
+
+
+class TestCheckpoints:
+    def test_commits_leave_the_wal_to_the_checkpoint_thread_which_empties_it(self, tmp_path: Path) -> None:
+        file = SqliteFile(tmp_path / "ledger.db")
+        assert file.db().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # no copy inside a COMMIT
+        for i in range(40):
+            with file.transaction():
+                file.db().execute(
+                    "INSERT INTO watermarks(name, value, updated_at) VALUES (?, ?, 't')", (f"w{i}", "v" * 2000)
+                )
+        deadline = time.monotonic() + 20
+        with sqlite3.connect(tmp_path / "ledger.db") as other:
+            while time.monotonic() < deadline:
+                # frames in the WAL vs frames already copied into the database file (a no-op checkpoint)
+                _, frames, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames > 0 and frames == done and file.checkpointer.runs > 0:
+                    break
+                time.sleep(0.1)
+        assert file.checkpointer.runs > 0 and frames == done
+        assert len(file.db().execute("SELECT name FROM watermarks").fetchall()) == 40
+
+
+class TestIds:
+    def test_sqlite_ids_sort_by_creation_time_and_stay_unique(self, tmp_path: Path) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from shared.ledger.sqlite import SqliteStore
+
+        store = SqliteStore(tmp_path / "ledger.db")
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        ids = [store.new_id("evt", start + timedelta(milliseconds=i // 10)) for i in range(2000)]
+        assert len(set(ids)) == len(ids)
+        assert all(len(i) == len("evt_") + 20 for i in ids)
+        # new rows land at the end of the id indexes (few pages written per commit), not at random
+        assert [i[:15] for i in ids] == sorted(i[:15] for i in ids)
