@@ -32,14 +32,21 @@ STATUSES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED)
 UNSCOPED_SOURCES = frozenset({"mlflow", "databricks", "azureml", "operator"})
 
 
+def source_scope(source: str | None) -> str | None:
+    """The source name that tells two sources' same-named versions apart, or None for the names of
+    one-source-per-kind configs (mlflow, databricks, azureml, operator), whose keys and names stay as
+    they were. Action keys and Azure ML deployment names both scope by it."""
+    return source if source and source not in UNSCOPED_SOURCES else None
+
+
 def action_key(kind: str, target: str, model_name: str, model_version: str, source: str | None = None) -> str:
     """One execution per (action, target, source model version), whichever event asked for it.
 
     Two named sources may both hold `churn` version 3: a source not named for its kind scopes the
     key (`register:central:team-b/churn:3`); the names mlflow, databricks and azureml do not.
     """
-    scope = f"{source}/" if source and source not in UNSCOPED_SOURCES else ""
-    return f"{kind}:{target}:{scope}{model_name}:{model_version}"
+    scope = source_scope(source)
+    return f"{kind}:{target}:{scope + '/' if scope else ''}{model_name}:{model_version}"
 
 
 def short_hash(text: str, length: int = 16) -> str:

@@ -6,20 +6,34 @@ from __future__ import annotations
 import re
 
 from shared.config.base import AzureMLWorkspace
-from shared.domain.actions import short_hash
+from shared.domain.actions import short_hash, source_scope
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef
 
 
-def deployment_name(target: str, model_name: str, model_version: str) -> str:
-    """Deterministic, valid Azure ML deployment name (<=32 chars, letters/digits/hyphens, a letter first)."""
+def deployment_name(target: str, model_name: str, model_version: str, *, source: str | None = None) -> str:
+    """Deterministic, valid Azure ML deployment / web service name for one deploy action's model version.
+
+    At most 32 characters, lowercase letters, digits and hyphens, a letter first and a hash last: valid
+    both as an online deployment name and as an ACI/AKS service name (azureml-core's
+    `webservice_name_validation`: ``^[a-z]([-a-z0-9]*[a-z0-9])?$``, 3-32 characters). Like action keys
+    (`shared.domain.actions.source_scope`), a named source is part of the name, so `churn` v3 of source
+    dev and of source prod get two deployments; the names mlflow, databricks and azureml (and operator)
+    keep the names they had before sources were named.
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-") or "model"
     if not slug[0].isalpha():
         slug = "m" + slug
     version = re.sub(r"[^a-z0-9]+", "", str(model_version).lower()) or "0"
-    # the hash keeps names distinct when truncation or the target would otherwise collide
-    suffix = short_hash(f"{target}|{model_name}|{model_version}", 6)
-    head = f"{slug}-v{version}"[: 32 - len(suffix) - 1].rstrip("-")
+    scope = source_scope(source)
+    head = f"{slug}-v{version}"
+    if scope is None:
+        # the hash keeps names distinct when truncation or the target would otherwise collide
+        suffix = short_hash(f"{target}|{model_name}|{model_version}", 6)
+    else:
+        head += "-" + (re.sub(r"[^a-z0-9]+", "-", scope.lower()).strip("-") or "s")
+        suffix = short_hash(f"{target}|{scope}|{model_name}|{model_version}", 6)
+    head = head[: 32 - len(suffix) - 1].rstrip("-")
     return f"{head}-{suffix}"
 
 

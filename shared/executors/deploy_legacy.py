@@ -65,7 +65,7 @@ class LegacyWebserviceExecutor:
         warn_legacy_once(target, cfg.kind)
         model = ctx.model()
         require_same_workspace(ctx, cfg, model, f"a {cfg.kind} web service deploys a model of that workspace")
-        name = deployment_name(target, model.name, model.version)
+        name = deployment_name(target, model.name, model.version, source=ctx.action.params.source)
         try:
             return self._deploy(ctx, cfg, model, name)
         except ActionError:

@@ -56,7 +56,7 @@ class OnlineDeployExecutor:
         if not isinstance(cfg, ManagedOnlineDeployment | KubernetesOnlineDeployment):
             raise PermanentError(f"target {ctx.action.target!r} is not an online endpoint target")
         model = ctx.model()
-        name = deployment_name(ctx.action.target, model.name, model.version)
+        name = deployment_name(ctx.action.target, model.name, model.version, source=ctx.action.params.source)
         out: dict[str, Any] = {  # this attempt's working record; DeployOutputs at the end
             "target": ctx.action.target,
             "kind": cfg.kind,

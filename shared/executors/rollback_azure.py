@@ -30,7 +30,7 @@ class OnlineRollbackExecutor:
         if not isinstance(cfg, ManagedOnlineDeployment | KubernetesOnlineDeployment):
             raise PermanentError(f"target {ctx.action.target!r} is not an online endpoint target")
         action = ctx.action
-        name = deployment_name(action.target, action.model_name, action.model_version)
+        name = deployment_name(action.target, action.model_name, action.model_version, source=action.params.source)
         doing = f"rolling {cfg.endpoint} back to {name} ({action.model_name} v{action.model_version})"
         try:
             return self._switch(ctx, cfg, name)
@@ -94,7 +94,7 @@ class LegacyRollbackExecutor:
         if not isinstance(cfg, AciDeployment | AksDeployment):
             raise PermanentError(f"target {ctx.action.target!r} is not an ACI/AKS target")
         action = ctx.action
-        name = deployment_name(action.target, action.model_name, action.model_version)
+        name = deployment_name(action.target, action.model_name, action.model_version, source=action.params.source)
         try:
             ws = self._sdk.workspace(cfg)
             service = self._sdk.find_service(ws, name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config.schema import ReactorConfig
-from shared.domain.actions import DEPLOY, ROLLBACK, SUCCEEDED, Action, PlannedAction
+from shared.domain.actions import DEPLOY, ROLLBACK, SUCCEEDED, Action, PlannedAction, source_scope
 from shared.domain.outputs import ModelLocation
 from shared.domain.params import ActionParams
 from shared.errors import Conflict, NotFound
@@ -29,11 +29,16 @@ class Served:
     action: Action
 
     @property
-    def ident(self) -> tuple[str, str]:
-        return self.model_name, self.model_version
+    def scope(self) -> str | None:
+        """The named source of the deploy: two sources' same-named versions are two deployments."""
+        return source_scope(self.action.params.source)
+
+    @property
+    def ident(self) -> tuple[str | None, str, str]:
+        return self.scope, self.model_name, self.model_version
 
     def label(self) -> str:
-        return f"{self.model_name} v{self.model_version}"
+        return f"{self.model_name} v{self.model_version}" + (f" (source {self.scope})" if self.scope else "")
 
 
 def plan_rollback(
@@ -50,9 +55,9 @@ def plan_rollback(
     current = stack[-1]
     if to is not None:
         wanted = (model or current.model_name, str(to))
-        if wanted == current.ident:
+        if wanted == current.ident[1:]:
             return None, current
-        found = [s for s in served if s.ident == wanted]
+        found = [s for s in served if s.ident[1:] == wanted]
         if not found:
             deployed = ", ".join(dict.fromkeys(s.label() for s in served))
             raise Conflict(
@@ -120,7 +125,7 @@ def _stack(served: list[Served]) -> list[Served]:
     for entry in served:
         if entry.action.kind == ROLLBACK:
             away = (entry.model_name, entry.action.params.from_version)
-            stack = [s for s in stack if s.ident != away]
+            stack = [s for s in stack if s.ident[1:] != away]
         stack = [s for s in stack if s.ident != entry.ident] + [entry]
     return stack
 
