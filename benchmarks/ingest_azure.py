@@ -25,6 +25,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness import ROOT, Ratio, add_arguments, finish, percentile, run_rounds
 
@@ -61,10 +62,58 @@ def events(
                 "run_id": uuid.uuid4().hex,
             },
         }
-        originals.append(parse_mlflow(envelope, str(uuid.uuid4())))
+        originals.append(parse_mlflow(envelope, str(uuid.uuid4()), source="mlflow"))
     out = originals + [rng.choice(originals) for _ in range(count - distinct)]
     rng.shuffle(out)
     return out, distinct
+
+
+class RequestCount:
+    """Every HTTP request the SDK clients send, counted on the sending thread (azure-core's
+    ``raw_request_hook``, set on every client the StorageAccount builds), so that each delivery's
+    own requests are read around its call: ``table`` (by verb: GET a point read or query, POST an
+    insert or a ``$batch``, PUT/MERGE an update) and ``queue`` sends."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.by_kind: dict[str, Counter[str]] = {"new": Counter(), "duplicate": Counter(), "bare": Counter()}
+        self.deliveries: Counter[str] = Counter()
+
+    def hook(self, request: Any) -> None:
+        http = request.http_request
+        url = urlsplit(http.url)
+        kind = "queue" if "/messages" in url.path else "table"
+        label = "table $batch" if url.path.endswith("$batch") else f"{kind} {http.method}"
+        current = getattr(self._local, "counter", None)
+        if current is not None:
+            current[label] += 1
+
+    def around(self, kind: str | None, call: Any) -> Any:
+        """Run ``call`` counting its requests under ``kind`` (None: by the intake's answer)."""
+        self._local.counter = mine = Counter[str]()
+        try:
+            result = call()
+        finally:
+            self._local.counter = None
+        name = kind or ("duplicate" if result.duplicate else "new")
+        with self.lock:
+            self.by_kind[name].update(mine)
+            self.deliveries[name] += 1
+        return result
+
+    def per_delivery(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for name, counts in self.by_kind.items():
+            n = self.deliveries[name]
+            if n:
+                per = {label: round(c / n, 2) for label, c in sorted(counts.items())}
+                table = sum(c for label, c in counts.items() if label.startswith("table")) / n
+                out[name] = {"deliveries": n, "table_requests": round(table, 2), **per}
+        return out
 
 
 def blast(work: list[Any], concurrency: int, one: Any) -> dict[str, float]:
@@ -129,6 +178,9 @@ def main() -> None:
         from shared.adapters.azure_storage import StorageAccount
         from shared.bootstrap import Container
 
+        requests = RequestCount()
+        options = StorageAccount._pipeline_options
+        StorageAccount._pipeline_options = lambda self: {**options(self), "raw_request_hook": requests.hook}  # type: ignore[method-assign]
         reactor = Container.from_env().reactor()
         account = StorageAccount(connection_string=azurite.connection_string)
         table = account.table_client("benchbare")
@@ -145,11 +197,15 @@ def main() -> None:
                 "payload": json.dumps({"model": event.model_name, "version": event.model_version}),
                 "status": "accepted",
             }
-            table.create_entity(entity)
-            queue.send_message(json.dumps({"action_id": entity["RowKey"]}))
+
+            def send() -> None:
+                table.create_entity(entity)
+                queue.send_message(json.dumps({"action_id": entity["RowKey"]}))
+
+            requests.around("bare", send)
 
         def reactor_one(event: Any) -> None:
-            result = reactor.accept(event)
+            result = requests.around(None, lambda: reactor.accept(event))
             with lock:
                 answered["duplicate" if result.duplicate else "accepted"] += 1
 
@@ -158,6 +214,7 @@ def main() -> None:
         blast(warm, args.concurrency, bare_one)
         blast(warm, args.concurrency, reactor_one)
         answered.clear()
+        requests.reset()
 
         def side(target: int, i: int) -> dict[str, float]:
             nonlocal distinct_total
@@ -190,6 +247,7 @@ def main() -> None:
         baseline="one bare entity insert + one queue send per delivery",
         headline="{s[throughput_per_s]:.0f}/s, p50 {s[p50_ms]:.0f} ms, p99 {s[p99_ms]:.0f} ms;"
         " {b[throughput_per_s]:.0f}/s, p50 {b[p50_ms]:.0f} ms, p99 {b[p99_ms]:.0f} ms",
+        requests_per_delivery=requests.per_delivery(),
         ledger=(
             ledger_check := {
                 "accepted": answered["accepted"],

@@ -2,18 +2,28 @@
 
 Layout (PartitionKey / RowKey):
 - ``event`` / ``evt_<newest-first id>``: the event, its action ids and delivery count;
-  ``event`` / ``dedupe_<sha256(dedupe key)>``: the dedupe claim, created with the event in one
-  entity-group transaction, so a redelivery finds the first recording by a point read.
+  ``event`` / ``dedupe_<sha256(dedupe key)>``: the dedupe claim, created with the event (and its
+  first delivery, ``dlv_``/``did_`` rows) in one entity-group transaction, so a redelivery is
+  refused by the claim (409) and finds the first recording by a point read.
 - ``action`` / ``act_<newest-first id>``: the action; ``action`` / ``key_<sha256(action key)>``:
-  its key claim, again created together in one transaction (one action per key, ever).
-- ``log_<action id>`` / ``<time>-<seq>``: the action's audit log, read in RowKey order.
+  its key claim, again created together (one action per key, ever);
+  ``action`` / ``log_<action id>_<time>-<seq>``: its audit log, read in RowKey order. (Tables
+  written before kept the log in a partition ``log_<action id>`` of its own; it is still read.)
 - ``watermark`` / ``<sha256(name)>``; ``report_<sha256(kind)>`` / ``<newest-first id>``.
 
 Ids sort newest first, so listing is a scan of one partition in RowKey order, the same order the
 SQLite ledger gives. The compare-and-set is a replace conditioned on the entity's ETag (If-Match).
-There is no cross-partition transaction, so ``unit_of_work`` groups nothing: an event and its
-actions are written in steps that any redelivery can finish (the event entity says ``complete``
-once its actions are linked), so a crash between steps loses nothing.
+There is no cross-partition transaction, so ``unit_of_work`` groups nothing. A new event is two
+batches: the event, naming its actions as ``planned``, then the actions with their key claims and
+audit lines; the planned actions count as linked once they exist. When one of their keys is taken
+(an action another event planned) or the second batch never ran (a crash), the actions are added
+one by one and linked (the event says ``complete`` then); any redelivery finishes that, so a crash
+between steps loses nothing.
+
+Round trips (Azurite, counted by ``benchmarks/ingest_azure.py``): a new event two batches; a
+duplicate one refused batch, the claim, the event and its first action read once each (reads are
+kept for the length of one intake, ``TableAccess.in_unit``), one batch counting the delivery, plus
+a read for each further action.
 
 Cost: point reads for ids and keys; ``claim()`` without an id (one query per claim),
 ``next_due()`` and listing scan the ``action`` partition server-side with an OData filter on
@@ -43,6 +53,7 @@ from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
 from shared.ledger.store import RACE_RETRIES, LedgerContention, Stored
 from shared.ledger.table_access import TableAccess
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
+from shared.ledger.transitions import Transition
 
 T = TypeVar("T")
 
@@ -84,13 +95,14 @@ class TableStore(TableAccess):
     def submit(self, unit: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()  # no writer thread: the unit runs here, now
         try:
-            future.set_result(unit())
+            future.set_result(self.in_unit(unit))
         except Exception as exc:
             future.set_exception(exc)
         return future
 
     async def submit_async(self, unit: Callable[[], T]) -> T:
-        return await asyncio.to_thread(unit)  # Table Storage blocks on HTTP: not on the event loop
+        # Table Storage blocks on HTTP: not on the event loop
+        return await asyncio.to_thread(self.in_unit, unit)
 
     group_commit = False
 
@@ -98,19 +110,54 @@ class TableStore(TableAccess):
         return codec.newest_first_id(prefix, now)
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:
+    def add_event(
+        self,
+        record: EventRecord,
+        payload: Callable[[], dict[str, Any]],
+        delivery: DeliveryRecord,
+        plan: Callable[[], list[Transition]],
+    ) -> tuple[str, bool]:
+        """Two batches for a new event: the event with its key claim and first delivery (an
+        insert-or-fail: a 409 is a duplicate, answered from the claim), then its actions with their
+        key claims and audit lines. The event names those actions as ``planned``; they count as
+        linked once they exist, and a batch is all or nothing, so a crash between the two leaves an
+        event whose first planned action is missing: the redelivery adds them one by one."""
         claim_rk = "dedupe_" + codec.key_hash(record.dedupe_key)
         first = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
-        return self._holder(claim_rk, "event_id", codec.event_entity(record, payload()), first)
+        steps = plan()
+        actions = [e for step in steps for e in self._action_entities(step)]
+        together = q.fits_one_batch(actions)
+        planned = [step.action.id for step in steps] if together else None
+        held = self._holder(claim_rk, "event_id", codec.event_entity(record, payload(), planned), first)
+        if held != record.id or planned is None:
+            return held, False
+        return held, not actions or self._create_together(actions)
+
+    def _action_entities(self, step: Transition) -> list[dict[str, Any]]:
+        action = step.action
+        claim = {"PartitionKey": PK_ACTION, "RowKey": "key_" + codec.key_hash(action.key), "action_id": action.id}
+        at = action.created_at or now_utc()
+        lines = [codec.log_entity(action.id, at, step.worker, line) for line in step.lines]
+        return [claim, codec.action_entity(action), *lines]
+
+    def _linked(self, entity: Any) -> list[str] | None:
+        """An event's linked actions: complete, or planned and created (its first planned action exists)."""
+        ids = [str(i) for i in json.loads(entity.get("action_ids") or "[]")]
+        if entity.get("complete"):
+            return ids
+        if entity.get("planned") and ids and self.load(ids[0]) is not None:
+            return ids
+        return None
 
     def linked(self, event_id: str) -> list[str] | None:
-        entity = self._get(PK_EVENT, event_id)
-        return list(json.loads(entity["action_ids"])) if entity and entity.get("complete") else None
+        entity = self._get(PK_EVENT, event_id) if event_id.startswith("evt_") else None
+        return self._linked(entity) if entity else None
 
     def link(self, event_id: str, action_ids: list[str], *, accept: bool) -> None:
         def change(entity: Any) -> dict[str, Any]:
-            linked = json.loads(entity.get("action_ids") or "[]")
+            linked = self._linked(entity) or []  # planned ones that were never created are dropped
             new = {**entity, "action_ids": json.dumps(linked + [i for i in action_ids if i not in linked])}
+            new.pop("planned", None)
             if accept:
                 new["status"] = ACCEPTED
                 new.pop("reason", None)
@@ -202,13 +249,15 @@ class TableStore(TableAccess):
         return [q.stored(e) for e in self._query(PK_ACTION, where, {"after": action_id, "queued": QUEUED})]
 
     def append_log(self, action_id: str, at: datetime, worker: str | None, message: str) -> None:
-        line = {"PartitionKey": f"log_{action_id}", "RowKey": codec.log_row_key(at), "at": iso(at), "worker": worker}
-        self._table.create_entity(codec.drop_none({**line, "message": codec.truncate(message)}))
+        self._table.create_entity(codec.log_entity(action_id, at, worker, message))
 
     def read_log(self, action_id: str) -> list[dict[str, Any]]:
-        return [
-            {"at": e["at"], "worker": e.get("worker"), "message": e["message"]} for e in self._query(f"log_{action_id}")
+        lines = [
+            *self._query(PK_ACTION, q.prefix_rows(codec.log_prefix(action_id))),
+            *self._query(codec.log_partition(action_id)),  # written before the lines moved to the action partition
         ]
+        lines.sort(key=codec.log_order)
+        return [{"at": e["at"], "worker": e.get("worker"), "message": e["message"]} for e in lines]
 
     # -- the rest -------------------------------------------------------------------------
     def get_watermark(self, name: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, Action, PlannedAction
@@ -103,8 +103,14 @@ class LedgerCore(LedgerReads):
         plan: list[PlannedAction],
         max_attempts: int,
     ) -> IntakeResult:
-        event_id = self._store.add_event(record, partial(event_to_payload, event), delivery)
+        together = cache(partial(self._plan_new, record.id, plan, max_attempts))
+        event_id, created = self._store.add_event(record, partial(event_to_payload, event), delivery, together)
         first = event_id == record.id
+        if first and created:  # the store created the actions with the event: all were new
+            steps = together()
+            new_ids = [s.action.id for s in steps]
+            ready = [s.action.id for s in steps if s.action.after is None]  # the others wait on these
+            return IntakeResult(event_id, record.status, reason=record.reason, action_ids=new_ids, dispatch=ready)
         ids = None if first else self._store.linked(event_id)
         runnable: list[str] = []
         if ids is None:
@@ -126,6 +132,25 @@ class LedgerCore(LedgerReads):
             dispatch=[i for i in ids if i in runnable or i in redelivery],
             redelivery=redelivery,
         )
+
+    def _plan_new(self, event_id: str, plan: list[PlannedAction], max_attempts: int) -> list[Transition]:
+        """The plan as new actions of the event (each ``after`` the new id of its upstream), for a
+        store that creates them with the event when every key is free (``add_event``)."""
+        steps: list[Transition] = []
+        for step in plan:
+            now = self._clock()
+            after = steps[step.after_index].action.id if step.after_index is not None else None
+            steps.append(
+                transitions.plan(
+                    step,
+                    action_id=self._store.new_id("act", now),
+                    event_id=event_id,
+                    after=after,
+                    max_attempts=max_attempts,
+                    now=now,
+                )
+            )
+        return steps
 
     def _insert_plan(self, event_id: str, plan: list[PlannedAction], max_attempts: int) -> tuple[list[str], list[str]]:
         ids: list[str] = []

@@ -36,6 +36,7 @@ from shared.ledger.records import (
 )
 from shared.ledger.sqlite_db import SqliteFile
 from shared.ledger.store import Stored
+from shared.ledger.transitions import Transition
 
 T = TypeVar("T")
 _ACTION_COLUMNS = ", ".join(ACTION_FIELDS)
@@ -69,18 +70,25 @@ class SqliteStore:
         return f"{prefix}_{int(now.timestamp() * 1000):011x}{random_hex(9)}"
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:
+    def add_event(
+        self,
+        record: EventRecord,
+        payload: Callable[[], dict[str, Any]],
+        delivery: DeliveryRecord,
+        plan: Callable[[], list[Transition]],
+    ) -> tuple[str, bool]:
+        # ``plan`` is not used: the core adds the actions in the same transaction (one commit either way)
         # looked up first, inside the write transaction: a duplicate (a third of webhook traffic)
         # then costs one indexed read, not the encoding of an event (``payload`` is called only here)
         found = self._run("SELECT id FROM events WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
         if found is not None:
-            return str(found[0])
+            return str(found[0]), False
         fields = {**event_to_fields(record), "payload": json.dumps(payload(), default=str)}
         self._run(
             f"INSERT INTO events({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})", [*fields.values()]
         )
         self.add_delivery(delivery)
-        return record.id
+        return record.id, False
 
     def linked(self, event_id: str) -> list[str] | None:
         # an intake is one transaction: an event's actions are linked as soon as it is visible

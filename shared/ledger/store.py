@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from shared.domain.actions import Action
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
+from shared.ledger.transitions import Transition
 
 T = TypeVar("T")
 
@@ -59,10 +60,19 @@ class LedgerStore(Protocol):
     def new_id(self, prefix: str, now: datetime) -> str: ...
 
     # -- events ----------------------------------------------------------------------------
-    def add_event(self, record: EventRecord, payload: Callable[[], dict[str, Any]], delivery: DeliveryRecord) -> str:
+    def add_event(
+        self,
+        record: EventRecord,
+        payload: Callable[[], dict[str, Any]],
+        delivery: DeliveryRecord,
+        plan: Callable[[], list[Transition]],
+    ) -> tuple[str, bool]:
         """Create the event, with its first delivery, unless its dedupe key is taken (then write
-        neither); returns the id that holds the key. ``payload`` is called only when the store
-        needs the payload (a duplicate may not)."""
+        neither); returns the id that holds the key, and whether the store also created ``plan``
+        (the event's actions as new ones, with their audit lines). A store may create them only
+        when the event is new and every action key is free, or never: then the core adds the
+        actions one by one (``add_action``) and links them. ``payload`` and ``plan`` are called
+        only when the store needs them (a duplicate may not)."""
         ...
 
     def linked(self, event_id: str) -> list[str] | None:

@@ -4,12 +4,15 @@ partition, equality filters, paging), ETag-conditioned replaces and one-partitio
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from shared.domain.actions import QUEUED, RUNNING, WAITING
 from shared.ledger import table_codec as codec
 from shared.ledger.store import Stored
+
+T = TypeVar("T")
 
 PK_WATERMARK = "watermark"
 EVENT_ROWS = "RowKey ge 'evt_' and RowKey lt 'evt`'"  # '`' follows '_': the evt_ rows only
@@ -42,28 +45,64 @@ def page(rows: Iterator[Any], limit: int, offset: int) -> list[Any]:
     return out
 
 
+BATCH_OPERATIONS = 100  # an entity-group transaction: at most 100 operations, 4 MiB of body
+BATCH_BYTES = 3 * 1024 * 1024  # of property values, leaving room for the request's framing
+
+
+def fits_one_batch(entities: list[dict[str, Any]]) -> bool:
+    size = sum(len(v.encode()) if isinstance(v, str) else 16 for e in entities for v in e.values())
+    return len(entities) <= BATCH_OPERATIONS and size <= BATCH_BYTES
+
+
 def report_partition(kind: str) -> str:
     return "report_" + codec.key_hash(kind)[:40]
 
 
 class TableAccess:
-    """Reads and conditional writes on one table client (the SDK is imported where it is used)."""
+    """Reads and conditional writes on one table client (the SDK is imported where it is used).
+
+    Inside ``in_unit`` (one intake, on the calling thread) a point read is made once: the event a
+    duplicate reads to find its actions is the one it counts the delivery on, the action read to
+    see that the actions were created is the one it asks whether it started. Every write drops
+    what it touches from those reads, and each update is conditioned on the ETag read, so a copy
+    that went stale costs a lost race (re-read), never a lost write.
+    """
 
     def __init__(self, table_client: Any) -> None:
         from azure.core.exceptions import ResourceExistsError
 
         self._table = table_client
+        self._unit = threading.local()
         with contextlib.suppress(ResourceExistsError):
             table_client.create_table()
+
+    def in_unit(self, unit: Callable[[], T]) -> T:
+        self._unit.reads = {}
+        try:
+            return unit()
+        finally:
+            self._unit.reads = None
 
     # -- plumbing -------------------------------------------------------------------------
     def _get(self, pk: str, rk: str) -> Any | None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        reads: dict[tuple[str, str], Any] | None = getattr(self._unit, "reads", None)
+        if reads is not None and (pk, rk) in reads:
+            return reads[pk, rk]
         try:
-            return self._table.get_entity(pk, rk)
+            found = self._table.get_entity(pk, rk)
         except ResourceNotFoundError:
-            return None
+            found = None
+        if reads is not None:
+            reads[pk, rk] = found
+        return found
+
+    def _forget(self, entities: Iterable[Mapping[str, Any]]) -> None:
+        reads: dict[tuple[str, str], Any] | None = getattr(self._unit, "reads", None)
+        if reads:
+            for entity in entities:
+                reads.pop((entity["PartitionKey"], entity["RowKey"]), None)
 
     def _query(
         self, pk: str, where: str | None = None, params: dict[str, Any] | None = None, select: list[str] | None = None
@@ -78,6 +117,7 @@ class TableAccess:
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
+        self._forget([entity])
         try:
             self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
@@ -93,8 +133,10 @@ class TableAccess:
         from azure.data.tables import TableTransactionError, UpdateMode
 
         operations: list[Any] = [("create", e) for e in entities]
+        self._forget(entities)
         if update is not None:
             entity, etag = update
+            self._forget([entity])
             options = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
             operations.insert(0, ("update", entity, options))
         try:

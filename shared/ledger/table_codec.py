@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.actions import Action
+from shared.domain.clock import iso
 from shared.ledger.records import (
     DeliveryRecord,
     EventRecord,
@@ -135,9 +136,15 @@ def action_from_entity(entity: Mapping[str, Any]) -> Action:
     return action_from_fields({**entity, "id": entity["RowKey"], **numbers, **texts})
 
 
-def event_entity(record: EventRecord, payload: dict[str, Any]) -> dict[str, Any]:
+def event_entity(record: EventRecord, payload: dict[str, Any], planned: list[str] | None = None) -> dict[str, Any]:
+    """The event as first written. ``planned``: the ids of the actions created right after it in
+    one batch of their own (``[]``: it has none, so it is complete as written); without, its
+    actions are linked later (``complete`` then)."""
     fields = event_to_fields(record)
     plain = {name: value for name, value in fields.items() if name not in ("id", "summary")}
+    links: dict[str, Any] = {"complete": planned == []}
+    if planned:
+        links.update(action_ids=json.dumps(planned), planned=True)
     return drop_none(
         {
             "PartitionKey": PK_EVENT,
@@ -145,7 +152,7 @@ def event_entity(record: EventRecord, payload: dict[str, Any]) -> dict[str, Any]
             **plain,
             "dedupe_key": truncate(record.dedupe_key),
             "reason": truncate(record.reason),
-            "complete": False,  # until its actions are linked
+            **links,
             **pack_text("summary", fields["summary"], max_chunks=2),
             **_payload(payload),
         }
@@ -167,6 +174,28 @@ def _payload(payload: dict[str, Any]) -> dict[str, Any]:
     size = len(json.dumps(payload.get("raw"), default=str))
     raw = {"_truncated": f"the sender's body ({size} characters) exceeds the Table Storage entity limit"}
     return pack_json("payload", {**payload, "raw": raw}, max_chunks=12)
+
+
+def log_entity(action_id: str, at: datetime, worker: str | None, message: str) -> dict[str, Any]:
+    """An audit line in the action's partition (so it can join the action's batch), oldest first
+    under ``log_<action id>_``. Tables written before kept them in a partition ``log_<action id>``
+    of their own, which is still read (``log_partition``)."""
+    line = {"PartitionKey": PK_ACTION, "RowKey": f"{log_prefix(action_id)}{log_row_key(at)}", "at": iso(at)}
+    return drop_none({**line, "worker": worker, "message": truncate(message)})
+
+
+def log_prefix(action_id: str) -> str:
+    return f"log_{action_id}_"
+
+
+def log_partition(action_id: str) -> str:
+    """Where a table written before this layout keeps the action's audit lines (RowKey: the time)."""
+    return f"log_{action_id}"
+
+
+def log_order(entity: Mapping[str, Any]) -> str:
+    """The time part of a line's RowKey, in either layout."""
+    return str(entity["RowKey"]).rpartition("_")[2]
 
 
 def delivery_entities(delivery: DeliveryRecord, now: datetime) -> list[dict[str, Any]]:

@@ -5,8 +5,10 @@ both backends in tests/ledger."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from azure.data.tables import TableClient
 
 from shared.adapters.azure_storage import StorageAccount
 from shared.domain.events import ModelEvent
@@ -15,8 +17,9 @@ from shared.ledger.azure_tables import TableLedger
 from tests.ledger.support import event, must, plan
 
 
-class CrashBeforeLinking:
-    """The real Azurite client; the first event update dies like a killed host."""
+class CrashAfterTheEvent:
+    """The real Azurite client; the first write to the action partition (the batch of the event's
+    actions, or the link of actions added one by one) dies like a killed host."""
 
     def __init__(self, client: Any) -> None:
         self.client, self.crashed = client, False
@@ -24,27 +27,83 @@ class CrashBeforeLinking:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
-    def update_entity(self, entity: Any, **kwargs: Any) -> Any:
-        if not self.crashed and entity["PartitionKey"] == "event":
+    def _crash(self, partition: str) -> None:
+        if not self.crashed and partition == "action":
             self.crashed = True
             raise ConnectionError("host killed")
-        return self.client.update_entity(entity, **kwargs)
+
+    def submit_transaction(self, operations: Any, **kwargs: Any) -> Any:
+        self._crash(operations[0][1]["PartitionKey"])
+        return self.client.submit_transaction(operations, **kwargs)
+
+
+class CountingRequests:
+    """azure-core's ``raw_request_hook`` on a real client: the requests one ledger call sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __call__(self, request: Any) -> None:
+        http = request.http_request
+        self.sent.append(f"{http.method} {urlsplit(http.url).path.rsplit('/', 1)[-1].split('(')[0]}")
+
+    def during(self, call: Any) -> list[str]:
+        self.sent.clear()
+        call()
+        return list(self.sent)
 
 
 class TestTableLedger:
-    def test_a_recording_interrupted_after_the_dedupe_claim_is_finished_by_the_redelivery(
+    def test_a_recording_interrupted_after_the_event_is_finished_by_the_redelivery(
         self, account: StorageAccount, names: dict[str, str]
     ) -> None:
-        crashing = TableLedger(CrashBeforeLinking(account.table_client(names["table"])))
+        crashing = TableLedger(CrashAfterTheEvent(account.table_client(names["table"])))
         with pytest.raises(ConnectionError):
             crashing.record_event(event("3"), plan("3"), reason=None, max_attempts=3)
         ledger = TableLedger(account.table_client(names["table"]))
+        crashed = ledger.get_event(must_id(ledger))
+        assert crashed is not None and crashed["actions"] == []  # planned, never created
         redelivered = ledger.record_event(event("3"), plan("3"), reason=None, max_attempts=3)
         assert redelivered.duplicate and len(redelivered.action_ids) == 1
         assert redelivered.dispatch == redelivered.action_ids  # the crashed writer never dispatched it
         stored = ledger.get_event(redelivered.event_id)
         assert stored is not None and stored["actions"][0]["id"] == redelivered.action_ids[0]
         assert len(ledger.list_actions()) == 1
+        [line] = ledger.action_log(redelivered.action_ids[0])  # planned once, by the redelivery
+        assert line["message"].endswith(f"for event {redelivered.event_id}")
+
+    def test_a_new_event_is_two_batches_and_a_duplicate_one_refused_batch_three_reads_and_one_batch(
+        self, account: StorageAccount, names: dict[str, str]
+    ) -> None:
+        """The round trips of an intake (the queue send is the dispatcher's): the event with its
+        claim and delivery, then its actions with theirs and their audit lines; a duplicate is
+        refused by the claim, reads the claim, the event and its action, and counts itself."""
+        hook = CountingRequests()
+        client = TableClient.from_connection_string(
+            str(account.connection_string), table_name=names["table"], raw_request_hook=hook
+        )
+        ledger = TableLedger(client)
+        first = hook.during(lambda: ledger.record_event(event("4"), plan("4", steps=2), reason=None, max_attempts=3))
+        assert first == ["POST $batch", "POST $batch"]
+        again = hook.during(lambda: ledger.record_event(event("4"), plan("4", steps=2), reason=None, max_attempts=3))
+        assert sorted(again) == ["GET " + names["table"]] * 4 + ["POST $batch"] * 2
+        # (the claim, the event, the first action to see that they were created, the second's upstream)
+        stored = ledger.get_event(ledger.list_events()[0]["id"])
+        assert stored is not None and stored["deliveries"] == 2 and len(stored["actions"]) == 2
+
+    def test_audit_lines_kept_where_tables_written_before_kept_them_are_read_with_the_new_ones(
+        self, account: StorageAccount, names: dict[str, str], ledger: TableLedger
+    ) -> None:
+        [action_id] = ledger.record_event(event("5"), plan("5"), reason=None, max_attempts=3).action_ids
+        old_line = {"at": "2026-01-01T00:00:00.000000+00:00", "worker": "w0", "message": "claimed by w0"}
+        client = account.table_client(names["table"])  # the layout before: a partition per action
+        client.create_entity(
+            {"PartitionKey": f"log_{action_id}", "RowKey": "20260101T000000000000-000000001-abcdef", **old_line}
+        )
+        ledger.note(action_id, "w1", "a note")
+        lines = ledger.action_log(action_id)
+        assert [line["message"] for line in lines] == ["claimed by w0", lines[1]["message"], "a note"]
+        assert lines[1]["message"].startswith("planned by")
 
     def test_large_values_are_split_and_oversized_ones_truncated_with_a_note(self, ledger: TableLedger) -> None:
         big_event = ModelEvent(
@@ -66,3 +125,8 @@ class TestTableLedger:
         report_id = ledger.record_report("cleanup", {"groups": ["g" * 100] * 2000})
         assert ledger.list_reports("cleanup")[0]["id"] == report_id
         assert len(ledger.list_reports("cleanup")[0]["groups"]) == 2000
+
+
+def must_id(ledger: TableLedger) -> str:
+    [found] = ledger.list_events()
+    return str(found["id"])
