@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from shared.local.mlflow_server import MlflowServer
 from tests.contract.azurite import Azurite
 from tests.contract.https import TestCA
+
+if TYPE_CHECKING:
+    from tests.registries.conftest import AmlWorkspace
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +32,16 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def test_ca() -> TestCA:
     return TestCA()
+
+
+@pytest.fixture(scope="session")
+def aml(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[AmlWorkspace]:
+    """One Azure ML workspace contract for the session (register target and source in tests/registries,
+    the Unity Catalog copy's target and storage in tests/sources)."""
+    from tests.registries.conftest import aml_workspace
+
+    with aml_workspace(tmp_path_factory.mktemp("aml"), test_ca) as workspace:
+        yield workspace
 
 
 @pytest.fixture

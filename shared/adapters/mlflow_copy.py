@@ -21,7 +21,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from shared.adapters import artifact_transfer
+from shared.adapters import artifact_transfer, uc_artifacts
 from shared.adapters.mlflow_http import bound_retry_after, retry_after_in
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
@@ -68,15 +68,29 @@ class SourceModel:
     tags: dict[str, str]
     description: str | None
     registered_name: str | None = None  # registry model to take description/tags from
+    registry_uri: str | None = None  # a Unity Catalog URI: files come through temporary credentials
+    storage_endpoint: str | None = None  # Unity Catalog: the blob endpoint its storage is read at, if not the cloud's
 
 
-def source_version(src: MlflowClient, name: str, version: str) -> SourceModel:
+def source_version(
+    src: MlflowClient, name: str, version: str, *, registry_uri: str | None = None, storage_endpoint: str | None = None
+) -> SourceModel:
     try:
         mv = src.get_model_version(name, version)
         download_uri = src.get_model_version_download_uri(name, version)
     except MlflowException as exc:
         raise _classify(exc, f"cannot read source model version {name}/{version}") from exc
-    return SourceModel(name, version, download_uri, mv.run_id, dict(mv.tags), mv.description, registered_name=name)
+    return SourceModel(
+        name,
+        version,
+        download_uri,
+        mv.run_id,
+        dict(mv.tags),
+        mv.description,
+        registered_name=name,
+        registry_uri=registry_uri,
+        storage_endpoint=storage_endpoint,
+    )
 
 
 def source_run_model(name: str, label: str, model_uri: str, run_id: str | None) -> SourceModel:
@@ -190,6 +204,18 @@ def download_model(
     """The source model's files, downloaded under ``into``; returns the folder holding them."""
     from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
+    if uc_artifacts.is_unity_catalog(source.registry_uri) and source.registered_name:
+        try:  # temporary model-version credentials, then the blob storage they grant (adapters/uc_artifacts.py)
+            return uc_artifacts.download(
+                str(source.registry_uri),
+                source.name,
+                source.version,
+                into,
+                storage_endpoint=source.storage_endpoint,
+                progress=progress,
+            )
+        except MlflowException as exc:
+            raise _classify(exc, f"cannot get temporary credentials for {source.name}/{source.version}") from exc
     # a Databricks registry answers dbfs:/ URIs; naming the source's profile in them keeps MLflow from
     # authenticating the download through the global tracking URI
     download_uri = add_databricks_profile_info_to_artifact_uri(source.download_uri, src_tracking_uri)

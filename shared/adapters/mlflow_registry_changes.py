@@ -2,6 +2,14 @@
 
 Registered models come newest-updated first (creating a version updates its model), with their
 aliases; versions come per model, created after the given moment. Timestamps are epoch ms.
+
+Unity Catalog's store refuses `order_by` on registered model search, and its searches answer neither
+aliases nor tags (mlflow/store/_unity_catalog/registry/rest_store.py `search_registered_models`,
+mlflow/utils/_unity_catalog_utils.py `registered_model_search_from_uc_proto`,
+`model_version_search_from_uc_proto`). So there each model is read whole (`get_registered_model`,
+for its aliases), its versions are listed (a single `name='...'` filter, what UC accepts), the model
+counts as updated at its newest version's creation if that is later, and a new version is read
+whole for its tags. That is two calls per model and poll, plus one per new version.
 """
 
 from __future__ import annotations
@@ -9,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+
 from shared.adapters.mlflow_copy import client
+from shared.adapters.uc_artifacts import is_unity_catalog
 
 
 @dataclass(frozen=True)
@@ -31,25 +42,51 @@ class NewVersion:
 class RegistryChanges:
     def __init__(self, tracking_uri: str, registry_uri: str | None) -> None:
         self._client = client(tracking_uri, registry_uri)
+        self._uc = is_unity_catalog(registry_uri)
+        self._listed: dict[str, list[ModelVersion]] = {}  # Unity Catalog: versions seen by models()
 
     def models(self, page_size: int = 200) -> Iterator[RegisteredModelState]:
-        """Every registered model, the most recently updated first, page by page."""
+        """Every registered model, the most recently updated first (any order on Unity Catalog), page by page."""
         token = None
+        order = None if self._uc else ["last_updated_timestamp DESC"]
         while True:
-            page = self._client.search_registered_models(
-                max_results=page_size, order_by=["last_updated_timestamp DESC"], page_token=token
-            )
+            page = self._client.search_registered_models(max_results=page_size, order_by=order, page_token=token)
             for model in page:
-                aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
-                yield RegisteredModelState(model.name, model.last_updated_timestamp or 0, aliases)
+                yield self._uc_state(model.name) if self._uc else _state(model)
             token = page.token
             if not token:
                 return
 
     def versions_since(self, model: str, since_ms: int) -> list[NewVersion]:
         """Versions of ``model`` created after ``since_ms``."""
-        return [
-            NewVersion(model, str(mv.version), mv.creation_timestamp, dict(mv.tags), mv.run_id)
-            for mv in self._client.search_model_versions(f"name='{model}'")
+        listed = self._listed.pop(model, None) if self._uc else None
+        found = [
+            mv
+            for mv in (listed if listed is not None else self._versions(model))
             if mv.creation_timestamp and mv.creation_timestamp > since_ms
         ]
+        if self._uc:  # UC searches answer no tags: read each new version whole
+            found = [self._client.get_model_version(model, str(mv.version)) for mv in found]
+        return [NewVersion(model, str(mv.version), mv.creation_timestamp, dict(mv.tags), mv.run_id) for mv in found]
+
+    def _uc_state(self, name: str) -> RegisteredModelState:
+        versions = self._versions(name)
+        self._listed[name] = versions
+        state = _state(self._client.get_registered_model(name))
+        newest = max((mv.creation_timestamp or 0 for mv in versions), default=0)
+        return RegisteredModelState(state.name, max(state.last_updated_ms, newest), state.aliases)
+
+    def _versions(self, model: str) -> list[ModelVersion]:
+        found: list[ModelVersion] = []
+        token = None
+        while True:
+            page = self._client.search_model_versions(f"name='{model}'", page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+
+def _state(model: RegisteredModel) -> RegisteredModelState:
+    aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
+    return RegisteredModelState(model.name, model.last_updated_timestamp or 0, aliases)

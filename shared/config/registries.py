@@ -17,6 +17,16 @@ _REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
 _LOCATION = re.compile(r"^[a-z][a-z0-9]{1,40}$")
 
 
+def storage_endpoint(value: str | None) -> str | None:
+    """A blob endpoint URL: https://, or http:// on loopback only (the Azurite emulator)."""
+    if value is None:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")):
+        raise ValueError("must be an https:// URL (http:// only for an emulator on 127.0.0.1 or localhost)")
+    return value.rstrip("/")
+
+
 class MlflowRegistry(ConfigModel):
     """Any MLflow tracking/registry URI: a server URL, sqlite:///..., databricks, databricks-uc."""
 
@@ -43,12 +53,7 @@ class AzureMLRegistry(AzureMLWorkspace):
     @field_validator("storage_endpoint")
     @classmethod
     def _storage(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")):
-            raise ValueError("must be an https:// URL (http:// only for an emulator on 127.0.0.1 or localhost)")
-        return value.rstrip("/")
+        return storage_endpoint(value)
 
 
 class AzureMLSharedRegistry(ConfigModel):
@@ -111,6 +116,16 @@ class DatabricksRegistry(ConfigModel):
         default=None, description="client id of a user-assigned managed identity (auth: azure-identity)"
     )
     experiment: str = Field(default="/Shared/modelops-reactor-copies", description="workspace experiment path")
+    storage_endpoint: str | None = Field(
+        default=None,
+        description="databricks-uc: blob endpoint that model files are read at if not https://<account>.blob.<suffix> "
+        "of their abfss:// location (a private endpoint; http:// only on loopback, for the Azurite emulator)",
+    )
+
+    @field_validator("storage_endpoint")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        return storage_endpoint(value)
 
     @field_validator("host")
     @classmethod
@@ -130,6 +145,8 @@ class DatabricksRegistry(ConfigModel):
     def _token_named(self) -> DatabricksRegistry:
         if self.auth == "token" and not self.token_setting:
             raise ValueError("auth: token needs `token_setting: <name of the app setting holding the PAT>`")
+        if self.storage_endpoint and self.kind != "databricks-uc":
+            raise ValueError("`storage_endpoint` belongs to kind databricks-uc (Unity Catalog's storage) only")
         return self
 
 

@@ -43,7 +43,11 @@ def read_source(ctx: ActionContext, source: ModelRef) -> tuple[MlflowClient, Sou
     src = client(source.tracking_uri, source.registry_uri)
     if params.source_model_uri:
         return src, source_run_model(source.name, source.version, params.source_model_uri, params.run_id)
-    return src, source_version(src, source.name, source.version)
+    entry = ctx.config.registries.get(source.registry or "")
+    endpoint = entry.storage_endpoint if isinstance(entry, DatabricksRegistry) else None
+    return src, source_version(
+        src, source.name, source.version, registry_uri=source.registry_uri, storage_endpoint=endpoint
+    )
 
 
 class RegisterExecutor:

@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,9 +64,10 @@ def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         yield server
 
 
-@pytest.fixture(scope="session")
-def aml(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[AmlWorkspace]:
-    root = tmp_path_factory.mktemp("aml")
+@contextmanager
+def aml_workspace(root: Path, test_ca: TestCA) -> Iterator[AmlWorkspace]:
+    """The workspace contract over HTTPS, a real MLflow server and Azurite behind it (the `aml` fixture,
+    tests/conftest.py: one per session, shared by tests/registries and tests/sources)."""
     with MlflowServer(root / "mlflow") as backing, Azurite(root / "azurite") as storage:
         contract = AmlWorkspaceContract(
             token=TOKEN, tenant_id=TENANT, subscription_id=SUB, mlflow_url=backing.url, azurite=storage
