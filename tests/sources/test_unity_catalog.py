@@ -20,6 +20,7 @@ import pytest
 from mlflow import MlflowClient
 
 from shared.adapters.azureml_workspace import mlflow_tracking_uri
+from shared.adapters.registry_uris import registry_uris
 from shared.adapters.uc_artifacts import blob_location
 from shared.config.loader import load_config
 from shared.config.registries import AzureMLRegistry
@@ -188,6 +189,9 @@ class TestUnityCatalogSource:
         second = poll_sources(reactor)["uc"]
         assert (second["versions"], second["aliases"], second["accepted"]) == (0, 1, 1), second
         assert [a.id for a in reactor.ledger.list_actions(model=name)] == [done.id]
+        # ...and MLflow's own UC client resolves the alias the event names
+        _, registry_uri = registry_uris(reactor.config.registries["uc-main"])  # type: ignore[arg-type]
+        assert MlflowClient(registry_uri=registry_uri).get_model_version_by_alias(name, "champion").version == version
 
         # polling again finds nothing new
         third = poll_sources(reactor)["uc"]
