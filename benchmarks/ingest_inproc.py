@@ -5,7 +5,7 @@ bare route's, driven directly (no uvicorn, no sockets) by the same signed MLflow
 
 Each request is one ASGI call (scope, a receive giving the body, a send collecting the answer),
 ``--concurrency`` of them at a time on one event loop, so the SQLite group commit batches them as
-under uvicorn. Prints CPU microseconds per request for both apps (process time over the requests,
+under uvicorn. Prints CPU microseconds per request for both apps (the event loop thread's CPU time over the requests,
 after a warm-up); ``--profile`` writes cProfile statistics of the reactor's requests
 (`python -m pstats OUT.pstats`, or ``--top N`` to print the heaviest functions).
 """
@@ -27,6 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402,F401  (puts the repository on sys.path)
+
+if "--tree" in sys.argv:  # before anything imports `shared`: the other checkout's package
+    sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()))
 from ingest import BARE_APP, CONFIG, SECRET, Delivery, deliveries  # noqa: E402
 
 
@@ -86,13 +89,13 @@ def measure(
 ) -> tuple[float, Counter[int]]:
     loop = asyncio.new_event_loop()
     try:
-        start = time.process_time()
+        start = time.thread_time()
         if profile is not None:
             profile.enable()
         codes = loop.run_until_complete(_drive(app, work, concurrency))
         if profile is not None:
             profile.disable()
-        return (time.process_time() - start) / len(work) * 1e6, codes
+        return (time.thread_time() - start) / len(work) * 1e6, codes
     finally:
         loop.close()
 
@@ -106,6 +109,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--top", type=int, default=0)
     parser.add_argument("--no-bare", action="store_true", help="only the reactor (e.g. under py-spy)")
+    parser.add_argument("--tree", type=Path, default=None, help="the reactor of another checkout (before/after)")
     args = parser.parse_args()
     rng = random.Random(8)
     with tempfile.TemporaryDirectory(prefix="bench-inproc-") as tmp_name:
@@ -118,6 +122,7 @@ def main() -> None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         import logging
 
+        import shared
         from shared import telemetry
         from shared.bootstrap import Container
         from shared.service.dispatch import LocalDispatcher
@@ -143,6 +148,7 @@ def main() -> None:
             print(f"  run {i + 1}: reactor {reactor_us:.0f} us/request {dict(codes)}, bare {bare_us:.0f} us/request")
             if profile is not None:
                 profile.dump_stats(args.profile)
+        print(f"reactor from {Path(shared.__file__).parent}")
         print(f"CPU per request (min of {args.repeat}): reactor {best['reactor']:.0f} us, bare {best['bare']:.0f} us")
         if args.profile is not None and args.top:
             pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(args.top)

@@ -275,8 +275,11 @@ class CorrelationMiddleware:
                 message = {**message, "headers": [*message.get("headers", []), extra]}
             await send(message)
 
-        with bind(correlation_id=correlation_id):
+        token = _context.set({**_context.get(), "correlation_id": correlation_id})  # bind(), without its generator
+        try:
             await self.app(scope, receive, send_with_id)
+        finally:
+            _context.reset(token)
 
 
 def install_http_correlation(app: Any) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -37,9 +39,20 @@ def _unsigned(source: str, setting: str) -> None:
         log.warning("%s is not set: accepting unsigned webhooks for source %s", setting, source)
 
 
+class _Json(JSONResponse):
+    """JSONResponse's bytes exactly (compact, UTF-8, no NaN), from one encoder made once: json.dumps
+    with options builds a new JSONEncoder on every call."""
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODE(content).encode("utf-8")
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
+
+
 def answer(result: IntakeResult) -> JSONResponse:
     code = 202 if result.status == "accepted" and not result.duplicate else 200
-    return JSONResponse(result.to_dict(), status_code=code)
+    return _Json(result.to_dict(), status_code=code)
 
 
 async def _accept(app_reactor: Reactor, event: ModelEvent) -> IntakeResult:
@@ -48,18 +61,69 @@ async def _accept(app_reactor: Reactor, event: ModelEvent) -> IntakeResult:
     return await run_in_threadpool(app_reactor.accept, event)
 
 
+@dataclass(frozen=True)
+class SignedSource:
+    """What a signed webhook route needs of its source, looked up once per app (config and
+    settings do not change under a running app): its name, kind, secret setting and secret."""
+
+    name: str
+    kind: SourceKind
+    setting: str
+    secret: str | None
+
+
+class HookState:
+    """The webhook routes' per-app lookups: the reactor, and each route's or source's SignedSource
+    (only sources that resolved: an unknown one is refused again each time, with the same error)."""
+
+    def __init__(self, reactor: Reactor, settings: Settings) -> None:
+        self.reactor = reactor
+        self.settings = settings
+        self.max_body_bytes = settings.max_body_bytes
+        self.sources: dict[str, SignedSource] = {}
+
+    def signed(self, name: str, kind: SourceKind) -> SignedSource:
+        setting = str(secret_setting(self.reactor.config, name, kind))
+        return SignedSource(name, kind, setting, self.settings.webhook_secret(setting))
+
+
+def hook_state(request: Request) -> HookState:
+    state = request.app.state
+    found: HookState | None = getattr(state, "hooks", None)
+    if found is None:
+        found = state.hooks = HookState(state.container.reactor(), state.settings)
+    return found
+
+
 def reactor_of(request: Request) -> Reactor:
     # not a FastAPI dependency: resolving one cost a tenth of a webhook's time in the app
-    return request.app.state.container.reactor()  # type: ignore[no-any-return]
+    return hook_state(request).reactor
 
 
-async def _signed(request: Request, app_reactor: Reactor, name: str, kind: SourceKind) -> Response:
+def _route_source(request: Request, route: str) -> tuple[HookState, SignedSource]:
+    """The source a kind's own route (`/api/hooks/mlflow`, `/databricks`) means, once per app."""
+    hooks = hook_state(request)
+    found = hooks.sources.get(route)
+    if found is None:
+        name = single_source(hooks.reactor.config, route)
+        found = hooks.sources[route] = hooks.signed(name, SOURCE_TABLE[route])
+    return hooks, found
+
+
+def _named_source(request: Request, source: str) -> tuple[HookState, SignedSource]:
+    hooks = hook_state(request)
+    found = hooks.sources.get("/" + source)
+    if found is None:
+        found = hooks.signed(source, webhook_kind(hooks.reactor.config, source))
+        hooks.sources["/" + source] = found
+    return hooks, found
+
+
+async def _signed(request: Request, hooks: HookState, source: SignedSource) -> Response:
     """A signed webhook of a named source: checked with its kind's scheme and its own secret."""
-    settings = _settings(request)
-    body = await read_body(request, settings.max_body_bytes)
+    app_reactor, name, kind, setting, secret = hooks.reactor, source.name, source.kind, source.setting, source.secret
+    body = await read_body(request, hooks.max_body_bytes)
     assert kind.parse is not None and kind.verify is not None
-    setting = str(secret_setting(app_reactor.config, name, kind))
-    secret = settings.webhook_secret(setting)
     if not secret:
         if setting != kind.secret_setting:
             # a source that names its own secret setting is never accepted unsigned
@@ -67,7 +131,7 @@ async def _signed(request: Request, app_reactor: Reactor, name: str, kind: Sourc
         _unsigned(name, setting)
         events = kind.parse(parse_json(body), name, kind.delivery_id(request.headers))
         return await _answer_all(app_reactor, events)
-    verified = kind.verify(secret, request.headers, body, settings.webhook_max_skew_seconds)
+    verified = kind.verify(secret, request.headers, body, hooks.settings.webhook_max_skew_seconds)
     payload: Any = None
     try:
         payload = parse_json(body)
@@ -87,7 +151,7 @@ async def _answer_all(app_reactor: Reactor, events: list[ModelEvent]) -> Respons
         return answer(results[0])
     accepted = any(r.status == "accepted" and not r.duplicate for r in results)
     body_out: dict[str, Any] = {"results": [r.to_dict() for r in results]}
-    return JSONResponse(body_out, status_code=202 if accepted else 200)
+    return _Json(body_out, status_code=202 if accepted else 200)
 
 
 @router.post(
@@ -96,9 +160,7 @@ async def _answer_all(app_reactor: Reactor, events: list[ModelEvent]) -> Respons
     openapi_extra=hook_bodies.body(hook_bodies.MLFLOW),
 )
 async def mlflow_hook(request: Request) -> Response:
-    app_reactor = reactor_of(request)
-    name = single_source(app_reactor.config, "mlflow")
-    return await _signed(request, app_reactor, name, SOURCE_TABLE["mlflow"])
+    return await _signed(request, *_route_source(request, "mlflow"))
 
 
 @router.post(
@@ -107,9 +169,7 @@ async def mlflow_hook(request: Request) -> Response:
     openapi_extra=hook_bodies.body(hook_bodies.DATABRICKS),
 )
 async def databricks_hook(request: Request) -> Response:
-    app_reactor = reactor_of(request)
-    name = single_source(app_reactor.config, "databricks")
-    return await _signed(request, app_reactor, name, SOURCE_TABLE["databricks"])
+    return await _signed(request, *_route_source(request, "databricks"))
 
 
 @router.options(
@@ -152,5 +212,4 @@ async def eventgrid_hook(request: Request) -> Response:
     openapi_extra=hook_bodies.body(hook_bodies.SIGNED),
 )
 async def source_hook(source: str, request: Request) -> Response:
-    app_reactor = reactor_of(request)
-    return await _signed(request, app_reactor, source, webhook_kind(app_reactor.config, source))
+    return await _signed(request, *_named_source(request, source))

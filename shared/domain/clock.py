@@ -27,7 +27,10 @@ def iso(value: datetime | None) -> str | None: ...
 
 def iso(value: datetime | None) -> str | None:
     """UTC with microseconds always written, so stored instants compare as text in time order."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
+    if value is None:
+        return None
+    # astimezone is a conversion even from UTC: most instants here are UTC already
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat(timespec="microseconds")
 
 
 def parse_dt(value: str | None) -> datetime | None:

@@ -20,15 +20,15 @@ class Outputs:
         # one level deep, as asdict would copy these flat fields (lists and dicts of scalars) but
         # without its recursion: every intake encodes its actions' empty outputs
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _names(type(self)):
+            value = getattr(self, name)
             if value is not None:
-                out[f.name] = value.copy() if isinstance(value, list | dict) else value
+                out[name] = value.copy() if isinstance(value, list | dict) else value
         return out
 
     @classmethod
     def from_dict(cls: type[O], data: dict[str, Any]) -> O:
-        known = {f.name for f in fields(cls)}
+        known = _names(cls)
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def merged(self: O, newer: Outputs) -> O:
@@ -36,6 +36,17 @@ class Outputs:
         if not isinstance(newer, type(self)):
             return self.from_dict({**self.to_dict(), **newer.to_dict()})
         return replace(self, **newer.to_dict())
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    """A kind's field names in order, read once (``dataclasses.fields`` builds them on every call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,7 @@ class ActionParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActionParams:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _KNOWN}
         for name in ("run_id", "job_run_id"):
             if values.get(name) is not None:
                 values[name] = str(values[name])
@@ -48,3 +47,4 @@ class ActionParams:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(ActionParams))
+_KNOWN = frozenset(_FIELD_NAMES)

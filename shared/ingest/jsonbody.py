@@ -13,11 +13,13 @@ MAX_DEPTH = 64
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise BadRequest(f"duplicate JSON key {key!r}")
-        out[key] = value
+    out = dict(pairs)  # in C; a key given twice makes the dict shorter than the pairs
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRequest(f"duplicate JSON key {key!r}")
+            seen.add(key)
     return out
 
 
@@ -33,7 +35,7 @@ def parse_json(body: bytes) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
         raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:  # an integer beyond Python's 4300-digit conversion limit
@@ -59,6 +61,10 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise BadRequest(f"number {text[:40]} is out of range")
     return value
+
+
+# made once: json.loads with options builds a new decoder on every call
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite)
 
 
 def _depth(text: str) -> int:

@@ -20,12 +20,15 @@ from shared.domain.outputs import Outputs, outputs_from_dict
 from shared.domain.params import ActionParams
 
 ACTION_FIELDS = tuple(f.name for f in fields(Action))
+# json.dumps(value, default=str[, ensure_ascii=False]), with the encoder made once, not on every call
+encode_json = json.JSONEncoder(default=str).encode
+encode_json_text = json.JSONEncoder(default=str, ensure_ascii=False).encode
 ACTION_TIMES = ("lease_expires_at", "not_before", "created_at", "started_at", "finished_at")
 
 
 def encode_params(params: ActionParams) -> str:
     # ensure_ascii=False: escapes would multiply non-ASCII text by 6 against the store's size limits
-    return json.dumps(params.to_dict(), default=str, ensure_ascii=False)
+    return encode_json_text(params.to_dict())
 
 
 def decode_params(text: str | None) -> ActionParams:
@@ -33,7 +36,7 @@ def decode_params(text: str | None) -> ActionParams:
 
 
 def encode_outputs(outputs: Outputs) -> str:
-    return json.dumps(outputs.to_dict(), default=str, ensure_ascii=False)
+    return encode_json_text(outputs.to_dict())
 
 
 def decode_outputs(kind: str, text: str | None) -> Outputs:
@@ -103,7 +106,7 @@ def new_event(event: ModelEvent, *, event_id: str, status: str, reason: str | No
 
 
 def event_to_fields(record: EventRecord) -> dict[str, Any]:
-    return {**record.to_dict(), "summary": json.dumps(record.summary, default=str)}
+    return {**record.to_dict(), "summary": encode_json(record.summary)}
 
 
 def event_from_fields(stored: Mapping[str, Any]) -> EventRecord:

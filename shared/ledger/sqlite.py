@@ -31,6 +31,7 @@ from shared.ledger.records import (
     action_from_fields,
     action_to_fields,
     delivery_from_fields,
+    encode_json,
     event_from_fields,
     event_to_fields,
 )
@@ -43,6 +44,13 @@ _ACTION_COLUMNS = ", ".join(ACTION_FIELDS)
 _EVENT_COLUMNS = ", ".join(EVENT_FIELDS)  # not the payload: only replay reads it
 _DELIVERY_COLUMNS = ", ".join(DELIVERY_FIELDS)
 _ACTION_SETS = ", ".join(f"{name} = ?" for name in ACTION_FIELDS if name != "id")
+# the intake's statements, written once (not joined again for every row)
+_INSERT_EVENT = f"INSERT INTO events({_EVENT_COLUMNS}, payload) VALUES ({', '.join('?' * (len(EVENT_FIELDS) + 1))})"
+_INSERT_DELIVERY = f"INSERT INTO deliveries({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * len(DELIVERY_FIELDS))})"
+_COUNT_DELIVERY = f"UPDATE events SET deliveries = deliveries + 1 WHERE id = ? RETURNING {_EVENT_COLUMNS}"
+_INSERT_ACTION = (
+    f"INSERT INTO actions({_ACTION_COLUMNS}) VALUES ({', '.join('?' * len(ACTION_FIELDS))}) ON CONFLICT(key) DO NOTHING"
+)
 
 
 class SqliteStore:
@@ -83,10 +91,8 @@ class SqliteStore:
         found = self._run("SELECT id FROM events WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
         if found is not None:
             return str(found[0]), False
-        fields = {**event_to_fields(record), "payload": json.dumps(payload(), default=str)}
-        self._run(
-            f"INSERT INTO events({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})", [*fields.values()]
-        )
+        fields = event_to_fields(record)
+        self._run(_INSERT_EVENT, [*(fields[name] for name in EVENT_FIELDS), encode_json(payload())])
         self.add_delivery(delivery)
         return record.id, False
 
@@ -102,15 +108,13 @@ class SqliteStore:
             self._run("INSERT OR IGNORE INTO event_actions(event_id, action_id) VALUES (?,?)", (event_id, action_id))
 
     def count_delivery(self, event_id: str, delivery: DeliveryRecord) -> EventRecord | None:
-        self._run("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (event_id,))
+        # the event as counted, in the same statement (RETURNING: SQLite 3.35+)
+        rows = self._run(_COUNT_DELIVERY, (event_id,)).fetchall()
         self.add_delivery(delivery)
-        return self.event(event_id)
+        return event_from_fields(dict(rows[0])) if rows else None
 
     def add_delivery(self, delivery: DeliveryRecord) -> None:
-        self._run(
-            f"INSERT INTO deliveries({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * len(DELIVERY_FIELDS))})",
-            [getattr(delivery, name) for name in DELIVERY_FIELDS],
-        )
+        self._run(_INSERT_DELIVERY, [getattr(delivery, name) for name in DELIVERY_FIELDS])
 
     def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[DeliveryRecord]:
         where, args = _where({"delivery_id": delivery_id, "event_id": event_id})
@@ -139,11 +143,7 @@ class SqliteStore:
     # -- actions --------------------------------------------------------------------------
     def add_action(self, action: Action) -> str:
         fields = action_to_fields(action)
-        inserted = self._run(
-            f"INSERT INTO actions({_ACTION_COLUMNS}) VALUES ({', '.join('?' * len(ACTION_FIELDS))})"
-            " ON CONFLICT(key) DO NOTHING",
-            [fields[name] for name in ACTION_FIELDS],
-        )
+        inserted = self._run(_INSERT_ACTION, [fields[name] for name in ACTION_FIELDS])
         if inserted.rowcount == 1:
             return action.id
         return str(self._run("SELECT id FROM actions WHERE key = ?", (action.key,)).fetchone()[0])

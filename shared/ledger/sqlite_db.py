@@ -54,7 +54,7 @@ class SqliteFile:
         self._writer: threading.Thread | None = None
         self._writer_guard = threading.Lock()
         self._loop_units: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[], Any], _Waiter]]] = {}
-        self.checkpointer = Checkpointer(path, self._connect)
+        self.checkpointer = Checkpointer(path, self._connect, self._write_lock)
         self.db().executescript(SCHEMA)  # executescript manages its own transaction
         self._add_missing_columns()
 

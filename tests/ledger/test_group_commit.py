@@ -108,6 +108,28 @@ class TestCheckpoints:
         assert file.checkpointer.runs > 0 and frames == done
         assert len(file.db().execute("SELECT name FROM watermarks").fetchall()) == 40
 
+    def test_a_wal_grown_long_under_steady_commits_is_rewound(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from shared.ledger import sqlite_checkpoint
+
+        monkeypatch.setattr(sqlite_checkpoint, "RESTART_FRAMES", 20)
+        monkeypatch.setattr(sqlite_checkpoint, "INTERVAL_SECONDS", 0.01)
+        file = SqliteFile(tmp_path / "ledger.db")
+        deadline = time.monotonic() + 20
+        i = 0
+        while file.checkpointer.restarts == 0 and time.monotonic() < deadline:
+            with file.transaction():  # commits all along, as under load: no PASSIVE pass could rewind it
+                file.db().execute("INSERT INTO watermarks(name, value, updated_at) VALUES (?, ?, 't')", (f"w{i}", "v"))
+            i += 1
+        assert file.checkpointer.restarts > 0
+        with file.transaction():
+            file.db().execute("INSERT INTO watermarks(name, value, updated_at) VALUES ('last', 'v', 't')")
+        with sqlite3.connect(tmp_path / "ledger.db") as other:
+            _, frames, _ = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert frames < 20  # written from the start of the WAL again
+        assert len(file.db().execute("SELECT name FROM watermarks").fetchall()) == i + 1
+
 
 class TestIds:
     def test_sqlite_ids_sort_by_creation_time_and_stay_unique(self, tmp_path: Path) -> None:
