@@ -35,7 +35,8 @@ Azurite checks a service SAS's signature and expiry the same way
 needs a hierarchical namespace, which Azurite lacks, so the SAS here is container-scoped.
 
 Seeding (what Unity Catalog's write path would have done): `add_version` uploads a model folder to Azurite and
-records the version; `set_alias` points an alias at a version.
+records the version; `set_alias` points an alias at a version. Faults: `sas_lifetime < 0` hands out an
+expired SAS, `forged_grants = n` the next n with a wrong signature; Azurite itself refuses both (403).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class UnityCatalogContract:
         self.container = container
         self.metastore_id = str(uuid.uuid4())
         self.sas_lifetime = 3600.0  # seconds; negative: the SAS handed out has already expired
-        self.sas_override: str | None = None  # a SAS to hand out instead of a minted one
+        self.forged_grants = 0  # this many next grants carry a SAS whose signature storage refuses
         self.requests: list[dict[str, Any]] = []
         self._models: dict[str, _Model] = {}
         self._lock = threading.Lock()
@@ -164,11 +165,9 @@ class UnityCatalogContract:
     def _sas(self) -> str:
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
-        if self.sas_override is not None:
-            return self.sas_override
         now = datetime.now(UTC)
         start = min(now, now + timedelta(seconds=self.sas_lifetime)) - timedelta(minutes=5)
-        return generate_container_sas(
+        sas: str = generate_container_sas(
             ACCOUNT,
             self.container,
             account_key=KEY,
@@ -176,6 +175,9 @@ class UnityCatalogContract:
             start=start,
             expiry=now + timedelta(seconds=self.sas_lifetime),
         )
+        with self._lock:
+            forged, self.forged_grants = self.forged_grants > 0, max(0, self.forged_grants - 1)
+        return re.sub(r"sig=[^&]+", "sig=Zm9yZ2VkLXNpZ25hdHVyZQ%3D%3D", sas) if forged else sas
 
     # -- the REST surface ----------------------------------------------------------------------
 

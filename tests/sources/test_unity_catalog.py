@@ -229,6 +229,25 @@ class TestUnityCatalogSource:
         assert sum(name in r["body"] for r in grants) == 2  # refreshed once, then given up
         assert not list(_workspace(reactor).search_model_versions(f"name='{name}'"))
 
+    def test_a_sas_storage_refuses_is_replaced_once_by_fresh_credentials(
+        self,
+        tmp_path: Path,
+        catalog: Catalog,
+        aml: AmlWorkspace,
+        uc_env: pytest.MonkeyPatch,
+    ) -> None:
+        name = f"main.ml.{unique('forged')}"
+        folder, _ = _model_folder(tmp_path)
+        catalog.contract.add_version(name, folder)
+        reactor = _app(tmp_path, catalog, aml)
+        catalog.contract.forged_grants = 1  # the first SAS's signature is wrong: Azurite answers 403
+        poll_sources(reactor)
+        [done] = _run(reactor, name)
+        assert done.status == "succeeded" and done.attempts == 1, done.error
+        grants = [r for r in catalog.contract.requests if r["path"].endswith("/generate-temporary-credentials")]
+        assert sum(name in r["body"] for r in grants) == 2
+        assert len(list(_workspace(reactor).search_model_versions(f"name='{name}'"))) == 1
+
     def test_a_wrong_token_fails_the_copy_naming_the_refusal(
         self,
         tmp_path: Path,
