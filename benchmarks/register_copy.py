@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import resource
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,18 +46,29 @@ def child(spec_path: Path) -> None:
     A small version is copied first, as a worker that has run before would have: it creates the
     target's SQLite schema (MLflow's migrations take seconds, once per store, not per copy).
     """
+    spec = json.loads(spec_path.read_text())
+    sys.path.insert(0, spec["tree"])  # the checkout whose copy is measured (--baseline-tree: another one)
     from shared.config.loader import load_config
     from shared.executors.register import RegisterExecutor
 
-    spec = json.loads(spec_path.read_text())
     config = load_config(spec["config"], env={})
     RegisterExecutor().execute(_context(spec, config, spec["warmup_version"]))
     hwm_before = vm_hwm_mb()
+    spies = [profile(pid or os.getpid(), Path(out)) for pid, out in spec.get("profile", [])]
     io_before = proc_io()
+    cpu_before, server_before = cpu_seconds(), tree_cpu_seconds(spec.get("server_pid"))
+    phases: list[tuple[float, str]] = []
     start = time.perf_counter()
-    outputs = RegisterExecutor().execute(_context(spec, config, spec["version"])).outputs.to_dict()
+    context = _context(spec, config, spec["version"])
+    context.progress = lambda message: phases.append((round(time.perf_counter() - start, 3), message))
+    outputs = RegisterExecutor().execute(context).outputs.to_dict()
     seconds = time.perf_counter() - start
     io_after = proc_io()
+    cpu = cpu_seconds() - cpu_before
+    server_cpu = tree_cpu_seconds(spec.get("server_pid")) - server_before
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(timeout=60)
     moved = {f"{k}_mb": (io_after[k] - io_before[k]) / 2**20 for k in ("rchar", "wchar")}
     print(
         json.dumps(
@@ -64,10 +77,45 @@ def child(spec_path: Path) -> None:
                 "vm_hwm_mb": vm_hwm_mb(),
                 "vm_hwm_before_copy_mb": hwm_before,
                 **moved,
+                "cpu_seconds": cpu,
+                "server_cpu_seconds": server_cpu,
+                "phases": phases,
+                "shared_from": str(Path(sys.modules["shared"].__file__ or "").parent.parent),
                 "outputs": outputs,
             }
         )
     )
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of ``pid`` and its child processes (the server's uvicorn worker),
+    idle frames too: waits on sockets and disks count."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    options = ["--rate", "200", "--nonblocking", "--idle", "--threads", "--subprocesses", "--format", "raw"]
+    command = [spy, "record", "--pid", str(pid), *options, "-o", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    time.sleep(1)  # py-spy attaches before the copy starts
+    return process
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, every thread) this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time the process ``pid`` and its children (the mlflow server's uvicorn) have used; 0 without one."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def proc_io() -> dict[str, int]:
@@ -123,10 +171,12 @@ def tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def run_sampled(command: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+def run_sampled(
+    command: list[str], env: dict[str, str], cwd: Path = ROOT
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
     """Run ``command``, sampling its process tree's RSS every 20 ms. Returns (result, peak MB, wall s)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0.0
     done = threading.Event()
 
@@ -167,18 +217,35 @@ def make_source(url: str, tmp: Path, size_mb: int) -> tuple[str, str]:
     return version, str(big.version)
 
 
-def cp_r(src: Path, dst: Path) -> float:
+def cp_r(src: Path, dst: Path) -> dict[str, float]:
+    """`cp -r` of the artifact directory: its wall time and CPU time (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(["rm", "-rf", str(dst)], check=True)
-    return elapsed
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"seconds": elapsed, "cpu_seconds": cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser, rounds=5)
     parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="py-spy collapsed stacks of the copying process and the mlflow server during each copy, written here",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="baseline: the same copy run from this checkout (e.g. a worktree of main), besides `cp -r`",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -189,20 +256,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp_name:
         tmp = Path(tmp_name)
         with MlflowServer(tmp / "source") as server:
+            assert server.process is not None
             warmup_version, version = make_source(server.url, tmp, args.size_mb)
             # the server keeps the run's artifacts under its --artifacts-destination
             src_dir = next((tmp / "source" / "artifacts").rglob("weights.bin")).parent
             assert (src_dir / "weights.bin").stat().st_size == args.size_mb << 20, src_dir
             source_bytes = sum(p.stat().st_size for p in src_dir.rglob("*") if p.is_file())
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            env.pop("MLFLOW_TRACKING_URI", None)
             checks: list[dict[str, Any]] = []
+            server_pid = server.process.pid
 
-            def copy_round(i: int) -> dict[str, float]:
-                work = tmp / f"round-{i}"  # a fresh target store: each round copies the version anew
+            def copy_round(i: int, tree: Path = ROOT, side: str = "subject") -> dict[str, Any]:
+                work = tmp / f"round-{i}-{side}"  # a fresh target store: each round copies the version anew
                 work.mkdir()
                 (work / "modelops.yaml").write_text(CONFIG % {"source": server.url, "tmp": work})
                 spec = work / "spec.json"
+                profiles = []
+                if args.profile is not None:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    name = f"{side}-round{i + 1}"
+                    profiles = [[server_pid, str(args.profile / f"{name}-server.txt")]]
+                    profiles.append([0, str(args.profile / f"{name}-copy.txt")])  # 0: the child itself
                 spec.write_text(
                     json.dumps(
                         {
@@ -211,16 +284,27 @@ def main() -> None:
                             "version": version,
                             "warmup_version": warmup_version,
                             "state_dir": str(work / "state"),
+                            "profile": profiles,
+                            "server_pid": server_pid,
+                            "tree": str(tree),
                         }
                     )
                 )
-                result, peak_tree_mb, wall = run_sampled([sys.executable, __file__, "--child", str(spec)], env)
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                env.pop("MLFLOW_TRACKING_URI", None)
+                command = [sys.executable, str(Path(__file__).resolve()), "--child", str(spec)]  # that tree's `shared`
+                result, peak_tree_mb, wall = run_sampled(command, env, tree)
                 if result.returncode != 0:
                     raise SystemExit(f"register child failed:\n{result.stderr[-4000:]}")
                 copy: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
                 copied = sum(p.stat().st_size for p in (work / "aml-art").rglob("*") if p.is_file())
                 checks.append({"copied_bytes": copied, "temp_dirs_left": len(list((work / "state").rglob("copy-*")))})
                 subprocess.run(["rm", "-rf", str(work)], check=True)
+                assert copy["shared_from"] == str(tree), (copy["shared_from"], tree)
+                print(
+                    f"    {side}: {copy['seconds']:.2f} s, CPU {copy['cpu_seconds']:.2f} s (server"
+                    f" {copy['server_cpu_seconds']:.2f} s); phases {copy['phases']}"
+                )
                 return {
                     "seconds": copy["seconds"],
                     "process_wall_seconds": wall,
@@ -228,28 +312,66 @@ def main() -> None:
                     "vm_hwm_before_copy_mb": copy["vm_hwm_before_copy_mb"],
                     "read_through_process_mb": copy["rchar_mb"],
                     "written_through_process_mb": copy["wchar_mb"],
+                    "cpu_seconds": copy["cpu_seconds"],
+                    "server_cpu_seconds": copy["server_cpu_seconds"],
+                    "cpu_with_server_seconds": copy["cpu_seconds"] + copy["server_cpu_seconds"],
                 }
 
-            result = run_rounds(
-                lambda _: {"seconds": cp_r(src_dir, tmp / "cp-copy")},
-                copy_round,
-                rounds=args.rounds,
-                ratios={"time": Ratio("seconds")},
-            )
+            if args.baseline_tree is None:
+                result = run_rounds(
+                    lambda _: cp_r(src_dir, tmp / "cp-copy"),
+                    copy_round,
+                    rounds=args.rounds,
+                    ratios={
+                        "time": Ratio("seconds"),
+                        "cpu": Ratio("cpu_seconds"),
+                        "cpu_with_server": Ratio("cpu_with_server_seconds", baseline_metric="cpu_seconds"),
+                    },
+                )
+            else:  # the copy as another checkout has it (before/after); `cp -r` timed in the same round
+                tree = args.baseline_tree.resolve()
+
+                def before(i: int) -> dict[str, Any]:
+                    cp = cp_r(src_dir, tmp / "cp-copy")
+                    return {"cp_seconds": cp["seconds"], **copy_round(i, tree, "baseline")}
+
+                result = run_rounds(
+                    before,
+                    copy_round,
+                    rounds=args.rounds,
+                    ratios={
+                        "time": Ratio("seconds"),
+                        "cpu": Ratio("cpu_seconds"),
+                        "cpu_with_server": Ratio("cpu_with_server_seconds"),
+                        "time_vs_cp": Ratio("seconds", baseline_metric="cp_seconds"),
+                    },
+                )
+    against_tree = args.baseline_tree is not None
     peak = max(r["subject"]["peak_rss_mb"] for r in result["rounds"])
     complete = all(c["copied_bytes"] >= source_bytes and c["temp_dirs_left"] == 0 for c in checks)
     finish(
         args,
-        "register_copy",
+        "register_copy_vs_tree" if against_tree else "register_copy",
         result,
-        goals=[Goal("time", "<=", 3)],
+        goals=[Goal("time_vs_cp" if against_tree else "time", "<=", 3)],
         extra_goals={"peak RSS < 300 MB": peak < 300, "every byte copied, no temp dir left": complete},
         subject=f"register copy of a version with {source_bytes / 2**20:.0f} MB of artifacts from a real"
         " `mlflow server` into a local MLflow store",
-        baseline="`cp -r` of the same files",
-        headline="{s[seconds]:.1f} s, peak RSS {s[peak_rss_mb]:.0f} MB; through the process: the artifacts in over"
-        " the socket, {s[written_through_process_mb]:.0f} MB written and {s[read_through_process_mb]:.0f} MB read"
-        " from files (the target store gets hard links); {b[seconds]:.2f} s",
+        baseline=f"the same copy at {_commit(args.baseline_tree)} (and `cp -r` in the same round)"
+        if against_tree
+        else "`cp -r` of the same files",
+        headline=(
+            "{s[seconds]:.1f} s, CPU {s[cpu_seconds]:.2f} s (the mlflow server's {s[server_cpu_seconds]:.2f} s),"
+            " peak RSS {s[peak_rss_mb]:.0f} MB; through the process: {s[read_through_process_mb]:.0f} MB read and"
+            " {s[written_through_process_mb]:.0f} MB written by system calls (spliced socket to file, the target"
+            " store gets hard links); "
+            + (
+                "{b[seconds]:.1f} s, CPU {b[cpu_seconds]:.2f} s (server {b[server_cpu_seconds]:.2f} s), `cp -r`"
+                " {b[cp_seconds]:.2f} s"
+                if against_tree
+                else "{b[seconds]:.2f} s, CPU {b[cpu_seconds]:.2f} s"
+            )
+        ),
         size_mb=args.size_mb,
         source_bytes=source_bytes,
         peak_rss_mb=peak,
@@ -257,6 +379,11 @@ def main() -> None:
     )
     if not complete:
         raise SystemExit("a target store holds fewer bytes than the source, or a temp dir was left")
+
+
+def _commit(tree: Path | None) -> str:
+    done = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h"], capture_output=True, text=True)
+    return f"commit {done.stdout.strip()}" if done.returncode == 0 else str(tree)
 
 
 if __name__ == "__main__":

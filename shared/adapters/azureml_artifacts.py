@@ -124,16 +124,25 @@ def _workspace_repository(
         return str(info.content_uri)
 
     class RunArtifacts(RunArtifactsClient):  # type: ignore[misc]
-        def download_artifact(self, remote_path: str, local_path: str) -> None:
+        def read_url(self, remote_path: str) -> str:
             read = self._client.run_artifacts.get_content_information
-            where = {"experiment_name": self._experiment_name, "run_id": self._run_id}
-            _download(content_url(read, remote_path, **where), local_path, workspace)
+            return content_url(read, remote_path, experiment_name=self._experiment_name, run_id=self._run_id)
+
+        def download_artifact(self, remote_path: str, local_path: str) -> None:
+            _download(self.read_url(remote_path), local_path, workspace)
+
+        def write_urls(self, remote_paths: list[str]) -> dict[str, str]:
+            """Write SAS URLs of new artifacts (what log_artifacts uploads to), by remote path."""
+            created = self._create_empty_artifacts(paths=remote_paths)
+            return {p: str(created.artifact_content_information[p].content_uri) for p in remote_paths}
 
     class StoredArtifacts(LocalArtifactClient):  # type: ignore[misc]
-        def download_artifact(self, remote_path: str, local_path: str) -> None:
+        def read_url(self, remote_path: str) -> str:
             read = self._client.artifacts.get_content_information
-            where = {"origin": self._origin, "container": self._container}
-            _download(content_url(read, remote_path, **where), local_path, workspace)
+            return content_url(read, remote_path, origin=self._origin, container=self._container)
+
+        def download_artifact(self, remote_path: str, local_path: str) -> None:
+            _download(self.read_url(remote_path), local_path, workspace)
 
     class WorkspaceArtifactRepository(AzureMLflowArtifactRepository):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -144,4 +153,57 @@ def _workspace_repository(
             else:
                 self.artifacts = StoredArtifacts(context, parts["origin"], parts["container"], parts["artifact_path"])
 
+        def modelops_read_urls(self) -> dict[str, str] | None:
+            """Read SAS URLs of every file below this URI, by relative path; None if one is not on the
+            workspace's blob storage (the streaming download then names the fix)."""
+            prefix = f"{self.artifacts.path.rstrip('/')}/" if self.artifacts.path else ""
+            urls = {}
+            for path in self.artifacts.get_file_paths():
+                if path.startswith(prefix) and len(path) > len(prefix):
+                    url = self.artifacts.read_url(path)
+                    try:
+                        check_download_url(
+                            url,
+                            storage_suffix=workspace.storage_suffix,
+                            storage_endpoint=workspace.storage_endpoint,
+                            workspace=workspace.name,
+                        )
+                    except PermanentError:
+                        return None
+                    urls[path[len(prefix) :]] = url
+            return urls
+
+        def modelops_write_urls(self, artifact_path: str, relative_paths: list[str]) -> dict[str, str] | None:
+            """Write SAS URLs for new files ``artifact_path/<relative path>`` of this run; None when this
+            URI is not a run's (a registry's stored artifacts take no new files)."""
+            if not isinstance(self.artifacts, RunArtifacts):
+                return None
+            base = self._get_full_artifact_path(artifact_path)
+            remote = {rel: f"{base}/{rel}" for rel in relative_paths}
+            urls = self.artifacts.write_urls(list(remote.values()))
+            return {rel: urls[path] for rel, path in remote.items()}
+
     return WorkspaceArtifactRepository()
+
+
+def read_urls(artifact_uri: str, tracking_uri: str) -> dict[str, str] | None:
+    """Read SAS URLs of the files under an ``azureml://`` artifact URI of a bound workspace, by path
+    below it; None for any other store (or a file not on the workspace's blob storage)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if not artifact_uri.startswith("azureml:"):
+        return None
+    urls = getattr(get_artifact_repository(artifact_uri, tracking_uri=tracking_uri), "modelops_read_urls", None)
+    return urls() if urls is not None else None
+
+
+def write_urls(run_artifact_uri: str, tracking_uri: str, artifact_path: str, paths: list[str]) -> dict[str, str] | None:
+    """Write SAS URLs for ``paths`` under ``artifact_path`` of a bound workspace's run (its artifact URI),
+    as `log_artifacts` would upload them; None for any other store."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if not run_artifact_uri.startswith("azureml:"):
+        return None
+    repo = get_artifact_repository(run_artifact_uri, tracking_uri=tracking_uri)
+    urls = getattr(repo, "modelops_write_urls", None)
+    return urls(artifact_path, paths) if urls is not None else None

@@ -3,7 +3,8 @@
 Follows mlflow-export-import's copy_model_version: read the source version, create the target
 model if missing (tolerating RESOURCE_ALREADY_EXISTS), create the version, tag lineage. Artifacts
 stream through a temp dir on disk (bounded memory), in parallel ranged GETs from a tracking
-server's artifact proxy (shared/adapters/artifact_transfer.py). Every step can be re-run after a
+server's artifact proxy (shared/adapters/artifact_transfer.py); between two Azure ML workspaces the
+storage service copies them instead (blob to blob, nothing downloaded). Every step can be re-run after a
 crash: the copy run is found by its action-key tag, the version by its lineage tags.
 """
 
@@ -183,6 +184,9 @@ def _copy_run(
     else:
         run = dst.create_run(experiment_id, tags={**lineage, KEY_TAG: action_key, "mlflow.runName": action_key[:250]})
     run_id = run.info.run_id
+    if _copied_in_storage(dst, src_tracking_uri, source, target, run_id, progress):
+        dst.set_terminated(run_id, "FINISHED")
+        return run_id
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
         local = download_model(source, src_tracking_uri, Path(tmp), progress)
@@ -196,6 +200,27 @@ def _copy_run(
             raise RetryableError(f"uploading artifacts failed: {exc}") from exc
     dst.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def _copied_in_storage(
+    dst: MlflowClient,
+    src_tracking_uri: str,
+    source: SourceModel,
+    target: CopyTarget,
+    run_id: str,
+    progress: Callable[[str], None],
+) -> bool:
+    """Whether the storage service copied the files (both sides blob storage); if not, the reason is logged."""
+    run_artifacts = lambda: dst.get_run(run_id).info.artifact_uri  # noqa: E731 - asked only when the source is blobs
+    done = artifact_transfer.copy_in_storage(
+        source.download_uri, src_tracking_uri, target.tracking_uri, run_artifacts, "model"
+    )
+    if isinstance(done, str):
+        (log.info if "hands out no blob URLs" in done else log.warning)("streaming the files: %s", done)
+        return False
+    files, size = done
+    progress(f"copied {files} files, {size / 1e6:.1f} MB, inside blob storage to run {run_id}")
+    return True
 
 
 def download_model(

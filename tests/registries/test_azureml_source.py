@@ -4,6 +4,7 @@ workspace contract (ARM, discovery, MLflow REST, run-history artifacts), with th
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,6 +158,58 @@ class TestCopyOutOfAnAzureMLWorkspace:
         assert again.outputs.to_dict()["reused"] is True
         assert len(list(prod.search_model_versions(f"name='{name}'"))) == 1
 
+    def test_between_workspaces_the_files_are_copied_inside_blob_storage_not_through_the_process(
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        prod_backing: MlflowServer,
+        trust_test_ca: TestCA,
+    ) -> None:
+        """Both workspaces keep their files in blob storage: the storage service copies them (Put Block
+        From URL, in blocks), and only requests pass through the copying process."""
+        name = unique("blobcopy")
+        version, example = train_and_register(source_server.url, name)
+        client = MlflowClient(source_server.url)
+        run_id = client.get_model_version(name, version).run_id
+        assert run_id is not None
+        model_dir = Path(
+            mlflow.artifacts.download_artifacts(
+                client.get_model_version_download_uri(name, version),
+                dst_path=str(tmp_path / "m"),
+                tracking_uri=source_server.url,
+            )
+        )
+        weights = os.urandom(6 << 20)
+        (model_dir / "weights.bin").write_bytes(weights)
+        client.log_artifacts(run_id, str(model_dir), artifact_path="model")
+        big = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id).version
+        (tmp_path / "dev").mkdir()
+        dev_version = _into_dev(tmp_path / "dev", aml, source_server, name, str(big))
+
+        params = {"source": "azureml", "source_registry": "aml-dev"}
+        ctx = register_context(tmp_path, _config(aml, source_server.url), name, dev_version, params, "aml-prod")
+        progress: list[str] = []
+        ctx.progress = progress.append
+        before = _process_io()
+        outputs = RegisterExecutor().execute(ctx).outputs.to_dict()
+        moved = {k: v - before[k] for k, v in _process_io().items()}
+
+        assert any("inside blob storage" in line for line in progress), progress
+        # 6 MB of weights, and well under 1 MB read or written by this process (requests and answers only)
+        assert moved["rchar"] < 1 << 20 and moved["wchar"] < 1 << 20, moved
+        prod = _workspace_client(ctx)
+        copy = prod.get_model_version(name, outputs["model_version"])
+        prefix = f"ExperimentRun/dcid.{copy.run_id}/model/"
+        container = aml.contract.container()
+        assert container.download_blob(prefix + "weights.bin").readall() == weights
+        local = tmp_path / "prod-copy"
+        for blob in container.list_blobs(name_starts_with=prefix):
+            (local / blob.name[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+            (local / blob.name[len(prefix) :]).write_bytes(container.download_blob(blob.name).readall())
+        predicted = mlflow.pyfunc.load_model(str(local)).predict(example)
+        assert list(predicted) == list(mlflow.pyfunc.load_model(str(model_dir)).predict(example))
+
     def test_storage_the_cloud_does_not_name_fails_the_copy_naming_the_setting(
         self,
         tmp_path: Path,
@@ -177,6 +230,12 @@ class TestCopyOutOfAnAzureMLWorkspace:
         with pytest.raises(PermanentError, match=r"127\.0\.0\.1.*set `storage_endpoint: <blob endpoint URL>`"):
             RegisterExecutor().execute(ctx)
         assert not list(_workspace_client(ctx).search_model_versions(f"name='{name}'"))
+
+
+def _process_io() -> dict[str, int]:
+    """Bytes this process read and wrote through system calls (sockets and files alike)."""
+    lines = Path("/proc/self/io").read_text().splitlines()
+    return {k: int(v) for k, v in (line.split(": ") for line in lines) if k in ("rchar", "wchar")}
 
 
 def test_download_urls_on_the_clouds_blob_hosts_or_the_configured_endpoint_only() -> None:
