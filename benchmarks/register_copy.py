@@ -362,9 +362,9 @@ def main() -> None:
         else "`cp -r` of the same files",
         headline=(
             "{s[seconds]:.1f} s, CPU {s[cpu_seconds]:.2f} s (the mlflow server's {s[server_cpu_seconds]:.2f} s),"
-            " peak RSS {s[peak_rss_mb]:.0f} MB; through the process: {s[read_through_process_mb]:.0f} MB read and"
-            " {s[written_through_process_mb]:.0f} MB written by system calls (spliced socket to file, the target"
-            " store gets hard links); "
+            " peak RSS {s[peak_rss_mb]:.0f} MB; through the process: the artifacts over its socket, spliced to the"
+            " file in the kernel (read/write calls: {s[read_through_process_mb]:.0f} MB read,"
+            " {s[written_through_process_mb]:.0f} MB written), hard links into the target store; "
             + (
                 "{b[seconds]:.1f} s, CPU {b[cpu_seconds]:.2f} s (server {b[server_cpu_seconds]:.2f} s), `cp -r`"
                 " {b[cp_seconds]:.2f} s"

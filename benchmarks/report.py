@@ -26,6 +26,7 @@ ORDER = [
     "cold_start",
     "batch_local",
     "register_copy",
+    "register_copy_vs_tree",
     "deploy_local",
     "cleanup_plan",
 ]
