@@ -232,6 +232,7 @@ def main() -> None:
         ledger_events = [e for e in reactor.ledger.list_events(limit=100_000) if e["model_name"] == MODEL]
         actions = reactor.ledger.list_actions(model=MODEL, limit=100_000)
         queued = queue_length(account, "bench-actions")
+        costs = sdk_cpu_ms(table, queue)
     consistent = (
         answered["accepted"] == distinct_total == len(ledger_events) == len(actions)
         and sum(e["deliveries"] for e in ledger_events) == args.rounds * args.deliveries
@@ -246,8 +247,10 @@ def main() -> None:
         f" duplicates, {args.concurrency} threads",
         baseline="one bare entity insert + one queue send per delivery",
         headline="{s[throughput_per_s]:.0f}/s, p50 {s[p50_ms]:.0f} ms, p99 {s[p99_ms]:.0f} ms;"
-        " {b[throughput_per_s]:.0f}/s, p50 {b[p50_ms]:.0f} ms, p99 {b[p99_ms]:.0f} ms",
-        requests_per_delivery=requests.per_delivery(),
+        " {b[throughput_per_s]:.0f}/s, p50 {b[p50_ms]:.0f} ms, p99 {b[p99_ms]:.0f} ms"
+        + requests_text(per_delivery := requests.per_delivery()),
+        requests_per_delivery=per_delivery,
+        sdk_cpu_ms_per_call=costs,
         ledger=(
             ledger_check := {
                 "accepted": answered["accepted"],
@@ -263,6 +266,45 @@ def main() -> None:
     )
     if not consistent:
         raise SystemExit(f"the Table ledger does not match what was answered: {ledger_check}")
+
+
+def requests_text(per_delivery: dict[str, dict[str, float]]) -> str:
+    """The requests per delivery, for the README row (Table requests + queue sends)."""
+
+    def one(name: str) -> str:
+        counts = per_delivery.get(name, {})
+        return f"{counts.get('table_requests', 0):g} + {counts.get('queue POST', 0):g}"
+
+    return (
+        f"; Table + queue requests per delivery: new event {one('new')}, duplicate {one('duplicate')},"
+        f" baseline {one('bare')}"
+    )
+
+
+def sdk_cpu_ms(table: Any, queue: Any, calls: int = 100) -> dict[str, float]:
+    """Client CPU of one call of each kind, from one thread (``time.thread_time``): where the
+    subject's Python goes besides the reactor's own work."""
+
+    def entity() -> dict[str, Any]:
+        return {"PartitionKey": "cost", "RowKey": uuid.uuid4().hex, "payload": "x" * 800, "status": "accepted"}
+
+    kept = entity()
+    table.create_entity(kept)
+    kinds = {
+        "create_entity": lambda: table.create_entity(entity()),
+        "get_entity": lambda: table.get_entity(kept["PartitionKey"], kept["RowKey"]),
+        "submit_transaction, 1 entity": lambda: table.submit_transaction([("create", entity())]),
+        "submit_transaction, 4 entities": lambda: table.submit_transaction([("create", entity()) for _ in range(4)]),
+        "send_message": lambda: queue.send_message("x" * 100),
+    }
+    out = {}
+    for name, call in kinds.items():
+        call()
+        started = time.thread_time()
+        for _ in range(calls):
+            call()
+        out[name] = round((time.thread_time() - started) / calls * 1000, 2)
+    return out
 
 
 def queue_length(account: Any, name: str) -> int:
