@@ -214,7 +214,7 @@ def main() -> None:
         )
     finish(
         args,
-        "batch_local",
+        "batch_local" if args.registry == "sqlite" else "batch_local_server",
         result,
         goals=[Goal("throughput_cpu", ">=", 0.9), Goal("throughput_wall", ">=", 0.9)],
         subject=f"`modelops score` on a local batch target ({args.rows:,} rows x 8, RandomForest,"
