@@ -47,6 +47,9 @@ _ACTION_SETS = ", ".join(f"{name} = ?" for name in ACTION_FIELDS if name != "id"
 # the intake's statements, written once (not joined again for every row)
 _INSERT_EVENT = f"INSERT INTO events({_EVENT_COLUMNS}, payload) VALUES ({', '.join('?' * (len(EVENT_FIELDS) + 1))})"
 _INSERT_DELIVERY = f"INSERT INTO deliveries({_DELIVERY_COLUMNS}) VALUES ({', '.join('?' * len(DELIVERY_FIELDS))})"
+_KEYS_TAKEN = "SELECT 1 FROM actions WHERE key IN (%s) LIMIT 1"
+_INSERT_LOG = "INSERT INTO action_log(action_id, at, worker, message) VALUES (?,?,?,?)"
+_LINK = "INSERT OR IGNORE INTO event_actions(event_id, action_id) VALUES (?,?)"
 _COUNT_DELIVERY = f"UPDATE events SET deliveries = deliveries + 1 WHERE id = ? RETURNING {_EVENT_COLUMNS}"
 _INSERT_ACTION = (
     f"INSERT INTO actions({_ACTION_COLUMNS}) VALUES ({', '.join('?' * len(ACTION_FIELDS))}) ON CONFLICT(key) DO NOTHING"
@@ -85,7 +88,6 @@ class SqliteStore:
         delivery: DeliveryRecord,
         plan: Callable[[], list[Transition]],
     ) -> tuple[str, bool]:
-        # ``plan`` is not used: the core adds the actions in the same transaction (one commit either way)
         # looked up first, inside the write transaction: a duplicate (a third of webhook traffic)
         # then costs one indexed read, not the encoding of an event (``payload`` is called only here)
         found = self._run("SELECT id FROM events WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
@@ -94,7 +96,24 @@ class SqliteStore:
         fields = event_to_fields(record)
         self._run(_INSERT_EVENT, [*(fields[name] for name in EVENT_FIELDS), encode_json(payload())])
         self.add_delivery(delivery)
-        return record.id, False
+        return record.id, self._add_plan(record.id, plan())
+
+    def _add_plan(self, event_id: str, steps: list[Transition]) -> bool:
+        """A new event's actions with their audit lines and links, in the same transaction, when no
+        action key is taken (else False: the core links the actions held by those keys)."""
+        keys = [step.action.key for step in steps]
+        if len(set(keys)) < len(keys):  # not from a rule's plan (those plan a key once): the core's way
+            return False
+        if keys and self._run(_KEYS_TAKEN % ", ".join("?" * len(keys)), keys).fetchone() is not None:
+            return False
+        db = self._file.db()
+        actions = [action_to_fields(step.action) for step in steps]
+        db.executemany(_INSERT_ACTION, [[fields[name] for name in ACTION_FIELDS] for fields in actions])
+        db.executemany(
+            _INSERT_LOG, [(s.action.id, iso(s.action.created_at), s.worker, line) for s in steps for line in s.lines]
+        )
+        db.executemany(_LINK, [(event_id, step.action.id) for step in steps])
+        return True
 
     def linked(self, event_id: str) -> list[str] | None:
         # an intake is one transaction: an event's actions are linked as soon as it is visible
@@ -105,7 +124,7 @@ class SqliteStore:
         if accept:
             self._run("UPDATE events SET status = ?, reason = NULL WHERE id = ?", (ACCEPTED, event_id))
         for action_id in action_ids:
-            self._run("INSERT OR IGNORE INTO event_actions(event_id, action_id) VALUES (?,?)", (event_id, action_id))
+            self._run(_LINK, (event_id, action_id))
 
     def count_delivery(self, event_id: str, delivery: DeliveryRecord) -> EventRecord | None:
         # the event as counted, in the same statement (RETURNING: SQLite 3.35+)
@@ -206,10 +225,7 @@ class SqliteStore:
         return self._select("after = ? AND status = ?", (action_id, QUEUED))
 
     def append_log(self, action_id: str, at: datetime, worker: str | None, message: str) -> None:
-        self._run(
-            "INSERT INTO action_log(action_id, at, worker, message) VALUES (?,?,?,?)",
-            (action_id, iso(at), worker, message),
-        )
+        self._run(_INSERT_LOG, (action_id, iso(at), worker, message))
 
     def read_log(self, action_id: str) -> list[dict[str, Any]]:
         rows = self._run("SELECT at, worker, message FROM action_log WHERE action_id = ? ORDER BY seq", (action_id,))

@@ -11,8 +11,8 @@ readers or writers; SQLite releases the GIL while it copies and syncs) at most e
 
 A PASSIVE checkpoint under steady commits never lets the WAL start over: SQLite rewinds it only
 when a write transaction begins with every frame copied, and commits land while the copy runs.
-So once the WAL holds ``RESTART_FRAMES``, the thread takes the process's writer lock (no commit
-of this process meanwhile) and runs a RESTART checkpoint, which copies only what the PASSIVE one
+So once the WAL holds ``RESTART_FRAMES``, the thread takes the file's writer lock (no commit of
+this or another serving process meanwhile) and runs a RESTART checkpoint, which copies only what the PASSIVE one
 left and makes the next writer rewind the WAL; it gives up after ``RESTART_BUSY_MS`` if a reader
 or another process is in the way (the next round tries again). The thread ends when the file has
 seen no commit for ``IDLE_SECONDS`` (a commit starts another); the last connection to close
@@ -27,6 +27,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from shared.ledger.sqlite_locks import WriterLock
+
 INTERVAL_SECONDS = 0.5  # SQLite's own threshold (1000 pages) is about this much intake under load
 RESTART_FRAMES = 8192  # ~32 MB of WAL with 4 KB pages: then it is rewound (a few ms under the writer lock)
 RESTART_BUSY_MS = 50
@@ -38,7 +40,7 @@ log = logging.getLogger("modelops.ledger")
 class Checkpointer:
     """Checkpoints ``path`` after commits (``committed()``), from its own thread and connection."""
 
-    def __init__(self, path: Path, connect: Callable[[], sqlite3.Connection], write_lock: threading.Lock) -> None:
+    def __init__(self, path: Path, connect: Callable[[], sqlite3.Connection], write_lock: WriterLock) -> None:
         self.path = path
         self._connect = connect
         self._write_lock = write_lock

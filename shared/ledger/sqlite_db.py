@@ -1,5 +1,5 @@
-"""The SQLite ledger file: its schema, one WAL connection per thread, the per-file writer lock, and
-the writer thread that group-commits intakes.
+"""The SQLite ledger file: its schema, one WAL connection per thread, the file's writer lock
+(shared/ledger/sqlite_locks.py), and the writer thread that group-commits intakes.
 
 Group commit: a unit of work is queued for a writer, which takes every unit waiting, runs them in
 one BEGIN IMMEDIATE transaction and commits once; each caller waits on its own future (a unit that
@@ -7,6 +7,8 @@ raises rolls the batch back, which then runs unit by unit, so only its caller se
 Threads (``submit``) share the file's writer thread; coroutines (``submit_async``, the webhook
 routes) have their event loop's thread as the writer, flushing once per loop iteration. Under 16
 concurrent webhooks that is one commit and one lock hand-over per batch instead of per request.
+The loop never waits for the writer lock: held by another thread or process, the flush is tried
+again ``RETRY_SECONDS`` later, the requests arriving meanwhile joining its batch.
 """
 
 from __future__ import annotations
@@ -23,22 +25,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shared.ledger.sqlite_checkpoint import Checkpointer
+from shared.ledger.sqlite_locks import writer_lock
 from shared.ledger.sqlite_schema import SCHEMA
 
 T = TypeVar("T")
 MAX_BATCH = 64  # units in one transaction: bounds the latency a unit adds to the others in its batch
+RETRY_SECONDS = 0.0002  # the loop's flush, when another thread or process holds the writer lock
 IDLE_SECONDS = 2.0  # a writer with nothing to do for this long ends (a new unit starts another)
-
-_writer_locks: dict[Path, threading.Lock] = {}
-_writer_locks_guard = threading.Lock()
-
-
-def _writer_lock(path: Path) -> threading.Lock:
-    """One lock per database file and process. Threads queue for it instead of meeting in SQLite's
-    busy handler, which sleeps in steps of up to 100 ms: under 16 concurrent webhooks that sleeping,
-    not the writes, made the tail latency. Other processes still serialize on the database lock."""
-    with _writer_locks_guard:
-        return _writer_locks.setdefault(path.resolve(), threading.Lock())
 
 
 class SqliteFile:
@@ -49,7 +42,7 @@ class SqliteFile:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._write_lock = _writer_lock(path)
+        self._write_lock = writer_lock(path)
         self._units: queue.SimpleQueue[tuple[Callable[[], Any], _Waiter]] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_guard = threading.Lock()
@@ -129,9 +122,20 @@ class SqliteFile:
         return await waiting
 
     def _flush_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._loop_units.pop(loop, [])
-        for start in range(0, len(batch), MAX_BATCH):
-            _settle_on_loop(self._commit(batch[start : start + MAX_BATCH]))
+        try:
+            locked = self._write_lock.acquire(blocking=False)
+        except Exception as exc:  # the lock file cannot be opened: every unit waiting hears why
+            _settle_on_loop([(waiter, None, exc) for _, waiter in self._loop_units.pop(loop, [])])
+            return
+        if not locked:  # another thread or process writes: the loop goes on, the batch grows meanwhile
+            loop.call_later(RETRY_SECONDS, self._flush_loop, loop)
+            return
+        try:
+            batch = self._loop_units.pop(loop, [])
+            for start in range(0, len(batch), MAX_BATCH):
+                _settle_on_loop(self._commit(batch[start : start + MAX_BATCH]))
+        finally:
+            self._write_lock.release()
 
     def _enqueue(self, unit: Callable[[], Any], waiter: _Waiter) -> None:
         with self._writer_guard:
@@ -157,7 +161,8 @@ class SqliteFile:
                     batch.append(self._units.get_nowait())
                 except queue.Empty:
                     break
-            outcomes = self._commit([(unit, w) for unit, w in batch if w.start()])
+            with self._write_lock:
+                outcomes = self._commit([(unit, w) for unit, w in batch if w.start()])
             _settle_all(outcomes)
 
     def _commit(self, batch: list[tuple[Callable[[], Any], _Waiter]]) -> list[_Outcome]:
@@ -171,26 +176,26 @@ class SqliteFile:
             return [outcome for one in batch for outcome in self._run_units([one])]
 
     def _run_units(self, batch: list[tuple[Callable[[], Any], _Waiter]]) -> list[_Outcome]:
-        """One transaction for ``batch``; _UnitFailed when a unit of a batch of several raised."""
+        """One transaction for ``batch`` (the caller holds the writer lock); _UnitFailed when a
+        unit of a batch of several raised."""
         db = self.db()
         outcomes: list[_Outcome] = []
         try:
-            with self._write_lock:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    for unit, waiter in batch:
-                        try:
-                            value = unit()
-                        except Exception as exc:
-                            if len(batch) > 1:
-                                raise _UnitFailed from exc
-                            db.execute("ROLLBACK")
-                            return [(waiter, None, exc)]
-                        outcomes.append((waiter, value, None))
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for unit, waiter in batch:
+                    try:
+                        value = unit()
+                    except Exception as exc:
+                        if len(batch) > 1:
+                            raise _UnitFailed from exc
+                        db.execute("ROLLBACK")
+                        return [(waiter, None, exc)]
+                    outcomes.append((waiter, value, None))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
             self.checkpointer.committed()
         except _UnitFailed:
             raise

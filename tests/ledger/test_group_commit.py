@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -144,3 +145,52 @@ class TestIds:
         assert all(len(i) == len("evt_") + 20 for i in ids)
         # new rows land at the end of the id indexes (few pages written per commit), not at random
         assert [i[:15] for i in ids] == sorted(i[:15] for i in ids)
+
+
+class TestWriterLock:
+    def test_the_loop_does_not_wait_for_a_writer_elsewhere_and_commits_once_it_is_free(self, tmp_path: Path) -> None:
+        file = SqliteFile(tmp_path / "ledger.db")
+        other = SqliteFile(tmp_path / "ledger.db")  # another writer of the file (a worker thread, a process)
+        holding, release = threading.Event(), threading.Event()
+
+        def writer() -> None:
+            with other.transaction():
+                holding.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert holding.wait(10)
+
+        async def meanwhile() -> tuple[int, list[str]]:
+            loop = asyncio.get_running_loop()
+            ticks: list[str] = []
+            unit = asyncio.ensure_future(file.submit_async(partial(int, 7)))
+            for _ in range(20):  # the loop keeps running while the unit waits for the lock
+                await asyncio.sleep(0.005)
+                ticks.append("tick")
+            assert not unit.done()
+            loop.call_soon(release.set)
+            return await unit, ticks
+
+        value, ticks = asyncio.run(meanwhile())
+        thread.join(10)
+        assert value == 7 and len(ticks) == 20
+
+    def test_a_child_process_opens_the_lock_file_again(self, tmp_path: Path) -> None:
+        import os
+
+        from shared.ledger.sqlite_locks import writer_lock
+
+        lock = writer_lock(tmp_path / "ledger.db")
+        with lock:  # the lock file is open in the parent from now on
+            pass
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: once the parent holds the lock it must not get it (a shared open file would)
+            os.read(ready_r, 1)
+            os._exit(0 if not writer_lock(tmp_path / "ledger.db").acquire(blocking=False) else 1)
+        with lock:
+            os.write(ready_w, b"x")
+            _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
