@@ -1,7 +1,7 @@
 """Benchmark: webhook ingest of the reactor (SQLite ledger) versus a bare FastAPI route.
 
     python benchmarks/ingest.py [--rounds 6] [--requests 1500] [--concurrency 16] [--duplicates 0.3]
-        [--json benchmarks/results/ingest.json] [--profile PATH.html]
+        [--json benchmarks/results/ingest.json] [--profile PATH.txt [--native]] [--baseline-tree DIR]
 
 Both servers are real uvicorn processes started the same way (`modelops serve --no-worker`, so
 only intake is measured, and a bare app whose one route reads the body and answers 202). Both get

@@ -27,7 +27,10 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("logging (audit line, refusals)", ("(logging/", "Formatter.", "factory (shared/telemetry", "CorrelationFilter")),
     ("answer: JSON body and response", ("answer (shared/api/hooks", "starlette/responses", "shared/api/fast_json")),
     ("JSON encoding of stored fields", ()),  # json/ under a ledger frame
-    ("SQLite statements, BEGIN/COMMIT", ("SqliteStore._run ", "_run_units (shared/ledger/sqlite_db", "sqlite3")),
+    (
+        "SQLite statements, BEGIN/COMMIT",
+        ("SqliteStore._run ", "SqliteStore._add_plan (", "_run_units (shared/ledger/sqlite_db", "sqlite3"),
+    ),
     ("ledger core and records (Python)", ("shared/ledger/", "shared/domain/ids", "shared/domain/actions")),
     ("rules (plan_actions/explain)", ("shared/rules.py", "shared/domain/params")),
     ("HMAC signature check", ("shared/ingest/signatures.py", "_verify_mlflow")),
