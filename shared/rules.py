@@ -10,9 +10,7 @@ from shared.config.schema import ReactorConfig, Rule
 from shared.domain.actions import RESOLVE_RUN, PlannedAction
 from shared.domain.events import RUN_KINDS, ModelEvent, event_to_payload
 from shared.domain.params import ActionParams
-
-RULE_TAG = "modelops.rule"
-SOURCE_TAG = "modelops.source"
+from shared.lineage import ORIGINS_TAG, RULE_TAG, SOURCE_TAG, loop_back
 
 
 def rule_label(rule: Rule, number: int) -> str:
@@ -77,7 +75,7 @@ def explain(config: ReactorConfig, event: ModelEvent) -> Explanation:
     misses: list[str] = []
     verdicts: list[RuleVerdict] = []
     for rule, label in zip(config.rules, labels, strict=True):
-        miss = _mismatch(rule, event, label)
+        miss = _mismatch(rule, event, label) or _loop_back(config, rule, event)
         if miss:
             if event.kind in rule.on:
                 misses.append(f"{label}: {miss[1]}")
@@ -160,6 +158,18 @@ def _source_or_tags_mismatch(rule: Rule, event: ModelEvent) -> Miss | None:
     for key, value in rule.tags.items():
         if event.tags.get(key) != value:
             return "tags", f"tag {key}={value} missing"
+    return None
+
+
+def _loop_back(config: ReactorConfig, rule: Rule, event: ModelEvent) -> Miss | None:
+    """A rule that would copy a version back into a registry along its lineage (shared/lineage.py)."""
+    if SOURCE_TAG not in event.tags and ORIGINS_TAG not in event.tags:
+        return None  # not a copy (most events): nothing to look up
+    for step in rule.do:
+        if step.kind == "register":
+            why = loop_back(config, step.target, event.tags)
+            if why:
+                return "loop", why
     return None
 
 

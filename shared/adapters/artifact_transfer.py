@@ -225,7 +225,9 @@ def upload(client: Any, run_id: str, local_dir: Path, artifact_path: str) -> Non
         # a remote store: its repository may need the client's tracking URI (azureml://), so the client uploads
         client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
         return
-    repo = get_artifact_repository(artifact_uri)
+    # `mlflow-artifacts:/...` (a tracking server's proxied store) has no "//": it resolves against the
+    # client's tracking URI, never the process-wide one
+    repo = get_artifact_repository(artifact_uri, tracking_uri=client.tracking_uri)
     if not isinstance(repo, LocalArtifactRepository):
         client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
         return

@@ -18,7 +18,7 @@ from shared.config.registries import AzureMLSharedRegistry
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import ActionError
 from shared.executors.base import ActionContext, Outcome
-from shared.executors.register import lineage_tags, read_source
+from shared.executors.register import lineage_tags, read_source, refuse_loop_back
 
 _SAME_SOURCE = ("modelops.source_registry", "modelops.source_name", "modelops.source_version")
 
@@ -42,6 +42,8 @@ class RegistryRegisterExecutor:
                 ctx.progress(f"found earlier copy {name}/{earlier.version} in {cfg.registry_name}; reusing it")
                 return Outcome.done(_outputs(ctx, cfg, earlier, reused=True))
             src, what = read_source(ctx, source)
+            refuse_loop_back(ctx, what.tags)
+            lineage = lineage_tags(ctx, source, what.tags)
             workdir = ctx.scratch_dir
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
