@@ -21,6 +21,7 @@ from shared.config.schema import ReactorConfig
 SOURCE_TAG = "modelops.source"
 RULE_TAG = "modelops.rule"
 ORIGINS_TAG = "modelops.origins"
+KEY_TAG = "modelops.action_key"  # the action that made a copy: a retry finds its own copy by it
 
 
 def origins(tags: Mapping[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ from shared.adapters.credentials import azure_credential
 from shared.config.clouds import CLOUDS
 from shared.config.registries import AzureMLSharedRegistry
 from shared.domain.actions import short_hash
+from shared.lineage import KEY_TAG
 from shared.settings import AzureHttpSettings
 
 
@@ -23,6 +24,14 @@ class RegistryModelVersion:
     version: str
     tags: dict[str, str]
     path: str | None  # where the registry keeps the files
+
+
+class VersionTaken(Exception):
+    """Another copy registered ``name``/``version`` first."""
+
+    def __init__(self, name: str, version: str, holder: RegistryModelVersion) -> None:
+        super().__init__(f"{name}/{version} was registered by another copy first")
+        self.holder = holder
 
 
 def registry_model_uri(registry: str, name: str, version: str) -> str:
@@ -87,10 +96,26 @@ class RegistryModelsClient:
         except ResourceNotFoundError:
             return []
 
+    def version(self, name: str, version: str) -> RegistryModelVersion | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _version(name, self._ml.models.get(name=name, version=version))
+        except ResourceNotFoundError:
+            return None
+
     def create(
         self, name: str, version: str, folder: Path, *, tags: dict[str, str], description: str | None, mlflow: bool
     ) -> RegistryModelVersion:
-        """Upload ``folder`` and register it as ``name``/``version`` (an MLflow model when ``mlflow``)."""
+        """Upload ``folder`` and register it as ``name``/``version`` (an MLflow model when ``mlflow``).
+
+        The version number is ours to choose (the registry has no create-with-the-next-number), so two
+        copies may choose the same one at once. The registry keeps a version's files once it exists: the
+        slower copy's upload grant answers 409 "asset already exists" (azure-ai-ml then skips the upload,
+        `_registry_utils.get_sas_uri_for_registry_asset`) or its PUT is refused ("Asset paths cannot be
+        updated", the SDK's ASSET_PATH_ERROR). Whatever the refusal, a version that exists afterwards and
+        is not this copy (``KEY_TAG`` differs) raises ``VersionTaken``; the caller picks the next number.
+        """
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Model
 
@@ -102,7 +127,18 @@ class RegistryModelsClient:
             tags=tags,
             description=description,
         )
-        return _version(name, self._ml.models.create_or_update(model))
+        try:
+            created = _version(name, self._ml.models.create_or_update(model))
+        except Exception:
+            there = self.version(name, version)
+            if there is None:
+                raise
+            if there.tags.get(KEY_TAG) != tags.get(KEY_TAG):
+                raise VersionTaken(name, version, there) from None
+            return there  # this copy's own version: an earlier answer was lost
+        if created.tags.get(KEY_TAG) != tags.get(KEY_TAG):
+            raise VersionTaken(name, version, created)  # a PUT answered with another copy's version
+        return created
 
 
 def _version(name: str, entity: Any) -> RegistryModelVersion:

@@ -26,11 +26,11 @@ from shared.adapters import artifact_transfer, uc_artifacts
 from shared.adapters.mlflow_http import bound_retry_after, retry_after_in
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import PermanentError, RetryableError
+from shared.lineage import KEY_TAG
 
 log = logging.getLogger("modelops.register")
 bound_retry_after()  # before any client: a long Retry-After goes back to the ledger (adapters/mlflow_http.py)
 
-KEY_TAG = "modelops.action_key"
 TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
 
 

@@ -1,7 +1,9 @@
 """The `register` action into an Azure ML registry: the source's files become a model version there.
 
 Idempotent by lineage: a version tagged with this source version (or this action key) is reused, so a
-redelivery, a retry or a second rule naming the same source version registers nothing new.
+redelivery, a retry or a second rule naming the same source version registers nothing new. The version
+number is chosen here (one past the highest); when a concurrent copy registers that number first, the
+versions are read again (the winner may be this very source version: reused) and the next is tried.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.aml_online import explain
-from shared.adapters.aml_registry import RegistryModelsClient, RegistryModelVersion, registry_model_uri
+from shared.adapters.aml_registry import RegistryModelsClient, RegistryModelVersion, VersionTaken, registry_model_uri
 from shared.adapters.azureml_workspace import check_model_name
-from shared.adapters.mlflow_copy import KEY_TAG, download_model
+from shared.adapters.mlflow_copy import download_model
 from shared.config.registries import AzureMLSharedRegistry
 from shared.domain.outputs import RegisterOutputs
-from shared.errors import ActionError
+from shared.errors import ActionError, RetryableError
 from shared.executors.base import ActionContext, Outcome
 from shared.executors.register import lineage_tags, read_source, refuse_loop_back
+from shared.lineage import KEY_TAG
 
+VERSION_RACE_ATTEMPTS = 5  # version numbers tried when concurrent copies take them first
 _SAME_SOURCE = ("modelops.source_registry", "modelops.source_name", "modelops.source_version")
 
 
@@ -48,16 +52,32 @@ class RegistryRegisterExecutor:
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
                 folder = download_model(what, source.tracking_uri, Path(tmp), ctx.progress)
-                version = _next_version(versions)
-                ctx.progress(f"uploading {name}/{version} to registry {cfg.registry_name}")
-                created = registry.create(
-                    name,
-                    version,
-                    folder,
-                    tags={**what.tags, **lineage, KEY_TAG: ctx.action.key},
-                    description=what.description,
-                    mlflow=(folder / "MLmodel").is_file(),
-                )
+                tags = {**what.tags, **lineage, KEY_TAG: ctx.action.key}
+                for _ in range(VERSION_RACE_ATTEMPTS):
+                    version = _next_version(versions)
+                    ctx.progress(f"uploading {name}/{version} to registry {cfg.registry_name}")
+                    try:
+                        created = registry.create(
+                            name,
+                            version,
+                            folder,
+                            tags=tags,
+                            description=what.description,
+                            mlflow=(folder / "MLmodel").is_file(),
+                        )
+                        break
+                    except VersionTaken as taken:
+                        ctx.progress(f"{name}/{version}: {taken}; reading the versions again")
+                    versions = registry.versions(name)
+                    earlier = _earlier_copy(versions, ctx.action.key, lineage)
+                    if earlier is not None:  # the faster copy was of this very source version
+                        ctx.progress(f"{name}/{earlier.version} in {cfg.registry_name} is this copy; reusing it")
+                        return Outcome.done(_outputs(ctx, cfg, earlier, reused=True))
+                else:
+                    raise RetryableError(
+                        f"{doing}: other copies took the next {VERSION_RACE_ATTEMPTS} version numbers of {name} "
+                        "first; trying again"
+                    )
         except ActionError:
             raise
         except Exception as exc:  # noqa: BLE001 - azure-ai-ml raises azure-core and its own types

@@ -14,8 +14,13 @@ list.json, createOrUpdate.json, createOrGetStartPendingUpload.json):
 - `PUT tempdatarefs/{name}/versions/{v}`: the temporary upload location, shaped like
   startPendingUpload's answer (`blobReferenceForConsumption.credential.sasUri`): a container SAS on a
   real Azurite; 409 once the version exists (the SDK then skips the upload).
-- `PUT models/{name}/versions/{v}`: 201 with the version; versions are immutable (a second PUT of an
-  existing version answers 409 Conflict); `modelUri` must name blobs that were uploaded (400 if empty).
+- `PUT models/{name}/versions/{v}`: 201 with the version (createOrUpdate.json answers 200 or 201); a
+  version's files are immutable: a PUT of an existing version with the same `modelUri` answers 200 with
+  the version as it is, one with another `modelUri` 400 UserError "Asset paths cannot be updated." (the
+  message azure-ai-ml matches as ASSET_PATH_ERROR, _artifacts/_constants.py); `modelUri` must name
+  blobs that were uploaded (400 if empty).
+- `hold_listings(n)`: the next n version listings wait for each other (two copies reading the versions
+  at once, as they do when they race for the next number).
 
 Every route requires `Authorization: Bearer <token>`; `requests` records what came in.
 """
@@ -68,6 +73,8 @@ class AmlRegistryContract:
         self.versions: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (registry, model) -> v -> body
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._held = 0
+        self._barrier: threading.Barrier | None = None
         self.app = self._build()
 
     def add_registry(self, name: str, subscription_id: str, resource_group: str, location: str) -> None:
@@ -136,6 +143,7 @@ class AmlRegistryContract:
 
         @app.get(REG_PATH + "/models/{name}/versions")
         def list_versions(sub: str, rg: str, reg: str, name: str) -> Any:
+            self._wait_for_others()
             versions = self._versions(sub, rg, reg, name)
             if isinstance(versions, JSONResponse):
                 return versions
@@ -179,12 +187,14 @@ class AmlRegistryContract:
             versions = self._versions(sub, rg, reg, name)
             if isinstance(versions, JSONResponse):
                 return versions
-            if version in versions:
-                return _error(409, "Conflict", f"Model {name}:{version} already exists and versions are immutable.")
             payload = await request.json()
             self.requests[-1]["body"] = payload
             properties = dict(payload.get("properties") or {})
             uri = str(properties.get("modelUri") or "")
+            if version in versions:
+                if versions[version]["properties"].get("modelUri") == uri:
+                    return JSONResponse(versions[version], status_code=200)
+                return _error(400, "UserError", "Asset paths cannot be updated.")
             files = self.blobs(uri)
             if not files:
                 return _error(400, "UserError", f"modelUri {uri!r} names no uploaded blobs.")
@@ -202,6 +212,19 @@ class AmlRegistryContract:
             return JSONResponse(created, status_code=201)
 
         return app
+
+    def hold_listings(self, count: int) -> None:
+        """The next ``count`` version listings are answered together, once all of them arrived."""
+        with self._lock:
+            self._held = count
+            self._barrier = threading.Barrier(count, timeout=120)
+
+    def _wait_for_others(self) -> None:
+        with self._lock:
+            barrier = self._barrier if self._held > 0 else None
+            self._held -= 1 if barrier else 0
+        if barrier is not None:
+            barrier.wait()
 
     def _versions(self, sub: str, rg: str, reg: str, name: str) -> dict[str, dict[str, Any]] | JSONResponse:
         if self.registries.get(reg, ("", "", ""))[:2] != (sub, rg):
