@@ -53,6 +53,11 @@ def _splice(raw: Any, sock: socket.socket, fd: int, offset: int, length: int) ->
     ahead = raw.read1(min(length, CHUNK_BYTES)) if length else b""  # what was buffered with the headers
     os.pwrite(fd, ahead, offset)
     written = len(ahead)
+    if written >= length or sock.fileno() < 0:
+        # the whole body came with the headers (http.client may then have closed the socket), or the
+        # server closed early: nothing left to splice (the caller sees a short count)
+        raw.close()
+        return written
     timeout = sock.gettimeout()
     poll = select.poll()
     poll.register(sock.fileno(), select.POLLIN)
