@@ -61,11 +61,12 @@ def report_partition(kind: str) -> str:
 class TableAccess:
     """Reads and conditional writes on one table client (the SDK is imported where it is used).
 
-    Inside ``in_unit`` (one intake, on the calling thread) a point read is made once: the event a
-    duplicate reads to find its actions is the one it counts the delivery on, the action read to
-    see that the actions were created is the one it asks whether it started. Every write drops
-    what it touches from those reads, and each update is conditioned on the ETag read, so a copy
-    that went stale costs a lost race (re-read), never a lost write.
+    Inside ``in_unit`` (one intake, on the calling thread) a point read of an entity that exists is
+    made once: the event a duplicate reads to find its actions is the one it counts the delivery
+    on, the action read to see that the actions were created is the one it asks whether it
+    started. A miss is not kept (another intake may create the entity a moment later), every write
+    drops what it touches, and each update is conditioned on the ETag read, so a copy that went
+    stale costs a lost race (re-read), never a lost write.
     """
 
     def __init__(self, table_client: Any) -> None:
@@ -94,8 +95,8 @@ class TableAccess:
             found = self._table.get_entity(pk, rk)
         except ResourceNotFoundError:
             found = None
-        if reads is not None:
-            reads[pk, rk] = found
+        if reads is not None and found is not None:
+            reads[pk, rk] = found  # a miss is asked again: the entity may be created meanwhile
         return found
 
     def _forget(self, entities: Iterable[Mapping[str, Any]]) -> None:
