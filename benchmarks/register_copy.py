@@ -88,10 +88,10 @@ def child(spec_path: Path) -> None:
 
 
 def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling every thread of ``pid`` and its child processes (the server's uvicorn worker),
-    idle frames too: waits on sockets and disks count."""
+    """py-spy sampling every thread of ``pid`` and its child processes (the server's uvicorn worker)
+    while on CPU (threads waiting on a socket or a lock are left out): where the CPU time goes."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    options = ["--rate", "200", "--nonblocking", "--idle", "--threads", "--subprocesses", "--format", "raw"]
+    options = ["--rate", "200", "--nonblocking", "--threads", "--subprocesses", "--format", "raw"]
     command = [spy, "record", "--pid", str(pid), *options, "-o", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     time.sleep(1)  # py-spy attaches before the copy starts
