@@ -1,6 +1,12 @@
 """Azure ML registries through azure-ai-ml's `MLClient(registry_name=...)`: list a model's versions and
 create one from a local folder (the SDK asks the registry for a temporary SAS, uploads there, then
 PUTs the version). Versions come back as small frozen records; azure-ai-ml loads when a client is made.
+
+`create_from_blobs` does the same without a local folder: the files come from read SAS URLs (an Azure
+ML workspace's storage) and the storage service copies them into the temporary SAS container itself
+(shared/adapters/blob_copy.py); the version then names that folder by URL, which is what the SDK's
+own upload leaves in `Model.path` for a registry (`ArtifactStorageInfo.full_storage_path`), so the SDK
+uploads nothing.
 """
 
 from __future__ import annotations
@@ -127,6 +133,9 @@ class RegistryModelsClient:
             tags=tags,
             description=description,
         )
+        return self._create_or_taken(model, name, version, tags)
+
+    def _create_or_taken(self, model: Any, name: str, version: str, tags: dict[str, str]) -> RegistryModelVersion:
         try:
             created = _version(name, self._ml.models.create_or_update(model))
         except Exception:
@@ -139,6 +148,60 @@ class RegistryModelsClient:
         if created.tags.get(KEY_TAG) != tags.get(KEY_TAG):
             raise VersionTaken(name, version, created)  # a PUT answered with another copy's version
         return created
+
+    def create_from_blobs(
+        self,
+        name: str,
+        version: str,
+        sources: dict[str, str],
+        *,
+        tags: dict[str, str],
+        description: str | None,
+        http: AzureHttpSettings | None = None,
+    ) -> RegistryModelVersion:
+        """Register ``name``/``version`` from the files at ``sources`` (relative path -> read SAS URL),
+        copied blob to blob into the registry's temporary upload container. Raises
+        `blob_copy.CopyRefused` when the registry hands out no container or the storage refuses."""
+        from urllib.parse import quote
+
+        from azure.ai.ml._utils._registry_utils import (
+            get_asset_body_for_registry_storage,
+            get_sas_uri_for_registry_asset,
+        )
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        from shared.adapters import blob_copy
+
+        models = self._ml.models  # the SDK's own call for the upload location (ModelOperations.create_or_update)
+        sas_uri = get_sas_uri_for_registry_asset(
+            service_client=models._registry_service_client,
+            name=name,
+            version=version,
+            resource_group=models._resource_group_name,
+            registry=self.registry,
+            body=get_asset_body_for_registry_storage(self.registry, "models", name, version),
+        )
+        if not sas_uri:  # 409: the version exists (another copy's: VersionTaken, as for create)
+            there = self.version(name, version)
+            if there is not None and there.tags.get(KEY_TAG) != tags.get(KEY_TAG):
+                raise VersionTaken(name, version, there)
+            if there is not None:
+                return there
+            raise blob_copy.CopyRefused(f"registry {self.registry} handed out no upload container for {name}/{version}")
+        container, _, query = sas_uri.partition("?")
+        folder = f"{container.rstrip('/')}/LocalUpload/{short_hash(f'{name}/{version}', 16)}/model"
+        for relative, url in sorted(sources.items()):
+            blob_copy.copy_blob(url, f"{folder}/{quote(relative)}?{query}", http)
+        model = Model(
+            name=name,
+            version=version,
+            path=folder,
+            type=AssetTypes.MLFLOW_MODEL if "MLmodel" in sources else AssetTypes.CUSTOM_MODEL,
+            tags=tags,
+            description=description,
+        )
+        return self._create_or_taken(model, name, version, tags)
 
 
 def _version(name: str, entity: Any) -> RegistryModelVersion:

@@ -181,6 +181,24 @@ def _fetch(part: _Part) -> None:
         raise OSError(f"range {part.start}-{part.end} of {part.path}: got {got} of {expected} bytes")
 
 
+NO_BLOB_SOURCE = "the source hands out no blob URLs (not an Azure ML workspace on its blob storage)"
+
+
+def blob_sources(download_uri: str, src_tracking_uri: str) -> dict[str, str] | str:
+    """Read SAS URLs of the files under ``download_uri`` by relative path, when the source is an Azure
+    ML workspace's blob storage; else why not (``NO_BLOB_SOURCE``, or the error met asking)."""
+    from azure.core.exceptions import AzureError
+    from mlflow.exceptions import MlflowException
+
+    from shared.adapters import azureml_artifacts
+
+    try:
+        sources = azureml_artifacts.read_urls(download_uri, src_tracking_uri)
+    except (AzureError, MlflowException, OSError) as exc:
+        return f"listing the source's blob URLs failed ({type(exc).__name__}: {exc})"
+    return sources or NO_BLOB_SOURCE
+
+
 def copy_in_storage(
     download_uri: str,
     src_tracking_uri: str,
@@ -198,10 +216,10 @@ def copy_in_storage(
 
     from shared.adapters import azureml_artifacts, blob_copy
 
+    sources = blob_sources(download_uri, src_tracking_uri)
+    if isinstance(sources, str):
+        return sources
     try:
-        sources = azureml_artifacts.read_urls(download_uri, src_tracking_uri)
-        if not sources:
-            return "the source hands out no blob URLs (not an Azure ML workspace on its blob storage)"
         paths = sorted(sources)
         targets = azureml_artifacts.write_urls(run_artifact_uri(), dst_tracking_uri, artifact_path, paths)
         if targets is None:

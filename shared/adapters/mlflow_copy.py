@@ -216,7 +216,7 @@ def _copied_in_storage(
         source.download_uri, src_tracking_uri, target.tracking_uri, run_artifacts, "model"
     )
     if isinstance(done, str):
-        (log.info if "hands out no blob URLs" in done else log.warning)("streaming the files: %s", done)
+        (log.info if done == artifact_transfer.NO_BLOB_SOURCE else log.warning)("streaming the files: %s", done)
         return False
     files, size = done
     progress(f"copied {files} files, {size / 1e6:.1f} MB, inside blob storage to run {run_id}")

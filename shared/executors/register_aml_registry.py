@@ -4,6 +4,8 @@ Idempotent by lineage: a version tagged with this source version (or this action
 redelivery, a retry or a second rule naming the same source version registers nothing new. The version
 number is chosen here (one past the highest); when a concurrent copy registers that number first, the
 versions are read again (the winner may be this very source version: reused) and the next is tried.
+The files are copied blob to blob by the storage service when the source is an Azure ML workspace on
+blob storage, else downloaded to a temp dir (once, whatever the number of tries) and uploaded.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from shared.adapters import artifact_transfer
 from shared.adapters.aml_online import explain
 from shared.adapters.aml_registry import RegistryModelsClient, RegistryModelVersion, VersionTaken, registry_model_uri
 from shared.adapters.azureml_workspace import check_model_name
-from shared.adapters.mlflow_copy import download_model
+from shared.adapters.blob_copy import CopyRefused
+from shared.adapters.mlflow_copy import SourceModel, download_model
 from shared.config.registries import AzureMLSharedRegistry
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import ActionError, RetryableError
@@ -48,23 +52,32 @@ class RegistryRegisterExecutor:
             src, what = read_source(ctx, source)
             refuse_loop_back(ctx, what.tags)
             lineage = lineage_tags(ctx, source, what.tags)
+            tags = {**what.tags, **lineage, KEY_TAG: ctx.action.key}
+            blobs = _blob_sources(ctx, what, source.tracking_uri)  # None: the files are streamed
             workdir = ctx.scratch_dir
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
-                folder = download_model(what, source.tracking_uri, Path(tmp), ctx.progress)
-                tags = {**what.tags, **lineage, KEY_TAG: ctx.action.key}
+                folder: Path | None = None
                 for _ in range(VERSION_RACE_ATTEMPTS):
                     version = _next_version(versions)
-                    ctx.progress(f"uploading {name}/{version} to registry {cfg.registry_name}")
                     try:
-                        created = registry.create(
-                            name,
-                            version,
-                            folder,
-                            tags=tags,
-                            description=what.description,
-                            mlflow=(folder / "MLmodel").is_file(),
-                        )
+                        created = None
+                        if blobs is not None:
+                            created = _copied_in_storage(ctx, registry, what, blobs, name, version, tags)
+                            if created is None:
+                                blobs = None  # refused: stream from now on
+                        if created is None:
+                            if folder is None:
+                                folder = download_model(what, source.tracking_uri, Path(tmp), ctx.progress)
+                            ctx.progress(f"uploading {name}/{version} to registry {cfg.registry_name}")
+                            created = registry.create(
+                                name,
+                                version,
+                                folder,
+                                tags=tags,
+                                description=what.description,
+                                mlflow=(folder / "MLmodel").is_file(),
+                            )
                         break
                     except VersionTaken as taken:
                         ctx.progress(f"{name}/{version}: {taken}; reading the versions again")
@@ -84,6 +97,39 @@ class RegistryRegisterExecutor:
             raise explain(exc, doing) from exc
         ctx.progress(f"registered {registry_model_uri(cfg.registry_name, created.name, created.version)}")
         return Outcome.done(_outputs(ctx, cfg, created, reused=False))
+
+
+def _blob_sources(ctx: ActionContext, what: SourceModel, source_tracking_uri: str) -> dict[str, str] | None:
+    """Read SAS URLs of the source's files (an Azure ML workspace on blob storage), or None (why is logged)."""
+    sources = artifact_transfer.blob_sources(what.download_uri, source_tracking_uri)
+    if isinstance(sources, str):
+        (ctx.log.info if sources == artifact_transfer.NO_BLOB_SOURCE else ctx.log.warning)(
+            "streaming the files: %s", sources
+        )
+        return None
+    return sources
+
+
+def _copied_in_storage(
+    ctx: ActionContext,
+    registry: RegistryModelsClient,
+    what: SourceModel,
+    sources: dict[str, str],
+    name: str,
+    version: str,
+    tags: dict[str, str],
+) -> RegistryModelVersion | None:
+    """The version registered from files the storage service copied, or None when the storage refused
+    (logged; the caller streams the files). ``VersionTaken`` passes through, as from ``create``."""
+    try:
+        created = registry.create_from_blobs(
+            name, version, sources, tags=tags, description=what.description, http=ctx.settings.azure_http
+        )
+    except CopyRefused as refused:
+        ctx.log.warning("streaming the files: %s", refused)
+        return None
+    ctx.progress(f"copied {len(sources)} files inside blob storage to registry {registry.registry}")
+    return created
 
 
 def _earlier_copy(

@@ -195,7 +195,7 @@ class AmlRegistryContract:
                 if versions[version]["properties"].get("modelUri") == uri:
                     return JSONResponse(versions[version], status_code=200)
                 return _error(400, "UserError", "Asset paths cannot be updated.")
-            files = self.blobs(uri)
+            files = self.blobs(uri, only={"MLmodel"})  # the service reads the flavors; the rest need only exist
             if not files:
                 return _error(400, "UserError", f"modelUri {uri!r} names no uploaded blobs.")
             properties["flavors"] = _flavors(files) if properties.get("modelType") == "mlflow_model" else {}
@@ -248,8 +248,9 @@ class AmlRegistryContract:
         )
         return f"{self.azurite.blob_url}/{container}?{sas}"
 
-    def blobs(self, uri: str) -> dict[str, bytes]:
-        """The files under a `modelUri` (an Azurite blob URL), by path below it."""
+    def blobs(self, uri: str, only: set[str] | None = None) -> dict[str, bytes]:
+        """The files under a `modelUri` (an Azurite blob URL), by path below it (``only``: the contents
+        of those paths alone, the others as empty bytes)."""
         base = self.azurite.blob_url + "/"
         if not uri.startswith(base):
             return {}
@@ -260,6 +261,8 @@ class AmlRegistryContract:
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         return {
             b.name[len(prefix) :]: client.download_blob(b.name).readall()
+            if only is None or b.name[len(prefix) :] in only
+            else b""
             for b in client.list_blobs(name_starts_with=prefix)
         }
 

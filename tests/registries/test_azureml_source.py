@@ -15,19 +15,23 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from shared.adapters.aml_registry import RegistryModelsClient
 from shared.adapters.azureml_artifacts import check_download_url
 from shared.adapters.azureml_workspace import mlflow_tracking_uri
-from shared.config.registries import AzureMLRegistry
+from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext
 from shared.executors.register import RegisterExecutor
+from shared.executors.register_aml_registry import RegistryRegisterExecutor
 from shared.local.mlflow_server import MlflowServer
+from tests.contract.aml_registry_server import AmlRegistryContract
 from tests.contract.credentials import StaticTokenCredential
-from tests.contract.https import TestCA
-from tests.registries.conftest import RG, SUB, TOKEN, AmlWorkspace, register_context
+from tests.contract.https import HttpsServer, TestCA
+from tests.registries.conftest import RG, SUB, TENANT, TOKEN, AmlWorkspace, register_context
 from tests.support import train_and_register, unique
 
 DEV = "ws-dev-" + uuid.uuid4().hex[:6]
+REGISTRY = "contoso-blobs"
 PROD = "ws-prod-" + uuid.uuid4().hex[:6]
 
 
@@ -38,6 +42,17 @@ def prod_backing(tmp_path_factory: pytest.TempPathFactory, aml: AmlWorkspace) ->
         aml.contract.add_workspace(RG, DEV, str(uuid.uuid4()))
         aml.contract.add_workspace(RG, PROD, str(uuid.uuid4()), mlflow_url=backing.url)
         yield backing
+
+
+@pytest.fixture(scope="module")
+def blob_registry(aml: AmlWorkspace, test_ca: TestCA) -> Iterator[AmlRegistryContract]:
+    """An Azure ML registry whose temporary upload containers are in the workspaces' Azurite (Azurite
+    copies between blobs of one instance only)."""
+    contract = AmlRegistryContract(token=TOKEN, tenant_id=TENANT, azurite=aml.azurite)
+    contract.add_registry(REGISTRY, SUB, "rg-registries", "westeurope")
+    with HttpsServer(contract.app, test_ca) as server:
+        contract.base_url = server.url
+        yield contract
 
 
 def _workspace(name: str, url: str, extra: str = "") -> str:
@@ -75,6 +90,28 @@ def _into_dev(tmp_path: Path, aml: AmlWorkspace, source: MlflowServer, name: str
     ctx = register_context(tmp_path, _config(aml, source.url), name, version, params, "aml-dev")
     _resolve(ctx)
     return str(RegisterExecutor().execute(ctx).outputs.to_dict()["model_version"])
+
+
+def _big_dev_model(
+    tmp_path: Path, aml: AmlWorkspace, source: MlflowServer, prefix: str
+) -> tuple[str, str, pd.DataFrame, Path]:
+    """A dev-workspace version whose files are a small model plus 6 MB of weights: (name, dev version,
+    input example, the files as logged)."""
+    name = unique(prefix)
+    version, example = train_and_register(source.url, name)
+    client = MlflowClient(source.url)
+    run_id = client.get_model_version(name, version).run_id
+    assert run_id is not None
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(
+            client.get_model_version_download_uri(name, version), dst_path=str(tmp_path / "m"), tracking_uri=source.url
+        )
+    )
+    (model_dir / "weights.bin").write_bytes(os.urandom(6 << 20))
+    client.log_artifacts(run_id, str(model_dir), artifact_path="model")
+    big = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id).version
+    (tmp_path / "dev").mkdir()
+    return name, _into_dev(tmp_path / "dev", aml, source, name, str(big)), example, model_dir
 
 
 @dataclass(frozen=True)
@@ -168,25 +205,8 @@ class TestCopyOutOfAnAzureMLWorkspace:
     ) -> None:
         """Both workspaces keep their files in blob storage: the storage service copies them (Put Block
         From URL, in blocks), and only requests pass through the copying process."""
-        name = unique("blobcopy")
-        version, example = train_and_register(source_server.url, name)
-        client = MlflowClient(source_server.url)
-        run_id = client.get_model_version(name, version).run_id
-        assert run_id is not None
-        model_dir = Path(
-            mlflow.artifacts.download_artifacts(
-                client.get_model_version_download_uri(name, version),
-                dst_path=str(tmp_path / "m"),
-                tracking_uri=source_server.url,
-            )
-        )
-        weights = os.urandom(6 << 20)
-        (model_dir / "weights.bin").write_bytes(weights)
-        client.log_artifacts(run_id, str(model_dir), artifact_path="model")
-        big = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id).version
-        (tmp_path / "dev").mkdir()
-        dev_version = _into_dev(tmp_path / "dev", aml, source_server, name, str(big))
-
+        name, dev_version, example, model_dir = _big_dev_model(tmp_path, aml, source_server, "blobcopy")
+        weights = (model_dir / "weights.bin").read_bytes()
         params = {"source": "azureml", "source_registry": "aml-dev"}
         ctx = register_context(tmp_path, _config(aml, source_server.url), name, dev_version, params, "aml-prod")
         progress: list[str] = []
@@ -207,6 +227,49 @@ class TestCopyOutOfAnAzureMLWorkspace:
         for blob in container.list_blobs(name_starts_with=prefix):
             (local / blob.name[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
             (local / blob.name[len(prefix) :]).write_bytes(container.download_blob(blob.name).readall())
+        predicted = mlflow.pyfunc.load_model(str(local)).predict(example)
+        assert list(predicted) == list(mlflow.pyfunc.load_model(str(model_dir)).predict(example))
+
+    def test_into_an_azure_ml_registry_the_files_are_copied_inside_blob_storage(
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        prod_backing: MlflowServer,
+        blob_registry: AmlRegistryContract,
+        trust_test_ca: TestCA,
+    ) -> None:
+        """The registry hands out a temporary SAS container; the storage service fills it from the
+        workspace's read SAS URLs, and the version names that folder: nothing is downloaded."""
+        name, dev_version, example, model_dir = _big_dev_model(tmp_path, aml, source_server, "blobreg")
+        config = _config(aml, source_server.url) + (
+            f"  shared:\n    kind: azureml-registry\n    registry_name: {REGISTRY}\n    location: westeurope\n"
+            f"    discovery_endpoint: {blob_registry.base_url}\n"
+        )
+        params = {"source": "azureml", "source_registry": "aml-dev"}
+        ctx = register_context(tmp_path, config, name, dev_version, params, "shared")
+        progress: list[str] = []
+        ctx.progress = progress.append
+        # rchar counts files read too: azure-ai-ml's modules (~15 MB) are read on its first use, so before
+        RegistryModelsClient(ctx.target(AzureMLSharedRegistry), StaticTokenCredential(TOKEN)).versions(name)
+        before = _process_io()
+        outputs = RegistryRegisterExecutor(StaticTokenCredential(TOKEN)).execute(ctx).outputs.to_dict()
+        moved = {k: v - before[k] for k, v in _process_io().items()}
+
+        assert any("inside blob storage" in line for line in progress), progress
+        # a download would read the 6 MB weights from a socket and write them to a file, an upload read
+        # and send them again
+        assert moved["rchar"] < 3 << 20 and moved["wchar"] < 1 << 20, moved
+        assert outputs["model_uri"] == f"azureml://registries/{REGISTRY}/models/{name}/versions/1"
+        created = blob_registry.versions[(REGISTRY, name)]["1"]["properties"]
+        assert created["modelType"] == "mlflow_model" and "python_function" in created["flavors"]
+        assert created["tags"]["modelops.source_registry"] == "aml-dev"
+        files = blob_registry.blobs(created["modelUri"])
+        assert files["weights.bin"] == (model_dir / "weights.bin").read_bytes()
+        local = tmp_path / "registry-copy"
+        for path, data in files.items():
+            (local / path).parent.mkdir(parents=True, exist_ok=True)
+            (local / path).write_bytes(data)
         predicted = mlflow.pyfunc.load_model(str(local)).predict(example)
         assert list(predicted) == list(mlflow.pyfunc.load_model(str(model_dir)).predict(example))
 
