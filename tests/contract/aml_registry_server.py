@@ -20,16 +20,21 @@ list.json, createOrUpdate.json, createOrGetStartPendingUpload.json):
   message azure-ai-ml matches as ASSET_PATH_ERROR, _artifacts/_constants.py); `modelUri` must name
   blobs that were uploaded (400 if empty).
 - `hold_listings(n)`: the next n version listings wait for each other (two copies reading the versions
-  at once, as they do when they race for the next number).
+  at once, as they do when they race for the next number). `order_grants("late")`: a version's second
+  upload grant waits until the first copy created it (the slower copy then gets the 409);
+  `order_grants("together")`: both copies hold a grant before either creates the version (the slower
+  one's PUT is then refused).
 
 Every route requires `Authorization: Bearer <token>`; `requests` records what came in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -75,6 +80,8 @@ class AmlRegistryContract:
         self._lock = threading.Lock()
         self._held = 0
         self._barrier: threading.Barrier | None = None
+        self._grants: dict[tuple[str, str], int] = {}
+        self._grant_order: dict[str, str] = {}  # version -> "together" | "late" (see order_grants)
         self.app = self._build()
 
     def add_registry(self, name: str, subscription_id: str, resource_group: str, location: str) -> None:
@@ -163,6 +170,16 @@ class AmlRegistryContract:
             versions = self._versions(sub, rg, reg, name)
             if isinstance(versions, JSONResponse):
                 return versions
+            with self._lock:
+                grants = self._grants[(name, version)] = self._grants.get((name, version), 0) + 1
+            order, deadline = self._grant_order.get(version), time.monotonic() + 120
+            while order == "together" and self._grants[(name, version)] < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # both copies are granted an upload of this version, neither created it
+            while order == "late" and grants > 1 and time.monotonic() < deadline:
+                versions = self.versions.get((reg, name), {})
+                if version in versions:
+                    break
+                await asyncio.sleep(0.05)  # the second grant of a version is answered once the first created it
             if version in versions:
                 return _error(409, "Conflict", f"Asset {name}:{version} already exists in registry {reg}.")
             body = await request.json()
@@ -212,6 +229,11 @@ class AmlRegistryContract:
             return JSONResponse(created, status_code=201)
 
         return app
+
+    def order_grants(self, order: str, version: str = "1") -> None:
+        """How the two upload grants of ``version`` are answered: "together" (both copies hold one before
+        either creates the version) or "late" (the second only once the first created it)."""
+        self._grant_order = {version: order}
 
     def hold_listings(self, count: int) -> None:
         """The next ``count`` version listings are answered together, once all of them arrived."""

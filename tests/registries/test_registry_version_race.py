@@ -99,12 +99,16 @@ def _copy_both_at_once(container: Container, source: MlflowServer) -> list[Actio
     return worker.run_until_done(ids, timeout=300)  # a retry, if one was scheduled
 
 
+@pytest.mark.parametrize("refused_by", ["version PUT", "upload grant"])
 def test_two_copies_racing_into_an_azure_ml_registry_model_take_two_versions(
-    tmp_path: Path, source_server: MlflowServer, registry: AmlRegistryContract, trust_test_ca: TestCA
+    tmp_path: Path, source_server: MlflowServer, registry: AmlRegistryContract, trust_test_ca: TestCA, refused_by: str
 ) -> None:
     target = unique("promoted")
     container = _container(tmp_path, source_server, registry, target, "shared")
     registry.hold_listings(2)  # both copies read the (empty) version list before either creates one
+    # the slower copy asks for its grant once version 1 exists (409), or both upload and then the slower
+    # one's PUT of version 1 is refused
+    registry.order_grants("late" if refused_by == "upload grant" else "together", version="1")
 
     done = _copy_both_at_once(container, source_server)
 
@@ -123,6 +127,8 @@ def test_two_copies_racing_into_an_azure_ml_registry_model_take_two_versions(
     # version 1 was asked for twice (the slower copy's upload grant at least), version 2 once
     assert len(registry.calls("PUT", rf"/tempdatarefs/{target}/versions/1$")) == 2
     assert len(registry.calls("PUT", rf"/models/{target}/versions/2$")) == 1
+    refused_puts = len(registry.calls("PUT", rf"/models/{target}/versions/1$")) - 1
+    assert refused_puts == (1 if refused_by == "version PUT" else 0)
     assert slower.attempts == 1  # handled within the attempt: no retry, no failure recorded
 
 
