@@ -4,6 +4,7 @@ workspace contract (ARM, discovery, MLflow REST, run-history artifacts), with th
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from shared.executors.register import RegisterExecutor
 from shared.executors.register_aml_registry import RegistryRegisterExecutor
 from shared.local.mlflow_server import MlflowServer
 from tests.contract.aml_registry_server import AmlRegistryContract
+from tests.contract.azurite import Azurite
 from tests.contract.credentials import StaticTokenCredential
 from tests.contract.https import HttpsServer, TestCA
 from tests.registries.conftest import RG, SUB, TENANT, TOKEN, AmlWorkspace, register_context
@@ -53,6 +55,17 @@ def blob_registry(aml: AmlWorkspace, test_ca: TestCA) -> Iterator[AmlRegistryCon
     with HttpsServer(contract.app, test_ca) as server:
         contract.base_url = server.url
         yield contract
+
+
+@pytest.fixture(scope="module")
+def far_registry(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[AmlRegistryContract]:
+    """An Azure ML registry on an Azurite of its own: its storage cannot read the workspaces' blobs."""
+    with Azurite(tmp_path_factory.mktemp("far-registry")) as storage:
+        contract = AmlRegistryContract(token=TOKEN, tenant_id=TENANT, azurite=storage)
+        contract.add_registry(REGISTRY, SUB, "rg-registries", "westeurope")
+        with HttpsServer(contract.app, test_ca) as server:
+            contract.base_url = server.url
+            yield contract
 
 
 def _workspace(name: str, url: str, extra: str = "") -> str:
@@ -272,6 +285,33 @@ class TestCopyOutOfAnAzureMLWorkspace:
             (local / path).write_bytes(data)
         predicted = mlflow.pyfunc.load_model(str(local)).predict(example)
         assert list(predicted) == list(mlflow.pyfunc.load_model(str(model_dir)).predict(example))
+
+    def test_a_registry_whose_storage_refuses_the_copy_gets_the_files_streamed_and_why_is_logged(
+        self,
+        tmp_path: Path,
+        source_server: MlflowServer,
+        aml: AmlWorkspace,
+        prod_backing: MlflowServer,
+        far_registry: AmlRegistryContract,
+        trust_test_ca: TestCA,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Azurite copies between blobs of one instance only: a registry on another one refuses Put Block
+        From URL, as a storage account behind a network rule would, and the copy streams the files."""
+        name, dev_version, example, model_dir = _big_dev_model(tmp_path, aml, source_server, "farreg")
+        config = _config(aml, source_server.url) + (
+            f"  shared:\n    kind: azureml-registry\n    registry_name: {REGISTRY}\n    location: westeurope\n"
+            f"    discovery_endpoint: {far_registry.base_url}\n"
+        )
+        params = {"source": "azureml", "source_registry": "aml-dev"}
+        ctx = register_context(tmp_path, config, name, dev_version, params, "shared")
+        with caplog.at_level(logging.WARNING):
+            RegistryRegisterExecutor(StaticTokenCredential(TOKEN)).execute(ctx)
+
+        assert any("streaming the files: the storage service refused" in r.getMessage() for r in caplog.records)
+        created = far_registry.versions[(REGISTRY, name)]["1"]["properties"]
+        files = far_registry.blobs(created["modelUri"])
+        assert files["weights.bin"] == (model_dir / "weights.bin").read_bytes()
 
     def test_storage_the_cloud_does_not_name_fails_the_copy_naming_the_setting(
         self,
