@@ -1,6 +1,9 @@
 """Which local scoring servers the reactor runs: a small SQLite store under the state dir.
 
-One row per (target, model, version). ``status`` is ``starting`` while a new server is being
+One row per (target, source, model, version); ``source`` is the named source the version came from
+(``source_scope``: empty for the one-per-kind names mlflow/databricks/azureml and operator requests),
+so `churn` v3 of two sources deployed straight from them are two servers, not one. ``status`` is
+``starting`` while a new server is being
 health-checked and smoke-tested, ``serving`` once it took over the target, ``retired`` once a newer
 version replaced it: its process is stopped (the port freed) but the row is kept, newest
 ``keep_previous`` per target, so that a rollback can start it again. Cleanup uses
@@ -27,6 +30,7 @@ RETIRED = "retired"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_deployments (
     target TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
     model_name TEXT NOT NULL,
     model_version TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -41,9 +45,14 @@ CREATE TABLE IF NOT EXISTS local_deployments (
     log_file TEXT NOT NULL,
     action_key TEXT,
     started_at REAL NOT NULL,
-    PRIMARY KEY (target, model_name, model_version)
+    PRIMARY KEY (target, source, model_name, model_version)
 )
 """
+_ROW = "target = ? AND source = ? AND model_name = ? AND model_version = ?"  # one row: its key
+_COLUMNS_BEFORE_SOURCE = (
+    "target, model_name, model_version, status, pid, create_time, host, port, url, model_uri, tracking_uri, "
+    "registry_uri, log_file, action_key, started_at"
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class LocalDeploymentRecord:
     log_file: str
     action_key: str | None
     started_at: float
+    source: str = ""  # source_scope() of the deployed version's source; "" for the unscoped names
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "alive": is_alive(self)}
@@ -79,6 +89,7 @@ class LocalDeploymentStore:
         self.path = self.state_dir / "deployments.db"
         with self._connect() as db:
             db.execute(_SCHEMA)
+            _add_source_column(db)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -105,16 +116,16 @@ class LocalDeploymentStore:
             ).fetchone()
         return LocalDeploymentRecord(**dict(row)) if row else None
 
-    def find(self, target: str, model_name: str, model_version: str) -> LocalDeploymentRecord | None:
+    def find(self, target: str, model_name: str, model_version: str, source: str = "") -> LocalDeploymentRecord | None:
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM local_deployments WHERE target = ? AND model_name = ? AND model_version = ?",
-                (target, model_name, model_version),
+                f"SELECT * FROM local_deployments WHERE {_ROW}",
+                (target, source, model_name, model_version),
             ).fetchone()
         return LocalDeploymentRecord(**dict(row)) if row else None
 
     def record(self, rec: LocalDeploymentRecord) -> None:
-        """Insert or replace the row of (target, model, version)."""
+        """Insert or replace the row of (target, source, model, version)."""
         values = asdict(rec)
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -130,12 +141,12 @@ class LocalDeploymentStore:
             db.execute("BEGIN IMMEDIATE")
             rows = db.execute(
                 "SELECT * FROM local_deployments WHERE target = ? AND status = ? "
-                "AND NOT (model_name = ? AND model_version = ?)",
-                (rec.target, SERVING, rec.model_name, rec.model_version),
+                "AND NOT (source = ? AND model_name = ? AND model_version = ?)",
+                (rec.target, SERVING, rec.source, rec.model_name, rec.model_version),
             ).fetchall()
             db.execute(
-                "UPDATE local_deployments SET status = ? WHERE target = ? AND model_name = ? AND model_version = ?",
-                (SERVING, rec.target, rec.model_name, rec.model_version),
+                f"UPDATE local_deployments SET status = ? WHERE {_ROW}",
+                (SERVING, rec.target, rec.source, rec.model_name, rec.model_version),
             )
             db.execute("COMMIT")
         return [LocalDeploymentRecord(**dict(row)) for row in rows]
@@ -143,9 +154,35 @@ class LocalDeploymentStore:
     def remove(self, rec: LocalDeploymentRecord) -> None:
         with self._connect() as db:
             db.execute(
-                "DELETE FROM local_deployments WHERE target = ? AND model_name = ? AND model_version = ?",
-                (rec.target, rec.model_name, rec.model_version),
+                f"DELETE FROM local_deployments WHERE {_ROW}",
+                (rec.target, rec.source, rec.model_name, rec.model_version),
             )
+
+
+def _add_source_column(db: sqlite3.Connection) -> None:
+    """A store written before deployments were keyed by source gets the column (rows: source "") and
+    the new key; SQLite cannot change a primary key in place, so the table is rebuilt, in one
+    transaction (a second process doing the same waits, then finds it done)."""
+
+    def keyed() -> bool:
+        return any(row["name"] == "source" for row in db.execute("PRAGMA table_info(local_deployments)"))
+
+    if keyed():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not keyed():
+            db.execute(_SCHEMA.replace("IF NOT EXISTS local_deployments", "local_deployments_keyed"))
+            db.execute(
+                f"INSERT INTO local_deployments_keyed ({_COLUMNS_BEFORE_SOURCE}) "
+                f"SELECT {_COLUMNS_BEFORE_SOURCE} FROM local_deployments"
+            )
+            db.execute("DROP TABLE local_deployments")
+            db.execute("ALTER TABLE local_deployments_keyed RENAME TO local_deployments")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def is_alive(rec: LocalDeploymentRecord) -> bool:

@@ -30,8 +30,9 @@ SCOPE = "local"
 
 
 def group_name(rec: LocalDeploymentRecord) -> str:
-    """``target/model/version``: protected patterns such as ``prod/*`` read naturally."""
-    return f"{rec.target}/{rec.model_name}/{rec.model_version}"
+    """``target/model/version`` (``target/source/model/version`` for a named source's version):
+    protected patterns such as ``prod/*`` read naturally."""
+    return "/".join(part for part in (rec.target, rec.source, rec.model_name, rec.model_version) if part)
 
 
 class MarkFile:

@@ -28,6 +28,7 @@ from shared.adapters.local_server import is_healthy, start_server, stop_strays, 
 from shared.adapters.mlflow_models import require_version, serving_example
 from shared.adapters.smoke import smoke_test
 from shared.config.deployments import LocalDeployment
+from shared.domain.actions import source_scope
 from shared.domain.outputs import DeployOutputs
 from shared.errors import ActionError
 from shared.executors.base import ActionContext, ModelRef, Outcome
@@ -39,8 +40,9 @@ class LocalDeployExecutor:
         model = ctx.model()
         target = ctx.action.target
         store = LocalDeploymentStore(ctx.state_dir)
+        source = scope_of(ctx)
 
-        existing = store.find(target, model.name, model.version)
+        existing = store.find(target, model.name, model.version, source)
         if existing and is_alive(existing) and is_healthy(existing.url):
             if existing.status == SERVING:
                 ctx.log.info("%s v%s already serving on %s", model.name, model.version, existing.url)
@@ -61,7 +63,7 @@ class LocalDeployExecutor:
         for old in replaced:
             ctx.log.info("stopping %s v%s (replaced; kept for rollback)", old.model_name, old.model_version)
             retire_deployment(store, old, keep=cfg.keep_previous)
-        serving = store.find(target, model.name, model.version) or candidate
+        serving = store.find(target, model.name, model.version, source) or candidate
         outputs = _outputs(serving, smoke=smoke, reused=False)
         return Outcome.done(replace(outputs, replaced=[f"{old.model_name}/{old.model_version}" for old in replaced]))
 
@@ -88,7 +90,9 @@ class LocalDeployExecutor:
         if strays:
             ctx.progress(f"stopped scoring server(s) {strays} an earlier attempt started but never recorded")
         ctx.progress(f"starting mlflow models serve for {model.uri}")
-        log_file = _log_dir(ctx.state_dir, target) / f"{_safe(model.name)}-{_safe(model.version)}.log"
+        source = scope_of(ctx)
+        log_name = "-".join(_safe(part) for part in (source, model.name, model.version) if part)
+        log_file = _log_dir(ctx.state_dir, target) / f"{log_name}.log"
         server = start_server(
             model_uri=model.uri,
             tracking_uri=model.tracking_uri,
@@ -115,6 +119,7 @@ class LocalDeployExecutor:
             log_file=str(server.log_file),
             action_key=ctx.action.key,
             started_at=time.time(),
+            source=source,
         )
         # recorded before the health check, so a crash here still leaves it findable by cleanup
         store.record(rec)
@@ -134,6 +139,11 @@ class LocalDeployExecutor:
         smoke_test(f"{rec.url}/invocations", example, timeout_s=cfg.smoke_timeout_s)
         ctx.progress(f"smoke test passed on {rec.url}/invocations")
         return "passed"
+
+
+def scope_of(ctx: ActionContext) -> str:
+    """The source a local deployment is kept under: the action key's scope (shared/domain/actions.py)."""
+    return source_scope(ctx.action.params.source) or ""
 
 
 def _outputs(rec: LocalDeploymentRecord, *, smoke: str, reused: bool) -> DeployOutputs:

@@ -18,7 +18,7 @@ from shared.config.deployments import LocalDeployment
 from shared.domain.outputs import RollbackOutputs
 from shared.errors import ActionError, PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
-from shared.executors.deploy_local import LocalDeployExecutor
+from shared.executors.deploy_local import LocalDeployExecutor, scope_of
 
 
 class LocalRollbackExecutor:
@@ -26,7 +26,7 @@ class LocalRollbackExecutor:
         cfg = ctx.target(LocalDeployment)
         action = ctx.action
         store = LocalDeploymentStore(ctx.state_dir)
-        kept = store.find(action.target, action.model_name, action.model_version)
+        kept = store.find(action.target, action.model_name, action.model_version, scope_of(ctx))
         if kept is not None and kept.status == SERVING and is_alive(kept) and is_healthy(kept.url):
             # a retry after the switch: it is serving; nothing to do again
             return Outcome.done(_outputs(kept, ctx, smoke="passed earlier", reused=True))

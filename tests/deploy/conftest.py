@@ -143,17 +143,18 @@ def make_context(
     tracking_uri: str = "",
     upstream: dict[str, Any] | None = None,
     outputs: dict[str, Any] | None = None,
+    source: str = "mlflow",
 ) -> ActionContext:
     action = Action(
-        id=f"act-{model_name}-{model_version}",
-        key=action_key("deploy", target, model_name, model_version),
+        id=f"act-{model_name}-{model_version}" + ("" if source == "mlflow" else f"-{source}"),
+        key=action_key("deploy", target, model_name, model_version, source),
         kind="deploy",
         target=target,
         model_name=model_name,
         model_version=model_version,
         event_id="evt-1",
         status="running",
-        params=ActionParams(source="mlflow", source_tracking_uri=tracking_uri),
+        params=ActionParams(source=source, source_tracking_uri=tracking_uri),
         outputs=DeployOutputs.from_dict(outputs or {}),
         attempts=1,
     )
