@@ -15,7 +15,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.entities import ViewType
 from mlflow.entities.model_registry import ModelVersion
@@ -23,15 +22,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from shared.adapters import artifact_transfer, uc_artifacts
-from shared.adapters.mlflow_http import bound_retry_after, retry_after_in
+from shared.adapters.mlflow_http import bound_retry_after, classify
 from shared.domain.outputs import RegisterOutputs
-from shared.errors import PermanentError, RetryableError
+from shared.errors import RetryableError
 from shared.lineage import KEY_TAG
 
 log = logging.getLogger("modelops.register")
 bound_retry_after()  # before any client: a long Retry-After goes back to the ledger (adapters/mlflow_http.py)
-
-TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
 
 
 @dataclass(frozen=True)
@@ -41,17 +38,6 @@ class CopyTarget:
     model_name: str
     experiment: str
     artifact_location: str | None = None
-
-
-def redact(uri: str) -> str:
-    """Drop credentials from a URI before it goes into a tag or a log."""
-    parts = urlsplit(uri)
-    if parts.password or parts.username:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-    return uri
 
 
 def client(tracking_uri: str, registry_uri: str | None) -> MlflowClient:
@@ -80,7 +66,7 @@ def source_version(
         mv = src.get_model_version(name, version)
         download_uri = src.get_model_version_download_uri(name, version)
     except MlflowException as exc:
-        raise _classify(exc, f"cannot read source model version {name}/{version}") from exc
+        raise classify(exc, f"cannot read source model version {name}/{version}") from exc
     return SourceModel(
         name,
         version,
@@ -130,7 +116,7 @@ def copy_model_version(
             description=source.description,
         )
     except MlflowException as exc:
-        raise _classify(exc, f"target registry refused version of {target.model_name}") from exc
+        raise classify(exc, f"target registry refused version of {target.model_name}") from exc
     progress(f"registered {target.model_name}/{created.version}")
     return _outputs(target, created, reused=False)
 
@@ -152,7 +138,7 @@ def _versions(dst: MlflowClient, model_name: str) -> Iterator[ModelVersion]:
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return
-            raise _classify(exc, f"cannot list versions of {model_name}") from exc
+            raise classify(exc, f"cannot list versions of {model_name}") from exc
         yield from page
         token = page.token
         if not token:
@@ -195,7 +181,7 @@ def _copy_run(
         try:
             artifact_transfer.upload(dst, run_id, local, "model")
         except MlflowException as exc:
-            raise _classify(exc, "cannot upload artifacts to the target registry") from exc
+            raise classify(exc, "cannot upload artifacts to the target registry") from exc
         except OSError as exc:
             raise RetryableError(f"uploading artifacts failed: {exc}") from exc
     dst.set_terminated(run_id, "FINISHED")
@@ -240,7 +226,7 @@ def download_model(
                 progress=progress,
             )
         except MlflowException as exc:
-            raise _classify(exc, f"cannot get temporary credentials for {source.name}/{source.version}") from exc
+            raise classify(exc, f"cannot get temporary credentials for {source.name}/{source.version}") from exc
     # a Databricks registry answers dbfs:/ URIs; naming the source's profile in them keeps MLflow from
     # authenticating the download through the global tracking URI
     download_uri = add_databricks_profile_info_to_artifact_uri(source.download_uri, src_tracking_uri)
@@ -248,7 +234,7 @@ def download_model(
     try:
         local = artifact_transfer.download(download_uri, into, src_tracking_uri)
     except MlflowException as exc:
-        raise _classify(exc, f"cannot download artifacts of {source.name}/{source.version}") from exc
+        raise classify(exc, f"cannot download artifacts of {source.name}/{source.version}") from exc
     except OSError as exc:
         raise RetryableError(f"downloading artifacts failed: {exc}") from exc
     folder = Path(local)
@@ -273,7 +259,7 @@ def _experiment(dst: MlflowClient, target: CopyTarget) -> str:
             again = dst.get_experiment_by_name(target.experiment)
             if again is not None:
                 return str(again.experiment_id)
-        raise _classify(exc, f"cannot create experiment {target.experiment}") from exc
+        raise classify(exc, f"cannot create experiment {target.experiment}") from exc
 
 
 def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str, src_name: str | None) -> None:
@@ -282,7 +268,7 @@ def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str
         return
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise _classify(exc, f"cannot read target model {dst_name}") from exc
+            raise classify(exc, f"cannot read target model {dst_name}") from exc
     description, tags = None, {}
     if src_name:
         try:
@@ -294,7 +280,7 @@ def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str
         dst.create_registered_model(dst_name, tags=tags, description=description)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # a concurrent copy created it first
-            raise _classify(exc, f"cannot create target model {dst_name}") from exc
+            raise classify(exc, f"cannot create target model {dst_name}") from exc
 
 
 def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> RegisterOutputs:
@@ -307,19 +293,3 @@ def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> RegisterO
         run_id=mv.run_id,
         reused=reused,
     )
-
-
-def _classify(exc: MlflowException, what: str) -> Exception:
-    code = exc.error_code
-    message = f"{what}: {exc.message} ({code})"
-    asked = retry_after_in(exc)
-    if asked is not None:
-        return RetryableError(f"{message}; the server asked to retry after {asked:.0f}s", retry_after=asked)
-    if code in TRANSIENT_CODES or _looks_transient(exc):
-        return RetryableError(message)
-    return PermanentError(message)
-
-
-def _looks_transient(exc: MlflowException) -> bool:
-    text = str(exc).lower()
-    return any(s in text for s in ("max retries exceeded", "connection", "timed out", "503", "502", "504"))

@@ -20,10 +20,13 @@ this; replacing the name its session factory looks up is the narrowest hook it h
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.errors import retry_after_from_headers
+from shared.errors import PermanentError, RetryableError, retry_after_from_headers
 from shared.settings import MlflowHttpSettings
+
+if TYPE_CHECKING:
+    from mlflow.exceptions import MlflowException
 
 IN_ADAPTER_RETRY_AFTER_S = 10.0  # as for the Azure SDK clients: longer waits go back to the ledger
 
@@ -86,3 +89,24 @@ def retry_after_in(exc: BaseException) -> float | None:
             return float(asked)
         stack.extend([current.__cause__, current.__context__, *current.args])
     return None
+
+
+TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
+
+
+def classify(exc: MlflowException, what: str) -> Exception:
+    """An MlflowException as the ledger's error: retry after what the server asked, retry a transient
+    code or connection failure, else permanent."""
+    code = exc.error_code
+    message = f"{what}: {exc.message} ({code})"
+    asked = retry_after_in(exc)
+    if asked is not None:
+        return RetryableError(f"{message}; the server asked to retry after {asked:.0f}s", retry_after=asked)
+    if code in TRANSIENT_CODES or _looks_transient(exc):
+        return RetryableError(message)
+    return PermanentError(message)
+
+
+def _looks_transient(exc: MlflowException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("max retries exceeded", "connection", "timed out", "503", "502", "504"))

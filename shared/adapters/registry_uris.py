@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry, DatabricksRegistry, MlflowRegistry
 from shared.errors import PermanentError
@@ -33,3 +34,14 @@ def registry_uris(
             "(name an azureml workspace, mlflow or databricks registry in `sources:` instead)"
         )
     raise PermanentError(f"registry kind {getattr(config, 'kind', '?')!r} has no MLflow API")
+
+
+def redact(uri: str) -> str:
+    """Drop credentials from a URI before it goes into a tag or a log."""
+    parts = urlsplit(uri)
+    if parts.password or parts.username:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return uri

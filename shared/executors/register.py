@@ -11,11 +11,10 @@ from shared.adapters.mlflow_copy import (
     SourceModel,
     client,
     copy_model_version,
-    redact,
     source_run_model,
     source_version,
 )
-from shared.adapters.registry_uris import registry_uris
+from shared.adapters.registry_uris import redact, registry_uris
 from shared.config.registries import AzureMLRegistry, DatabricksRegistry, MlflowRegistry
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome

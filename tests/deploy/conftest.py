@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.local_deployments import LocalDeploymentStore, stop_deployment
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action, action_key
@@ -109,6 +110,16 @@ class Registry:
                 pip_requirements=pip,
             )
         return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A state dir for one module's local deployments; every server it recorded is stopped after."""
+    path = tmp_path_factory.mktemp("state")
+    yield path
+    store = LocalDeploymentStore(path)
+    for rec in store.list():  # never leave a server behind, whatever failed
+        stop_deployment(store, rec)
 
 
 @pytest.fixture(scope="module")

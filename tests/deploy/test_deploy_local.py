@@ -6,13 +6,12 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from shared.adapters.local_deployments import LocalDeploymentStore, is_alive, stop_deployment
+from shared.adapters.local_deployments import LocalDeploymentStore, is_alive
 from shared.adapters.local_server import start_server
 from shared.config.schema import ReactorConfig
 from shared.deployments import list_managed_deployments, undeploy_local
@@ -25,15 +24,6 @@ from tests.deploy.conftest import Registry, make_context, write_config
 pytestmark = pytest.mark.slow
 
 MODEL = "churn-local"
-
-
-@pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("state")
-    yield path
-    store = LocalDeploymentStore(path)
-    for rec in store.list():  # never leave a server behind, whatever failed
-        stop_deployment(store, rec)
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ written before deployments were keyed by source opens with its rows intact."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shared.adapters.local_deployments import SERVING, LocalDeploymentStore, stop_deployment
+from shared.adapters.local_deployments import SERVING, LocalDeploymentStore
 from shared.cleanup.local_provider import group_name
 from shared.config.schema import ReactorConfig
 from shared.executors.registry import ExecutorRegistry
@@ -53,15 +52,6 @@ def test_a_store_from_before_sources_opens_with_its_rows_and_takes_a_second_sour
     assert [r.port for r in store.promote(prod)] == [5001]  # the other source's version is what it replaces
     LocalDeploymentStore(tmp_path)  # opening again: already keyed, nothing rebuilt
     assert len(store.list()) == 2
-
-
-@pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("state")
-    yield path
-    store = LocalDeploymentStore(path)
-    for rec in store.list():  # never leave a server behind, whatever failed
-        stop_deployment(store, rec)
 
 
 @pytest.mark.slow

@@ -126,7 +126,7 @@ class TestRegisterIntoAzureML:
         tmp_path: Path,
     ) -> None:
         """What happens if the check is bypassed: the workspace's own 400 is classified permanent."""
-        from shared.adapters.mlflow_copy import _classify
+        from shared.adapters.mlflow_http import classify as _classify
 
         ctx = register_context(tmp_path, _config(source_server, aml), "x", "1", _params(source_server))
         uri = mlflow_tracking_uri(ctx.target(AzureMLRegistry), credential=credential)
