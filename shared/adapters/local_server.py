@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from shared.adapters.local_deployments import kill_process_group
+from shared.child_env import child_environment
 from shared.errors import PermanentError, RetryableError
 
 
@@ -65,14 +66,18 @@ OWNER_VARIABLE = "MODELOPS_DEPLOY_ACTION"
 
 
 def server_env(tracking_uri: str, registry_uri: str | None, owner: str | None = None) -> dict[str, str]:
-    """The child's environment: the model's registry, passed explicitly (no global mlflow state)."""
-    env = dict(os.environ)
-    if owner:
-        env[OWNER_VARIABLE] = owner
+    """The child's environment: an allow-list of this one (the model's code runs there: none of the
+    reactor's secrets), and the model's registry passed explicitly (no global mlflow state)."""
     # mlflow execs `uvicorn` by name: make this interpreter's scripts directory come first
     bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]) if env.get("PATH") else bin_dir
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    path = os.environ.get("PATH")
+    overrides = {
+        "PATH": os.pathsep.join([bin_dir, path]) if path else bin_dir,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+    }
+    if owner:
+        overrides[OWNER_VARIABLE] = owner
+    env = child_environment(os.environ, overrides=overrides)
     if registry_uri:
         env["MLFLOW_REGISTRY_URI"] = registry_uri
     else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from shared.child_env import SETTING_NAME, is_reactor_secret
 from shared.config.clouds import CloudName
 
 
@@ -19,6 +20,19 @@ def _strict_bool(value: Any) -> Any:
 
 
 Flag = Annotated[bool, BeforeValidator(_strict_bool)]
+
+
+def _child_env_names(names: list[str]) -> list[str]:
+    """App settings a target hands to the model's process: plain names, none of the reactor's secrets."""
+    for name in names:
+        if not SETTING_NAME.match(name):
+            raise ValueError(f"{name!r} is not an app setting name (letters, digits, underscores)")
+        if is_reactor_secret(name):
+            raise ValueError(f"{name} is the reactor's own secret and is never handed to a model's process")
+    return names
+
+
+ChildEnv = Annotated[list[str], AfterValidator(_child_env_names)]
 
 
 class ConfigModel(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from shared.config.base import ConfigModel
+from shared.config.base import ChildEnv, ConfigModel
 
 AZURE_DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"  # Entra app id of Azure Databricks
 
@@ -43,6 +43,11 @@ class SparkLocalBatch(ConfigModel):
     result_type: str = Field(default="double", description="Spark type of the prediction column")
     spark_conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
     timeout_seconds: float = Field(default=3600, gt=0, description="kill the job after this long")
+    env: ChildEnv = Field(
+        default_factory=list,
+        description="app settings the job's process also gets (e.g. AZURE_STORAGE_CONNECTION_STRING); "
+        "by default it gets PATH, HOME, locale, TLS trust, Java/Spark and MLflow's non-secret settings",
+    )
 
 
 class DatabricksBatch(ConfigModel):

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from shared.child_env import child_environment
 from shared.config.batch import SparkLocalBatch
 from shared.domain.actions import short_hash
 from shared.domain.outputs import BatchScoreOutputs
@@ -59,14 +60,19 @@ class SparkLocalBatchExecutor:
         temp: Path,
         log_path: Path,
     ) -> BatchScoreOutputs:
-        env = {
-            **ctx.settings.environ,
-            # the job resolves models:/ through these; never through this process's globals
-            "MLFLOW_TRACKING_URI": model.tracking_uri,
-            "MLFLOW_REGISTRY_URI": model.registry_uri or model.tracking_uri,
-            "PYSPARK_PYTHON": sys.executable,
-            "PYSPARK_DRIVER_PYTHON": sys.executable,
-        }
+        # the model's code runs in the job: an allow-listed environment, none of the reactor's secrets
+        env = child_environment(
+            ctx.settings.environ,
+            named=cfg.env,
+            withheld={s.secret_setting for s in ctx.config.sources.values() if s.secret_setting},
+            overrides={
+                # the job resolves models:/ through these; never through this process's globals
+                "MLFLOW_TRACKING_URI": model.tracking_uri,
+                "MLFLOW_REGISTRY_URI": model.registry_uri or model.tracking_uri,
+                "PYSPARK_PYTHON": sys.executable,
+                "PYSPARK_DRIVER_PYTHON": sys.executable,
+            },
+        )
         with log_path.open("w") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 _command(cfg, model, input_format, temp),
