@@ -116,3 +116,8 @@ def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
             except ValueError:
                 pass
     return parse_retry_after(lower.get("retry-after"))
+
+
+class Superseded(ModelOpsError):
+    """A deploy whose version is no longer the desired one (the alias moved on, or a rollback pins the
+    target): it ends `superseded` and switches nothing. Not a failure; the newer change wins."""

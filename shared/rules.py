@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
 from shared.config.schema import ReactorConfig, Rule
-from shared.domain.actions import RESOLVE_RUN, PlannedAction
-from shared.domain.events import RUN_KINDS, ModelEvent, event_to_payload
+from shared.domain.actions import DEPLOY, RESOLVE_RUN, PlannedAction
+from shared.domain.events import (
+    MODEL_VERSION_ALIAS_SET,
+    MODEL_VERSION_STAGE_CHANGED,
+    RUN_KINDS,
+    ModelEvent,
+    event_to_payload,
+)
 from shared.domain.params import ActionParams
 from shared.lineage import ORIGINS_TAG, RULE_TAG, SOURCE_TAG, loop_back
+
+# events that declare what a target should serve: the holder of an alias, or the version in a stage
+DECLARING = frozenset({MODEL_VERSION_ALIAS_SET, MODEL_VERSION_STAGE_CHANGED})
 
 
 def rule_label(rule: Rule, number: int) -> str:
@@ -91,14 +100,19 @@ def explain(config: ReactorConfig, event: ModelEvent) -> Explanation:
             else:
                 model_name, model_version = event.model_name or "", event.model_version or ""
                 target_name = step.name if (step.kind == "register" and step.name) else model_name
+            params = action_params(config, event, target_model_name=target_name)
+            declares = step.kind == DEPLOY and event.kind in DECLARING
             planned = PlannedAction(
                 kind=step.kind,
                 target=step.target,
                 model_name=model_name,
                 model_version=model_version,
-                params=action_params(config, event, target_model_name=target_name),
+                # a deploy asked for by a move serves the mover's holder while it holds (newest wins,
+                # shared/service/desired.py); a move back to an earlier holder is a new deploy
+                params=replace(params, alias=event.alias, stage=event.stage, change=event.move) if declares else params,
                 rule=label,
                 after_index=previous,
+                qualifier=event.move if declares else None,
             )
             keys.append(planned.key)
             if planned.key in index_of:

@@ -44,15 +44,24 @@ class RegistryChanges:
         self._client = client(tracking_uri, registry_uri)
         self._uc = is_unity_catalog(registry_uri)
         self._listed: dict[str, list[ModelVersion]] = {}  # Unity Catalog: versions seen by models()
+        self.requests = 0  # registry calls made (reconcile reports them: a quiet pass costs few)
 
-    def models(self, page_size: int = 200) -> Iterator[RegisteredModelState]:
-        """Every registered model, the most recently updated first (any order on Unity Catalog), page by page."""
+    def models(self, page_size: int = 100, *, updated_after: int | None = None) -> Iterator[RegisteredModelState]:
+        """Registered models, the most recently updated first (any order on Unity Catalog), page by page;
+        with ``updated_after`` (epoch ms) only those updated later: listing stops at the first older one,
+        so a quiet registry costs one page whatever its size (Unity Catalog cannot order: all of them)."""
         token = None
         order = None if self._uc else ["last_updated_timestamp DESC"]
         while True:
+            self.requests += 1
             page = self._client.search_registered_models(max_results=page_size, order_by=order, page_token=token)
             for model in page:
-                yield self._uc_state(model.name) if self._uc else _state(model)
+                state = self._uc_state(model.name) if self._uc else _state(model)
+                if updated_after is not None and state.last_updated_ms <= updated_after:
+                    if self._uc:
+                        continue
+                    return
+                yield state
             token = page.token
             if not token:
                 return
@@ -66,12 +75,14 @@ class RegistryChanges:
             if mv.creation_timestamp and mv.creation_timestamp > since_ms
         ]
         if self._uc:  # UC searches answer no tags: read each new version whole
+            self.requests += len(found)
             found = [self._client.get_model_version(model, str(mv.version)) for mv in found]
         return [NewVersion(model, str(mv.version), mv.creation_timestamp, dict(mv.tags), mv.run_id) for mv in found]
 
     def _uc_state(self, name: str) -> RegisteredModelState:
         versions = self._versions(name)
         self._listed[name] = versions
+        self.requests += 1
         state = _state(self._client.get_registered_model(name))
         newest = max((mv.creation_timestamp or 0 for mv in versions), default=0)
         return RegisteredModelState(state.name, max(state.last_updated_ms, newest), state.aliases)
@@ -80,6 +91,7 @@ class RegistryChanges:
         found: list[ModelVersion] = []
         token = None
         while True:
+            self.requests += 1
             page = self._client.search_model_versions(f"name='{model}'", page_token=token)
             found.extend(page)
             token = page.token

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared import __version__, telemetry
-from shared.api import errors, hooks, openapi, ops, plan, rollback
+from shared.api import errors, hooks, openapi, ops, plan, rollback, status
 from shared.api.deps import ReactorSource
 from shared.api.opsauth import OpsGuard
 from shared.api.ui import routes as ui
@@ -34,5 +34,6 @@ def create_app(container: ReactorSource) -> FastAPI:
     app.include_router(ui.router)
     app.include_router(ui.public)
     app.include_router(rollback.router)
+    app.include_router(status.router)
     openapi.install(app, guard, container.config)
     return app

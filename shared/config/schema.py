@@ -19,6 +19,7 @@ from shared.config.deployments import (
     LocalDeployment,
     ManagedOnlineDeployment,
 )
+from shared.config.reconcile import ReconcileConfig
 from shared.config.registries import (
     AzureMLRegistry,
     AzureMLSharedRegistry,
@@ -159,6 +160,7 @@ class ReactorConfig(ConfigModel):
     rules: list[Rule] = Field(default_factory=list, description="event -> actions")
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig, description="stale resource cleanup")
     worker: WorkerConfig = Field(default_factory=WorkerConfig, description="worker tuning")
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig, description="registry vs ledger vs targets")
 
     _implied_kinds: tuple[str, ...] = PrivateAttr(default=())
 

@@ -45,9 +45,13 @@ class SourceConfig(ConfigModel):
     subscription_id: str | None = Field(default=None, description="azureml: the workspace's subscription id")
     resource_group: str | None = Field(default=None, description="azureml: the workspace's resource group")
     workspace: str | None = Field(default=None, description="azureml: the workspace name")
-    poll: Flag = Field(default=False, description="true to let the registry poller watch this source")
+    reconcile: Flag = Field(
+        default=True,
+        description="false to leave this source out of reconcile (then only its webhooks or Event Grid report changes)",
+    )
+    poll: Flag = Field(default=False, description="true: reconciled even with `reconcile: false` (the older name)")
     poll_lookback_seconds: float = Field(
-        default=3600, ge=0, description="on the first poll, versions created this long ago count as new"
+        default=3600, ge=0, description="on the first reconcile, versions created this long ago count as new"
     )
 
     @field_validator("secret_setting")

@@ -23,9 +23,11 @@ RUNNING = "running"  # claimed under a lease
 WAITING = "waiting"  # started remote work (a Databricks run...); re-checked later
 SUCCEEDED = "succeeded"
 FAILED = "failed"
-SKIPPED = "skipped"  # the action it runs after failed
-TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED})
-STATUSES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED)
+SKIPPED = "skipped"  # the action it runs after failed (or was superseded)
+SUPERSEDED = "superseded"  # a deploy whose version stopped being the desired one: it switched nothing
+TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, SUPERSEDED})
+STATUSES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED, SUPERSEDED)
+SERVING_KINDS = frozenset({DEPLOY, ROLLBACK})  # actions that change what a target serves: one at a time per line
 
 
 # sources whose actions keep the keys of the one-source-per-kind configs (ledgers written then stay valid)
@@ -47,6 +49,21 @@ def action_key(kind: str, target: str, model_name: str, model_version: str, sour
     """
     scope = source_scope(source)
     return f"{kind}:{target}:{scope + '/' if scope else ''}{model_name}:{model_version}"
+
+
+def serving_line(target: str, model_name: str, source: str | None, model_line: str | None = None) -> str:
+    """The model line a deploy or rollback changes: (target, source scope, source model). Changes of one
+    line are serialized by the ledger; ``model_line`` names the source model where the action's own
+    model is a copy (a rollback names the deployed copy)."""
+    return f"{target}|{source_scope(source) or ''}|{model_line or model_name}"
+
+
+def line_of(action: Action) -> str | None:
+    """The serving line an action changes, or None for actions that change no target's serving."""
+    if action.kind not in SERVING_KINDS:
+        return None
+    params = action.params
+    return serving_line(action.target, action.model_name, params.source, params.model_line)
 
 
 def short_hash(text: str, length: int = 16) -> str:

@@ -26,9 +26,11 @@ COMMENT_CREATED = "comment.created"
 # How an event arrived (`ModelEvent.via`); its `source` is the name of a configured source.
 WEBHOOK = "webhook"
 EVENTGRID = "eventgrid"
-POLLER = "poller"
+POLLER = "poller"  # stored by versions before reconcile; read back as it was
 OPERATOR = "operator"
-VIAS = (WEBHOOK, EVENTGRID, POLLER, OPERATOR)
+RECONCILE = "reconcile"  # a change no event reported, found by comparing the registry with the ledger
+VIAS = (WEBHOOK, EVENTGRID, POLLER, OPERATOR, RECONCILE)
+MOVES = frozenset({MODEL_VERSION_ALIAS_SET, MODEL_VERSION_ALIAS_DELETED, MODEL_VERSION_STAGE_CHANGED})
 
 RUN_KINDS = frozenset({RUN_COMPLETED, RUN_STATUS_CHANGED})
 
@@ -79,6 +81,13 @@ class ModelEvent:
     subject: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     ignored_reason: str | None = None
+    change: str | None = None  # a move's identity when the reactor knew it first (shared/service/moves.py)
+
+    @property
+    def move(self) -> str:
+        """Which move of an alias or stage this is: the sender's time of it (a redelivery repeats it, a
+        move back to an earlier holder is a new one), or the identity the reactor gave it first."""
+        return self.change or self.occurred_at.isoformat()
 
     @property
     def dedupe_key(self) -> str:
@@ -94,11 +103,11 @@ class ModelEvent:
             return f"{registry}|ignored|{self.source_type}|{basis}"
         parts = [registry, self.kind, self.model_name or "", self.model_version or ""]
         if self.kind in (MODEL_VERSION_ALIAS_SET, MODEL_VERSION_ALIAS_DELETED):
-            parts.append(self.alias or "")
+            parts += [self.alias or "", self.move]
         elif self.kind in (MODEL_VERSION_TAG_SET, MODEL_VERSION_TAG_DELETED):
             parts.append(json.dumps(self.tags, sort_keys=True))
         elif self.kind in (MODEL_VERSION_STAGE_CHANGED, MODEL_VERSION_TRANSITION_REQUESTED):
-            parts += [self.stage or "", self.occurred_at.isoformat()]
+            parts += [self.stage or "", self.move]
         elif self.kind in (RUN_COMPLETED, RUN_STATUS_CHANGED):
             parts += [self.run_id or str(self.raw.get("job_run_id", "")), self.run_status or ""]
         elif self.kind in (COMMENT_CREATED, MODEL_DEPLOYED):

@@ -27,6 +27,11 @@ class ActionParams:
     target_model_name: str | None = None  # register: the name in the target registry, if not the source's
     event_payload: dict[str, Any] | None = None  # resolve_run: the event to plan again once resolved
     from_version: str | None = None  # rollback: the version serving when it was asked for
+    alias: str | None = None  # deploy: the alias (or stage) whose holder the target should serve
+    stage: str | None = None
+    change: str | None = None  # deploy: which move of that alias asked for it (a move back is a new change)
+    model_line: str | None = None  # rollback: the source model of the line it changes (its own model is the copy)
+    line_version: str | None = None  # rollback: the source version it restores
 
     def to_dict(self) -> dict[str, Any]:
         # shallow (asdict recursed and deep-copied every field: a tenth of an intake's encoding);

@@ -69,6 +69,14 @@ class ActionContext:
     follow_up: Callable[[ModelEvent], list[str]] = lambda event: []
     # app settings: a value the config names by setting (`token_setting:`) is read here
     settings: Settings = field(default_factory=Settings.from_env)
+    # newest wins: raises shared.errors.Superseded when the action's version is no longer desired
+    desired_check: Callable[[], None] = lambda: None
+
+    def ensure_desired(self) -> None:
+        """Call right before switching what a target serves (promote, traffic, retire): a deploy whose
+        version stopped being desired (the alias moved on, a rollback pins the target) ends
+        `superseded` and must switch nothing (shared/service/desired.py)."""
+        self.desired_check()
 
     @property
     def scratch_dir(self) -> Path:

@@ -26,7 +26,7 @@ from shared.adapters.mlflow_models import serving_example
 from shared.adapters.smoke import smoke_test, to_azureml_payload
 from shared.config.deployments import AciDeployment, AksDeployment
 from shared.domain.outputs import DeployOutputs
-from shared.errors import ActionError, PermanentError, RetryableError
+from shared.errors import ActionError, PermanentError, RetryableError, Superseded
 from shared.executors.aml_targets import deployment_name, require_same_workspace
 from shared.executors.base import ActionContext, ModelRef, Outcome
 
@@ -68,7 +68,7 @@ class LegacyWebserviceExecutor:
         name = deployment_name(target, model.name, model.version, source=ctx.action.params.source)
         try:
             return self._deploy(ctx, cfg, model, name)
-        except ActionError:
+        except (ActionError, Superseded):
             raise
         except Exception as exc:  # noqa: BLE001 - azureml-core raises many types; classify by text
             raise explain(exc, f"deploying {model.name} v{model.version} to {cfg.kind} web service {name}") from exc
@@ -109,6 +109,7 @@ class LegacyWebserviceExecutor:
                 f"the previous service keeps serving. Logs: {_logs(service)}"
             )
         smoke = self._smoke(ctx, cfg, model, service)
+        ctx.ensure_desired()  # newest wins: a service no longer desired retires nothing
         deleted, kept = self._retire(ws, cfg, ctx.action.target, name)
         return Outcome.done(
             DeployOutputs(

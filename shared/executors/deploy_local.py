@@ -30,7 +30,7 @@ from shared.adapters.smoke import smoke_test
 from shared.config.deployments import LocalDeployment
 from shared.domain.actions import source_scope
 from shared.domain.outputs import DeployOutputs
-from shared.errors import ActionError
+from shared.errors import ActionError, Superseded
 from shared.executors.base import ActionContext, ModelRef, Outcome
 
 
@@ -56,7 +56,8 @@ class LocalDeployExecutor:
 
         try:
             smoke = self.smoke(ctx, cfg, model, candidate)
-        except ActionError:
+            ctx.ensure_desired()  # newest wins: a version no longer desired is never promoted
+        except (ActionError, Superseded):
             stop_deployment(store, candidate)
             raise
         replaced = store.promote(candidate)

@@ -28,7 +28,7 @@ from shared.adapters.mlflow_models import serving_example
 from shared.adapters.smoke import smoke_test, to_azureml_payload
 from shared.config.deployments import KubernetesOnlineDeployment, ManagedOnlineDeployment
 from shared.domain.outputs import DeployOutputs
-from shared.errors import PermanentError, RetryableError
+from shared.errors import PermanentError, RetryableError, Superseded
 from shared.executors.aml_targets import deployment_name, require_same_workspace
 from shared.executors.base import ActionContext, ModelRef, Outcome
 
@@ -71,8 +71,11 @@ class OnlineDeployExecutor:
             run.ensure_endpoint()
             run.ensure_deployment()
             out["smoke_test"] = run.smoke()
+            ctx.ensure_desired()  # newest wins: traffic never moves to a version no longer desired
             run.shift_traffic()
             out["deleted"] = run.retire_old()
+        except Superseded:
+            raise  # the new deployment stays at 0%; the worker records the action superseded
         except _NotYet as pending:
             ctx.progress(f"{cfg.endpoint}/{name}: waiting on Azure ({pending.phase})")
             return Outcome.waiting(cfg.poll_interval_s, DeployOutputs(**out, phase=pending.phase))

@@ -9,7 +9,8 @@ Layout (PartitionKey / RowKey):
   its key claim, again created together (one action per key, ever);
   ``action`` / ``log_<action id>_<time>-<seq>``: its audit log, read in RowKey order. (Tables
   written before kept the log in a partition ``log_<action id>`` of its own; it is still read.)
-- ``watermark`` / ``<sha256(name)>``; ``report_<sha256(kind)>`` / ``<newest-first id>``.
+- ``watermark`` / ``<sha256(name)>`` (shared/ledger/table_registers.py);
+  ``report_<sha256(kind)>`` / ``<newest-first id>``.
 
 Ids sort newest first, so listing is a scan of one partition in RowKey order, the same order the
 SQLite ledger gives. The compare-and-set is a replace conditioned on the entity's ETag (If-Match).
@@ -50,9 +51,9 @@ from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
-from shared.ledger.store import RACE_RETRIES, LedgerContention, Stored
-from shared.ledger.table_access import TableAccess
+from shared.ledger.store import RACE_RETRIES, LedgerContention, NewEvent, Stored
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
+from shared.ledger.table_registers import TableRegisters
 from shared.ledger.transitions import Transition
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ T = TypeVar("T")
 __all__ = ["LedgerContention", "TableLedger", "TableStore"]
 
 
-class TableStore(TableAccess):
+class TableStore(TableRegisters):
     """The ``LedgerStore`` of one Azure Table (or Azurite). Safe across threads and processes."""
 
     # -- plumbing -------------------------------------------------------------------------
@@ -110,25 +111,20 @@ class TableStore(TableAccess):
         return codec.newest_first_id(prefix, now)
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(
-        self,
-        record: EventRecord,
-        payload: Callable[[], dict[str, Any]],
-        delivery: DeliveryRecord,
-        plan: Callable[[], list[Transition]],
-    ) -> tuple[str, bool]:
+    def add_event(self, new: NewEvent) -> tuple[str, bool]:
         """Two batches for a new event: the event with its key claim and first delivery (an
         insert-or-fail: a 409 is a duplicate, answered from the claim), then its actions with their
         key claims and audit lines. The event names those actions as ``planned``; they count as
         linked once they exist, and a batch is all or nothing, so a crash between the two leaves an
         event whose first planned action is missing: the redelivery adds them one by one."""
+        record, delivery = new.record, new.delivery
         claim_rk = "dedupe_" + codec.key_hash(record.dedupe_key)
         first = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
-        steps = plan()
+        steps = new.plan()
         actions = [e for step in steps for e in self._action_entities(step)]
         together = q.fits_one_batch(actions)
         planned = [step.action.id for step in steps] if together else None
-        held = self._holder(claim_rk, "event_id", codec.event_entity(record, payload(), planned), first)
+        held = self._holder(claim_rk, "event_id", codec.event_entity(record, new.payload(), planned), first)
         if held != record.id or planned is None:
             return held, False
         return held, not actions or self._create_together(actions)
@@ -260,18 +256,6 @@ class TableStore(TableAccess):
         return [{"at": e["at"], "worker": e.get("worker"), "message": e["message"]} for e in lines]
 
     # -- the rest -------------------------------------------------------------------------
-    def get_watermark(self, name: str) -> str | None:
-        entity = self._get(q.PK_WATERMARK, codec.key_hash(name))
-        return str(entity["value"]) if entity else None
-
-    def set_watermark(self, name: str, value: str, now: datetime) -> None:
-        from azure.data.tables import UpdateMode
-
-        row = {"PartitionKey": q.PK_WATERMARK, "RowKey": codec.key_hash(name), "name": name}
-        self._table.upsert_entity(
-            {**row, "value": codec.truncate(value), "updated_at": iso(now)}, mode=UpdateMode.REPLACE
-        )
-
     def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str:
         prefix = "".join(c for c in kind[:8] if c.isalnum()) or "report"
         report_id = codec.newest_first_id(prefix, now)

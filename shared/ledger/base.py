@@ -151,6 +151,10 @@ class Ledger(Protocol):
         """Record a failed attempt: retry at ``retry_at``, or fail for good (and skip dependents)."""
         ...
 
+    def supersede(self, action_id: str, worker_id: str, reason: str) -> bool:
+        """A deploy no longer desired ends `superseded` (switching nothing); its dependents are skipped."""
+        ...
+
     def next_due(self) -> datetime | None:
         """When the earliest queued/waiting action becomes runnable (for idle workers)."""
         ...
@@ -158,6 +162,10 @@ class Ledger(Protocol):
     def get_watermark(self, name: str) -> str | None: ...
 
     def set_watermark(self, name: str, value: str) -> None: ...
+
+    def swap_watermark(self, name: str, expected: str | None, value: str) -> bool:
+        """Compare-and-set of a named register: write ``value`` if it still holds ``expected`` (None: absent)."""
+        ...
 
     def record_report(self, kind: str, report: dict[str, Any]) -> str:
         """Keep a report (cleanup, poller) in the audit trail; returns its id."""

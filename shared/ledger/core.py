@@ -17,15 +17,16 @@ from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import Any
 
-from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, Action, PlannedAction
+from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, SUPERSEDED, Action, PlannedAction
 from shared.domain.clock import Clock, iso, now_utc
 from shared.domain.events import ModelEvent, event_to_payload
 from shared.domain.outputs import Outputs
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED, DUPLICATE, IGNORED, REFUSED, IntakeResult
+from shared.ledger.lines import hold_line
 from shared.ledger.reads import LedgerReads
 from shared.ledger.records import DeliveryRecord, EventRecord, new_event
-from shared.ledger.store import RACE_RETRIES, LedgerContention, LedgerStore, Stored
+from shared.ledger.store import RACE_RETRIES, LedgerContention, LedgerStore, NewEvent, Stored
 from shared.ledger.transitions import Transition
 
 Decide = Callable[[Action], Transition | None]
@@ -104,7 +105,8 @@ class LedgerCore(LedgerReads):
         max_attempts: int,
     ) -> IntakeResult:
         together = cache(partial(self._plan_new, record.id, plan, max_attempts))
-        event_id, created = self._store.add_event(record, partial(event_to_payload, event), delivery, together)
+        new = NewEvent(record, partial(event_to_payload, event), delivery, together)
+        event_id, created = self._store.add_event(new)
         first = event_id == record.id
         if first and created:  # the store created the actions with the event: all were new
             steps = together()
@@ -209,6 +211,8 @@ class LedgerCore(LedgerReads):
                 # the sweep: crash loops first (a stable sort keeps the claim order within each group)
                 candidates = sorted(by_order, key=lambda s: not transitions.crash_looped(s.action, now))
             for stored in candidates:
+                if not hold_line(self._store, stored, now, self._apply):
+                    continue
                 decide = partial(
                     transitions.claim,
                     now=now,
@@ -253,10 +257,19 @@ class LedgerCore(LedgerReads):
                 self._skip_dependents(action_id)
             return step is not None
 
-    def _skip_dependents(self, action_id: str) -> None:
+    def supersede(self, action_id: str, worker_id: str, reason: str) -> bool:
+        decide = partial(transitions.supersede, worker=worker_id, reason=reason, now=self._clock())
+        with self._store.unit_of_work():
+            step = self._apply(self._store.load(action_id), decide)
+            if step is not None and step.action.status == SUPERSEDED:
+                self._skip_dependents(action_id, why="was superseded")
+            return step is not None
+
+    def _skip_dependents(self, action_id: str, *, why: str = "failed") -> None:
         for child in self._store.dependents(action_id):
-            if self._apply(child, partial(transitions.skip, upstream=action_id, now=self._clock())) is not None:
-                self._skip_dependents(child.action.id)
+            step = partial(transitions.skip, upstream=action_id, now=self._clock(), why=why)
+            if self._apply(child, step) is not None:
+                self._skip_dependents(child.action.id, why=why)
 
     def next_due(self) -> datetime | None:
         now = self._clock()
@@ -266,6 +279,10 @@ class LedgerCore(LedgerReads):
     def set_watermark(self, name: str, value: str) -> None:
         with self._store.unit_of_work():
             self._store.set_watermark(name, value, self._clock())
+
+    def swap_watermark(self, name: str, expected: str | None, value: str) -> bool:
+        with self._store.unit_of_work():
+            return self._store.swap_watermark(name, expected, value, self._clock())
 
     def record_report(self, kind: str, report: dict[str, Any]) -> str:
         with self._store.unit_of_work():

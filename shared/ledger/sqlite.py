@@ -36,7 +36,7 @@ from shared.ledger.records import (
     event_to_fields,
 )
 from shared.ledger.sqlite_db import SqliteFile
-from shared.ledger.store import Stored
+from shared.ledger.store import NewEvent, Stored
 from shared.ledger.transitions import Transition
 
 T = TypeVar("T")
@@ -81,22 +81,17 @@ class SqliteStore:
         return f"{prefix}_{int(now.timestamp() * 1000):011x}{random_hex(9)}"
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(
-        self,
-        record: EventRecord,
-        payload: Callable[[], dict[str, Any]],
-        delivery: DeliveryRecord,
-        plan: Callable[[], list[Transition]],
-    ) -> tuple[str, bool]:
+    def add_event(self, new: NewEvent) -> tuple[str, bool]:
         # looked up first, inside the write transaction: a duplicate (a third of webhook traffic)
         # then costs one indexed read, not the encoding of an event (``payload`` is called only here)
+        record = new.record
         found = self._run("SELECT id FROM events WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
         if found is not None:
             return str(found[0]), False
         fields = event_to_fields(record)
-        self._run(_INSERT_EVENT, [*(fields[name] for name in EVENT_FIELDS), encode_json(payload())])
-        self.add_delivery(delivery)
-        return record.id, self._add_plan(record.id, plan())
+        self._run(_INSERT_EVENT, [*(fields[name] for name in EVENT_FIELDS), encode_json(new.payload())])
+        self.add_delivery(new.delivery)
+        return record.id, self._add_plan(record.id, new.plan())
 
     def _add_plan(self, event_id: str, steps: list[Transition]) -> bool:
         """A new event's actions with their audit lines and links, in the same transaction, when no
@@ -242,6 +237,19 @@ class SqliteStore:
             " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (name, value, iso(now)),
         )
+
+    def swap_watermark(self, name: str, expected: str | None, value: str, now: datetime) -> bool:
+        if expected is None:
+            added = self._run(
+                "INSERT INTO watermarks(name, value, updated_at) VALUES (?,?,?) ON CONFLICT(name) DO NOTHING",
+                (name, value, iso(now)),
+            )
+            return added.rowcount == 1
+        swapped = self._run(
+            "UPDATE watermarks SET value = ?, updated_at = ? WHERE name = ? AND value = ?",
+            (value, iso(now), name, expected),
+        )
+        return swapped.rowcount == 1
 
     def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str:
         report_id = self.new_id(kind[:8], now)

@@ -36,6 +36,17 @@ class Stored:
     version: object = None
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """What an intake hands the store: the event record with its first delivery, and (called only when
+    the store needs them: a duplicate may not) its replayable payload and its plan as new actions."""
+
+    record: EventRecord
+    payload: Callable[[], dict[str, Any]]
+    delivery: DeliveryRecord
+    plan: Callable[[], list[Transition]]
+
+
 class LedgerStore(Protocol):
     def unit_of_work(self) -> AbstractContextManager[None]:
         """Group the steps of one ledger operation: one transaction where the store has them; where
@@ -60,19 +71,12 @@ class LedgerStore(Protocol):
     def new_id(self, prefix: str, now: datetime) -> str: ...
 
     # -- events ----------------------------------------------------------------------------
-    def add_event(
-        self,
-        record: EventRecord,
-        payload: Callable[[], dict[str, Any]],
-        delivery: DeliveryRecord,
-        plan: Callable[[], list[Transition]],
-    ) -> tuple[str, bool]:
+    def add_event(self, new: NewEvent) -> tuple[str, bool]:
         """Create the event, with its first delivery, unless its dedupe key is taken (then write
-        neither); returns the id that holds the key, and whether the store also created ``plan``
+        neither); returns the id that holds the key, and whether the store also created the plan
         (the event's actions as new ones, with their audit lines). A store may create them only
         when the event is new and every action key is free, or never: then the core adds the
-        actions one by one (``add_action``) and links them. ``payload`` and ``plan`` are called
-        only when the store needs them (a duplicate may not)."""
+        actions one by one (``add_action``) and links them."""
         ...
 
     def linked(self, event_id: str) -> list[str] | None:
@@ -144,6 +148,10 @@ class LedgerStore(Protocol):
     def get_watermark(self, name: str) -> str | None: ...
 
     def set_watermark(self, name: str, value: str, now: datetime) -> None: ...
+
+    def swap_watermark(self, name: str, expected: str | None, value: str, now: datetime) -> bool:
+        """Compare-and-set: write ``value`` if the watermark still holds ``expected`` (None: absent)."""
+        ...
 
     def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str: ...
 

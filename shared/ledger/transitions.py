@@ -5,7 +5,12 @@ and inputs it needs) and returns the new action with its audit-log lines, or Non
       ^                 |  |  --wait--> WAITING --claim (a re-check, not a new attempt)--> RUNNING
       |                 |  +--fail(retry_at)--> QUEUED (not before retry_at)
       |                 +-----fail / crash loop--> FAILED --> its QUEUED dependents: SKIPPED
-      +--requeue-- FAILED | SKIPPED (| SUCCEEDED when asked)
+      |                 +--supersede--> SUPERSEDED (a deploy no longer desired) --> its QUEUED dependents: SKIPPED
+      +--requeue-- FAILED | SKIPPED | SUPERSEDED (| SUCCEEDED when asked)
+
+Serving lines: deploys and rollbacks of one (target, source, model) line run one at a time (core.py
+holds the line in a compare-and-set register); a claim that finds the line held by a live lease is
+deferred (``defer``) until that lease would expire, so the holder finishes first.
 
 Only the lease owner of a RUNNING action may renew, complete, wait or fail it: after its lease
 expired and another worker reclaimed it, a late writer is refused (fencing).
@@ -27,7 +32,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.actions import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, WAITING, Action, PlannedAction
+from shared.domain.actions import (
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    SUPERSEDED,
+    WAITING,
+    Action,
+    PlannedAction,
+)
 from shared.domain.clock import iso
 from shared.domain.outputs import Outputs, empty_outputs
 
@@ -170,12 +185,28 @@ def fail(a: Action, worker: str, error: str, *, retry_at: datetime | None, now: 
     return Transition(failed, (f"failed after {a.attempts} attempt(s): {error}",), worker)
 
 
-def skip(a: Action, upstream: str, now: datetime) -> Transition | None:
-    """A queued action that runs after ``upstream``, which failed, will not run."""
+def supersede(a: Action, worker: str, reason: str, now: datetime) -> Transition | None:
+    """A deploy whose version stopped being desired before it switched anything: done, not failed."""
+    if not _owned(a, worker):
+        return None
+    done = _released(a, status=SUPERSEDED, error=None, finished_at=now, duration_ms=_duration_ms(a, now))
+    return Transition(done, (f"superseded: {reason}",), worker)
+
+
+def defer(a: Action, until: datetime, holder: str) -> Transition | None:
+    """A due deploy whose line ``holder`` is changing now: claimable again once that lease would expire."""
+    if a.status not in (QUEUED, WAITING) or (a.not_before is not None and a.not_before >= until):
+        return None
+    deferred = replace(a, not_before=until)
+    return Transition(deferred, (f"waiting for {holder} (same target and model) to finish; again at {iso(until)}",))
+
+
+def skip(a: Action, upstream: str, now: datetime, *, why: str = "failed") -> Transition | None:
+    """A queued action that runs after ``upstream``, which failed (or was superseded), will not run."""
     if a.status != QUEUED:
         return None
-    skipped = replace(a, status=SKIPPED, error=f"not run: {upstream} (which it runs after) failed", finished_at=now)
-    return Transition(skipped, (f"skipped: {upstream} failed",))
+    skipped = replace(a, status=SKIPPED, error=f"not run: {upstream} (which it runs after) {why}", finished_at=now)
+    return Transition(skipped, (f"skipped: {upstream} {why}",))
 
 
 def requeue(a: Action, *, include_succeeded: bool) -> Transition | None:
@@ -183,7 +214,7 @@ def requeue(a: Action, *, include_succeeded: bool) -> Transition | None:
 
     Re-running one that succeeded (force) starts its next attempt generation with empty outputs:
     what executors derive for idempotency includes the generation, so it is new work, done once."""
-    allowed = (FAILED, SKIPPED, SUCCEEDED) if include_succeeded else (FAILED, SKIPPED)
+    allowed = (FAILED, SKIPPED, SUPERSEDED, SUCCEEDED) if include_succeeded else (FAILED, SKIPPED, SUPERSEDED)
     if a.status not in allowed:
         return None
     fresh = _released(a, status=QUEUED, attempts=0, error=None, not_before=None, finished_at=None)

@@ -24,6 +24,15 @@ class MlflowServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def _encryption_key(self) -> str:
+        path = self.root / "webhook-secrets.key"
+        if not path.exists():
+            from cryptography.fernet import Fernet
+
+            path.write_bytes(Fernet.generate_key())
+            path.chmod(0o600)
+        return path.read_text().strip()
+
     def start(self, *, timeout: float = 120) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -31,6 +40,10 @@ class MlflowServer:
         env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
         env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
         env.pop("MLFLOW_TRACKING_URI", None)
+        # MLflow encrypts stored webhook secrets with this Fernet key, or with one each process makes
+        # up: then a restarted server cannot read its webhooks (InvalidToken) and stops delivering.
+        # One key per server root, kept beside its database, survives restarts.
+        env.setdefault("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", self._encryption_key())
         # MLflow caches the webhook list per event type for 60 s by default, and a webhook created
         # within that window after an event of its type misses deliveries; keep the cache short here
         env.setdefault("MLFLOW_WEBHOOK_CACHE_TTL", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -12,11 +13,13 @@ from typing import Any
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import ACTION_KINDS, Action, PlannedAction
 from shared.domain.clock import Clock, now_utc
-from shared.domain.events import OPERATOR, ModelEvent, event_from_payload
+from shared.domain.events import MOVES, OPERATOR, ModelEvent, event_from_payload
 from shared.errors import BadRequest
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IntakeResult, Ledger
 from shared.rules import action_params, plan_actions
+from shared.service import moves
+from shared.service.desired import DesiredState
 from shared.service.dispatch import Dispatcher, LocalDispatcher
 from shared.service.worker import Worker
 from shared.settings import Settings
@@ -36,6 +39,11 @@ class Reactor:
     executors: ExecutorRegistry = field(default_factory=ExecutorRegistry)
     on_finished: Callable[[Action], None] | None = None  # outcome sink (Event Grid topic), if configured
     clock: Clock = now_utc
+    desired: DesiredState | None = None  # what the registry declares (None: built over config and ledger)
+
+    def __post_init__(self) -> None:
+        if self.desired is None:
+            self.desired = DesiredState(self.config, self.ledger, clock=self.clock)
 
     def worker(self, *, worker_id: str | None = None, progress: Callable[[Action, str], None] | None = None) -> Worker:
         """A worker over this reactor's ledger and config; each has its own lease identity."""
@@ -50,6 +58,7 @@ class Reactor:
             on_finished=self.on_finished,
             clock=self.clock,
             settings=self.settings,
+            desired=self.desired,
         )
 
     def start_workers(
@@ -67,8 +76,10 @@ class Reactor:
 
     def accept(self, event: ModelEvent) -> IntakeResult:
         """Persist the event with its planned actions in one idempotent step, then dispatch."""
+        event = moves.known_move(self.ledger, event)
         plan, reason = plan_actions(self.config, event)
         result = self.ledger.record_event(event, plan, reason=reason, max_attempts=self.config.worker.max_attempts)
+        moves.note_move(self.ledger, event, result)
         self._accepted(event, result)
         return result
 
@@ -80,7 +91,10 @@ class Reactor:
 
     async def accept_async(self, event: ModelEvent) -> IntakeResult:
         """``accept`` for an event loop (when ``intake_awaitable``): the request waits on its own
-        intake's future, holding no thread while the writer commits it with the others."""
+        intake's future, holding no thread while the writer commits it with the others. An alias move
+        also reads and writes the alias's last move (shared/service/moves.py), in a thread."""
+        if event.kind in MOVES:
+            return await asyncio.to_thread(self.accept, event)
         plan, reason = plan_actions(self.config, event)
         result = await self.ledger.record_event_async(
             event, plan, reason=reason, max_attempts=self.config.worker.max_attempts

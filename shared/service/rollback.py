@@ -85,6 +85,9 @@ def plan_rollback(
     params = ActionParams(
         source=goal.action.params.source,
         from_version=current.model_version,
+        # the line it changes: the deploy's source model and version (shared/ledger/lines.py)
+        model_line=goal.action.params.model_line or goal.action.model_name,
+        line_version=goal.action.params.line_version or goal.action.model_version,
         source_tracking_uri=tracking_uri,
         source_registry_uri=registry_uri,
         source_registry=registry,

@@ -12,16 +12,17 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from shared.config.schema import ReactorConfig
-from shared.domain.actions import RESOLVE_RUN, TERMINAL, Action
+from shared.domain.actions import RESOLVE_RUN, ROLLBACK, TERMINAL, Action
 from shared.domain.clock import Clock, now_utc
 from shared.domain.events import ModelEvent
 from shared.domain.outputs import Outputs
-from shared.errors import ActionError, PermanentError, RetryableError
+from shared.errors import ActionError, PermanentError, RetryableError, Superseded
 from shared.executors.base import ActionContext, Outcome
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IGNORED, Ledger
 from shared.rules import plan_actions
 from shared.service import scratch
+from shared.service.desired import DesiredState
 from shared.service.dispatch import Dispatcher
 from shared.settings import Settings
 
@@ -46,6 +47,7 @@ class Worker:
         on_finished: Callable[[Action], None] | None = None,
         clock: Clock = now_utc,
         settings: Settings | None = None,
+        desired: DesiredState | None = None,
     ) -> None:
         from pathlib import Path
 
@@ -59,6 +61,7 @@ class Worker:
         self._on_finished = on_finished
         self.clock = clock
         self.settings = settings or Settings(state_dir=self.state_dir)
+        self.desired = desired
         self._in_flight: set[str] = set()  # actions this worker runs now (one per concurrent invocation)
         self._in_flight_lock = threading.Lock()
 
@@ -83,7 +86,10 @@ class Worker:
             self._in_flight.add(action.id)
         try:
             self._clear_scratch(action)
+            self._ensure_desired(action)  # a deploy overtaken while it queued switches nothing
             outcome = self._execute(action, logger)
+        except Superseded as superseded:
+            self._record_superseded(action, str(superseded), logger)
         except Exception as exc:  # every failure is recorded; the worker keeps going
             self._record_failure(action, exc, logger)
         else:
@@ -132,6 +138,7 @@ class Worker:
             log=logger,
             progress=progress,
             follow_up=lambda enriched: self._follow_up(action, enriched),
+            desired_check=lambda: self._ensure_desired(action),
         )
         return executor.execute(ctx)
 
@@ -160,6 +167,29 @@ class Worker:
         self.ledger.note(action.id, self.worker_id, f"planned {len(planned)} action(s) from the resolved run")
         return planned
 
+    def _ensure_desired(self, action: Action) -> None:
+        reason = self.desired.superseded_by(action) if self.desired is not None else None
+        if reason:
+            raise Superseded(reason)
+
+    def _record_superseded(self, action: Action, reason: str, logger: logging.LoggerAdapter[logging.Logger]) -> None:
+        self.ledger.supersede(action.id, self.worker_id, reason)
+        logger.info("%s superseded: %s", action.id, reason)
+        self._finished(action.id)
+
+    def _pin_rollback(self, action: Action) -> None:
+        """A rollback holds its line at the version it restored until the alias moves again."""
+        version = action.params.line_version
+        if action.kind != ROLLBACK or self.desired is None or not version:
+            return
+        try:
+            pin = self.desired.pin(action, version)
+        except Exception:  # the rollback stands; reconcile only lacks the pin (it says so in status)
+            log.exception("pinning after rollback %s failed", action.id)
+            return
+        if pin is not None:
+            self.ledger.note(action.id, self.worker_id, f"pinned at v{version} until the alias moves again")
+
     def _record_success(self, action: Action, outcome: Outcome, logger: logging.LoggerAdapter[logging.Logger]) -> None:
         if outcome.recheck_after_seconds is not None:
             recheck = self.clock() + timedelta(seconds=outcome.recheck_after_seconds)
@@ -169,6 +199,7 @@ class Worker:
             return
         ready = self.ledger.complete(action.id, self.worker_id, outcome.outputs)
         logger.info("%s succeeded", action.id)
+        self._pin_rollback(action)
         self.dispatcher.dispatch(ready)
         self._finished(action.id)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 
 from shared.local.mlflow_server import MlflowServer
-from shared.service.poller import poll_sources
+from shared.service.reconcile import reconcile_sources as poll_sources
 from tests.spine.apptest import make_app
 from tests.support import train_and_register, unique
 
@@ -58,6 +58,6 @@ class TestPoller:
         mlflow.MlflowClient(tracking_uri=mlflow_server.url).set_registered_model_alias(name, "champion", version)
         assert poll_sources(reactor)["mlflow"]["aliases"] == 1
         alias_events = reactor.ledger.list_events(source="mlflow")
-        assert [(e["kind"], e["summary"]["via"]) for e in alias_events][0] == ("model_version.alias_set", "poller")
+        assert [(e["kind"], e["summary"]["via"]) for e in alias_events][0] == ("model_version.alias_set", "reconcile")
         assert poll_sources(reactor)["mlflow"]["aliases"] == 0
-        assert reactor.ledger.list_reports("poll")
+        assert reactor.ledger.list_reports("reconcile")

@@ -18,7 +18,7 @@ from shared.config.loader import load_config
 from shared.domain.events import event_from_payload
 from shared.errors import ConfigError
 from shared.local.mlflow_server import MlflowServer
-from shared.service.poller import poll_sources
+from shared.service.reconcile import reconcile_sources as poll_sources
 from shared.settings import Settings
 from tests.spine.apptest import make_app
 from tests.spine.test_eventgrid import REGISTERED, cloud_event, grid_event, native_trigger

@@ -25,8 +25,8 @@ from shared.adapters.uc_artifacts import blob_location
 from shared.config.loader import load_config
 from shared.config.registries import AzureMLRegistry
 from shared.errors import ConfigError, PermanentError
-from shared.service.poller import poll_sources
 from shared.service.reactor import Reactor
+from shared.service.reconcile import reconcile_sources as poll_sources
 from tests.contract.databricks_uc_server import UnityCatalogContract
 from tests.contract.https import HttpsServer, TestCA
 from tests.registries.conftest import TOKEN, AmlWorkspace, aml_registry_yaml

@@ -96,9 +96,14 @@ class TestPlanPayloads:
         assert answer["format"] == fmt
         [result] = answer["events"]
         keys = [a["key"] for a in result["actions"]]
+        # a deploy asked for by an alias move or a stage transition is keyed by that move (the sender's time):
+        # a move back to an earlier version deploys again
         expected = {
-            "mlflow webhook": ["register:local-aml:churn-eu:7", "deploy:local:churn-eu:7"],
-            "databricks registry webhook": ["register:local-aml:churn-eu:7", "deploy:local:churn-eu:7"],
+            "mlflow webhook": ["register:local-aml:churn-eu:7", "deploy:local:churn-eu:7:2026-11-28T04:00:00+00:00"],
+            "databricks registry webhook": [
+                "register:local-aml:churn-eu:7",
+                "deploy:local:churn-eu:7:2025-11-28T03:20:00+00:00",
+            ],
             "databricks job notification": ["resolve_run:databricks:t:42"],
             "event grid schema": ["register:local-aml:churn-eu:7"],
             "cloudevents": ["register:local-aml:churn-eu:7"],

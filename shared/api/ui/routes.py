@@ -89,6 +89,18 @@ def deployments(request: Request, app_reactor: Reactor = Depends(reactor)) -> Re
     return page("deployments.html", rows=rows, **_common(request))
 
 
+@router.get("/status")
+def status(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
+    from shared.service.status import line_statuses
+
+    lines, error = [], None
+    try:
+        lines = line_statuses(app_reactor)
+    except Exception as exc:  # a registry that cannot be read is shown, not a 500
+        error = f"{type(exc).__name__}: {exc}"
+    return page("status.html", lines=lines, error=error, **_common(request))
+
+
 @router.get("/cleanup")
 def cleanup(request: Request, report: str | None = None, app_reactor: Reactor = Depends(reactor)) -> Response:
     view = fleet.cleanup_view(app_reactor.ledger, report)

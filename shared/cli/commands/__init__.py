@@ -11,6 +11,7 @@ from shared.cli.commands import (
     poll_cmd,
     rollback_cmd,
     serve_cmd,
+    status_cmd,
 )
 
 MODULES = (
@@ -24,4 +25,5 @@ MODULES = (
     config_cmd,
     plan_cmd,
     rollback_cmd,
+    status_cmd,
 )

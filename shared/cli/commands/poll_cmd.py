@@ -7,14 +7,12 @@ import argparse
 from shared.bootstrap import Container
 from shared.cli.output import emit
 from shared.errors import BadRequest
-from shared.service.poller import poll_sources
-
-COUNTS = ("models", "versions", "aliases", "accepted", "duplicates")
+from shared.service.reconcile import COUNTS, reconcile_sources
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("poll", help="poll registries without webhooks for new versions and aliases")
-    p.add_argument("--source", help="poll this source even if it has no `poll: true`")
+    p = sub.add_parser("poll", help="reconcile once: record registry changes no event reported, report drifted targets")
+    p.add_argument("--source", help="reconcile this source even if it has `reconcile: false`")
     p.set_defaults(func=poll)
 
 
@@ -23,12 +21,16 @@ def poll(args: argparse.Namespace) -> int:
     if args.source and args.source not in reactor.config.sources:
         known = ", ".join(reactor.config.sources) or "none"
         raise BadRequest(f"no source named {args.source!r}; configured: {known}")
-    summary = poll_sources(reactor, only=args.source)
-    if not summary and args.output == "table":
-        print("no source has `poll: true`; name one with --source")
+    summary = reconcile_sources(reactor, only=args.source)
+    sources = {name: counts for name, counts in summary.items() if name != "lines"}
+    if not sources and args.output == "table":
+        print("every source has `reconcile: false`; name one with --source")
         return 0
     rows = [
-        (name, *(counts.get(key, "") for key in COUNTS), counts.get("error", "")) for name, counts in summary.items()
+        (name, *(counts.get(key, "") for key in COUNTS), counts.get("error", "")) for name, counts in sources.items()
     ]
     emit(args.output, summary, rows, ["SOURCE", *(key.upper() for key in COUNTS), "ERROR"])
-    return 1 if any("error" in counts for counts in summary.values()) else 0
+    if args.output == "table":
+        for line in summary.get("lines", []):
+            print(f"drift: {line['target']} {line['source']}/{line['model']}: {line['reason']}")
+    return 1 if any("error" in counts for counts in sources.values()) else 0

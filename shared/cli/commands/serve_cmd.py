@@ -17,6 +17,8 @@ from shared.bootstrap import Container
 from shared.ingest.sources import SOURCE_TABLE, secret_setting
 from shared.service.dispatch import LocalDispatcher
 from shared.service.reactor import Reactor
+from shared.service.reconcile import reconciled
+from shared.service.schedule import LocalTimers
 from shared.settings import Settings
 
 log = logging.getLogger("modelops.serve")
@@ -45,7 +47,10 @@ def serve(args: argparse.Namespace) -> int:
     warn_missing_batch_inputs(reactor)
     stop = threading.Event()
     threads = [] if args.no_worker else reactor.start_workers(args.workers, stop, dispatcher.wakeup)
+    timers = LocalTimers(reactor).start()  # the timers the Functions app has (shared/service/schedule.py)
     _banner(args, settings, reactor, len(threads))
+    for name, at in timers.schedule().items():
+        print(f"  timer {name:<15}-> next at {at:%Y-%m-%d %H:%M:%S} UTC", flush=True)
     received: list[int] = []
     # uvicorn stops on SIGINT/SIGTERM, restores the handlers it found and raises the signal again:
     # these record it, so the shutdown below runs for SIGTERM too (the default would just exit)
@@ -56,6 +61,7 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C stops waiting
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        timers.close()
         stop_workers(threads, stop, dispatcher)
         report_left_running(reactor)
     return 0
@@ -112,8 +118,8 @@ def _banner(args: argparse.Namespace, settings: Settings, reactor: Reactor, work
             print(f"  source {name} ({source.kind}) -> {route}  (secret: {setting} {state})")
         elif kind.parse is not None:
             print(f"  source {name} ({source.kind}) -> {base}/hooks/eventgrid, by workspace")
-        if source.poll:
-            print(f"  source {name} ({source.kind}) -> polled (`modelops poll`, or the poller timer)")
+        if reconciled(source):
+            print(f"  source {name} ({source.kind}) -> reconciled every {reactor.config.reconcile.every}")
     print(f"  Event Grid (Azure ML)-> {base}/hooks/eventgrid")
     print(f"  ops API              -> {base}/actions, {base}/events, {base}/docs")
     print("  Ctrl+C stops the API and workers; local deployments keep serving (`modelops undeploy TARGET`)", flush=True)

@@ -1,0 +1,185 @@
+"""Reconcile: nothing lost. Each listable source's registry is compared with the ledger, and a change
+no event reported becomes an event `via: reconcile`, planned as usual; then each declared line's
+target is compared with what is desired (shared/service/status.py) and drift is reported, or undone
+with `reconcile.self_heal: true`.
+
+Events are hints, the registry is the truth (a level-triggered controller, as Kubernetes' and Argo
+CD's): a new version is found through registered models ordered by last update (creating a version
+updates its model; listing stops at the first model not updated since the watermark), an alias move
+by comparing the holders of the aliases the rules listen to with the last move the ledger recorded
+(shared/service/moves.py; setting an alias changes no timestamp to search by). A new version's event
+has the webhook's dedupe key, so the late webhook is a duplicate; an alias move found here is
+recorded first and the late webhook of it takes its identity.
+
+Cost of a quiet pass over a source: one page of models, plus one alias read per literal model name
+the alias rules match, or one page of up to 1,000 models per glob; a changed model adds its versions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+from shared.config.schema import ReactorConfig, SourceConfig
+from shared.domain import events as ev
+from shared.domain.actions import DEPLOY, PlannedAction
+from shared.domain.clock import iso
+from shared.domain.desired import DEGRADED
+from shared.rules import action_params
+from shared.service import moves
+from shared.service.reactor import Reactor
+from shared.service.sources import source_uris
+
+log = logging.getLogger("modelops.reconcile")
+COUNTS = ("models", "versions", "aliases", "accepted", "duplicates", "requests")
+
+
+def reconciled(source: SourceConfig) -> bool:
+    """Reconciled by default; `reconcile: false` opts out, `poll: true` (the older name) opts back in."""
+    return source.reconcile or source.poll
+
+
+def reconcile_sources(reactor: Reactor, *, only: str | None = None) -> dict[str, Any]:
+    """One pass over every reconciled source (or just ``only``); counts per source, then the lines."""
+    summary: dict[str, Any] = {}
+    for name, source in reactor.config.sources.items():
+        if (only and name != only) or (not only and not reconciled(source)):
+            continue
+        try:
+            summary[name] = reconcile_source(reactor, name, source)
+        except Exception as exc:  # one unreachable registry must not stop the others
+            log.exception("reconciling %s failed", name)
+            summary[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    healthy = [name for name, counts in summary.items() if "error" not in counts]
+    if healthy:
+        drift = converge_lines(reactor, healthy)
+        if drift:
+            summary["lines"] = drift
+    reactor.ledger.record_report("reconcile", summary)
+    return summary
+
+
+def reconcile_source(reactor: Reactor, name: str, source: SourceConfig) -> dict[str, int]:
+    from shared.adapters.mlflow_registry_changes import RegistryChanges
+
+    registry = RegistryChanges(*source_uris(reactor.config, name))
+    key = f"poller:{name}"  # the watermark's name since the poller kept it
+    state = json.loads(reactor.ledger.get_watermark(key) or "{}")
+    now_ms = int(time.time() * 1000)
+    since = int(state.get("since", now_ms - source.poll_lookback_seconds * 1000))
+    counts = dict.fromkeys(COUNTS, 0)
+    newest = since
+    for model in registry.models(updated_after=since):
+        counts["models"] += 1
+        newest = max(newest, model.last_updated_ms)
+        for mv in registry.versions_since(model.name, since):
+            counts["versions"] += 1
+            created = _event(
+                name, ev.MODEL_VERSION_CREATED, mv.model, mv.version, mv.created_ms, tags=mv.tags, run_id=mv.run_id
+            )
+            _accept(reactor, counts, created)
+    counts["aliases"], alias_requests = _alias_moves(reactor, name, counts, now_ms)
+    counts["requests"] = registry.requests + alias_requests
+    reactor.ledger.set_watermark(key, json.dumps({"since": newest}))
+    log.info("reconciled %s: %s", name, counts)
+    return counts
+
+
+def _alias_moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int) -> tuple[int, int]:
+    """Alias holders the rules listen to that differ from the last move the ledger recorded."""
+    listened = _listened_aliases(reactor.config, source)
+    if not listened or reactor.desired is None:
+        return 0, 0
+    reader = reactor.desired.reader(source)
+    before = reader.requests
+    found = 0
+    for model, aliases in reader.aliases(glob for globs in listened.values() for glob in globs):
+        for alias, version in aliases.items():
+            globs = listened.get(alias, []) + listened.get("*", [])
+            if not any(fnmatchcase(model, glob) for glob in globs):
+                continue
+            last = moves.last_move(reactor.ledger, source, model, alias)
+            if last is not None and last.version == version:
+                continue
+            found += 1
+            at = datetime.fromtimestamp(now_ms / 1000, UTC)
+            moved = _event(source, ev.MODEL_VERSION_ALIAS_SET, model, version, now_ms, alias=alias)
+            _accept(reactor, counts, replace(moved, change=f"reconcile@{iso(at)}"))
+    return found, reader.requests - before
+
+
+def _listened_aliases(config: ReactorConfig, source: str) -> dict[str, list[str]]:
+    """alias (or "*": any) -> the model globs of the rules that listen to its moves from ``source``."""
+    out: dict[str, list[str]] = {}
+    for rule in config.rules:
+        if ev.MODEL_VERSION_ALIAS_SET in rule.on and (not rule.source or source in rule.source):
+            out.setdefault(rule.alias or "*", []).extend(rule.models)
+    return out
+
+
+def converge_lines(reactor: Reactor, sources: list[str]) -> list[dict[str, Any]]:
+    """Report each declared line that is not in sync; with self_heal, re-deploy a degraded one."""
+    from shared.service.status import line_statuses
+
+    reports = []
+    for line in line_statuses(reactor, sources=sources):
+        if line.sync != DEGRADED:
+            continue
+        healed = None
+        if reactor.config.reconcile.self_heal and line.desired.version:
+            healed = heal(reactor, line.target, line.source, line.model, line.desired.version, line.desired.alias)
+        log.warning(
+            "drift on %s (%s/%s): %s%s",
+            line.target,
+            line.source,
+            line.model,
+            line.reason,
+            f"; self-heal: {healed}" if healed else " (reconcile.self_heal is off: reported only)",
+        )
+        reports.append({**line.to_dict(), "healed_by": healed})
+    return reports
+
+
+def heal(reactor: Reactor, target: str, source: str, model: str, version: str, alias: str | None) -> str | None:
+    """Record a reconcile event that re-deploys the desired version on a degraded target; the action id."""
+    now = reactor.clock()
+    event = ev.ModelEvent(
+        source=source,
+        via=ev.RECONCILE,
+        kind=None,
+        source_type="reconcile.self_heal",
+        model_name=model,
+        model_version=version,
+        delivery_id=f"heal:{target}:{iso(now)}",
+        alias=alias,
+    )
+    params = action_params(reactor.config, event, target_model_name=None)
+    change = f"heal@{iso(now)}"
+    declared = replace(params, alias=alias, change=change)
+    planned = PlannedAction(DEPLOY, target, model, version, params=declared, rule="self-heal", qualifier=change)
+    result = reactor.ledger.record_event(event, [planned], reason=None, max_attempts=reactor.config.worker.max_attempts)
+    reactor.dispatcher.dispatch(result.dispatch)
+    return result.action_ids[0] if result.action_ids else None
+
+
+def _accept(reactor: Reactor, counts: dict[str, int], event: ev.ModelEvent) -> None:
+    result = reactor.accept(event)
+    counts["duplicates" if result.duplicate else "accepted"] += 1
+
+
+def _event(source: str, kind: str, model: str, version: str, at_ms: int, **extra: Any) -> ev.ModelEvent:
+    return ev.ModelEvent(
+        source=source,
+        via=ev.RECONCILE,
+        kind=kind,
+        source_type=f"reconcile.{kind}",
+        model_name=model,
+        model_version=version,
+        occurred_at=datetime.fromtimestamp(at_ms / 1000, UTC),
+        **extra,
+    )
