@@ -32,8 +32,10 @@ from shared.domain.clock import iso
 from shared.domain.desired import DEGRADED
 from shared.rules import action_params
 from shared.service import moves
+from shared.service.desired import declarations
 from shared.service.reactor import Reactor
 from shared.service.sources import source_uris
+from shared.service.status import Snapshot, line_statuses
 
 log = logging.getLogger("modelops.reconcile")
 COUNTS = ("models", "versions", "aliases", "accepted", "duplicates", "requests")
@@ -47,24 +49,26 @@ def reconciled(source: SourceConfig) -> bool:
 def reconcile_sources(reactor: Reactor, *, only: str | None = None) -> dict[str, Any]:
     """One pass over every reconciled source (or just ``only``); counts per source, then the lines."""
     summary: dict[str, Any] = {}
+    seen: Snapshot = {}
     for name, source in reactor.config.sources.items():
         if (only and name != only) or (not only and not reconciled(source)):
             continue
         try:
-            summary[name] = reconcile_source(reactor, name, source)
+            summary[name] = reconcile_source(reactor, name, source, seen)
         except Exception as exc:  # one unreachable registry must not stop the others
             log.exception("reconciling %s failed", name)
             summary[name] = {"error": f"{type(exc).__name__}: {exc}"}
     healthy = [name for name, counts in summary.items() if "error" not in counts]
     if healthy:
-        drift = converge_lines(reactor, healthy)
+        drift = converge_lines(reactor, healthy, seen)
         if drift:
             summary["lines"] = drift
     reactor.ledger.record_report("reconcile", summary)
     return summary
 
 
-def reconcile_source(reactor: Reactor, name: str, source: SourceConfig) -> dict[str, int]:
+def reconcile_source(reactor: Reactor, name: str, source: SourceConfig, seen: Snapshot) -> dict[str, int]:
+    """One source: its new versions and alias moves recorded; ``seen`` gets the aliases it read."""
     from shared.adapters.mlflow_registry_changes import RegistryChanges
 
     registry = RegistryChanges(*source_uris(reactor.config, name))
@@ -83,14 +87,14 @@ def reconcile_source(reactor: Reactor, name: str, source: SourceConfig) -> dict[
                 name, ev.MODEL_VERSION_CREATED, mv.model, mv.version, mv.created_ms, tags=mv.tags, run_id=mv.run_id
             )
             _accept(reactor, counts, created)
-    counts["aliases"], alias_requests = _alias_moves(reactor, name, counts, now_ms)
+    counts["aliases"], alias_requests = _alias_moves(reactor, name, counts, now_ms, seen)
     counts["requests"] = registry.requests + alias_requests
     reactor.ledger.set_watermark(key, json.dumps({"since": newest}))
     log.info("reconciled %s: %s", name, counts)
     return counts
 
 
-def _alias_moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int) -> tuple[int, int]:
+def _alias_moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int, seen: Snapshot) -> tuple[int, int]:
     """Alias holders the rules listen to that differ from the last move the ledger recorded."""
     listened = _listened_aliases(reactor.config, source)
     if not listened or reactor.desired is None:
@@ -98,7 +102,10 @@ def _alias_moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: 
     reader = reactor.desired.reader(source)
     before = reader.requests
     found = 0
-    for model, aliases in reader.aliases(glob for globs in listened.values() for glob in globs):
+    declared = [g for d in declarations(reactor.config) if source in d.sources for g in d.models]
+    snapshot = seen.setdefault(source, {})
+    for model, aliases in reader.aliases([*(g for globs in listened.values() for g in globs), *declared]):
+        snapshot[model] = aliases
         for alias, version in aliases.items():
             globs = listened.get(alias, []) + listened.get("*", [])
             if not any(fnmatchcase(model, glob) for glob in globs):
@@ -122,12 +129,10 @@ def _listened_aliases(config: ReactorConfig, source: str) -> dict[str, list[str]
     return out
 
 
-def converge_lines(reactor: Reactor, sources: list[str]) -> list[dict[str, Any]]:
-    """Report each declared line that is not in sync; with self_heal, re-deploy a degraded one."""
-    from shared.service.status import line_statuses
-
+def converge_lines(reactor: Reactor, sources: list[str], seen: Snapshot) -> list[dict[str, Any]]:
+    """Report each degraded declared line; with self_heal, re-deploy its desired version."""
     reports = []
-    for line in line_statuses(reactor, sources=sources):
+    for line in line_statuses(reactor, sources=sources, aliases=seen):
         if line.sync != DEGRADED:
             continue
         healed = None

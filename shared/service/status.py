@@ -36,14 +36,21 @@ class Line:
         return serving_line(self.target, self.model, self.source)
 
 
-def line_statuses(reactor: Reactor, *, sources: Iterable[str] | None = None) -> list[LineStatus]:
-    """Every declared line of the given sources (all by default) with its desired, actual and sync."""
+Snapshot = dict[str, dict[str, dict[str, str]]]  # source -> model -> {alias: version}, read once per pass
+
+
+def line_statuses(
+    reactor: Reactor, *, sources: Iterable[str] | None = None, aliases: Snapshot | None = None
+) -> list[LineStatus]:
+    """Every declared line of the given sources (all by default) with its desired, actual and sync;
+    ``aliases``: what reconcile read of the sources a moment ago (not read again)."""
     ledger = reactor.ledger
     history = _history(reactor)
     active = [a for status in (QUEUED, RUNNING, WAITING) for a in ledger.list_actions(status=status, limit=1000)]
+    targets: dict[tuple[str, str], list[Serving] | Exception] = {}  # each target read once
     out = []
-    for line in declared_lines(reactor, sources):
-        actual = read_actual(reactor, line, history)
+    for line in declared_lines(reactor, sources, aliases or {}):
+        actual = read_actual(reactor, line, history, targets)
         last = _last_switch(history, line.key)
         flight = next((a.model_version for a in active if a.kind == DEPLOY and line_of(a) == line.key), None)
         pin = reactor.desired.pin_of(line.key) if reactor.desired else None
@@ -56,7 +63,7 @@ def line_statuses(reactor: Reactor, *, sources: Iterable[str] | None = None) -> 
     return out
 
 
-def declared_lines(reactor: Reactor, sources: Iterable[str] | None = None) -> list[Line]:
+def declared_lines(reactor: Reactor, sources: Iterable[str] | None = None, known: Snapshot | None = None) -> list[Line]:
     """(target, source, model) for every model a declaring rule covers that holds its alias (or stage)."""
     wanted = set(sources) if sources is not None else None
     decls = declarations(reactor.config)
@@ -67,7 +74,9 @@ def declared_lines(reactor: Reactor, sources: Iterable[str] | None = None) -> li
             continue
         mine = [d for d in decls if source in d.sources]
         reader = reactor.desired.reader(source)
-        for model, aliases in reader.aliases(g for d in mine for g in d.models):
+        listed = (known or {}).get(source)
+        found = listed.items() if listed is not None else reader.aliases(g for d in mine for g in d.models)
+        for model, aliases in found:
             for decl in mine:
                 if not decl.covers(source, model):
                     continue
@@ -77,16 +86,23 @@ def declared_lines(reactor: Reactor, sources: Iterable[str] | None = None) -> li
     return sorted(lines.values(), key=lambda line: (line.target, line.source, line.model))
 
 
-def read_actual(reactor: Reactor, line: Line, history: list[Action]) -> Actual:
+def read_actual(
+    reactor: Reactor, line: Line, history: list[Action], targets: dict[tuple[str, str], list[Serving] | Exception]
+) -> Actual:
     """What the line's target serves, as the source version the ledger says was deployed there."""
     cfg = reactor.config.deployments.get(line.target)
     if cfg is None:
         return Actual(None, UNKNOWN, f"target {line.target} is not in the config")
-    try:
-        serving = _serving(reactor, cfg, line)
-    except Exception as exc:  # a target that cannot be read is reported, never fatal
-        log.warning("reading %s failed: %s", line.target, exc)
-        return Actual(None, UNKNOWN, f"{type(exc).__name__}: {exc}")
+    where = (line.target, line.source)
+    if where not in targets:
+        try:
+            targets[where] = _serving(reactor, cfg, line)
+        except Exception as exc:  # a target that cannot be read is reported, never fatal
+            log.warning("reading %s failed: %s", line.target, exc)
+            targets[where] = exc
+    serving = targets[where]
+    if isinstance(serving, Exception):
+        return Actual(None, UNKNOWN, f"{type(serving).__name__}: {serving}")
     for item in serving:
         action = _deployed_by(reactor, item, history)
         model = (action.params.model_line or action.model_name) if action else None

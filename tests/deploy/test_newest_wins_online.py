@@ -36,7 +36,7 @@ def test_a_deploy_overtaken_by_an_alias_move_switches_no_traffic(
     desired = DesiredState(config, SqliteLedger(tmp_path / "ledger.db"))
     executor = OnlineDeployExecutor(credential=StaticTokenCredential())
     name = "churn-newest"
-    v1, v2, v3 = (registry.log_sklearn(name) for _ in range(3))
+    v1, v2, v3 = (registry.log_sklearn(name, pip=["scikit-learn", "pandas"]) for _ in range(3))
 
     def deploy(version: str) -> None:
         ctx = make_context(
@@ -54,7 +54,10 @@ def test_a_deploy_overtaken_by_an_alias_move_switches_no_traffic(
             if reason:
                 raise Superseded(reason)
 
-        executor.execute(replace(ctx, action=action, desired_check=check))
+        outcome = executor.execute(replace(ctx, action=action, desired_check=check))
+        while outcome.recheck_after_seconds is not None:  # provisioning outlasted wait_s: the worker calls again
+            action = replace(action, outputs=outcome.outputs)
+            outcome = executor.execute(replace(ctx, action=action, desired_check=check))
 
     client = registry.client()
     client.set_registered_model_alias(name, "champion", v1)
