@@ -8,7 +8,7 @@ per-round ratios, each taken seconds apart, is what survives that noise.
     finish(args, "ingest", result, goals=[Goal("throughput", ">=", 0.75)], ...)
 
 `--json PATH` (see ``add_arguments``) writes the result file that `python -m benchmarks.report`
-turns into the README's table.
+turns into the table of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def finish(
     extra_goals: Mapping[str, bool] | None = None,
     **details: Any,
 ) -> dict[str, Any]:
-    """Print the verdict and write ``--json``. ``headline`` is the one-line figure for the README,
+    """Print the verdict and write ``--json``. ``headline`` is the one-line figure for the docs' table,
     formatted with the median metrics (``{s[metric]}`` subject, ``{b[metric]}`` baseline)."""
     met = {g.text(): g.met(result["ratios"][g.ratio]["median"]) for g in goals}
     met.update(extra_goals or {})

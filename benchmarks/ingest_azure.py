@@ -269,7 +269,7 @@ def main() -> None:
 
 
 def requests_text(per_delivery: dict[str, dict[str, float]]) -> str:
-    """The requests per delivery, for the README row (Table requests + queue sends)."""
+    """The requests per delivery, for the docs table row (Table requests + queue sends)."""
 
     def one(name: str) -> str:
         counts = per_delivery.get(name, {})

@@ -1,6 +1,6 @@
-"""Regenerate the README's benchmark table from the result files in ``benchmarks/results/``.
+"""Regenerate the docs' benchmark table (docs/benchmarks.md) from the result files in ``benchmarks/results/``.
 
-    python -m benchmarks.report            # rewrite the table between the markers in README.md
+    python -m benchmarks.report            # rewrite the table between the markers in docs/benchmarks.md
     python -m benchmarks.report --check    # exit 1 if the table is not what the result files say
 
 Each row is one result file written by a benchmark's ``--json``: medians of per-round ratios
@@ -66,35 +66,33 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(head + [row(r) for r in results])
 
 
-def render(readme: str, results: list[dict[str, Any]]) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"README has no benchmark table markers ({BEGIN} ... {END})")
-    before, rest = readme.split(BEGIN, 1)
+def render(page: str, results: list[dict[str, Any]]) -> str:
+    if BEGIN not in page or END not in page:
+        raise SystemExit(f"the page has no benchmark table markers ({BEGIN} ... {END})")
+    before, rest = page.split(BEGIN, 1)
     _, after = rest.split(END, 1)
     return f"{before}{BEGIN}\n{table(results)}\n{END}{after}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
+    parser.add_argument("--page", type=Path, default=HERE.parent / "docs" / "benchmarks.md")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--check", action="store_true", help="only check that the table is current")
     args = parser.parse_args(argv)
     results = load(args.results)
     if not results:
         raise SystemExit(f"no result files in {args.results}: run a benchmark with --json first")
-    text = args.readme.read_text()
+    text = args.page.read_text()
     new = render(text, results)
     if args.check:
         if new != text:
-            print(
-                f"{args.readme}: the benchmark table is not what {args.results} says; run python -m benchmarks.report"
-            )
+            print(f"{args.page}: the benchmark table is not what {args.results} says; run python -m benchmarks.report")
             return 1
-        print(f"{args.readme}: benchmark table current ({len(results)} result files)")
+        print(f"{args.page}: benchmark table current ({len(results)} result files)")
         return 0
-    args.readme.write_text(new)
-    print(f"{args.readme}: benchmark table rewritten from {len(results)} result files")
+    args.page.write_text(new)
+    print(f"{args.page}: benchmark table rewritten from {len(results)} result files")
     return 0
 
 

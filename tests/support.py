@@ -22,6 +22,11 @@ from shared.local.processes import free_port, stop_process, wait_http
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def doc(page: str) -> str:
+    """A page of the user docs (docs/PAGE), whose examples and commands the tests run as written."""
+    return (ROOT / "docs" / page).read_text()
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -1,4 +1,4 @@
-"""The intake profiling tools the README's benchmark section shows: the in-process webhook driver
+"""The intake profiling tools docs/benchmarks.md shows: the in-process webhook driver
 (reactor app and bare app, CPU per request) and the bucketed summary of py-spy's stacks."""
 
 from __future__ import annotations

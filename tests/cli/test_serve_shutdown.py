@@ -22,7 +22,7 @@ def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, tm
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELOPS_")}
     log = tmp_path / "serve.log"
-    # the global options after the subcommand, as the README writes them
+    # the global options after the subcommand, as docs/cli.md writes them
     command = [
         "serve",
         "--host",

@@ -20,6 +20,7 @@ from shared.service.dispatch import LocalDispatcher
 from shared.service.reactor import Reactor
 from shared.settings import Settings
 from tests.deploy.conftest import Registry
+from tests.support import doc
 
 CONFIG = """
 sources:
@@ -68,8 +69,8 @@ def test_rollback_returns_serving_to_the_kept_version_once_under_a_duplicate_req
     kept = LocalDeploymentStore(tmp / "state").find("local", "churn-local", v1)
     assert kept is not None and kept.status == RETIRED and not is_alive(kept)  # stopped, port freed, kept
 
-    # the README's commands, as written (the first queues; the API request is its duplicate)
-    readme = (Path(__file__).parents[2] / "README.md").read_text().split("### rollback", 1)[1]
+    # docs/actions.md's commands, as written (the first queues; the API request is its duplicate)
+    readme = doc("actions.md").split("## rollback", 1)[1]
     queue, forward = [
         shlex.split(line.split("#", 1)[0])[1:]
         for line in readme.split("```bash", 1)[1].split("```", 1)[0].splitlines()

@@ -22,7 +22,7 @@ from shared.service.reconcile import reconcile_sources as poll_sources
 from shared.settings import Settings
 from tests.spine.apptest import make_app
 from tests.spine.test_eventgrid import REGISTERED, cloud_event, grid_event, native_trigger
-from tests.support import ROOT, ReactorProcess, mlflow_delivery, train_and_register, unique, wait_for, write_config
+from tests.support import ReactorProcess, doc, mlflow_delivery, train_and_register, unique, wait_for, write_config
 
 SECRETS = {"team-a": "team-a-secret", "team-b": "team-b-secret"}
 TWO_SERVERS = """
@@ -260,8 +260,8 @@ class TestConfigOfSources:
         assert (event.source, event.via) == ("team-a", "poller")
         assert event.dedupe_key == "team-a|model_version.created|m|2"
 
-    def test_the_readme_promotion_example_validates(self, tmp_path: Path) -> None:
-        text = (ROOT / "README.md").read_text()
+    def test_the_docs_promotion_example_validates(self, tmp_path: Path) -> None:
+        text = doc("sources.md")
         block = text.split("**Dev -> prod promotion**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
         config = load_config(write_config(tmp_path / "promote.yaml", block.replace("<sub>", "s1")), env={})
         assert [r.source for r in config.rules] == [["aml-dev"], ["aml-prod"]]

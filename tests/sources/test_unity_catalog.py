@@ -31,7 +31,7 @@ from tests.contract.databricks_uc_server import UnityCatalogContract
 from tests.contract.https import HttpsServer, TestCA
 from tests.registries.conftest import TOKEN, AmlWorkspace, aml_registry_yaml
 from tests.spine.apptest import make_app
-from tests.support import ROOT, unique, write_config
+from tests.support import doc, unique, write_config
 
 PAT = "dapi-uc-contract-0123456789"
 
@@ -295,8 +295,8 @@ def test_credentials_for_other_clouds_are_refused_naming_what_is_unsupported() -
         _sas_token(default, "m", "1")
 
 
-def test_the_readme_unity_catalog_example_validates(tmp_path: Path) -> None:
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_unity_catalog_example_validates(tmp_path: Path) -> None:
+    text = doc("sources.md")
     block = text.split("**Unity Catalog as a source.**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     config = load_config(write_config(tmp_path / "uc.yaml", block.replace("<sub>", "s1")), env={})
     assert config.sources["uc"].kind == "databricks-uc" and config.sources["uc"].poll

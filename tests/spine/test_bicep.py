@@ -8,7 +8,7 @@ import json
 import re
 
 from tests.spine.bicep_text import BicepFile
-from tests.support import ROOT
+from tests.support import ROOT, doc
 
 MAIN = BicepFile(ROOT / "infra" / "main.bicep")
 SUBSCRIPTION = BicepFile(ROOT / "infra" / "modules" / "subscription-access.bicep")
@@ -72,18 +72,17 @@ class TestSecretsStayInKeyVault:
 
 
 class TestCleanupRole:
-    def test_the_custom_role_holds_exactly_the_actions_the_arm_provider_calls_and_the_readme_lists(self) -> None:
+    def test_the_custom_role_holds_exactly_the_actions_the_arm_provider_calls_and_the_docs_list(self) -> None:
         source = (ROOT / "shared" / "cleanup" / "arm_provider.py").read_text()
         calls = set(re.findall(r"\.((?:resource_groups|management_locks|tags)\.\w+)\(", source))
-        assert calls == set(ARM_CALLS), "a new ARM call needs its action in the role, the README and ARM_CALLS"
+        assert calls == set(ARM_CALLS), "a new ARM call needs its action in the role, docs/actions.md and ARM_CALLS"
 
         [role] = SUBSCRIPTION.of_type("Microsoft.Authorization/roleDefinitions")
         actions = re.findall(r"'([^']+)'", role.block("actions"))
         assert sorted(actions) == sorted(ARM_CALLS.values())
         assert re.findall(r"'([^']+)'", role.block("notActions")) == []
 
-        readme = (ROOT / "README.md").read_text()
-        [paragraph] = re.findall(r"The identity needs (.+?) and\s+nothing else", readme, re.S)
+        [paragraph] = re.findall(r"The identity needs (.+?) and\s+nothing else", doc("actions.md"), re.S)
         assert sorted(re.findall(r"`([^`]+)`", paragraph)) == sorted(ARM_CALLS.values())
 
     def test_nothing_broader_than_the_custom_role_is_assigned_on_the_subscription(self) -> None:
@@ -97,8 +96,6 @@ class TestHostTimeout:
         [plan] = MAIN.of_type("Microsoft.Web/serverfarms")
         assert plan.value("tier") == "'FlexConsumption'"
         timeout = json.loads((ROOT / "host.json").read_text())["functionTimeout"]
-        [row] = [
-            line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `functionTimeout`")
-        ]
+        [row] = [line for line in doc("azure.md").splitlines() if line.startswith("| `functionTimeout`")]
         assert f"`{timeout}`" in row and "Flex Consumption" in row
         assert "Consumption maximum" not in row  # 10 min is the old Consumption plan's cap, not Flex's

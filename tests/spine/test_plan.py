@@ -16,6 +16,7 @@ from shared.service.reactor import Reactor
 from shared.settings import OpsAuthSettings
 from tests.spine.apptest import make_app
 from tests.spine.test_eventgrid import REGISTERED, cloud_event, grid_event
+from tests.support import doc
 
 TOKEN = "plan-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -246,7 +247,7 @@ class TestPlanCommand:
         assert self._run(tmp, capsys, "plan")[0] == 2
 
 
-def test_the_readme_what_if_commands_work_as_written(
+def test_the_docs_what_if_commands_work_as_written(
     app: tuple[TestClient, Reactor, Path],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -255,8 +256,7 @@ def test_the_readme_what_if_commands_work_as_written(
     import shlex
 
     _, _, tmp = app
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    block = readme.split("## What-if", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    block = doc("cli.md").split("## What-if", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.startswith("modelops ")]
     assert len(lines) == 4
     (tmp_path / "payload.json").write_text(json.dumps(MLFLOW_ALIAS))
