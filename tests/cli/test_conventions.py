@@ -150,8 +150,6 @@ def test_human_output_for_every_command(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().out.startswith(f"event {event_id}: planned 0 new, requeued")
     assert main(["undeploy", "local", *state]) == 0
     assert capsys.readouterr().out.strip() == "local: no local deployment recorded, nothing to stop"
-    assert main(["poll", *state]) == 0
-    assert capsys.readouterr().out.strip() == "no source has `poll: true`; name one with --source"
     assert main(["deployments", *state]) == 0
     assert capsys.readouterr().out.split()[:5] == ["TARGET", "KIND", "MODEL", "URL", "STATUS"]
 
