@@ -1,5 +1,5 @@
-"""The OpenAPI document as the app really answers, and Swagger UI served from the installed
-`swagger-ui-bundle` package (no CDN: `/api/docs` works offline)."""
+"""The OpenAPI document as the app really answers, and Swagger UI 5 (which renders OpenAPI 3.1)
+served from the files of the installed `fastapi-swagger` package (no CDN: `/api/docs` works offline)."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def _name_webhook_sources(schema: dict[str, Any], config: ReactorConfig) -> None
 
 def install(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> None:
     """Serve `/api/openapi.json` from :func:`document` and Swagger UI from the local package."""
-    from swagger_ui_bundle import swagger_ui_path
+    from importlib.resources import files
 
     cache: dict[str, Any] = {}
 
@@ -190,7 +190,9 @@ def install(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> None:
         return dict(cache["doc"])
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.mount("/api/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+    # only its files: the package's own patch_fastapi() would add routes outside /api
+    swagger_ui = str(files("fastapi_swagger") / "resources")
+    app.mount("/api/docs/static", StaticFiles(directory=swagger_ui), name="swagger-ui")
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -200,4 +202,6 @@ def install(app: FastAPI, guard: OpsGuard, config: ReactorConfig) -> None:
             swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/api/docs/static/swagger-ui.css",
             swagger_favicon_url="/api/docs/static/favicon-32x32.png",
+            # Swagger UI would otherwise ask validator.swagger.io to badge the document
+            swagger_ui_parameters={"validatorUrl": None},
         )
