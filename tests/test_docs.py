@@ -60,3 +60,24 @@ def test_the_readme_is_a_newcomers_page_that_starts_with_the_two_commands() -> N
     assert [line.split()[0] for line in first.group(1).splitlines()] == ["./scripts/demo", "./scripts/test"]
     for page in re.findall(r"\]\((docs/[^)#]+\.md)\)", text):
         assert (ROOT / page).exists(), page
+
+
+def test_the_site_builds_strict_and_a_broken_link_fails_it(tmp_path: Path) -> None:
+    """What `./scripts/test` runs; a page left out of the nav, a missing page or anchor fails it."""
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+
+    def build(config: Path) -> subprocess.CompletedProcess[str]:
+        command = [str(mkdocs), "build", "--strict", "-f", str(config), "--site-dir", str(tmp_path / "site")]
+        return subprocess.run(command, cwd=config.parent, capture_output=True, text=True, timeout=300)
+
+    run = build(ROOT / "mkdocs.yml")
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "docs", copy / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    shutil.copy(ROOT / "README.md", copy / "README.md")  # the home page includes its sections
+    with (copy / "docs" / "layout.md").open("a") as page:
+        page.write("\nSee [rollback](actions.md#no-such-anchor).\n")
+    run = build(copy / "mkdocs.yml")
+    assert run.returncode == 1 and "does not contain an anchor '#no-such-anchor'" in run.stderr, run.stderr[-3000:]
