@@ -27,6 +27,7 @@ def create_app(container: ReactorSource) -> FastAPI:
     app.state.container = container
     app.state.ops_guard = guard = OpsGuard(container.settings.ops_auth)
     guard.warn_if_open()
+    hooks.warn_unsigned(container.config, container.settings)
     errors.install(app)
     app.include_router(hooks.router)
     app.include_router(ops.router)

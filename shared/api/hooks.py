@@ -13,18 +13,26 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.api import hook_bodies
 from shared.api.deps import read_body
+from shared.config.schema import ReactorConfig
 from shared.domain.events import ModelEvent
 from shared.errors import BadRequest, Unauthorized
 from shared.ingest.eventgrid import parse_delivery
 from shared.ingest.jsonbody import parse_json
-from shared.ingest.sources import SOURCE_TABLE, SourceKind, grid_events, secret_setting, single_source, webhook_kind
+from shared.ingest.sources import (
+    SOURCE_TABLE,
+    SourceKind,
+    grid_events,
+    secret_setting,
+    single_source,
+    unsigned_sources,
+    webhook_kind,
+)
 from shared.ledger.base import IntakeResult
 from shared.service.reactor import Reactor
 from shared.settings import Settings
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 log = logging.getLogger("modelops.hooks")
-_warned: set[str] = set()
 ORIGIN = {"type": "string", "minLength": 1, "pattern": "^[!-~]+$", "description": "host name of the event sender"}
 
 
@@ -33,10 +41,10 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _unsigned(source: str, setting: str) -> None:
-    if source not in _warned:
-        _warned.add(source)
-        log.warning("%s is not set: accepting unsigned webhooks for source %s", setting, source)
+def warn_unsigned(config: ReactorConfig, settings: Settings) -> None:
+    """At start, once: each webhook source without its secret, refused or accepted unsigned."""
+    for unsigned in unsigned_sources(config, settings.webhook_secret, in_azure=settings.in_azure):
+        log.warning("%s", unsigned.notice)
 
 
 class _Json(JSONResponse):
@@ -122,13 +130,15 @@ def _named_source(request: Request, source: str) -> tuple[HookState, SignedSourc
 async def _signed(request: Request, hooks: HookState, source: SignedSource) -> Response:
     """A signed webhook of a named source: checked with its kind's scheme and its own secret."""
     app_reactor, name, kind, setting, secret = hooks.reactor, source.name, source.kind, source.setting, source.secret
-    body = await read_body(request, hooks.max_body_bytes)
     assert kind.parse is not None and kind.verify is not None
+    if not secret and (hooks.settings.in_azure or setting != kind.secret_setting):
+        # unsigned deliveries are a local convenience: never in Azure, never for a source naming its own setting
+        where = "in Azure every unsigned delivery is refused" if hooks.settings.in_azure else "it is refused unsigned"
+        raise Unauthorized(
+            f"source {name!r} is signed with the app setting {setting}, which is not set ({where}): set it"
+        )
+    body = await read_body(request, hooks.max_body_bytes)
     if not secret:
-        if setting != kind.secret_setting:
-            # a source that names its own secret setting is never accepted unsigned
-            raise Unauthorized(f"source {name!r} is signed with the app setting {setting}, which is not set: set it")
-        _unsigned(name, setting)
         events = kind.parse(parse_json(body), name, kind.delivery_id(request.headers))
         return await _answer_all(app_reactor, events)
     verified = kind.verify(secret, request.headers, body, hooks.settings.webhook_max_skew_seconds)

@@ -44,7 +44,8 @@ class OpsGuard:
         if not self.enforced:
             log.warning(
                 "no operator credential is set: the ops routes (actions, replay, cleanup, reads) are open to "
-                "anyone who can reach this port; set MODELOPS_OPS_TOKEN to require `Authorization: Bearer <token>`"
+                "anyone who can reach this port; set MODELOPS_OPS_TOKEN to require it as a bearer token (the "
+                "Authorization header, scheme Bearer)"
             )
 
     async def check(self, request: Request, *, read: bool, token: str | None = None) -> None:

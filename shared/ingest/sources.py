@@ -134,6 +134,40 @@ def single_source(config: ReactorConfig, kind: str) -> str:
     return names[0] if names else kind
 
 
+@dataclass(frozen=True)
+class UnsignedSource:
+    """A signed webhook route whose secret is not set: refused in Azure (or when the source names its
+    own setting), accepted unsigned otherwise (a local convenience)."""
+
+    name: str
+    setting: str
+    refused: bool
+
+    @property
+    def notice(self) -> str:
+        if self.refused:
+            return f"{self.setting} is not set: every webhook delivery to source {self.name} is refused (401)"
+        return (
+            f"{self.setting} is not set: accepting unsigned webhooks for source {self.name} "
+            "(local only: in Azure they are refused)"
+        )
+
+
+def unsigned_sources(
+    config: ReactorConfig, secret: Callable[[str], str | None], *, in_azure: bool
+) -> list[UnsignedSource]:
+    """Every signed webhook route whose secret ``secret(setting)`` does not hold: the configured webhook
+    sources, and a kind's own route when no source of that kind is configured."""
+    routes = [(name, SOURCE_TABLE[str(config.sources[name].kind)]) for name in webhook_sources(config)]
+    routes += [(kind, SOURCE_TABLE[kind]) for kind in ("mlflow", "databricks") if not config.sources_of_kind(kind)]
+    out = []
+    for name, kind in routes:
+        setting = str(secret_setting(config, name, kind))
+        if not secret(setting):
+            out.append(UnsignedSource(name, setting, in_azure or setting != kind.secret_setting))
+    return out
+
+
 def secret_setting(config: ReactorConfig, name: str, kind: SourceKind) -> str | None:
     """The app setting holding a source's webhook secret: its own `secret_setting`, else its kind's."""
     source = config.sources.get(name)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shared.config.loader import AZURE_TEMPLATE, DEFAULT_CONFIG, load_config
 from shared.config.schema import Rule
+from shared.ingest.sources import unsigned_sources
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,10 +70,8 @@ def check_config(args: argparse.Namespace) -> int:
         f"  cleanup:     {'enabled' if config.cleanup.enabled else 'disabled'}, "
         f"timer {'applies' if config.cleanup.apply else 'reports only (dry run)'}"
     )
-    for name, source in config.sources.items():
-        setting = source.secret_setting
-        if setting and not settings.setting(setting):
-            print(f"warning: sources.{name}.secret_setting names {setting}, which is not set: its webhooks are refused")
+    for unsigned in unsigned_sources(config, settings.webhook_secret, in_azure=settings.in_azure):
+        print(f"warning: {unsigned.notice}")
     for notice in config.notices():
         print(f"notice: {notice}")
     if getattr(args, "explain", False):
