@@ -124,6 +124,17 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_tree(value: Any) -> Any:
+    """``value`` with every string in it redacted (dicts and lists walked): stored records, as log lines."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_tree(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(item) for item in value]
+    return value
+
+
 def _redacting_factory(previous: Any) -> Any:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record: logging.LogRecord = previous(*args, **kwargs)

@@ -28,6 +28,7 @@ from shared.ledger.reads import LedgerReads
 from shared.ledger.records import DeliveryRecord, EventRecord, new_event
 from shared.ledger.store import RACE_RETRIES, LedgerContention, LedgerStore, NewEvent, Stored
 from shared.ledger.transitions import Transition
+from shared.telemetry import redact, redact_tree
 
 Decide = Callable[[Action], Transition | None]
 
@@ -56,7 +57,7 @@ class LedgerCore(LedgerReads):
 
     def _write_log(self, step: Transition) -> None:
         for line in step.lines:
-            self._store.append_log(step.action.id, self._clock(), step.worker, line)
+            self._store.append_log(step.action.id, self._clock(), step.worker, redact(line))
 
     def _upstream_done(self, action: Action) -> bool:
         if action.after is None:
@@ -91,7 +92,7 @@ class LedgerCore(LedgerReads):
         nothing (``add_event`` looks the key up first), it counts the delivery and keeps it in the
         audit trail (the deliveries table), in the same transaction."""
         now = self._clock()
-        status, reason = (ACCEPTED, None) if plan else (IGNORED, reason)
+        status, reason = (ACCEPTED, None) if plan else (IGNORED, redact(reason) if reason else None)
         record = new_event(event, event_id=self._store.new_id("evt", now), status=status, reason=reason, now=now)
         delivery = DeliveryRecord(event.delivery_id, event.source, iso(now), status, event_id=record.id, reason=reason)
         return partial(self._intake, event, record, delivery, plan, max_attempts)
@@ -191,12 +192,12 @@ class LedgerCore(LedgerReads):
 
     def set_event_status(self, event_id: str, status: str, reason: str | None) -> None:
         with self._store.unit_of_work():
-            self._store.set_event_status(event_id, status, reason)
+            self._store.set_event_status(event_id, status, redact(reason) if reason else reason)
 
     def record_refusal(self, source: str, delivery_id: str | None, reason: str) -> None:
         if delivery_id is None:
             return  # nothing could ever find it
-        refused = DeliveryRecord(delivery_id, source, iso(self._clock()), REFUSED, reason=reason)
+        refused = DeliveryRecord(delivery_id, source, iso(self._clock()), REFUSED, reason=redact(reason))
         with self._store.unit_of_work():
             self._store.add_delivery(refused)
 
@@ -235,7 +236,7 @@ class LedgerCore(LedgerReads):
 
     def note(self, action_id: str, worker_id: str, message: str) -> None:
         with self._store.unit_of_work():
-            self._store.append_log(action_id, self._clock(), worker_id, message)
+            self._store.append_log(action_id, self._clock(), worker_id, redact(message))
 
     def complete(self, action_id: str, worker_id: str, outputs: Outputs) -> list[str]:
         decide = partial(transitions.complete, worker=worker_id, outputs=outputs, now=self._clock())
@@ -286,7 +287,7 @@ class LedgerCore(LedgerReads):
 
     def record_report(self, kind: str, report: dict[str, Any]) -> str:
         with self._store.unit_of_work():
-            return self._store.record_report(kind, report, self._clock())
+            return self._store.record_report(kind, redact_tree(report), self._clock())
 
     def close(self) -> None:
         self._store.close()

@@ -1,5 +1,8 @@
 """Actions and events as flat stored fields: the same column names and encodings on every backend.
 
+Every text a record carries is redacted here, as log lines are (shared/telemetry.py): an action's
+error and outputs, an event's summary; the audit-log lines and reasons in shared/ledger/core.py.
+
 ``Action.params`` and ``Action.outputs`` are (de)serialized here and nowhere else
 (``encode_params``/``decode_params``/``encode_outputs``/``decode_outputs``), so changing their types
 changes these four functions, not the backends.
@@ -18,6 +21,7 @@ from shared.domain.clock import iso, parse_dt
 from shared.domain.events import ModelEvent
 from shared.domain.outputs import Outputs, outputs_from_dict
 from shared.domain.params import ActionParams
+from shared.telemetry import redact, redact_tree
 
 ACTION_FIELDS = tuple(f.name for f in fields(Action))
 # json.dumps(value, default=str[, ensure_ascii=False]), with the encoder made once, not on every call
@@ -36,7 +40,8 @@ def decode_params(text: str | None) -> ActionParams:
 
 
 def encode_outputs(outputs: Outputs) -> str:
-    return encode_json_text(outputs.to_dict())
+    # redacted as it is stored: an endpoint URL or a log path may carry a SAS signature or a token
+    return encode_json_text(redact_tree(outputs.to_dict()))
 
 
 def decode_outputs(kind: str, text: str | None) -> Outputs:
@@ -48,6 +53,7 @@ def action_to_fields(action: Action) -> dict[str, Any]:
     out = {name: getattr(action, name) for name in ACTION_FIELDS}
     for name in ACTION_TIMES:
         out[name] = iso(out[name])
+    out["error"] = redact(action.error) if action.error else action.error
     out["params"] = encode_params(action.params)
     out["outputs"] = encode_outputs(action.outputs)
     return out
@@ -101,7 +107,7 @@ def new_event(event: ModelEvent, *, event_id: str, status: str, reason: str | No
         reason=reason,
         received_at=iso(now),
         deliveries=1,
-        summary=event.summary(),
+        summary=redact_tree(event.summary()),
     )
 
 
