@@ -41,6 +41,8 @@ param createOutcomeTopic bool = true
 @description('NCRONTAB schedules of the timers.')
 param cleanupSchedule string = '0 0 3 * * *'
 param pollSchedule string = '0 */5 * * * *'
+@description('NCRONTAB schedule of the retention timer (prunes the ledger past retention.keep)')
+param retentionSchedule string = '0 30 3 * * *'
 
 @description('Path of the YAML config inside the deployed package (`modelops config init --azure` writes modelops.yaml; the embedded local default is refused in Azure).')
 param configPath string = 'modelops.yaml'
@@ -283,6 +285,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELOPS_ACTIONS_QUEUE', value: actionsQueue }
         { name: 'MODELOPS_CLEANUP_SCHEDULE', value: cleanupSchedule }
         { name: 'MODELOPS_POLL_SCHEDULE', value: pollSchedule }
+        { name: 'MODELOPS_RETENTION_SCHEDULE', value: retentionSchedule }
         { name: 'MODELOPS_OUTCOME_TOPIC_ENDPOINT', value: createOutcomeTopic ? outcomeTopic.properties.endpoint : '' }
         { name: 'MODELOPS_OPS_TENANT_ID', value: empty(opsAudience) ? '' : tenant().tenantId }
         { name: 'MODELOPS_OPS_AUDIENCE', value: opsAudience }

@@ -27,6 +27,7 @@ from shared.config.registries import (
     MlflowRegistry,
     RegistryConfig,
 )
+from shared.config.retention import RetentionConfig
 from shared.config.sources import LEGACY_SOURCE_NAMES, SOURCE_KINDS, SourceConfig
 from shared.domain.actions import ACTION_KINDS
 from shared.domain.events import KINDS
@@ -161,6 +162,7 @@ class ReactorConfig(ConfigModel):
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig, description="stale resource cleanup")
     worker: WorkerConfig = Field(default_factory=WorkerConfig, description="worker tuning")
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig, description="registry vs ledger vs targets")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="how long the ledger keeps")
 
     _implied_kinds: tuple[str, ...] = PrivateAttr(default=())
 

@@ -44,7 +44,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from shared.domain.actions import QUEUED, Action
-from shared.domain.clock import Clock, iso, now_utc, parse_dt
+from shared.domain.clock import Clock, now_utc, parse_dt
 from shared.ledger import table_access as q
 from shared.ledger import table_codec as codec
 from shared.ledger import transitions
@@ -52,7 +52,9 @@ from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
 from shared.ledger.store import RACE_RETRIES, LedgerContention, NewEvent, Stored
+from shared.ledger.table_bookkeeping import TableBookkeeping
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
+from shared.ledger.table_prune import TablePruning
 from shared.ledger.table_registers import TableRegisters
 from shared.ledger.transitions import Transition
 
@@ -61,7 +63,7 @@ T = TypeVar("T")
 __all__ = ["LedgerContention", "TableLedger", "TableStore"]
 
 
-class TableStore(TableRegisters):
+class TableStore(TableRegisters, TablePruning, TableBookkeeping):
     """The ``LedgerStore`` of one Azure Table (or Azurite). Safe across threads and processes."""
 
     # -- plumbing -------------------------------------------------------------------------
@@ -254,32 +256,6 @@ class TableStore(TableRegisters):
         ]
         lines.sort(key=codec.log_order)
         return [{"at": e["at"], "worker": e.get("worker"), "message": e["message"]} for e in lines]
-
-    # -- the rest -------------------------------------------------------------------------
-    def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str:
-        prefix = "".join(c for c in kind[:8] if c.isalnum()) or "report"
-        report_id = codec.newest_first_id(prefix, now)
-        row = {"PartitionKey": q.report_partition(kind), "RowKey": report_id, "kind": kind, "created_at": iso(now)}
-        self._table.create_entity({**row, **codec.pack_json("body", report, max_chunks=14)})
-        return report_id
-
-    def list_reports(self, kind: str, limit: int) -> list[dict[str, Any]]:
-        rows = q.page(self._query(q.report_partition(kind)), limit, 0)
-        return [{"id": e["RowKey"], "created_at": e["created_at"], **codec.unpack_json(e, "body", {})} for e in rows]
-
-    def stats(self) -> dict[str, Any]:
-        def count(pk: str, rows: str) -> dict[str, int]:
-            out: dict[str, int] = {}
-            for e in self._query(pk, rows, select=["status"]):
-                out[e["status"]] = out.get(e["status"], 0) + 1
-            return out
-
-        return {
-            "backend": "azure-tables",
-            "table": getattr(self._table, "table_name", None),
-            "events": count(PK_EVENT, q.EVENT_ROWS),
-            "actions": count(PK_ACTION, q.ACTION_ROWS),
-        }
 
     def close(self) -> None:
         self._table.close()

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.actions import Action, PlannedAction
 from shared.domain.events import ModelEvent
 from shared.domain.outputs import Outputs
+
+if TYPE_CHECKING:
+    from shared.ledger.pruning import OldRecords
 
 ACCEPTED = "accepted"
 IGNORED = "ignored"
@@ -174,5 +177,13 @@ class Ledger(Protocol):
     def list_reports(self, kind: str, limit: int = 20) -> list[dict[str, Any]]: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    def old_records(self, cutoff: datetime) -> OldRecords:
+        """What retention chooses from: events received before ``cutoff`` with their actions."""
+        ...
+
+    def prune(self, event_ids: list[str], action_ids: list[str], *, refused_before: datetime) -> None:
+        """Remove these events and actions (and refused deliveries before ``refused_before``)."""
+        ...
 
     def close(self) -> None: ...

@@ -24,6 +24,7 @@ from shared.domain.outputs import Outputs
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED, DUPLICATE, IGNORED, REFUSED, IntakeResult
 from shared.ledger.lines import hold_line
+from shared.ledger.pruning import LedgerPruning
 from shared.ledger.reads import LedgerReads
 from shared.ledger.records import DeliveryRecord, EventRecord, new_event
 from shared.ledger.store import RACE_RETRIES, LedgerContention, LedgerStore, NewEvent, Stored
@@ -33,7 +34,7 @@ from shared.telemetry import redact, redact_tree
 Decide = Callable[[Action], Transition | None]
 
 
-class LedgerCore(LedgerReads):
+class LedgerCore(LedgerReads, LedgerPruning):
     """The ``Ledger`` port over any ``LedgerStore``: the writes here, the reads in ``LedgerReads``."""
 
     def __init__(self, store: LedgerStore, *, clock: Clock = now_utc) -> None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from shared.domain.actions import QUEUED, RUNNING, SUCCEEDED, WAITING, Action
 from shared.domain.clock import Clock, iso, now_utc
 from shared.domain.ids import random_hex
+from shared.ledger import sqlite_prune
 from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import (
@@ -269,6 +270,22 @@ class SqliteStore:
         events = dict(self._run("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall())
         actions = dict(self._run("SELECT status, COUNT(*) FROM actions GROUP BY status").fetchall())
         return {"backend": "sqlite", "path": str(self.path), "events": events, "actions": actions}
+
+    # -- retention (shared/ledger/sqlite_prune.py) -----------------------------------------
+    def old_events(self, cutoff: datetime) -> list[tuple[EventRecord, list[str]]]:
+        return sqlite_prune.old_events(self._run, cutoff)
+
+    def dependents_by_upstream(self) -> dict[str, tuple[str, ...]]:
+        return sqlite_prune.dependents_by_upstream(self._run)
+
+    def old_refusals(self, cutoff: datetime) -> int:
+        return sqlite_prune.old_refusals(self._run, cutoff)
+
+    def prune(self, event_ids: list[str], action_ids: list[str], refused_before: datetime) -> None:
+        sqlite_prune.prune(self._run, event_ids, action_ids, refused_before)
+
+    def compact(self) -> None:
+        sqlite_prune.compact(self._file.connect)
 
     def close(self) -> None:
         self._file.close()

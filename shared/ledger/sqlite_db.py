@@ -65,6 +65,10 @@ class SqliteFile:
             db = self._local.db = self._connect()
         return db
 
+    def connect(self) -> sqlite3.Connection:
+        """A new connection of its own, set up as the ledger's (the caller closes it)."""
+        return self._connect()
+
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row

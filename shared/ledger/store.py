@@ -144,6 +144,28 @@ class LedgerStore(Protocol):
 
     def read_log(self, action_id: str) -> list[dict[str, Any]]: ...
 
+    # -- retention -------------------------------------------------------------------------
+    def old_events(self, cutoff: datetime) -> list[tuple[EventRecord, list[str]]]:
+        """The events received before ``cutoff``, oldest first, with their linked action ids."""
+        ...
+
+    def dependents_by_upstream(self) -> dict[str, tuple[str, ...]]:
+        """Every action some other runs after (``after``), with the ids of those."""
+        ...
+
+    def old_refusals(self, cutoff: datetime) -> int:
+        """How many deliveries that made no event (refused) were received before ``cutoff``."""
+        ...
+
+    def prune(self, event_ids: list[str], action_ids: list[str], refused_before: datetime) -> None:
+        """Delete the events (payloads, deliveries, links, dedupe claims), the actions (audit logs,
+        key claims, links to them) and the refused deliveries received before ``refused_before``."""
+        ...
+
+    def compact(self) -> None:
+        """Give freed space back (SQLite: truncate the WAL); nothing where the service does it."""
+        ...
+
     # -- the rest --------------------------------------------------------------------------
     def get_watermark(self, name: str) -> str | None: ...
 

@@ -6,6 +6,8 @@ as a Functions timer on its NCRONTAB app setting; `modelops serve` runs the same
   locally every `reconcile.every`, the first pass one interval after start.
 - ``cleanup_timer``: the cleanup policy, applying only when `cleanup.apply: true` (as the timer
   does). In Azure and locally on MODELOPS_CLEANUP_SCHEDULE.
+- ``retention_timer``: the ledger's retention (shared/service/retention.py), applied: what is
+  finished and older than `retention.keep` goes. In Azure and locally on MODELOPS_RETENTION_SCHEDULE.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from shared.ncrontab import next_fire
 from shared.service.reactor import Reactor
 
 log = logging.getLogger("modelops.timers")
-DEFAULT_SCHEDULES = {"MODELOPS_POLL_SCHEDULE": "0 */5 * * * *", "MODELOPS_CLEANUP_SCHEDULE": "0 0 3 * * *"}
+DEFAULT_SCHEDULES = {
+    "MODELOPS_POLL_SCHEDULE": "0 */5 * * * *",
+    "MODELOPS_CLEANUP_SCHEDULE": "0 0 3 * * *",
+    "MODELOPS_RETENTION_SCHEDULE": "0 30 3 * * *",
+}
 
 
 def reconcile_pass(reactor: Reactor) -> Any:
@@ -39,6 +45,13 @@ def cleanup_pass(reactor: Reactor) -> Any:
         return None
     report, _ = run_cleanup_and_record(reactor, apply=policy.apply)
     return {"applied" if policy.apply else "dry run": report.counts()}
+
+
+def retention_pass(reactor: Reactor) -> Any:
+    from shared.service.retention import prune
+
+    report = prune(reactor, apply=True)
+    return {"keep": reactor.config.retention.keep, **report.to_dict(), "event_ids": len(report.event_ids)}
 
 
 def _every_reconcile(reactor: Reactor, after: datetime) -> datetime:
@@ -65,6 +78,7 @@ class Timer:
 TIMERS: tuple[Timer, ...] = (
     Timer("registry_poller", "MODELOPS_POLL_SCHEDULE", reconcile_pass, _every_reconcile),
     Timer("cleanup_timer", "MODELOPS_CLEANUP_SCHEDULE", cleanup_pass),
+    Timer("retention_timer", "MODELOPS_RETENTION_SCHEDULE", retention_pass),
 )
 
 

@@ -26,6 +26,7 @@ class TestIndexing:
             "poisoned_action",
             "cleanup_timer",
             "registry_poller",
+            "retention_timer",
         }
         [http] = [b for b in functions["http_api"]["bindings"] if b["direction"] == "IN"]
         assert http["type"] == "httpTrigger" and http["authLevel"] == "FUNCTION" and http["route"] == "/{*route}"
@@ -37,6 +38,7 @@ class TestIndexing:
         for name, setting in (
             ("cleanup_timer", "%MODELOPS_CLEANUP_SCHEDULE%"),
             ("registry_poller", "%MODELOPS_POLL_SCHEDULE%"),
+            ("retention_timer", "%MODELOPS_RETENTION_SCHEDULE%"),
         ):
             [timer] = functions[name]["bindings"]
             assert timer["type"] == "timerTrigger" and timer["schedule"] == setting and timer["runOnStartup"] is False
@@ -106,7 +108,7 @@ class TestColdStart:
         code = "import function_app; print(len(function_app.app.get_functions()))"
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr[-3000:]
-        assert int(out.stdout.strip().splitlines()[-1]) == 6
+        assert int(out.stdout.strip().splitlines()[-1]) == 7
 
     def test_locally_func_start_settings_alone_keep_the_embedded_default(self, tmp_path: Path) -> None:
         env = {"PATH": "/usr/bin:/bin", "FUNCTIONS_WORKER_RUNTIME": "python"}
