@@ -286,6 +286,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELOPS_CLEANUP_SCHEDULE', value: cleanupSchedule }
         { name: 'MODELOPS_POLL_SCHEDULE', value: pollSchedule }
         { name: 'MODELOPS_RETENTION_SCHEDULE', value: retentionSchedule }
+        { name: 'MODELOPS_TRUSTED_PROXIES', value: 'host' } // App Service's front end appends the client to X-Forwarded-For
         { name: 'MODELOPS_OUTCOME_TOPIC_ENDPOINT', value: createOutcomeTopic ? outcomeTopic.properties.endpoint : '' }
         { name: 'MODELOPS_OPS_TENANT_ID', value: empty(opsAudience) ? '' : tenant().tenantId }
         { name: 'MODELOPS_OPS_AUDIENCE', value: opsAudience }

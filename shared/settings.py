@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from shared.errors import ConfigError
+from shared.trusted_proxies import TrustedProxies
 
 N = TypeVar("N", int, float)
 
@@ -128,6 +129,7 @@ class Settings:
     ops_auth: OpsAuthSettings = field(default_factory=OpsAuthSettings)
     in_azure: bool = False  # WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME: running on App Service (not `func start`)
     mlflow_http: MlflowHttpSettings = field(default_factory=MlflowHttpSettings)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)  # MODELOPS_TRUSTED_PROXIES
     azure_http: AzureHttpSettings = field(default_factory=AzureHttpSettings)
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
@@ -178,6 +180,7 @@ class Settings:
             ops_auth=_ops_auth(snapshot),
             in_azure=_in_azure(snapshot),
             mlflow_http=_mlflow_http(snapshot),
+            trusted_proxies=_trusted_proxies(snapshot),
             azure_http=AzureHttpSettings(
                 retries=_int(snapshot, "MODELOPS_AZURE_RETRIES", 3),
                 connection_timeout_seconds=_int(snapshot, "MODELOPS_AZURE_CONNECTION_TIMEOUT", 10),
@@ -231,6 +234,18 @@ def _ops_auth(env: Mapping[str, str]) -> OpsAuthSettings:
         open_reads=_bool(env, "MODELOPS_OPS_OPEN_READS"),
         in_azure=_in_azure(env),
     )
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> TrustedProxies:
+    try:
+        return TrustedProxies.parse(env.get("MODELOPS_TRUSTED_PROXIES"))
+    except ValueError as exc:
+        raise ConfigError.single(
+            "environment",
+            "MODELOPS_TRUSTED_PROXIES",
+            str(exc),
+            "list proxy addresses or networks, e.g. 10.0.0.0/8, host",
+        ) from None
 
 
 def _mlflow_http(env: Mapping[str, str]) -> MlflowHttpSettings:

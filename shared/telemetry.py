@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import logging
 import re
 import threading
-import time
 import traceback
 from collections.abc import Iterator
 from typing import Any, TextIO
 
 from shared.domain.ids import random_hex
+from shared.log_lines import IDS, JsonFormatter, TextFormatter
 from shared.settings import Settings
 
-IDS = ("correlation_id", "event_id", "action_id")
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("modelops_ids", default={})  # noqa: B039 - never mutated
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -168,62 +166,6 @@ def install_redaction(settings: Settings | None = None) -> None:
     with _lock:
         if not getattr(logging.getLogRecordFactory(), "modelops_redacting", False):
             logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
-
-
-# -- formatting -------------------------------------------------------------------------------
-class _SecondCache:
-    """The formatted time of the current second, computed once per second, not once per line."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = ""
-
-    def formatted(self, formatter: logging.Formatter, record: logging.LogRecord, fmt: str | None) -> str:
-        second = int(record.created)
-        if second != self._second:
-            when = formatter.converter(record.created)
-            self._second, self._text = second, time.strftime(fmt or formatter.default_time_format, when)
-        return self._text
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log shippers (MODELOPS_LOG_FORMAT=json)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._time = _SecondCache()
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return self._time.formatted(self, record, datefmt)
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        out.update({name: getattr(record, name) for name in IDS if getattr(record, name, None)})
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            out["exception"] = record.exc_text
-        return json.dumps(out, default=str)
-
-
-class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s")
-        self._time = _SecondCache()
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        # the second's text, cached; the milliseconds as logging's own default format writes them
-        return f"{self._time.formatted(self, record, datefmt)},{int(record.msecs):03d}"
-
-    def format(self, record: logging.LogRecord) -> str:
-        ids = [f"{name.removesuffix('_id')}={getattr(record, name)}" for name in IDS if getattr(record, name, None)]
-        record.ids = f" [{' '.join(ids)}]" if ids else ""
-        return super().format(record)
 
 
 # -- setup ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from shared.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from shared.trusted_proxies import TrustedProxies
 
 log = logging.getLogger("modelops.api")
 STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, ServiceUnavailable: 503}
@@ -35,9 +36,9 @@ def error_body(message: str, problems: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def client_address(request: Request) -> str:
-    forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-    direct = request.client.host if request.client else "unknown"
-    return f"{forwarded} (via {direct})" if forwarded else direct
+    """The peer's address; `X-Forwarded-For` only from a proxy in MODELOPS_TRUSTED_PROXIES."""
+    trusted: TrustedProxies = request.app.state.settings.trusted_proxies
+    return trusted.client(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
 
 
 def is_page(request: Request) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,14 @@ from shared.settings import Settings
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 log = logging.getLogger("modelops.hooks")
-ORIGIN = {"type": "string", "minLength": 1, "pattern": "^[!-~]+$", "description": "host name of the event sender"}
+ORIGIN = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 253,
+    "pattern": "^[!-~]+$",
+    "description": "host name of the event sender",
+}
+_ORIGIN = re.compile(r"[!-~]{1,253}")
 
 
 def _settings(request: Request) -> Settings:
@@ -193,6 +201,12 @@ async def eventgrid_options(request: Request) -> Response:
     origin = request.headers.get("WebHook-Request-Origin")
     if not origin:
         raise BadRequest("WebHook-Request-Origin header is required", field="WebHook-Request-Origin")
+    if not _ORIGIN.fullmatch(origin):
+        # echoed in a response header: only a host name as the schema (ORIGIN) says, never what a header could smuggle
+        raise BadRequest(
+            "WebHook-Request-Origin must be the sender's host name (printable ASCII, no spaces, up to 253 characters)",
+            field="WebHook-Request-Origin",
+        )
     return Response(
         status_code=200,
         headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from shared.api.deps import body_doc, reactor, strict_body
-from shared.api.opsauth import operator, reader
+from shared.api.opsauth import guard, operator, reader
 from shared.domain.actions import STATUSES
+from shared.errors import Unauthorized
 from shared.service.reactor import Reactor
 
 router = APIRouter(prefix="/api", tags=["ops"])
@@ -40,15 +41,16 @@ class CleanupRequest(BaseModel):
 
 
 @router.get("/health")
-def health(app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+async def health(request: Request, app_reactor: Reactor = Depends(reactor)) -> dict[str, Any]:
+    """Public (probes); where the ledger lives (its file path, its table) only with an operator credential."""
     from shared import __version__
 
-    return {
-        "status": "ok",
-        "version": __version__,
-        "ledger": app_reactor.ledger.stats(),
-        "rules": len(app_reactor.config.rules),
-    }
+    stats = await run_in_threadpool(app_reactor.ledger.stats)
+    try:
+        await guard(request).check(request, read=True)
+    except Unauthorized:
+        stats = {name: value for name, value in stats.items() if name not in ("path", "table")}
+    return {"status": "ok", "version": __version__, "ledger": stats, "rules": len(app_reactor.config.rules)}
 
 
 @router.head("/health", include_in_schema=False)

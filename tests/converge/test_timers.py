@@ -66,7 +66,7 @@ def test_serve_runs_the_same_reconcile_every_interval(tmp_path: Path) -> None:
         while not _reconciled(container, model) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _reconciled(container, model), "no reconcile pass within 60 s at every: PT1S"
-        assert set(timers.schedule()) == {"registry_poller", "cleanup_timer"}
+        assert set(timers.schedule()) == {"registry_poller", "cleanup_timer", "retention_timer"}
     finally:
         timers.close()
 

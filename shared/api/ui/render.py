@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,17 @@ def duration(ms: Any) -> str:
     return f"{ms / 1000:.1f} s" if ms < 120_000 else f"{ms / 60_000:.1f} min"
 
 
+# bidi embeddings, overrides, isolates and marks: a name holding one reads as another on the page
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def marked(value: Any) -> Any:
+    """Every value a template shows: bidi controls written out as `[U+202E]`, never applied."""
+    if isinstance(value, str) and not hasattr(value, "__html__") and _BIDI.search(value):
+        return _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+    return value
+
+
 @functools.cache
 def environment() -> Environment:
     import jinja2  # a page's first render pays this import, not every cold start
@@ -45,6 +57,7 @@ def environment() -> Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=marked,
     )
     env.filters["when"] = when
     env.filters["duration"] = duration

@@ -125,7 +125,8 @@ async def login(request: Request) -> Response:
     except Unauthorized as exc:
         return page("login.html", status_code=401, next_url=next_url, error=str(exc), **_common(request))
     response = RedirectResponse(next_url, status_code=303)
-    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    proxied = request.app.state.settings.trusted_proxies.trusts(request.client.host if request.client else None)
+    secure = request.url.scheme == "https" or (proxied and request.headers.get("x-forwarded-proto") == "https")
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, path=PREFIX)
     return response
 

@@ -8,12 +8,14 @@ leaves the local deployments it started serving: they are the deployed state the
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import threading
 from pathlib import Path
 
 from shared.bootstrap import Container
+from shared.errors import ConfigError
 from shared.ingest.sources import SOURCE_TABLE, secret_setting
 from shared.service.dispatch import LocalDispatcher
 from shared.service.reactor import Reactor
@@ -31,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--port", type=int, default=7071, help="port (default 7071, as `func start`)")
     p.add_argument("--workers", type=int, default=None, help="worker threads (default: worker.threads)")
     p.add_argument("--no-worker", action="store_true", help="API only; run `modelops worker` elsewhere")
+    p.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="bind a non-loopback --host although no operator credential is set (the ops routes open to that network)",
+    )
     p.set_defaults(func=serve)
     w = sub.add_parser("worker", help="run only the worker loop over the local ledger")
     w.add_argument("--workers", type=int, default=None, help="worker threads (default: worker.threads)")
@@ -41,6 +48,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = args.settings
+    refuse_open_bind(args.host, settings, allow_open=args.allow_open)
     dispatcher = LocalDispatcher()
     container = Container(settings, dispatcher=dispatcher)
     reactor = container.reactor()
@@ -96,6 +104,28 @@ def report_left_running(reactor: Reactor) -> None:
         print(f"  {rec.target}: {rec.model_name}/{rec.model_version} at {rec.url} (pid {rec.pid})", flush=True)
     for target in sorted({rec.target for rec in alive}):
         print(f"stop with: modelops undeploy {target}", flush=True)
+
+
+def refuse_open_bind(host: str, settings: Settings, *, allow_open: bool) -> None:
+    """Open ops routes (no credential) are for this machine only: another interface needs a credential."""
+    if allow_open or settings.ops_auth.configured or settings.ops_auth.in_azure or _loopback(host):
+        return
+    raise ConfigError.single(
+        "command line",
+        "--host",
+        f"{host} is reachable from other machines and no operator credential is set: anyone there could "
+        "request deploys and read the ledger",
+        "set MODELOPS_OPS_TOKEN (or the Entra settings), bind 127.0.0.1, or pass --allow-open",
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def warn_missing_batch_inputs(reactor: Reactor) -> None:
