@@ -125,6 +125,7 @@ class Settings:
     log_format: str = "text"
     appinsights_connection: str | None = None
     max_body_bytes: int = 1_048_576
+    body_read_seconds: float = 30.0  # MODELOPS_BODY_READ_TIMEOUT_SECONDS: a request body slower than this gets 408
     webhook_max_skew_seconds: int = 300
     ops_auth: OpsAuthSettings = field(default_factory=OpsAuthSettings)
     in_azure: bool = False  # WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME: running on App Service (not `func start`)
@@ -180,7 +181,8 @@ class Settings:
             ops_auth=_ops_auth(snapshot),
             in_azure=_in_azure(snapshot),
             mlflow_http=_mlflow_http(snapshot),
-            trusted_proxies=_trusted_proxies(snapshot),
+            trusted_proxies=TrustedProxies.from_setting(snapshot.get("MODELOPS_TRUSTED_PROXIES")),
+            body_read_seconds=_float(snapshot, "MODELOPS_BODY_READ_TIMEOUT_SECONDS", 30.0),
             azure_http=AzureHttpSettings(
                 retries=_int(snapshot, "MODELOPS_AZURE_RETRIES", 3),
                 connection_timeout_seconds=_int(snapshot, "MODELOPS_AZURE_CONNECTION_TIMEOUT", 10),
@@ -234,18 +236,6 @@ def _ops_auth(env: Mapping[str, str]) -> OpsAuthSettings:
         open_reads=_bool(env, "MODELOPS_OPS_OPEN_READS"),
         in_azure=_in_azure(env),
     )
-
-
-def _trusted_proxies(env: Mapping[str, str]) -> TrustedProxies:
-    try:
-        return TrustedProxies.parse(env.get("MODELOPS_TRUSTED_PROXIES"))
-    except ValueError as exc:
-        raise ConfigError.single(
-            "environment",
-            "MODELOPS_TRUSTED_PROXIES",
-            str(exc),
-            "list proxy addresses or networks, e.g. 10.0.0.0/8, host",
-        ) from None
 
 
 def _mlflow_http(env: Mapping[str, str]) -> MlflowHttpSettings:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from shared.errors import ConfigError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HOST = "host"  # the Functions host: the ASGI scope has no client address
 
@@ -37,6 +39,15 @@ class TrustedProxies:
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address, a network (10.0.0.0/8) or `host`") from None
         return cls(tuple(networks), host)
+
+    @classmethod
+    def from_setting(cls, text: str | None) -> TrustedProxies:
+        """MODELOPS_TRUSTED_PROXIES, refused at start naming the setting when an entry is wrong."""
+        try:
+            return cls.parse(text)
+        except ValueError as exc:
+            fix = "list proxies, e.g. 10.0.0.0/8, host"
+            raise ConfigError.single("environment", "MODELOPS_TRUSTED_PROXIES", str(exc), fix) from None
 
     def trusts(self, peer: str | None) -> bool:
         """Whether the direct peer (None: the Functions host) is a proxy whose headers count."""

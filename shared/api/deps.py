@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -9,7 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from shared.api.errors import PayloadTooLarge
+from shared.api.errors import BodyTooSlow, PayloadTooLarge
 from shared.config.schema import ReactorConfig
 from shared.errors import BadRequest
 from shared.ingest.jsonbody import parse_json
@@ -33,17 +34,23 @@ async def reactor(request: Request) -> Reactor:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused early (413) when it is larger than ``limit``."""
+    """The raw body, refused early (413) when it is larger than ``limit``, and (408) when it has not
+    all arrived within MODELOPS_BODY_READ_TIMEOUT_SECONDS: a sender trickling bytes holds no connection."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
+    seconds: float = request.app.state.settings.body_read_seconds
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTooSlow(seconds) from None
     return b"".join(chunks)
 
 

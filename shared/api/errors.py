@@ -31,6 +31,11 @@ class PayloadTooLarge(RequestError):
         super().__init__(f"body larger than {limit} bytes; send a smaller body", field="body")
 
 
+class BodyTooSlow(RequestError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the body did not arrive within {seconds:g} s; send it at once", field="body")
+
+
 def error_body(message: str, problems: list[dict[str, str]]) -> dict[str, Any]:
     return {"error": message, "problems": problems}
 
@@ -86,7 +91,7 @@ def _http_message(request: Request, exc: HTTPException) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> Response:
-        status = 413 if isinstance(exc, PayloadTooLarge) else STATUS.get(type(exc), 400)
+        status = {PayloadTooLarge: 413, BodyTooSlow: 408}.get(type(exc)) or STATUS.get(type(exc), 400)
         response = refuse(request, status, str(exc), [{"field": exc.field, "problem": str(exc)}])
         if status == 401 and exc.field == "Authorization":
             response.headers["WWW-Authenticate"] = 'Bearer realm="modelops-ops"'

@@ -90,3 +90,24 @@ def test_open_bind_is_allowed_with_a_credential_or_when_asked() -> None:
     refuse_open_bind("0.0.0.0", replace(open_settings, ops_auth=OpsAuthSettings(token=TOKEN)), allow_open=False)
     with pytest.raises(ConfigError):
         refuse_open_bind("192.0.2.10", open_settings, allow_open=False)
+
+
+def test_a_trickled_body_gets_408_and_holds_no_connection(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from tests.support import ReactorProcess, write_config
+
+    config = write_config(
+        tmp_path / "modelops.yaml", 'sources:\n  mlflow: {kind: mlflow, tracking_uri: "sqlite:///x.db"}\n'
+    )
+    env = {"MODELOPS_BODY_READ_TIMEOUT_SECONDS": "1", "MLFLOW_WEBHOOK_SECRET": "trickle-secret"}
+    with ReactorProcess(tmp_path / "state", config, env=env) as reactor:
+        with socket.create_connection(("127.0.0.1", reactor.port), timeout=10) as sock:
+            head = "POST /api/hooks/mlflow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+            sock.sendall(head.encode() + b'{"entity"')
+            started = time.monotonic()
+            answer = sock.recv(4096).decode(errors="replace")
+            assert time.monotonic() - started < 8
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "did not arrive within 1 s" in answer
