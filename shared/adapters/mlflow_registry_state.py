@@ -38,6 +38,16 @@ class RegistryState:
                 return None
             raise classify(exc, f"reading alias {alias!r} of {model}") from exc
 
+    def has_version(self, model: str, version: str) -> bool:
+        self.requests += 1
+        try:
+            self._client.get_model_version(model, version)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                return False
+            raise classify(exc, f"reading {model} v{version}") from exc
+        return True
+
     def stage_holder(self, model: str, stage: str) -> str | None:
         """The newest version in ``stage`` (workspace registries with stages), or None."""
         self.requests += 1

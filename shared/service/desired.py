@@ -34,6 +34,8 @@ class RegistryReader(Protocol):
 
     def stage_holder(self, model: str, stage: str) -> str | None: ...
 
+    def has_version(self, model: str, version: str) -> bool: ...
+
     def aliases(self, globs: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]: ...
 
 
@@ -122,6 +124,8 @@ class DesiredState:
             return None  # an operator's deploy, or a rule that declares nothing: it does what it was asked
         what = f"alias {params.alias}" if params.alias else f"stage {params.stage}"
         holder = self.holder(params.source, action.model_name, alias=params.alias, stage=params.stage)
+        if holder is None and not self.reader(params.source).has_version(action.model_name, action.model_version):
+            return None  # the registry has no such version: the deploy fails with that, instead of hiding it
         if holder != action.model_version:
             now = f"v{holder}" if holder else "no version"
             return f"{what} of {action.model_name} now names {now}: v{action.model_version} is no longer desired"
