@@ -42,7 +42,7 @@ REASONS = {
     "404": "no such event, action, deployment target or source",
     "409": "the state refuses it: nothing kept to roll back to (the error says what is kept)",
     "413": "body larger than MODELOPS_MAX_BODY_BYTES",
-    "503": "the Entra signing keys cannot be fetched now",
+    "503": "something the answer needs cannot be reached now: the Entra signing keys, a source registry",
 }
 # every route's answers beside its success codes (DESIGN section 5); guarded ops routes add 401/403 (and 503, Entra)
 ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -62,6 +62,7 @@ ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("post", "/api/cleanup"): (("200",), ("400", "413")),
     ("post", "/api/plan"): (("200",), ("400", "413")),
     ("post", "/api/deployments/{target}/rollback"): (("200", "202"), ("400", "404", "409", "413")),
+    ("get", "/api/status"): (("200",), ("400", "404", "503")),
 }
 
 

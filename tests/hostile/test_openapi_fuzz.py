@@ -38,6 +38,7 @@ OPERATIONS = [
     ("GET", "/api/deployments"),
     ("POST", "/api/plan"),
     ("POST", "/api/deployments/{target}/rollback"),
+    ("GET", "/api/status"),
 ]
 
 
