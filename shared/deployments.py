@@ -11,6 +11,8 @@ from typing import Any
 from shared.adapters.local_deployments import LocalDeploymentStore, stop_deployment
 from shared.config.schema import ReactorConfig
 from shared.errors import BadRequest
+from shared.ledger.base import Ledger
+from shared.service.rollback import UNDEPLOY
 
 
 def list_managed_deployments(config: ReactorConfig, state_dir: Path) -> list[dict[str, Any]]:
@@ -44,8 +46,11 @@ def list_managed_deployments(config: ReactorConfig, state_dir: Path) -> list[dic
     return rows
 
 
-def undeploy_local(config: ReactorConfig, state_dir: Path, target: str) -> dict[str, Any]:
-    """Stop every server of a local target (serving or half-started); idempotent."""
+def undeploy_local(
+    config: ReactorConfig, state_dir: Path, target: str, *, ledger: Ledger | None = None
+) -> dict[str, Any]:
+    """Stop every server of a local target (serving or half-started); idempotent. With a ledger, what
+    it stopped is recorded there: the target's history (rollback, the audit page) then knows."""
     cfg = config.deployments.get(target)
     store = LocalDeploymentStore(state_dir)
     records = [rec for rec in store.list() if rec.target == target]
@@ -55,4 +60,7 @@ def undeploy_local(config: ReactorConfig, state_dir: Path, target: str) -> dict[
         known = sorted(n for n, c in config.deployments.items() if c.kind == "local")
         raise BadRequest(f"no local deployment target named {target!r}; known: {', '.join(known) or '(none)'}")
     stopped = [stop_deployment(store, rec) for rec in records]
-    return {"target": target, "stopped": stopped, "count": len(stopped)}
+    result = {"target": target, "stopped": stopped, "count": len(stopped)}
+    if ledger is not None and stopped:
+        result["report_id"] = ledger.record_report(UNDEPLOY, result)
+    return result

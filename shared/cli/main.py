@@ -1,13 +1,22 @@
-"""`modelops`: run the local stack, inspect and drive the reactor."""
+"""`modelops`: run the local stack, inspect and drive the reactor.
+
+What every command gets from here: the global options (before or after its name), its own usage
+on a bad option, "did you mean" on a mistyped name, errors as exit codes (2: a usage error, a
+name or value that does not exist, a state dir without a ledger; 1: a failure), and, when its
+parser says `set_defaults(reads_ledger=True)`, the refusal of a state dir that holds no ledger
+(so a mistyped --state-dir is never answered by an empty listing and a new ledger).
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from shared import __version__, telemetry
 from shared.cli import commands
@@ -50,20 +59,65 @@ def _every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
     return found
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str) -> NoReturn:
+        if "invalid choice:" in message:
+            message += _suggestion(message)
+        super().error(message)
+
+
+def _suggestion(message: str) -> str:
+    # argparse's own text: "argument COMMAND: invalid choice: 'actoins' (choose from 'serve', 'demo', ...)"
+    given, _, rest = message.partition("invalid choice: ")[2].partition(" (choose from ")
+    choices = [c.strip(" '\"") for c in rest.rstrip(")").split(",")]
+    close = difflib.get_close_matches(given.strip("'\""), choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class MissingLedger(ModelOpsError):
+    """A read command pointed at a state dir that holds no ledger."""
+
+
+def require_ledger(settings: Settings) -> None:
+    """Refuse (and create nothing) when the local state dir has no ledger to read."""
+    if settings.state_backend != "sqlite":
+        return
+    ledger = Path(settings.state_dir) / "ledger.db"
+    if ledger.exists():
+        return
+    raise MissingLedger(
+        f"no ledger at {ledger.resolve()}: nothing has run with this state dir. Point at the state dir "
+        "`modelops serve` (or `demo`, `deploy`...) used with --state-dir DIR or MODELOPS_STATE_DIR=DIR "
+        f"(now: {settings.state_dir})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelops", description=__doc__)
+    parser = Parser(prog="modelops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"modelops {__version__}")
     add_global_options(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for module in commands.MODULES:
         module.add_parser(sub)
     for child in _every_parser(parser):
         add_global_options(child, top=False)
+        child.set_defaults(parser_=child)  # the innermost command's parser: its usage on a bad option
     return parser
 
 
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse as argparse does, but an unknown option is reported with the usage of the command it follows."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "parser_", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         code = _run(args)
         sys.stdout.flush()
@@ -72,7 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 0
-    except (ConfigError, BadRequest, NotFound) as exc:  # a wrong name or value given: a usage error, as argparse's
+    except (
+        ConfigError,
+        BadRequest,
+        NotFound,
+        MissingLedger,
+    ) as exc:  # a wrong name or value given: a usage error, as argparse's
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ModelOpsError as exc:
@@ -88,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     # correlation ids, secret redaction, JSON lines if MODELOPS_LOG_FORMAT=json, Azure Monitor if configured
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     telemetry.setup_logging(args.settings, level=level, stream=sys.stderr)
+    if getattr(args, "reads_ledger", False):
+        require_ledger(args.settings)
     return int(args.func(args) or 0)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 OUTPUTS = ("table", "json", "tsv")
@@ -46,9 +47,53 @@ def emit(output: str, data: Any, rows: Sequence[Sequence[Any]], headers: Sequenc
         print(table(rows, headers))
 
 
-def narrator(output: str) -> Callable[[str], None]:
-    """Where progress lines go: stdout for people, stderr when stdout carries JSON for a program."""
+@dataclass(frozen=True)
+class Section:
+    """One table of a command's report: a title, its rows and their headers."""
+
+    title: str
+    rows: Sequence[Sequence[Any]]
+    headers: Sequence[str]
+
+
+def emit_sections(output: str, data: Any, sections: Sequence[Section], *, lines: Sequence[str] = ()) -> None:
+    """A report of several tables: ``data`` as JSON; tables under their titles (then ``lines``, the
+    prose a person reads); or TSV rows with the section title first, for `awk '$1 == "rule"'`."""
     if output == "json":
+        emit_json(data)
+        return
+    if output == "tsv":
+        rows = [[s.title, *row] for s in sections for row in s.rows]
+        if rows:
+            print(tsv(rows))
+        return
+    for number, section in enumerate(sections):
+        if section.rows:
+            print(("\n" if number else "") + section.title)
+            print(table(section.rows, section.headers))
+    for line in lines:
+        print(line)
+
+
+LIMIT_HELP = "show at most this many, newest first (default %(default)s); a cut listing says how many more"
+COUNT_CAP = 10_000  # rows counted past a cut listing; beyond it the note says "more than"
+
+
+def cut_note(shown: int, more: int, limit: int, *, noun: str) -> None:
+    """Say on stderr that a listing stopped at --limit, how many more there are and how to see them."""
+    if more <= 0:
+        return
+    count = f"more than {COUNT_CAP:,}" if more > COUNT_CAP else f"{more:,} more"
+    print(
+        f"showing the newest {shown} {noun}; {count} not shown: raise --limit (e.g. --limit {limit + min(more, 1000)})"
+        " or narrow the filters",
+        file=sys.stderr,
+    )
+
+
+def narrator(output: str) -> Callable[[str], None]:
+    """Where progress lines go: stdout for people, stderr when stdout carries JSON or TSV for a program."""
+    if output != "table":
         return lambda line: print(line, file=sys.stderr)
     return print
 

@@ -35,6 +35,27 @@ def _child_env_names(names: list[str]) -> list[str]:
 ChildEnv = Annotated[list[str], AfterValidator(_child_env_names)]
 
 
+def check_glob(pattern: str) -> str:
+    """A glob as fnmatch reads it, refused when it is not one (fnmatch would match it literally)."""
+    if not pattern.strip():
+        raise ValueError("an empty pattern matches nothing; remove it, or write a glob such as churn-* (* for all)")
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "]":
+            raise ValueError(f"glob {pattern!r} has a ']' without its '['; write [...] for a set, or remove it")
+        if char == "[":
+            j = i + 1
+            j += pattern[j : j + 1] == "!"
+            j += pattern[j : j + 1] == "]"  # a ']' first in a set is one of its characters
+            end = pattern.find("]", j)
+            if end < 0:
+                raise ValueError(f"glob {pattern!r} opens a set '[' that never closes; close it with ']' or remove it")
+            i = end
+        i += 1
+    return pattern
+
+
 class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

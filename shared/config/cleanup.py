@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from shared.config.base import ConfigModel, Flag
+from shared.config.base import ConfigModel, Flag, check_glob
 from shared.timeparse import parse_duration
 
 _TAG_NAME = re.compile(r"^[^<>%&\\?/]{1,512}$")  # ARM refuses these characters in tag names
@@ -133,8 +133,7 @@ class CleanupConfig(ConfigModel):
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
         for pattern in value:
-            if not pattern.strip():
-                raise ValueError("empty pattern; remove it or write a glob such as prod-*")
+            check_glob(pattern)
             if pattern.strip() in {"*", "**"}:
                 # protecting everything is legal but almost certainly a typo for a real pattern
                 raise ValueError(f"pattern {pattern!r} protects every group; set enabled: false instead")

@@ -16,6 +16,7 @@ from shared.errors import ConfigError
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 AZURE_TEMPLATE = Path(__file__).with_name("azure.example.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9 _.-]*>")  # `<subscription-id>`, as the Azure template writes them
 _TARGET_SECTIONS = ("registries", "deployments", "batch")
 
 
@@ -44,8 +45,9 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
-def expand(value: Any, env: dict[str, str]) -> Any:
-    """Replace ${VAR} / ${VAR:-default} in every string of the document."""
+def expand(value: Any, env: dict[str, str], *, path: tuple[Any, ...] = (), unset: list[Any] | None = None) -> Any:
+    """Replace ${VAR} / ${VAR:-default} in every string of the document; a VAR that is not set
+    raises KeyError, or, given ``unset``, is collected there as (key path, name) and left as written."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
@@ -54,14 +56,28 @@ def expand(value: Any, env: dict[str, str]) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise KeyError(name)
+            if unset is None:
+                raise KeyError(name)
+            unset.append((list(path), name))
+            return match.group(0)
 
         return _VAR.sub(sub, value)
     if isinstance(value, list):
-        return [expand(v, env) for v in value]
+        return [expand(v, env, path=(*path, i), unset=unset) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: expand(v, env) for k, v in value.items()}
+        return {k: expand(v, env, path=(*path, k), unset=unset) for k, v in value.items()}
     return value
+
+
+def placeholders(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[list[Any], str]]:
+    """Every `<...>` a template left in a value, with its key path (a config with one is not ready)."""
+    if isinstance(value, str):
+        return [(list(path), found) for found in _PLACEHOLDER.findall(value)]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in placeholders(v, (*path, i))]
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in placeholders(v, (*path, k))]
+    return []
 
 
 def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> ReactorConfig:
@@ -85,26 +101,44 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> R
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError.single(label, where, f"not valid YAML: {problem}", "fix the YAML syntax") from None
-    if document is None:
-        document = {}
+    if document is None or document == {}:
+        raise ConfigError.single(
+            label,
+            "(document)",
+            "the file is empty: no sources, targets or rules",
+            "write one with `modelops config init` (or `--azure`), or point MODELOPS_CONFIG at your config",
+        )
     if not isinstance(document, dict):
         raise ConfigError.single(
             label, "(document)", "top level must be a mapping", "use keys sources, registries, ..."
         )
-    try:
-        document = expand(document, env)
-    except KeyError as exc:
-        name = exc.args[0]
-        raise ConfigError.single(
-            label,
-            "(document)",
+    unset: list[Any] = []
+    document = expand(document, env, unset=unset)
+    problems = [
+        (
+            _dotted(loc),
             f"${{{name}}} is referenced but not set",
             f"set the {name} app setting / environment variable, or write ${{{name}:-default}}",
-        ) from None
+        )
+        for loc, name in unset
+    ]
+    for loc, found in placeholders(document):
+        about = _field_description(loc, document)
+        problems.append(
+            (
+                _dotted(loc),
+                f"still holds the template's placeholder {found}",
+                f"replace {found} with the real value" + (f": {about}" if about else ""),
+            )
+        )
+    flagged = {key for key, _, _ in problems}
     try:
         config = ReactorConfig.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(label, [_explain(err, document) for err in exc.errors()]) from None
+        explained = [_explain(err, document) for err in exc.errors()]
+        raise ConfigError(label, problems + [p for p in explained if not _under(p[0], flagged)]) from None
+    if problems:
+        raise ConfigError(label, problems)
     problems = config.cross_check()
     if problems:
         raise ConfigError(label, problems)
@@ -128,7 +162,43 @@ def _explain(err: Any, document: dict[str, Any]) -> tuple[str, str, str]:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         expected = err.get("ctx", {}).get("expected_tags", "")
         return key + (".kind" if kind == "union_tag_invalid" else ""), message, f"set `kind:` to one of {expected}"
-    return key, message, field or ""
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return key, message, f"use one of {expected}" if expected else ""
+    how = _TYPE_FIXES.get(kind)
+    if how is None:  # a check of ours: its message already says what to write
+        return key, message, ""
+    return key, message, how + (f"; it is the {field}" if field else "")
+
+
+def _under(key: str, flagged: set[str]) -> bool:
+    """A key already reported (or one of its parents, whose error a placeholder below it causes)."""
+    return any(f == key or f.startswith((f"{key}.", f"{key}[")) for f in flagged)
+
+
+# how to fix a value of the wrong type, by pydantic's error type (the message says what is wrong)
+_TYPE_FIXES = {
+    "int_parsing": "write a whole number, e.g. 42",
+    "int_type": "write a whole number, e.g. 42",
+    "int_from_float": "write a whole number, e.g. 42",
+    "float_parsing": "write a number, e.g. 0.5",
+    "float_type": "write a number, e.g. 0.5",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": 'write a string (quote it: "..." if YAML reads it as something else)',
+    "list_type": "write a list: [a, b] or one `- item` per line",
+    "dict_type": "write a mapping: `key: value` lines indented under it",
+    "model_type": "write a mapping: `key: value` lines indented under it",
+    "model_attributes_type": "write a mapping: `key: value` lines indented under it",
+    "too_short": "add at least one entry",
+    "string_too_short": "give a non-empty value",
+    "string_too_long": "shorten it",
+    "greater_than": "raise it above the limit the message names",
+    "greater_than_equal": "raise it to at least the limit the message names",
+    "less_than": "lower it below the limit the message names",
+    "less_than_equal": "lower it to at most the limit the message names",
+    "string_pattern_mismatch": "write it in the form the message shows",
+}
 
 
 def _dotted(loc: list[Any]) -> str:

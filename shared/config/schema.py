@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, field_validator, model_validator
 
-from shared.config.base import ConfigModel
+from shared.config.base import ConfigModel, check_glob
 from shared.config.batch import BatchConfig, DatabricksBatch, LocalBatch, SparkLocalBatch
 from shared.config.cleanup import CleanupConfig
 from shared.config.deployments import (
@@ -122,6 +122,11 @@ class Rule(ConfigModel):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("models")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        return [check_glob(pattern) for pattern in value]
 
     @field_validator("on")
     @classmethod

@@ -9,11 +9,42 @@ from typing import Any, Literal, get_args
 from pydantic import Field, field_validator, model_validator
 
 from shared.config.base import ConfigModel, Flag
+from shared.domain import events as ev
 
 SourceKind = Literal["mlflow", "databricks", "databricks-uc", "azureml"]
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 # the one-source-per-kind names of earlier configs: such a source may leave out `kind:` (name == kind)
 LEGACY_SOURCE_NAMES = ("mlflow", "databricks", "azureml")
+# the event kinds each kind of source can send (webhooks, Event Grid; read from shared/ingest/*), and
+# what reconcile records for a source it watches (shared/service/reconcile.py): a rule on any other
+# kind never fires for it
+SENDS: dict[str, frozenset[str]] = {
+    "mlflow": frozenset(
+        {
+            ev.REGISTERED_MODEL_CREATED,
+            ev.MODEL_VERSION_CREATED,
+            ev.MODEL_VERSION_TAG_SET,
+            ev.MODEL_VERSION_TAG_DELETED,
+            ev.MODEL_VERSION_ALIAS_SET,
+            ev.MODEL_VERSION_ALIAS_DELETED,
+        }
+    ),
+    "databricks": frozenset(
+        {
+            ev.REGISTERED_MODEL_CREATED,
+            ev.MODEL_VERSION_CREATED,
+            ev.MODEL_VERSION_STAGE_CHANGED,
+            ev.MODEL_VERSION_TRANSITION_REQUESTED,
+            ev.MODEL_VERSION_TAG_SET,
+            ev.COMMENT_CREATED,
+            ev.RUN_COMPLETED,  # job notifications (jobs.on_success / on_failure)
+            ev.RUN_STATUS_CHANGED,
+        }
+    ),
+    "azureml": frozenset({ev.MODEL_REGISTERED, ev.MODEL_DEPLOYED, ev.RUN_COMPLETED, ev.RUN_STATUS_CHANGED}),
+    "databricks-uc": frozenset(),
+}
+RECONCILED: frozenset[str] = frozenset({ev.MODEL_VERSION_CREATED, ev.MODEL_VERSION_ALIAS_SET})
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WORKSPACE_ID = re.compile(
     r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.machinelearningservices/workspaces/[^/]+$",
@@ -101,6 +132,11 @@ class SourceConfig(ConfigModel):
                 "Event Grid deliveries are not signed (the function key guards them): remove `secret_setting`"
             )
         return self
+
+    def event_kinds(self) -> frozenset[str]:
+        """The event kinds this source can send: its kind's, and reconcile's unless it opted out
+        (the same test as shared/service/reconcile.py: `reconciled`)."""
+        return SENDS[str(self.kind)] | (RECONCILED if self.reconcile or self.poll else frozenset())
 
     def workspace_resource_id(self, registries: Mapping[str, Any]) -> str | None:
         """azureml: the workspace's resource id, lowercased (Event Grid's `topic`), from the source or its registry."""

@@ -61,7 +61,7 @@ def run_demo(
             finally:  # whatever happened, leave no scoring server behind
                 from shared.deployments import undeploy_local
 
-                undeploy_local(reactor.config, reactor.settings.state_dir, "local")
+                undeploy_local(reactor.config, reactor.settings.state_dir, "local", ledger=reactor.ledger)
 
 
 @contextmanager

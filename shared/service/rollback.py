@@ -6,14 +6,21 @@ off (so a second rollback goes further back, never forth again) and puts the one
 top. Without `--to` a rollback goes to the version under the top; the executor then checks that
 the target really kept it (a retired local server, an online deployment at 0%, an older web
 service) and refuses when it did not.
+
+`modelops undeploy` stops a local target's servers and forgets them, so it empties the stack: it is
+recorded in the ledger as an `undeploy` report, read here. (Before it was, a rollback after an
+undeploy answered 409 "churn v1 serves": the history still had the stopped version on top.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import DEPLOY, ROLLBACK, SUCCEEDED, Action, PlannedAction, source_scope
+from shared.domain.clock import parse_dt
 from shared.domain.outputs import ModelLocation
 from shared.domain.params import ActionParams
 from shared.errors import Conflict, NotFound
@@ -49,7 +56,18 @@ def plan_rollback(
         known = ", ".join(sorted(config.deployments)) or "none"
         raise NotFound(f"no deployment target named {target!r}; configured: {known}", field="target")
     served = _history(ledger, target)
-    stack = _stack(served)
+    undeploys = undeploy_history(ledger, target)
+    stack = _stack(served, [at for at, _ in undeploys])
+    if not stack and undeploys and served:
+        at, report = undeploys[-1]
+        stopped = ", ".join(f"{s['model_name']} v{s['model_version']}" for s in report.get("stopped", [])) or "it"
+        last = max(served, key=_finished)
+        raise Conflict(
+            f"nothing serves on {target}: `modelops undeploy` stopped {stopped} at {at:%Y-%m-%d %H:%M:%S} UTC, and "
+            "a rollback only switches between versions a target keeps. Deploy the version you want: "
+            f"modelops deploy {last.model_name} {last.model_version} --target {target} --force",
+            field="target",
+        )
     if not stack:
         raise Conflict(f"nothing to roll back on {target}: this reactor has deployed nothing there yet", field="target")
     current = stack[-1]
@@ -123,14 +141,31 @@ def _history(ledger: Ledger, target: str) -> list[Served]:
     return sorted(out, key=_finished)
 
 
-def _stack(served: list[Served]) -> list[Served]:
+UNDEPLOY = "undeploy"  # the ledger's report kind of `modelops undeploy`
+
+
+def undeploy_history(ledger: Ledger, target: str) -> list[tuple[datetime, dict[str, Any]]]:
+    """When `modelops undeploy` stopped this target's servers (oldest first), with what it stopped."""
+    found = []
+    for report in ledger.list_reports(UNDEPLOY, limit=200):
+        at = parse_dt(report.get("created_at"))
+        if report.get("target") == target and at is not None:
+            found.append((at, report))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def _stack(served: list[Served], undeployed: list[datetime]) -> list[Served]:
     stack: list[Served] = []
+    marks = sorted(undeployed)
     for entry in served:
+        finished = entry.action.finished_at or entry.action.created_at
+        while marks and finished is not None and marks[0] < finished:
+            stack, marks = [], marks[1:]  # an undeploy stopped and forgot everything deployed before it
         if entry.action.kind == ROLLBACK:
             away = (entry.model_name, entry.action.params.from_version)
             stack = [s for s in stack if s.ident[1:] != away]
         stack = [s for s in stack if s.ident != entry.ident] + [entry]
-    return stack
+    return [] if marks else stack
 
 
 def _location(ledger: Ledger, action: Action) -> tuple[str | None, str | None, str | None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.config.reach import rule_sources
 from shared.config.schema import ReactorConfig, Rule
 from shared.domain.events import KINDS, RUN_KINDS, ModelEvent
 from shared.errors import BadRequest
@@ -91,17 +92,24 @@ def describe(event: ModelEvent, explained: Explanation) -> dict[str, Any]:
     }
 
 
-def example_events(config: ReactorConfig) -> list[tuple[str, ModelEvent]]:
-    """For each rule and each kind it listens to, an event it should match (`config check --explain`)."""
-    out: list[tuple[str, ModelEvent]] = []
+def example_events(config: ReactorConfig) -> list[tuple[str, ModelEvent | str]]:
+    """For each rule and each kind it listens to, an event it should match, from a source it hears
+    from that can send that kind (`config check --explain`); else why there is none."""
+    out: list[tuple[str, ModelEvent | str]] = []
     for number, rule in enumerate(config.rules):
+        heard = rule_sources(config, rule)
         for kind in rule.on:
-            label = rule.name or f"rules[{number}]"
-            out.append((f"{label} / {kind}", _example(config, rule, kind)))
+            title = f"{rule.name or f'rules[{number}]'} / {kind}"
+            sender = next((name for name, kinds in heard if kind in kinds), None)
+            if sender is None:
+                names = ", ".join(name for name, _ in heard) or "none"
+                out.append((title, f"no source this rule hears from ({names}) sends {kind}: it never fires on it"))
+            else:
+                out.append((title, _example(config, rule, kind, sender)))
     return out
 
 
-def _example(config: ReactorConfig, rule: Rule, kind: str) -> ModelEvent:
+def _example(config: ReactorConfig, rule: Rule, kind: str, source: str) -> ModelEvent:
     pattern = next((m for m in rule.models if m), "*")
     name = "".join("example" if c == "*" else "x" if c in "?[]" else c for c in pattern)
     metrics: dict[str, float] = {}
@@ -109,8 +117,6 @@ def _example(config: ReactorConfig, rule: Rule, kind: str) -> ModelEvent:
         bound = rule.when.at_least if rule.when.at_least is not None else rule.when.at_most
         metrics[rule.when.metric] = float(bound or 0)
     runs = kind in RUN_KINDS
-    wanted = rule.source[0] if rule.source else None
-    source = wanted if wanted is None or not config.sources or wanted in config.sources else None
     return from_fields(
         config,
         kind=kind,

@@ -205,7 +205,7 @@ class Worker:
 
     def _record_failure(self, action: Action, exc: Exception, logger: logging.LoggerAdapter[logging.Logger]) -> None:
         retryable = exc.retryable if isinstance(exc, ActionError) else True
-        error = f"{type(exc).__name__}: {exc}"
+        error = error_text(exc)
         tuning = self.config.worker
         asked = exc.retry_after if isinstance(exc, RetryableError) else None
         if retryable and asked is not None and asked > tuning.max_retry_after_seconds:
@@ -280,3 +280,12 @@ class Worker:
                 return actions
             if self.run_once() is None:
                 time.sleep(min(self.config.worker.poll_interval_seconds, 0.5))
+
+
+def error_text(exc: Exception) -> str:
+    """An action's error as a person reads it; its first words say the kind a script can match
+    (`transient error:` is retried, `permanent error:` is not, `unexpected error` is a bug to report)."""
+    if isinstance(exc, ActionError):
+        return f"{'transient' if exc.retryable else 'permanent'} error: {exc}"
+    # not one of ours: the exception's type is the one clue a bug report needs
+    return f"unexpected error ({type(exc).__name__}): {exc}"

@@ -129,7 +129,7 @@ def test_an_unreachable_source_fails_the_attempt_in_seconds_and_the_ledger_retri
     elapsed = _one_delivery(container, azure_env, account)
     action = container.reactor().ledger.get_action(action_id)
     assert action is not None and action.status == "queued" and action.attempts == 1
-    assert action.error is not None and action.error.startswith("RetryableError: cannot read source model version")
+    assert action.error is not None and action.error.startswith("transient error: cannot read source model version")
     # connection refused: 3 tries with the default limits, sleeping 0 s then 2-3 s (MLflow's default: ~247 s)
     assert elapsed < 10, f"one attempt took {elapsed:.1f}s"
     print(f"\nunreachable source (refused): attempt failed in {elapsed:.1f}s")

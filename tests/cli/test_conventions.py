@@ -135,6 +135,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 def test_unknown_names_exit_2(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    queue_deploy(tmp_path)  # a state dir with a ledger: the name, not the dir, is what is wrong
     assert main([*argv, "--state-dir", str(tmp_path), "--quiet"]) == 2
     assert message in capsys.readouterr().err
 

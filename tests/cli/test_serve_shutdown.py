@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,31 @@ def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, tm
         stop_process(proc)
     text = log.read_text()
     assert "Traceback" not in text, text
+    assert f"audit page           -> http://127.0.0.1:{port}/api/ui/" in text  # the banner says where it is
     assert f"input {tmp_path}/batch/input.parquet does not exist yet; batch_score fails until it does" in text
     assert "stopping 2 worker(s)" in text and "workers stopped" in text
     assert text.rstrip().endswith("no local deployments left running"), text
+
+
+def test_serve_on_a_busy_port_fails_before_announcing_anything(tmp_path: Path) -> None:
+    """Bound before the workers start and the banner prints: the port's owner is named, exit 3 (`serve --help`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELOPS_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "shared.cli.main", "serve", "--port", str(port), "--state-dir", str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 3, done.stderr
+    assert "listening" not in done.stdout and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: port {port} is already in use (another `modelops serve` or "
+        "`func start`?); stop it, or choose another port with --port"
+    )
+    assert not (tmp_path / "ledger.db").exists()  # nothing started, nothing made

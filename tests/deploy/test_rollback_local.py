@@ -108,3 +108,16 @@ def test_rollback_returns_serving_to_the_kept_version_once_under_a_duplicate_req
     assert LocalDeploymentStore(tmp / "state").get("local") is not None
     assert [r.status for r in LocalDeploymentStore(tmp / "state").list() if r.model_version == v1] == [RETIRED]
     assert [r.status for r in LocalDeploymentStore(tmp / "state").list() if r.model_version == v2] == [SERVING]
+
+    # `undeploy` stops and forgets both servers: the history knows, so a rollback says nothing serves
+    # (it used to answer 409 "churn-local v2 serves": the ledger still had the stopped version on top)
+    assert main(["undeploy", "local", *options]) == 0
+    assert LocalDeploymentStore(tmp / "state").list() == []
+    after = client.post("/api/deployments/local/rollback")
+    assert after.status_code == 409, after.text
+    error = after.json()["error"]
+    assert error.startswith(
+        f"nothing serves on local: `modelops undeploy` stopped churn-local v{v2}, churn-local v{v1} at "
+    )
+    assert error.endswith(f"Deploy the version you want: modelops deploy churn-local {v2} --target local --force")
+    assert len(reactor.ledger.list_actions(kind="rollback")) == 2  # nothing planned

@@ -92,7 +92,7 @@ def test_failing_source_retries_with_backoff_then_fails_then_replay_finishes(
     [failed] = worker.run_until_done([action_id], timeout=120)
     assert failed.status == "failed"
     assert failed.attempts == MAX_ATTEMPTS
-    assert failed.error and failed.error.startswith("RetryableError: cannot read source model version")
+    assert failed.error and failed.error.startswith("transient error: cannot read source model version")
     assert any(cause in failed.error for cause in CAUSES[mode]), failed.error
     assert source.connections >= MAX_ATTEMPTS  # every attempt really went to the source
 

@@ -43,6 +43,8 @@ class TestWorker:
         done = worker(tmp_path, live, executor).run_until_done(ids, timeout=60)
         assert [a.status for a in done] == ["failed", "skipped"]
         assert done[0].attempts == 1 and len(executor.calls) == 1
+        # a sentence a person reads, its first words the kind a script matches; no Python class name
+        assert done[0].error == "permanent error: model version 1 does not exist"
 
     def test_a_dependent_action_runs_after_and_sees_upstream_outputs(self, tmp_path: Path, live: Ledger) -> None:
         ids = record(live, steps=2).action_ids

@@ -70,7 +70,7 @@ class TestConfigErrors:
             ),
             (
                 'registries:\n  r: {kind: mlflow, tracking_uri: "${NOT_SET_ANYWHERE}"}\n',
-                "(document)",
+                "registries.r.tracking_uri",
                 "NOT_SET_ANYWHERE",
             ),
         ],

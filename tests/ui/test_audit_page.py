@@ -1,6 +1,7 @@
 """The audit page in a real headless Chromium over a real reactor: every page loads without a console
 error, the filters narrow the list (plain GET forms, no script), a failed action shows its error, the
-timeline is drawn, and the operator credential is enforced (issue 16, item 1)."""
+timeline is drawn, and the operator credential is enforced (issue 16, item 1); an action has its own
+page, the search box takes more than a model name, a target's history outlives an undeploy (issue 26)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,12 @@ class TestPages:
         self, signed_in: Any, stack: Stack, console: Console, tmp_path: Path
     ) -> None:
         page, ev = signed_in, stack.events
-        page.goto(f"{stack.url}/api/ui/")
-        assert sorted(rows(page)) == sorted(ev.values())
+        page.goto(f"{stack.url}/api/ui/")  # ignored events are out of the way by default
+        assert sorted(rows(page)) == sorted(v for k, v in ev.items() if k != "tagged")
+        assert page.is_visible("#ignored-hidden") and not page.is_checked("#show-ignored")
+        page.check("#show-ignored")
+        page.click("#filters button[type=submit]")
+        assert sorted(rows(page)) == sorted(ev.values()) and "ignored=show" in page.url
         shot(page, tmp_path, "events")
 
         page.select_option("select[name=status]", "failed")
@@ -152,3 +157,90 @@ class TestPages:
         missing = page.goto(f"{stack.url}/api/ui/events/evt_nope")
         assert missing.status == 404 and "no event evt_nope" in page.inner_text("#error-message")
         assert [e for e in console.errors if "404" not in e] == []
+
+
+class TestOperatorPages:
+    """Issue 26, item 7. Runs last in this module: its final test undeploys the stack's local server."""
+
+    def test_an_action_page_with_its_params_outputs_attempts_and_log(
+        self, signed_in: Any, stack: Stack, console: Console, tmp_path: Path
+    ) -> None:
+        page = signed_in
+        page.goto(f"{stack.url}/api/ui/events/{stack.events['promoted']}")
+        assert "modelops replay " + stack.events["promoted"] in page.inner_text("#replay-hint")
+        page.click("section.action .head a.mono")
+        assert page.url.endswith("/api/ui/actions/" + page.inner_text("#action-facts dd.mono >> nth=0"))
+        assert "deploy → local" in page.inner_text("h1") and "failed" in page.inner_text("h1")
+        assert "databricks" in page.inner_text("#params")  # the source it came from
+        assert page.locator("#attempts tbody tr").count() >= 1
+        log = page.inner_text("#log")
+        assert "claimed (attempt 1)" in log and "failed after" in log
+        error = page.inner_text(".action-error")
+        assert error.startswith(("permanent error: ", "transient error: ")) and "Error:" not in error  # no class name
+        assert "modelops replay " + stack.events["promoted"] in page.inner_text("#replay-hint")
+        assert page.locator("meta[http-equiv=refresh]").count() == 0  # finished: nothing to refresh for
+        page.click("#event-link")
+        assert page.url.endswith("/api/ui/events/" + stack.events["promoted"])
+        shot(page, tmp_path, "action")
+
+        page.goto(f"{stack.url}/api/ui/events/{stack.events['created']}")
+        assert page.locator("#replay-hint").count() == 0  # succeeded: no replay to suggest
+        page.click("section.action .head a.mono")
+        outputs = page.inner_text("#outputs")
+        assert f"{stack.model} version 1" in outputs and "local-aml" in outputs
+        assert console.errors == []
+
+    def test_the_search_box_takes_model_version_source_kind_status_and_ids(
+        self, signed_in: Any, stack: Stack, console: Console
+    ) -> None:
+        page, ev = signed_in, stack.events
+
+        def search(text: str) -> Any:
+            page.fill("#search", text)
+            with page.expect_navigation():
+                page.click("header button:has-text('Search')")
+            return page
+
+        page.goto(f"{stack.url}/api/ui/")
+        search(f"{stack.model} v42")
+        assert rows(page) == [ev["promoted"]] and "version=42" in page.url
+        search("source:databricks status:failed")
+        assert rows(page) == [ev["promoted"]]
+        search(f"{stack.model} kind:model_version.created source:mlflow")
+        assert rows(page) == [ev["created"]]
+        search(ev["champion"])
+        assert page.url.endswith(f"/api/ui/events/{ev['champion']}")
+        search(stack.model)
+        assert page.url.endswith(f"/api/ui/models/{stack.model}")
+        search("kind:bogus")
+        assert "kind 'bogus' is not an event kind" in page.inner_text("#error-message")
+        assert [e for e in console.errors if "400" not in e] == []
+
+    def test_a_targets_history_outlives_an_undeploy_and_a_rollback_then_says_nothing_serves(
+        self, signed_in: Any, stack: Stack, console: Console, tmp_path: Path
+    ) -> None:
+        from shared.cli.main import main
+
+        page = signed_in
+        state = ["--config", str(stack.tmp / "modelops.yaml"), "--state-dir", str(stack.tmp / "state"), "--quiet"]
+        assert main(["undeploy", "local", *state]) == 0
+        page.goto(f"{stack.url}/api/ui/deployments")
+        assert "undeployed" in page.inner_text("tr[data-target=local]")
+        history = page.locator("section.history[data-target=local]")
+        changes = [r.get_attribute("data-change") for r in history.locator("tbody tr").all()]
+        assert changes == ["undeploy", "deploy"]
+        deployed = history.locator("tr[data-change=deploy]")
+        assert f"{stack.model} v1" in deployed.inner_text()  # the version stays visible
+        assert f"stopped {stack.model} v1" in history.locator("tr[data-change=undeploy]").inner_text()
+        deployed.locator("a.mono").click()
+        assert "/api/ui/actions/act_" in page.url and "succeeded" in page.inner_text("h1")
+        shot(page, tmp_path, "history")
+
+        refused = requests.post(
+            f"{stack.url}/api/deployments/local/rollback", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+        assert refused.status_code == 409
+        assert refused.json()["error"].startswith(
+            f"nothing serves on local: `modelops undeploy` stopped {stack.model} v1"
+        )
+        assert console.errors == []

@@ -7,122 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from shared.api.ui.attempts import Attempt, attempts_from_log
-from shared.api.ui.links import OutputLink, output_links
+from shared.api.ui.links import OutputLink, output_links, source_links
 from shared.api.ui.timeline import Lane, timeline_svg
-from shared.domain.actions import FAILED, QUEUED, RUNNING, SUCCEEDED, WAITING
+from shared.config.schema import ReactorConfig
+from shared.domain.actions import QUEUED, RUNNING, SUCCEEDED, WAITING
 from shared.domain.clock import parse_dt
-from shared.domain.events import KINDS
-from shared.errors import BadRequest
-from shared.ledger.base import ACCEPTED, IGNORED, Ledger
+from shared.ledger.base import Ledger
+from shared.service.event_query import SCAN, EventFilters, EventRow, list_events, outcome
 
-PAGE = 50
-SCAN = 2000  # events read (newest first) to answer a kind/model/outcome filter, which the port does not index
-SCAN_BATCH = 200
-IN_PROGRESS = "in progress"
-EVENT_STATUSES = (ACCEPTED, IGNORED)
-OUTCOMES = (SUCCEEDED, FAILED, IN_PROGRESS)
-
-
-@dataclass(frozen=True)
-class EventFilters:
-    """The events list's GET parameters, checked: a bad one is a 400 naming it, never a silent match-all."""
-
-    source: str | None = None
-    kind: str | None = None
-    status: str | None = None  # accepted | ignored (the event) or succeeded | failed | in progress (its actions)
-    model: str | None = None
-    delivery: str | None = None  # a sender's own delivery id (Event Grid event id, X-MLflow-Delivery-Id...)
-    offset: int = 0
-
-    @classmethod
-    def parse(cls, params: dict[str, str]) -> EventFilters:
-        names = ("source", "kind", "status", "model", "delivery")
-        values = {k: v.strip() for k, v in params.items() if k in names and v.strip()}
-        if values.get("kind") not in (None, *KINDS):
-            raise BadRequest(
-                f"kind {values['kind']!r} is not an event kind; one of {', '.join(sorted(KINDS))}", field="kind"
-            )
-        if values.get("status") not in (None, *EVENT_STATUSES, *OUTCOMES):
-            known = ", ".join((*EVENT_STATUSES, *OUTCOMES))
-            raise BadRequest(f"status {values['status']!r} is not one of {known}", field="status")
-        offset = params.get("offset", "0").strip() or "0"
-        if not offset.isdigit() or int(offset) > 10**9:
-            raise BadRequest(f"offset {offset!r} is not a whole number of events to skip", field="offset")
-        return cls(**values, offset=int(offset))
-
-    def query(self, **changes: Any) -> dict[str, str]:
-        """These filters as GET parameters (for links), with ``changes`` applied."""
-        now = {
-            "source": self.source,
-            "kind": self.kind,
-            "status": self.status,
-            "model": self.model,
-            "delivery": self.delivery,
-            **changes,
-        }
-        return {k: str(v) for k, v in now.items() if v not in (None, "", 0)}
-
-
-@dataclass(frozen=True)
-class EventRow:
-    record: dict[str, Any]
-    outcome: str
-    actions: int
-
-
-@dataclass(frozen=True)
-class EventList:
-    rows: list[EventRow]
-    filters: EventFilters
-    more: bool
-    scanned_all: bool  # False: a filter the ledger cannot index looked only at the newest SCAN events
-
-
-def outcome(event: dict[str, Any]) -> str:
-    """An event's outcome from its actions' statuses."""
-    if event.get("status") == IGNORED:
-        return IGNORED
-    statuses = {a["status"] for a in event.get("actions", [])}
-    if FAILED in statuses:
-        return FAILED
-    if statuses & {QUEUED, RUNNING, WAITING} or not statuses:
-        return IN_PROGRESS
-    return SUCCEEDED
-
-
-def _scan(ledger: Ledger, *, source: str | None, status: str | None, delivery: str | None) -> Any:
-    for offset in range(0, SCAN, SCAN_BATCH):
-        batch = ledger.list_events(source=source, status=status, delivery_id=delivery, limit=SCAN_BATCH, offset=offset)
-        yield from batch
-        if len(batch) < SCAN_BATCH:
-            return
-
-
-def list_events(ledger: Ledger, filters: EventFilters, *, page: int = PAGE) -> EventList:
-    status = filters.status if filters.status in EVENT_STATUSES else None
-    wanted_outcome = filters.status if filters.status in OUTCOMES else None
-    rows: list[EventRow] = []
-    skipped = scanned = 0
-    scan = _scan(
-        ledger, source=filters.source, status=ACCEPTED if wanted_outcome else status, delivery=filters.delivery
-    )
-    for record in scan:
-        scanned += 1
-        if filters.kind and record.get("kind") != filters.kind:
-            continue
-        if filters.model and record.get("model_name") != filters.model:
-            continue
-        full = ledger.get_event(record["id"]) or {**record, "actions": []}
-        row = EventRow(record, outcome(full), len(full["actions"]))
-        if wanted_outcome and row.outcome != wanted_outcome:
-            continue
-        if skipped < filters.offset:
-            skipped += 1
-            continue
-        if len(rows) == page:
-            return EventList(rows, filters, more=True, scanned_all=True)
-        rows.append(row)
-    return EventList(rows, filters, more=False, scanned_all=scanned < SCAN)
+UNFINISHED = (QUEUED, RUNNING, WAITING)
 
 
 @dataclass(frozen=True)
@@ -147,6 +40,43 @@ class EventPage:
     actions: list[ActionView]
     timeline: str
     payload: dict[str, Any] = field(default_factory=dict)
+    sources: list[OutputLink] = field(default_factory=list)  # the version (and run) in the source's MLflow UI
+
+    @property
+    def running(self) -> bool:
+        """An action still to finish: the page refreshes itself until none is."""
+        return any(v.action["status"] in UNFINISHED for v in self.actions)
+
+
+@dataclass(frozen=True)
+class ActionPage:
+    view: ActionView
+    event: dict[str, Any] | None
+    sources: list[OutputLink]
+
+    @property
+    def running(self) -> bool:
+        return self.view.action["status"] in UNFINISHED
+
+
+def tracking_uri_of(config: ReactorConfig, source: str | None) -> str | None:
+    """The MLflow tracking URI of a configured source (its own, or its registry's)."""
+    entry = config.sources.get(source or "")
+    if entry is None:
+        return None
+    if entry.tracking_uri:
+        return entry.tracking_uri
+    return getattr(config.registries.get(entry.registry or ""), "tracking_uri", None)
+
+
+def action_page(ledger: Ledger, config: ReactorConfig, action_id: str) -> ActionPage | None:
+    found = ledger.get_action(action_id)
+    if found is None:
+        return None
+    action = found.to_dict()
+    source = action["params"].get("source")
+    uri = action["params"].get("source_tracking_uri") or tracking_uri_of(config, source)
+    return ActionPage(action_view(ledger, action), ledger.get_event(found.event_id), source_links(uri, action))
 
 
 def lane_of(view: ActionView) -> Lane:
@@ -162,14 +92,15 @@ def lane_of(view: ActionView) -> Lane:
     )
 
 
-def event_page(ledger: Ledger, event_id: str, now: datetime) -> EventPage | None:
+def event_page(ledger: Ledger, config: ReactorConfig, event_id: str, now: datetime) -> EventPage | None:
     event = ledger.get_event(event_id)
     if event is None:
         return None
     views = [action_view(ledger, a) for a in event["actions"]]
     svg = timeline_svg(parse_dt(event.get("received_at")), [lane_of(v) for v in views], now)
     payload = {k: v for k, v in (ledger.event_payload(event_id) or {}).items() if k != "raw" and v not in (None, {})}
-    return EventPage(event, outcome(event), views, svg, payload)
+    links = source_links(tracking_uri_of(config, event.get("source")), event)
+    return EventPage(event, outcome(event), views, svg, payload, links)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from shared.api.ui.links import OutputLink, output_links
 from shared.config.schema import ReactorConfig
 from shared.deployments import list_managed_deployments
 from shared.domain.actions import SUCCEEDED
+from shared.domain.clock import parse_dt
 from shared.ledger.base import Ledger
+from shared.service.rollback import UNDEPLOY, undeploy_history
 
 CLEANUP_HISTORY = 10
 
@@ -48,7 +50,13 @@ def deployment_rows(config: ReactorConfig, state_dir: Path, ledger: Ledger) -> l
         if row["finished_at"] and row["finished_at"] > latest.get(action.target, {}).get("finished_at", ""):
             latest[action.target] = row
     rows: list[DeploymentRow] = []
-    for item in list_managed_deployments(config, state_dir):
+    items = list_managed_deployments(config, state_dir)
+    running = {item["target"] for item in items if "pid" in item}
+    for name, cfg in sorted(config.deployments.items()):  # a local target that serves nothing (now) has a row too
+        if cfg.kind == "local" and name not in running:
+            state = "undeployed" if undeploy_history(ledger, name) else "nothing deployed yet"
+            rows.append(DeploymentRow(name, "local", None, None, state, None, None, [], True, None))
+    for item in items:
         target = item["target"]
         if "pid" in item:  # a local server the reactor runs
             alive = bool(item.get("alive"))
@@ -84,6 +92,36 @@ def deployment_rows(config: ReactorConfig, state_dir: Path, ledger: Ledger) -> l
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One change of what a target serves: a deploy or rollback that succeeded, or an undeploy."""
+
+    at: str | None
+    change: str  # deploy | rollback | undeploy
+    model: str | None
+    version: str | None
+    action_id: str | None  # the action (deploy, rollback); None for an undeploy
+    note: str
+
+
+def target_history(ledger: Ledger, limit: int = 1000) -> dict[str, list[HistoryRow]]:
+    """Per target, newest first, what it was made to serve and when (the versions stay after an undeploy)."""
+    history: dict[str, list[HistoryRow]] = {}
+    for kind in ("deploy", "rollback"):
+        for action in ledger.list_actions(kind=kind, status=SUCCEEDED, limit=limit):
+            a = action.to_dict()
+            note = f"from v{a['params'].get('from_version')}" if kind == "rollback" else ""
+            row = HistoryRow(a["finished_at"], kind, a["model_name"], a["model_version"], a["id"], note)
+            history.setdefault(action.target, []).append(row)
+    for report in ledger.list_reports(UNDEPLOY, limit=200):
+        stopped = ", ".join(f"{s['model_name']} v{s['model_version']}" for s in report.get("stopped", []))
+        row = HistoryRow(report.get("created_at"), "undeploy", None, None, None, f"stopped {stopped}")
+        history.setdefault(str(report.get("target")), []).append(row)
+    for rows in history.values():
+        rows.sort(key=lambda r: parse_dt(r.at) or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return history
 
 
 @dataclass(frozen=True)

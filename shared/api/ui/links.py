@@ -36,6 +36,26 @@ def mlflow_version_page(tracking_uri: Any, name: Any, version: Any) -> str | Non
     return f"{base.rstrip('/')}/#/models/{quote(str(name), safe='')}/versions/{quote(str(version), safe='')}"
 
 
+def mlflow_run_page(tracking_uri: Any, run_id: Any) -> str | None:
+    """The MLflow UI page of a run (`#/runs/<id>`, which the UI resolves to its experiment)."""
+    base = _web(tracking_uri)
+    if base is None or not run_id:
+        return None
+    return f"{base.rstrip('/')}/#/runs/{quote(str(run_id), safe='')}"
+
+
+def source_links(tracking_uri: str | None, item: dict[str, Any]) -> list[OutputLink]:
+    """Where an event's or action's model version (and run) live in the source's MLflow UI."""
+    name, version = item.get("model_name"), item.get("model_version")
+    run_id = item.get("run_id") or (item.get("summary") or {}).get("run_id")
+    rows = [
+        _link("source version", f"{name} version {version}" if name and version else None, None),
+        _link("source run", run_id, None),
+    ]
+    pages = [mlflow_version_page(tracking_uri, name, version), mlflow_run_page(tracking_uri, run_id)]
+    return [OutputLink(r.label, r.text, page) for r, page in zip(rows, pages, strict=True) if r is not None and page]
+
+
 def output_links(kind: str, outputs: dict[str, Any]) -> list[OutputLink]:
     """The outputs worth a line of their own, most useful first; links where the output is a web address."""
     o = outputs

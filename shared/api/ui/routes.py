@@ -19,9 +19,11 @@ from shared.api.deps import reactor, read_body
 from shared.api.opsauth import guard
 from shared.api.ui import events, fleet
 from shared.api.ui.render import page
+from shared.api.ui.search import search_target
 from shared.domain.actions import STATUSES
 from shared.domain.events import KINDS
 from shared.errors import BadRequest, Unauthorized
+from shared.service import event_query
 from shared.service.reactor import Reactor
 
 COOKIE = "modelops_ui_token"
@@ -44,28 +46,44 @@ def _common(request: Request) -> dict[str, Any]:
 
 @router.get("/")
 def events_list(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
-    filters = events.EventFilters.parse(dict(request.query_params))
-    listed = events.list_events(app_reactor.ledger, filters)
+    params = dict(request.query_params)
+    filters = event_query.EventFilters.parse(params, hide_ignored=params.get("ignored") != "show")
+    listed = event_query.list_events(app_reactor.ledger, filters)
     sources = sorted({*app_reactor.config.sources, *(r.record["source"] for r in listed.rows)})
     return page(
         "events.html",
         listed=listed,
         sources=sources,
         kinds=sorted(KINDS),
-        statuses=(*events.EVENT_STATUSES, *events.OUTCOMES),
+        statuses=event_query.STATUS_CHOICES,
         urlencode=urlencode,
-        page_size=events.PAGE,
-        scan=events.SCAN,
+        page_size=event_query.PAGE,
+        scan=event_query.SCAN,
         **_common(request),
     )
 
 
 @router.get("/events/{event_id}")
 def event_detail(event_id: str, request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
-    view = events.event_page(app_reactor.ledger, event_id, datetime.now(UTC))
+    view = events.event_page(app_reactor.ledger, app_reactor.config, event_id, datetime.now(UTC))
     if view is None:
         raise _not_found(f"no event {event_id}")
-    return page("event.html", view=view, **_common(request))
+    return page("event.html", view=view, refresh=view.running, **_common(request))
+
+
+@router.get("/actions/{action_id}")
+def action_detail(action_id: str, request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
+    view = events.action_page(app_reactor.ledger, app_reactor.config, action_id)
+    if view is None:
+        raise _not_found(f"no action {action_id}")
+    return page("action.html", view=view, refresh=view.running, **_common(request))
+
+
+@router.get("/search")
+def search(q: str = "") -> Response:
+    """The header's search box: an action or event id goes to its page, a bare name to the model's
+    history, `key:value` words (source, kind, status, model, version, delivery) to the filtered events."""
+    return RedirectResponse(search_target(q), status_code=303)
 
 
 @router.get("/models")
@@ -86,7 +104,8 @@ def model_detail(name: str, request: Request, app_reactor: Reactor = Depends(rea
 @router.get("/deployments")
 def deployments(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
     rows = fleet.deployment_rows(app_reactor.config, app_reactor.settings.state_dir, app_reactor.ledger)
-    return page("deployments.html", rows=rows, **_common(request))
+    history = fleet.target_history(app_reactor.ledger)
+    return page("deployments.html", rows=rows, history=history, **_common(request))
 
 
 @router.get("/status")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shared.bootstrap import Container
-from shared.cli.output import emit_json
+from shared.cli.output import emit_json, tsv
 from shared.service.cleanup import run_cleanup_and_record
 
 
@@ -21,6 +21,13 @@ def cleanup(args: argparse.Namespace) -> int:
     report, body = run_cleanup_and_record(Container(args.settings).reactor(), apply=args.apply)
     if args.output == "json":
         emit_json(body)
+    elif args.output == "tsv":  # one line per resource group, the table's columns
+        cells = [
+            (r.scope, r.name, r.decision, r.reason, r.status or "", r.detail + (f" [{r.error}]" if r.error else ""))
+            for r in report.rows
+        ]
+        if cells:
+            print(tsv(cells))
     else:
         print(format_report_table(report))
         print(f"report {body['report_id']} kept in the ledger")

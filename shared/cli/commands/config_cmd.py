@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+from shared.cli.output import Section, emit_json, emit_sections
 from shared.config.loader import AZURE_TEMPLATE, DEFAULT_CONFIG, load_config
-from shared.config.schema import Rule
+from shared.config.reach import unreachable_rules
+from shared.config.schema import ReactorConfig, Rule
+from shared.errors import BadRequest
 from shared.ingest.sources import unsigned_sources
 
 
@@ -15,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate the config file and summarize it")
+    check.add_argument("file", nargs="?", help="the config file (same as --config; default: $MODELOPS_CONFIG)")
     check.add_argument(
         "--explain",
         action="store_true",
@@ -37,7 +42,19 @@ def init_config(args: argparse.Namespace) -> int:
     template = AZURE_TEMPLATE if args.azure else DEFAULT_CONFIG
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
-    print(f"wrote {target} ({'Azure template' if args.azure else 'local default'})")
+    kind = "Azure template" if args.azure else "local default"
+    steps = [
+        f"modelops config check {target}",
+        f"set MODELOPS_CONFIG={target} (in Azure: an app setting naming the file)",
+    ]
+    if args.output != "table":
+        emit_sections(
+            args.output,
+            {"wrote": str(target), "template": kind, "next": steps},
+            [Section("wrote", [(target, kind)], [])],
+        )
+        return 0
+    print(f"wrote {target} ({kind})")
     if args.azure:
         print("next: replace every <placeholder> (subscription, resource group, workspace, endpoint,")
         print("      Databricks URL and job id, model name), then:")
@@ -50,39 +67,98 @@ def init_config(args: argparse.Namespace) -> int:
 
 def check_config(args: argparse.Namespace) -> int:
     settings = args.settings
+    if args.file:
+        if args.config and args.config != args.file:
+            raise BadRequest(f"two config files given ({args.file} and --config {args.config}): give one")
+        settings = settings.with_overrides(config_path=args.file)
     config = load_config(settings.config_path, env=settings.config_env())
-    print(f"config OK: {settings.config_path or 'embedded default'}")
-    sources = ", ".join(
-        f"{name} ({source.kind}{', polled' if source.poll else ''})" for name, source in config.sources.items()
+    path = settings.config_path or "embedded default"
+    unsigned = unsigned_sources(config, settings.webhook_secret, in_azure=settings.in_azure)
+    warnings = [source.notice for source in unsigned]
+    warnings += unreachable_rules(config)
+    notices = config.notices()
+    sources = [(name, source.kind, "polled" if source.poll else "") for name, source in config.sources.items()]
+    targets = [
+        (section, name, entry.kind)
+        for section, entries in (
+            ("registries", config.registries),
+            ("deployments", config.deployments),
+            ("batch", config.batch),
+        )
+        for name, entry in entries.items()
+    ]
+    rules = [
+        (
+            rule.name or f"rules[{i}]",
+            ", ".join(rule.on),
+            rule_filters(rule).strip(),
+            ", ".join(f"{s.kind}->{s.target}" for s in rule.do),
+        )
+        for i, rule in enumerate(config.rules)
+    ]
+    cleanup = f"{'enabled' if config.cleanup.enabled else 'disabled'}, timer " + (
+        "applies" if config.cleanup.apply else "reports only (dry run)"
     )
-    print(f"  sources:     {sources or '-'}")
-    for section, entries in (
-        ("registries", config.registries),
-        ("deployments", config.deployments),
-        ("batch", config.batch),
-    ):
-        listed = ", ".join(f"{name} ({entry.kind})" for name, entry in entries.items()) or "-"
+    examples = _explanations(config) if args.explain else []
+    data: dict[str, Any] = {
+        "ok": True,
+        "config": path,
+        "sources": [dict(zip(("name", "kind", "polled"), (n, k, bool(p)), strict=True)) for n, k, p in sources],
+        "targets": [dict(zip(("section", "name", "kind"), t, strict=True)) for t in targets],
+        "rules": [dict(zip(("rule", "on", "filters", "do"), r, strict=True)) for r in rules],
+        "cleanup": {"enabled": config.cleanup.enabled, "apply": config.cleanup.apply},
+        "warnings": warnings,
+        "notices": notices,
+    }
+    if args.explain:
+        data["examples"] = [{"example": title, **(e if isinstance(e, dict) else {"none": e})} for title, e in examples]
+    if args.output == "json":
+        emit_json(data)
+        return 0
+    if args.output == "tsv":
+        emit_sections(
+            "tsv",
+            data,
+            [
+                Section("source", sources, []),
+                Section("target", targets, []),
+                Section("rule", rules, []),
+                Section("warning", [(w,) for w in warnings], []),
+                Section("notice", [(n,) for n in notices], []),
+            ],
+        )
+        return 0
+    print(f"config OK: {path}")
+    listed_sources = ", ".join(f"{n} ({k}{', polled' if p else ''})" for n, k, p in sources)
+    print(f"  sources:     {listed_sources or '-'}")
+    for section in ("registries", "deployments", "batch"):
+        listed = ", ".join(f"{name} ({kind})" for sec, name, kind in targets if sec == section) or "-"
         print(f"  {section + ':':12} {listed}")
     for i, rule in enumerate(config.rules):
         steps = ", ".join(f"{s.kind}->{s.target}" for s in rule.do)
         print(f"  rule {rule.name or i}: on {', '.join(rule.on)}{rule_filters(rule)} do [{steps}]")
-    print(
-        f"  cleanup:     {'enabled' if config.cleanup.enabled else 'disabled'}, "
-        f"timer {'applies' if config.cleanup.apply else 'reports only (dry run)'}"
-    )
-    for unsigned in unsigned_sources(config, settings.webhook_secret, in_azure=settings.in_azure):
-        print(f"warning: {unsigned.notice}")
-    for notice in config.notices():
+    print(f"  cleanup:     {cleanup}")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for notice in notices:
         print(f"notice: {notice}")
-    if getattr(args, "explain", False):
+    if args.explain:
         from shared.cli.commands.plan_cmd import print_explanation
-        from shared.service.whatif import example_events, what_if
 
         print()
-        for title, event in example_events(config):
+        for title, explained in examples:
             print(f"example for {title}:")
-            print_explanation(what_if(config, event))
+            if isinstance(explained, str):
+                print(f"none: {explained}\n")
+            else:
+                print_explanation(explained)
     return 0
+
+
+def _explanations(config: ReactorConfig) -> list[tuple[str, dict[str, Any] | str]]:
+    from shared.service.whatif import example_events, what_if
+
+    return [(title, e if isinstance(e, str) else what_if(config, e)) for title, e in example_events(config)]
 
 
 def rule_filters(rule: Rule) -> str:

@@ -9,7 +9,7 @@ from shared.cli.output import emit, model_of
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("deployments", help="list the deployments the reactor manages")
-    p.set_defaults(func=deployments)
+    p.set_defaults(func=deployments, reads_ledger=True)
     u = sub.add_parser("undeploy", help="stop every server of a local deployment target")
     u.add_argument("target", help="name of a `deployments:` entry of kind local")
     u.set_defaults(func=undeploy)
@@ -36,13 +36,11 @@ def deployments(args: argparse.Namespace) -> int:
 
 
 def undeploy(args: argparse.Namespace) -> int:
-    from shared.config.loader import load_config
+    from shared.bootstrap import Container
     from shared.deployments import undeploy_local
 
-    settings = args.settings
-    result = undeploy_local(
-        load_config(settings.config_path, env=settings.config_env()), settings.state_dir, args.target
-    )
+    reactor = Container(args.settings).reactor()
+    result = undeploy_local(reactor.config, reactor.settings.state_dir, args.target, ledger=reactor.ledger)
     cells = [
         (s["target"], model_of(s), s["url"], s["pid"], "stopped" if s["was_running"] else "was not running")
         for s in result["stopped"]

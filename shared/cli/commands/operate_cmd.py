@@ -58,6 +58,8 @@ def run_queued(args: argparse.Namespace, reactor: Reactor, result: IntakeResult,
         done = worker.run_until_done([action_id])
     if args.output == "json":
         emit_json([a.to_dict() for a in done])
+    elif args.output == "tsv":
+        print_actions([a.to_dict() for a in done], args.output)
     else:
         print_actions([a.to_dict() for a in done], args.output)
         for action in done:

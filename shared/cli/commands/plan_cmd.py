@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.cli.output import emit_json, table
+from shared.cli.output import Section, emit_json, emit_sections, table
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.events import KINDS
@@ -52,9 +52,31 @@ def plan(args: argparse.Namespace) -> int:
     if args.output == "json":
         emit_json(results)
         return 0
+    if args.output == "tsv":
+        emit_sections("tsv", results, explanation_sections(results))
+        return 0
     for result in results:
         print_explanation(result)
     return 0
+
+
+def explanation_sections(results: list[dict[str, Any]]) -> list[Section]:
+    """For scripts: a row per planned action and one per rule's verdict, each led by its event's kind."""
+    actions = [(r["event"].get("kind"), *_action_cells(a)) for r in results for a in r["actions"]]
+    verdicts = [(r["event"].get("kind"), *_verdict_cells(v)) for r in results for v in r["rules"]]
+    return [
+        Section("action", actions, ["EVENT", "RULE", "KIND", "TARGET", "MODEL", "AFTER"]),
+        Section("rule", verdicts, ["EVENT", "RULE", "MATCH", "FAILED FILTER", "WHY / ACTIONS"]),
+    ]
+
+
+def _action_cells(a: dict[str, Any]) -> tuple[Any, ...]:
+    return (a["rule"], a["kind"], a["target"], f"{a['model_name']}/{a['model_version']}", a["after"] or "")
+
+
+def _verdict_cells(v: dict[str, Any]) -> tuple[str, ...]:
+    match = "matched" if v["matched"] else "pending" if v["pending"] else "no"
+    return (v["rule"], match, v["failed"] or "", v["reason"] or ", ".join(v["actions"]))
 
 
 def _events(config: ReactorConfig, args: argparse.Namespace) -> list[Any]:
@@ -112,22 +134,11 @@ def print_explanation(result: dict[str, Any]) -> None:
     about = " ".join(f"{k}={v}" for k, v in event.items() if v and k not in ("source_type",))
     print(f"event: {about}")
     if result["actions"]:
-        rows = [
-            (a["rule"], a["kind"], a["target"], f"{a['model_name']}/{a['model_version']}", a["after"] or "")
-            for a in result["actions"]
-        ]
+        rows = [_action_cells(a) for a in result["actions"]]
         print(table(rows, ["RULE", "KIND", "TARGET", "MODEL", "AFTER"]))
     else:
         print(f"plans nothing: {result['reason']}")
-    verdicts: list[tuple[str, ...]] = [
-        (
-            v["rule"],
-            "matched" if v["matched"] else "pending" if v["pending"] else "no",
-            v["failed"] or "",
-            v["reason"] or ", ".join(v["actions"]),
-        )
-        for v in result["rules"]
-    ]
+    verdicts = [_verdict_cells(v) for v in result["rules"]]
     if verdicts:
         print(table(verdicts, ["RULE", "MATCH", "FAILED FILTER", "WHY / ACTIONS"]))
     print()

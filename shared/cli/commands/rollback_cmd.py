@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--model", help="only this model's versions (default: the model serving)")
     p.add_argument("--to", metavar="VERSION", help="the version to go back to (default: the one served before)")
     p.add_argument("--no-wait", action="store_true", help="only queue it (a running `modelops serve` runs it)")
-    p.set_defaults(func=rollback)
+    p.set_defaults(func=rollback, reads_ledger=True)
 
 
 def rollback(args: argparse.Namespace) -> int:

@@ -8,10 +8,15 @@ leaves the local deployments it started serving: they are the deployed state the
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
+import json
 import logging
 import signal
+import socket
+import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from shared.bootstrap import Container
@@ -25,10 +30,17 @@ from shared.settings import Settings
 
 log = logging.getLogger("modelops.serve")
 WORKER_GRACE_SECONDS = 30
+EXIT_UNBOUND = 3
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve", help="run the HTTP API and workers locally")
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP API and workers locally",
+        description="Run the HTTP API, the audit page and the workers locally. Exit codes: 0 stopped (Ctrl+C, "
+        f"SIGTERM); 2 a usage or config error; {EXIT_UNBOUND} the address cannot be bound (the port is in use, "
+        "or not permitted): nothing was started.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7071, help="port (default 7071, as `func start`)")
     p.add_argument("--workers", type=int, default=None, help="worker threads (default: worker.threads)")
@@ -51,21 +63,25 @@ def serve(args: argparse.Namespace) -> int:
     refuse_open_bind(args.host, settings, allow_open=args.allow_open)
     dispatcher = LocalDispatcher()
     container = Container(settings, dispatcher=dispatcher)
+    try:  # bound before anything starts or is announced: a busy port fails here, saying so
+        listener = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {_bind_problem(exc, args.port)}", file=sys.stderr)
+        return EXIT_UNBOUND
     reactor = container.reactor()
     warn_missing_batch_inputs(reactor)
     stop = threading.Event()
     threads = [] if args.no_worker else reactor.start_workers(args.workers, stop, dispatcher.wakeup)
     timers = LocalTimers(reactor).start()  # the timers the Functions app has (shared/service/schedule.py)
-    _banner(args, settings, reactor, len(threads))
-    for name, at in timers.schedule().items():
-        print(f"  timer {name:<15}-> next at {at:%Y-%m-%d %H:%M:%S} UTC", flush=True)
+    _banner(args, settings, reactor, len(threads), timers.schedule())
     received: list[int] = []
     # uvicorn stops on SIGINT/SIGTERM, restores the handlers it found and raises the signal again:
     # these record it, so the shutdown below runs for SIGTERM too (the default would just exit)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: received.append(signum))
     try:
-        uvicorn.run(container.http_app(), host=args.host, port=args.port, log_level="warning")
+        server = uvicorn.Server(uvicorn.Config(container.http_app(), log_level="warning"))
+        server.run(sockets=[listener])
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C stops waiting
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -73,6 +89,34 @@ def serve(args: argparse.Namespace) -> int:
         stop_workers(threads, stop, dispatcher)
         report_left_running(reactor)
     return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket uvicorn serves on, bound here so that failing to bind comes first."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses TIME_WAIT
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_problem(exc: OSError, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} is already in use (another `modelops serve` or `func start`?); "
+            "stop it, or choose another port with --port"
+        )
+    if exc.errno == errno.EACCES:
+        return f"not permitted to listen on port {port}; choose a port above 1023 with --port"
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return "this machine has no such address; use --host 127.0.0.1 (this machine) or 0.0.0.0 (every interface)"
+    return exc.strerror or str(exc)
 
 
 def stop_workers(threads: list[threading.Thread], stop: threading.Event, dispatcher: LocalDispatcher) -> None:
@@ -136,22 +180,47 @@ def warn_missing_batch_inputs(reactor: Reactor) -> None:
             log.warning("batch target %s: input %s does not exist yet; batch_score fails until it does", name, path)
 
 
-def _banner(args: argparse.Namespace, settings: Settings, reactor: Reactor, workers: int) -> None:
+def _banner(
+    args: argparse.Namespace, settings: Settings, reactor: Reactor, workers: int, timers: dict[str, datetime]
+) -> None:
+    """Where everything is: the routes of each source, the ops API, its docs and the audit page."""
     base = f"http://{args.host}:{args.port}/api"
-    print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {workers})")
+    routes: list[tuple[str, str]] = []
     for name, source in reactor.config.sources.items():
         kind = SOURCE_TABLE[str(source.kind)]
         if kind.verify is not None:
             setting = str(secret_setting(reactor.config, name, kind))
             state = "set" if settings.webhook_secret(setting) else "NOT set"
-            route = f"{base}/hooks/{name}"
-            print(f"  source {name} ({source.kind}) -> {route}  (secret: {setting} {state})")
+            routes.append((f"source {name} ({source.kind})", f"{base}/hooks/{name}  (secret: {setting} {state})"))
         elif kind.parse is not None:
-            print(f"  source {name} ({source.kind}) -> {base}/hooks/eventgrid, by workspace")
+            routes.append((f"source {name} ({source.kind})", f"{base}/hooks/eventgrid, by workspace"))
         if reconciled(source):
-            print(f"  source {name} ({source.kind}) -> reconciled every {reactor.config.reconcile.every}")
-    print(f"  Event Grid (Azure ML)-> {base}/hooks/eventgrid")
-    print(f"  ops API              -> {base}/actions, {base}/events, {base}/docs")
+            routes.append((f"source {name} ({source.kind})", f"reconciled every {reactor.config.reconcile.every}"))
+    routes += [
+        ("Event Grid (Azure ML)", f"{base}/hooks/eventgrid"),
+        ("ops API", f"{base}/actions, {base}/events"),
+        ("API docs", f"{base}/docs"),
+        ("audit page", f"{base}/ui/"),
+    ]
+    if args.output == "json":  # one line a script can read the URLs from
+        print(
+            json.dumps(
+                {
+                    "listening": base,
+                    "state_dir": str(settings.state_dir),
+                    "workers": workers,
+                    "routes": [{"what": w, "where": u} for w, u in routes],
+                    "timers": {name: at.isoformat() for name, at in timers.items()},
+                }
+            ),
+            flush=True,
+        )
+        return
+    print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {workers})")
+    for label, where in routes:
+        print(f"  {label:21}-> {where}")
+    for name, at in timers.items():
+        print(f"  timer {name:<15}-> next at {at:%Y-%m-%d %H:%M:%S} UTC")
     print("  Ctrl+C stops the API and workers; local deployments keep serving (`modelops undeploy TARGET`)", flush=True)
 
 
