@@ -1,11 +1,10 @@
-"""`modelops`: run the local stack, inspect and drive the reactor.
+"""`modelops`: run the local stack, inspect and drive the reactor."""
 
-What every command gets from here: the global options (before or after its name), its own usage
-on a bad option, "did you mean" on a mistyped name, errors as exit codes (2: a usage error, a
-name or value that does not exist, a state dir without a ledger; 1: a failure), and, when its
-parser says `set_defaults(reads_ledger=True)`, the refusal of a state dir that holds no ledger
-(so a mistyped --state-dir is never answered by an empty listing and a new ledger).
-"""
+# What every command gets from here: the global options (before or after its name), its own usage on
+# a bad option, "did you mean" on a mistyped name, errors as exit codes (2: a usage error, a name or
+# value that does not exist, a state dir without a ledger; 1: a failure), and, when its parser says
+# `set_defaults(reads_ledger=True)`, the refusal of a state dir that holds no ledger (so a mistyped
+# --state-dir is never answered by an empty listing and a new ledger).
 
 from __future__ import annotations
 

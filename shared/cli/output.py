@@ -75,7 +75,7 @@ def emit_sections(output: str, data: Any, sections: Sequence[Section], *, lines:
         print(line)
 
 
-LIMIT_HELP = "show at most this many, newest first (default %(default)s); a cut listing says how many more"
+LIMIT_HELP = "show at most this many, newest first; a cut listing says how many more on stderr"
 COUNT_CAP = 10_000  # rows counted past a cut listing; beyond it the note says "more than"
 
 

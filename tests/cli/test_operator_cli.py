@@ -126,7 +126,7 @@ class TestTemplate:
         assert code == 0 and "warning" not in out and "deploy       online" in out
         # a kind neither Event Grid nor reconcile ever sends is warned about either way
         staged = tmp_path / "staged.yaml"
-        staged.write_text(reconciled.read_text().replace("on: model_version.created", "on: model_version.stage_changed"))
+        staged.write_text(reconciled.read_text().replace("model_version.created", "model_version.stage_changed"))
         code, out, _ = run(capsys, "config", "check", str(staged))
         assert code == 0 and "listens to model_version.stage_changed, which no source it hears from sends" in out
 
@@ -312,7 +312,8 @@ class TestUsage:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         config = tmp_path / "quiet.yaml"
-        config.write_text(DEFAULT_CONFIG.read_text().replace("    kind: mlflow\n", "    kind: mlflow\n    reconcile: false\n", 1))
+        quiet = DEFAULT_CONFIG.read_text().replace("    kind: mlflow\n", "    kind: mlflow\n    reconcile: false\n", 1)
+        config.write_text(quiet)
         code, out, err = run(capsys, "poll", "--config", str(config), "--state-dir", str(tmp_path / "state"))
         assert code == 2 and out == ""
         assert "nothing to reconcile: every source has `reconcile: false`; name one with --source (mlflow)" in err
