@@ -140,6 +140,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         created = {"name": model, "version": version, "source": f"models:/{model}/{version}", "run_id": "r1"}
         events["created"] = _mlflow(server.url, "model_version", "created", created, delivery_id=FIRST_DELIVERY)
         assert _mlflow(server.url, "model_version", "created", created, delivery_id=REDELIVERY) == events["created"]
+        import mlflow
+
+        # the alias really moves in the source registry, as the webhook says: a deploy re-reads it
+        # before it switches anything (newest wins), and one whose version is not desired is superseded
+        source = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp}/source.db")
+        source.set_registered_model_alias(model, "champion", version)
         champion = {"name": model, "alias": "champion", "version": version}
         events["champion"] = _mlflow(server.url, "model_version_alias", "created", champion)
         databricks = _databricks(model, version)
