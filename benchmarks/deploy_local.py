@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Ratio, add_arguments, finish, run_rounds  # noqa: E402
 
 from shared.adapters.local_deployments import LocalDeploymentStore, kill_process_group, stop_deployment  # noqa: E402
+from shared.adapters.local_routers import stop_router  # noqa: E402
 from shared.adapters.local_server import free_port, serve_command, server_env  # noqa: E402
 from shared.config.loader import load_config  # noqa: E402
 from shared.domain.actions import Action, action_key  # noqa: E402
@@ -99,6 +100,7 @@ def reactor_deploy(tracking_uri: str, state_dir: Path, config_path: Path, versio
     store = LocalDeploymentStore(state_dir)
     for rec in store.list():
         stop_deployment(store, rec)
+    stop_router(state_dir, "local")  # the target's stable endpoint, started by the deploy
     return elapsed
 
 

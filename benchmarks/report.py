@@ -28,6 +28,7 @@ ORDER = [
     "register_copy",
     "register_copy_vs_tree",
     "deploy_local",
+    "router",
     "cleanup_plan",
 ]
 

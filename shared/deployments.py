@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.local_deployments import LocalDeploymentStore, stop_deployment
+from shared.adapters.local_routers import LocalRouterStore, route_id, stop_router
 from shared.config.schema import ReactorConfig
 from shared.errors import BadRequest
 from shared.ledger.base import Ledger
@@ -22,13 +23,21 @@ def list_managed_deployments(config: ReactorConfig, state_dir: Path) -> list[dic
     are in the ledger's deploy actions (`GET /api/actions?kind=deploy`).
     """
     rows: list[dict[str, Any]] = []
+    routers = {router.target: router.to_dict() for router in LocalRouterStore(state_dir).list()}
     for rec in LocalDeploymentStore(state_dir).list():
         cfg = config.deployments.get(rec.target)
+        router = routers.get(rec.target)
         rows.append(
             {
                 **rec.to_dict(),
                 "kind": cfg.kind if cfg else "local",
                 "configured": cfg is not None,
+                # the target's stable endpoint and this version's share of its traffic (mirror apart)
+                "router_url": router["scoring_url"] if router else None,
+                "weight": router["weights"].get(route_id(rec), 0) if router else None,
+                "mirror": (router["mirror"] or {}).get("percent")
+                if router and (router["mirror"] or {}).get("id") == route_id(rec)
+                else None,
             }
         )
     for name, cfg in sorted(config.deployments.items()):
@@ -60,7 +69,8 @@ def undeploy_local(
         known = sorted(n for n, c in config.deployments.items() if c.kind == "local")
         raise BadRequest(f"no local deployment target named {target!r}; known: {', '.join(known) or '(none)'}")
     stopped = [stop_deployment(store, rec) for rec in records]
-    result = {"target": target, "stopped": stopped, "count": len(stopped)}
+    router = stop_router(state_dir, target)  # the target's stable endpoint goes with its servers
+    result = {"target": target, "stopped": stopped, "count": len(stopped), "router_stopped": router}
     if ledger is not None and stopped:
         result["report_id"] = ledger.record_report(UNDEPLOY, result)
     return result

@@ -50,3 +50,18 @@ def trust_test_ca(test_ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(test_ca.bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.bundle))
     yield test_ca
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_local_routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A local target's router outlives the reactor by design: stop those this session's tests left."""
+    yield
+    import psutil
+
+    from shared.adapters.local_deployments import kill_process_group
+
+    base = str(tmp_path_factory.getbasetemp())
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        command = proc.info["cmdline"] or []
+        if "shared.local.router" in command and any(part.startswith(base) for part in command):
+            kill_process_group(proc.info["pid"], proc.info["create_time"])

@@ -40,6 +40,8 @@ class Endpoint:
     state: str  # provisioning state in lower case: creating, updating, succeeded, failed, ...
     scoring_uri: str | None
     traffic: dict[str, int]  # deployment -> percent, zero entries left out
+    mirror: dict[str, int] = field(default_factory=dict)  # deployment -> percent of traffic copied to it
+    location: str = ""  # the region (its metrics are read there)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class OnlineEndpointsClient:
         if entity is None:
             return None
         traffic = {k: int(v) for k, v in (entity.traffic or {}).items() if int(v)}
-        return Endpoint(entity.name, _state(entity), entity.scoring_uri, traffic)
+        mirror = {k: int(v) for k, v in (getattr(entity, "mirror_traffic", None) or {}).items() if int(v)}
+        return Endpoint(entity.name, _state(entity), entity.scoring_uri, traffic, mirror, entity.location or "")
 
     def begin_create_endpoint(
         self, name: str, *, auth_mode: str, tags: dict[str, str], compute: str | None = None
@@ -92,9 +95,13 @@ class OnlineEndpointsClient:
         keys = self._ml.online_endpoints.get_keys(endpoint)
         return getattr(keys, "primary_key", None) or getattr(keys, "access_token", None)
 
-    def begin_route_traffic(self, endpoint: str, traffic: dict[str, int]) -> Poller:
+    def begin_route_traffic(
+        self, endpoint: str, traffic: dict[str, int], mirror: dict[str, int] | None = None
+    ) -> Poller:
+        """Live traffic (adding up to 100) and mirrored traffic (managed endpoints; empty: none) at once."""
         entity = self._ml.online_endpoints.get(endpoint)
         entity.traffic = traffic  # the SDK drops zero entries: deployments left out get 0
+        entity.mirror_traffic = mirror or {}
         return self._ml.online_endpoints.begin_create_or_update(entity)  # type: ignore[no-any-return]
 
     def deployment(self, endpoint: str, name: str) -> Deployment | None:

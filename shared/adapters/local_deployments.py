@@ -187,14 +187,16 @@ def _add_source_column(db: sqlite3.Connection) -> None:
 
 def is_alive(rec: LocalDeploymentRecord) -> bool:
     """True if the recorded process still runs (and is the same process, not a reused pid)."""
+    return process_alive(rec.pid, rec.create_time)
+
+
+def process_alive(pid: int, create_time: float) -> bool:
     import psutil
 
     try:
-        proc = psutil.Process(rec.pid)
+        proc = psutil.Process(pid)
         return (
-            proc.is_running()
-            and proc.status() != psutil.STATUS_ZOMBIE
-            and (abs(proc.create_time() - rec.create_time) < 1.0)
+            proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - create_time) < 1.0
         )
     except psutil.Error:
         return False

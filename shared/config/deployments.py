@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from shared.config.base import AzureMLWorkspace, ConfigModel
+from shared.config.rollout import OnlineRollout, Rollout
 
 # Azure ML endpoint names: 3-32 chars, start with a letter, letters/digits/hyphens.
 _AML_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
@@ -27,6 +28,10 @@ class LocalDeployment(ConfigModel):
         ge=0,
         description="replaced versions kept (stopped) for a rollback to start again; older ones are forgotten",
     )
+    router_port: int | None = Field(
+        default=None, ge=1, le=65535, description="port of the target's stable endpoint; omit: a free one, kept"
+    )
+    rollout: Rollout | None = Field(default=None, description="steps, holds and judgement instead of a switch at once")
 
 
 class _Workspace(AzureMLWorkspace):
@@ -54,6 +59,14 @@ class _OnlineDeployment(_Workspace):
         default=3600, gt=0, description="give up when a deployment has not finished provisioning after this long"
     )
     poll_interval_s: float = Field(default=15, gt=0, description="seconds between provisioning status checks")
+    rollout: OnlineRollout | None = Field(
+        default=None, description="mirror, steps, holds and judgement instead of a switch at once"
+    )
+    metrics_endpoint: str | None = Field(
+        default=None,
+        description="Azure Monitor metrics data plane the rollout judge reads; default: the endpoint region's "
+        "https://<region>.metrics.monitor.azure.com",
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -75,6 +88,13 @@ class KubernetesOnlineDeployment(_OnlineDeployment):
     kind: Literal["kubernetes-online"]
     compute: str = Field(description="name of the Kubernetes compute attached to the workspace")
     instance_type: str = Field(default="defaultinstancetype", description="instance type defined on the cluster")
+
+    @field_validator("rollout")
+    @classmethod
+    def _no_mirror(cls, value: OnlineRollout | None) -> OnlineRollout | None:
+        if value is not None and value.mirror is not None:
+            raise ValueError("mirror: Azure ML does not mirror traffic on Kubernetes online endpoints; remove it")
+        return value
 
 
 class _LegacyWebservice(_Workspace):

@@ -92,6 +92,16 @@ class DeployOutputs(Outputs):
     log_file: str | None = None
     reused: bool | None = None
     legacy: str | None = None  # ACI/AKS: the SDK v1 notice
+    router_url: str | None = None  # local: the target's stable endpoint (<router>/invocations)
+    # a rollout in steps (shared/executors/rollout.py): where it stands, so a re-check resumes there
+    rollout_step: int | None = None  # index of the phase (mirror, then each step) under way
+    rollout_window: str | None = None  # the phase's judging window: a router window, or its start (ISO)
+    rollout_since: float | None = None  # when the phase's hold began (epoch s)
+    rollout_extra_holds: int | None = None  # holds added to this phase for want of traffic
+    rollout_from: list[str] | None = None  # what served before: route ids (local) or deployments (online)
+    rollout_failed: str | None = None  # a failed judgement, traffic already restored: the action fails with it
+    rollout_attempt: int | None = None  # the attempt that recorded rollout_failed (a replay starts afresh)
+    rollout: list[dict[str, Any]] | None = None  # one entry per phase: traffic, hold, figures, verdict
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,8 @@ class RollbackOutputs(Outputs):
     smoke_test: str | None = None
     pid: int | None = None
     port: int | None = None
-    reused: bool | None = None  # it was already serving (a retry after the switch)
+    reused: bool | None = None  # it was already serving (a retry after the switch, or a rollout stopped)
+    router_url: str | None = None  # local: the target's stable endpoint
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """Deploy to a `local` target: an `mlflow models serve` process, swapped in only once it is proven.
 
-Order of a deploy: start the new version on a free port -> /ping -> smoke test with the model's
-input example -> mark it serving -> stop the version it replaced, keeping its row (retired) for a
-rollback (shared/executors/rollback_local.py). A failure at any step stops
-the new process and leaves the old one serving. The same version already serving healthy is
-returned as is (duplicates and retries never start a second server); a recorded process that
-died is started again.
+Order of a deploy: the target's router runs (its stable endpoint, shared/adapters/local_routers.py)
+-> start the new version on a free port -> /ping -> smoke test with the model's input example ->
+either switch at once (the router sends it all traffic, it is marked serving, the version it replaced
+is stopped, its row kept (retired) for a rollback, shared/executors/rollback_local.py), or, with a
+`rollout:` block and another version serving, roll out in steps (shared/executors/rollout_local.py).
+A failure at any step stops the new process and leaves the old one serving. The same version already
+serving healthy is returned as is (duplicates and retries never start a second server); a recorded
+process that died is started again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from shared.adapters.local_deployments import (
     retire_deployment,
     stop_deployment,
 )
+from shared.adapters.local_routers import RouterRecord, ensure_router, route_id, route_to
 from shared.adapters.local_server import is_healthy, start_server, stop_strays, wait_healthy
 from shared.adapters.mlflow_models import require_version, serving_example
 from shared.adapters.smoke import smoke_test
@@ -32,6 +35,7 @@ from shared.domain.actions import source_scope
 from shared.domain.outputs import DeployOutputs
 from shared.errors import ActionError, Superseded
 from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.rollout import in_progress
 
 
 class LocalDeployExecutor:
@@ -41,12 +45,17 @@ class LocalDeployExecutor:
         target = ctx.action.target
         store = LocalDeploymentStore(ctx.state_dir)
         source = scope_of(ctx)
+        router = target_router(ctx, cfg, store)
+        if in_progress(ctx.earlier(DeployOutputs), cfg.rollout, ctx.action.attempts):
+            from shared.executors.rollout_local import LocalRollout
+
+            return LocalRollout(ctx, cfg, store, router).resume(model)
 
         existing = store.find(target, model.name, model.version, source)
         if existing and is_alive(existing) and is_healthy(existing.url):
             if existing.status == SERVING:
                 ctx.log.info("%s v%s already serving on %s", model.name, model.version, existing.url)
-                return Outcome.done(_outputs(existing, smoke="passed earlier", reused=True))
+                return Outcome.done(_outputs(existing, router, smoke="passed earlier", reused=True))
             candidate = existing  # a crash left it after /ping; it still has to pass the smoke test
         else:
             if existing:
@@ -60,13 +69,13 @@ class LocalDeployExecutor:
         except (ActionError, Superseded):
             stop_deployment(store, candidate)
             raise
-        replaced = store.promote(candidate)
-        for old in replaced:
-            ctx.log.info("stopping %s v%s (replaced; kept for rollback)", old.model_name, old.model_version)
-            retire_deployment(store, old, keep=cfg.keep_previous)
-        serving = store.find(target, model.name, model.version, source) or candidate
-        outputs = _outputs(serving, smoke=smoke, reused=False)
-        return Outcome.done(replace(outputs, replaced=[f"{old.model_name}/{old.model_version}" for old in replaced]))
+        current = store.get(target)
+        outputs = _outputs(candidate, router, smoke=smoke, reused=False)
+        if cfg.rollout is not None and current is not None and current != candidate and is_alive(current):
+            from shared.executors.rollout_local import LocalRollout
+
+            return LocalRollout(ctx, cfg, store, router).begin(candidate, current, outputs)
+        return Outcome.done(switch(ctx, cfg, store, router, candidate, outputs))
 
     def start(
         self, ctx: ActionContext, cfg: LocalDeployment, store: LocalDeploymentStore, model: ModelRef
@@ -142,13 +151,47 @@ class LocalDeployExecutor:
         return "passed"
 
 
+def switch(
+    ctx: ActionContext,
+    cfg: LocalDeployment,
+    store: LocalDeploymentStore,
+    router: RouterRecord,
+    candidate: LocalDeploymentRecord,
+    outputs: DeployOutputs,
+) -> DeployOutputs:
+    """``candidate`` takes all traffic and the target; the versions it replaced are stopped (kept). The
+    caller has checked that its version is still desired (``ctx.ensure_desired()``)."""
+    replaced = store.promote(candidate)
+    route_to(router, [(candidate, 100)])
+    for old in replaced:
+        ctx.log.info("stopping %s v%s (replaced; kept for rollback)", old.model_name, old.model_version)
+        retire_deployment(store, old, keep=cfg.keep_previous)
+    return replace(
+        outputs,
+        traffic={route_id(candidate): 100},
+        replaced=[f"{old.model_name}/{old.model_version}" for old in replaced],
+    )
+
+
+def target_router(ctx: ActionContext, cfg: LocalDeployment, store: LocalDeploymentStore) -> RouterRecord:
+    """The target's router, running; a version serving from before the router existed is routed to."""
+    router = ensure_router(ctx.state_dir, ctx.action.target, host=cfg.host, port=cfg.router_port)
+    state = router.state()
+    if state is None or not state.routes:
+        serving = store.get(ctx.action.target)
+        if serving is not None and is_alive(serving):
+            route_to(router, [(serving, 100)])
+    return router
+
+
 def scope_of(ctx: ActionContext) -> str:
     """The source a local deployment is kept under: the action key's scope (shared/domain/actions.py)."""
     return source_scope(ctx.action.params.source) or ""
 
 
-def _outputs(rec: LocalDeploymentRecord, *, smoke: str, reused: bool) -> DeployOutputs:
+def _outputs(rec: LocalDeploymentRecord, router: RouterRecord, *, smoke: str, reused: bool) -> DeployOutputs:
     return DeployOutputs(
+        router_url=router.scoring_url,
         target=rec.target,
         kind="local",
         model_name=rec.model_name,

@@ -2,7 +2,8 @@
 
 Steps, each safe to repeat: endpoint exists (created if missing) -> deployment named from
 (target, model, version) exists and provisioned -> smoke test against that deployment alone
-(`azureml-model-deployment` header, so it gets no user traffic yet) -> traffic 100% to it ->
+(`azureml-model-deployment` header, so it gets no user traffic yet) -> traffic 100% to it (or, with a
+`rollout:` block and another deployment serving, in steps: shared/executors/rollout_online.py) ->
 older deployments of this target beyond `keep_previous` deleted. Provisioning takes minutes,
 so an attempt waits at most `wait_s` and hands back `Outcome.waiting`; the worker calls again
 and the executor resumes from what Azure reports.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aml_online import (
     Deployment,
@@ -31,6 +32,11 @@ from shared.domain.outputs import DeployOutputs
 from shared.errors import PermanentError, RetryableError, Superseded
 from shared.executors.aml_targets import deployment_name, require_same_workspace
 from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.rollout import in_progress
+
+if TYPE_CHECKING:
+    from shared.config.rollout import OnlineRollout
+    from shared.executors.rollout_online import OnlineRolloutSteps
 
 TAG_TARGET = "modelops.target"
 TAG_MODEL = "modelops.model"
@@ -47,9 +53,12 @@ class _NotYet(Exception):
 
 
 class OnlineDeployExecutor:
-    def __init__(self, credential: Any | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, credential: Any | None = None, clock: Callable[[], float] = time.time, metrics_credential: Any = None
+    ) -> None:
         self._credential = credential  # None: the app's identity (shared.adapters.credentials)
         self._clock = clock
+        self._metrics_credential = metrics_credential or credential  # Azure Monitor (the rollout judge)
 
     def execute(self, ctx: ActionContext) -> Outcome:
         cfg = ctx.target_config()
@@ -67,10 +76,17 @@ class OnlineDeployExecutor:
             "submitted_at": ctx.earlier(DeployOutputs).submitted_at,
         }
         run = _Run(self, ctx, cfg, model, name, out)
+        earlier = ctx.earlier(DeployOutputs)
         try:
+            if cfg.rollout is not None and in_progress(earlier, cfg.rollout, ctx.action.attempts):
+                return self._steps(run, cfg.rollout).resume(earlier)
             run.ensure_endpoint()
             run.ensure_deployment()
             out["smoke_test"] = run.smoke()
+            if cfg.rollout is not None:
+                began = self._steps(run, cfg.rollout).begin(DeployOutputs(**out))
+                if began is not None:
+                    return began
             ctx.ensure_desired()  # newest wins: traffic never moves to a version no longer desired
             run.shift_traffic()
             out["deleted"] = run.retire_old()
@@ -82,6 +98,11 @@ class OnlineDeployExecutor:
         except Exception as exc:  # noqa: BLE001 - every failure leaves traffic where it was
             raise explain(exc, f"deploying {model.name} v{model.version} to {cfg.endpoint}/{name}") from exc
         return Outcome.done(DeployOutputs(**out, phase="done"))
+
+    def _steps(self, run: _Run, rollout: OnlineRollout) -> OnlineRolloutSteps:
+        from shared.executors.rollout_online import OnlineRolloutSteps
+
+        return OnlineRolloutSteps(run, rollout, self._metrics_credential)
 
 
 class _Run:

@@ -3,9 +3,10 @@
 The target's history is its succeeded deploy and rollback actions, in the order they finished,
 as a stack: a deploy puts its version on top, a rollback takes the version it moved away from
 off (so a second rollback goes further back, never forth again) and puts the one it restored on
-top. Without `--to` a rollback goes to the version under the top; the executor then checks that
-the target really kept it (a retired local server, an online deployment at 0%, an older web
-service) and refuses when it did not.
+top. During a rollout (a deploy waiting between its steps) a rollback stops it: the version still
+serving gets all traffic back. Otherwise, without `--to` a rollback goes to the version under the
+top; the executor then checks that the target really kept it (a retired local server, an online
+deployment at 0%, an older web service) and refuses when it did not.
 
 `modelops undeploy` stops a local target's servers and forgets them, so it empties the stack: it is
 recorded in the ledger as an `undeploy` report, read here. (Before it was, a rollback after an
@@ -19,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.config.schema import ReactorConfig
-from shared.domain.actions import DEPLOY, ROLLBACK, SUCCEEDED, Action, PlannedAction, source_scope
+from shared.domain.actions import DEPLOY, ROLLBACK, SUCCEEDED, WAITING, Action, PlannedAction, source_scope
 from shared.domain.clock import parse_dt
-from shared.domain.outputs import ModelLocation
+from shared.domain.outputs import DeployOutputs, ModelLocation
 from shared.domain.params import ActionParams
 from shared.errors import Conflict, NotFound
 from shared.ledger.base import Ledger
@@ -71,7 +72,11 @@ def plan_rollback(
     if not stack:
         raise Conflict(f"nothing to roll back on {target}: this reactor has deployed nothing there yet", field="target")
     current = stack[-1]
-    if to is not None:
+    rolling = None if to is not None else _rolling_out(ledger, target, model)
+    if rolling is not None:
+        # a rollout under way: the version still serving takes all traffic back, the rollout stops
+        goal, current = current, Served(rolling.model_name, rolling.model_version, rolling)
+    elif to is not None:
         wanted = (model or current.model_name, str(to))
         if wanted == current.ident[1:]:
             return None, current
@@ -120,6 +125,21 @@ def plan_rollback(
         qualifier=f"from:{current.model_name}:{current.model_version}",
     )
     return planned, current
+
+
+def _rolling_out(ledger: Ledger, target: str, model: str | None) -> Action | None:
+    """A deploy of ``target`` in the middle of a rollout (between its steps), if one is."""
+    for action in ledger.list_actions(kind=DEPLOY, status=WAITING, limit=1000):
+        outputs = action.outputs
+        if (
+            action.target == target
+            and (model is None or action.model_name == model)
+            and isinstance(outputs, DeployOutputs)
+            and outputs.rollout_step is not None
+            and not outputs.rollout_failed
+        ):
+            return action
+    return None
 
 
 def _finished(served: Served) -> str:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from shared.adapters.target_readers import Serving, read_legacy, read_local, read_online
 from shared.domain.actions import DEPLOY, QUEUED, ROLLBACK, RUNNING, SUCCEEDED, WAITING, Action, line_of, serving_line
 from shared.domain.desired import DOWN as DOWN_STATE
-from shared.domain.desired import NOTHING, SERVING, UNKNOWN, Actual, Desired, LineStatus, judge
+from shared.domain.desired import NOTHING, PROGRESSING, SERVING, UNKNOWN, Actual, Desired, LineStatus, judge
+from shared.executors.rollout import rollout_note
 from shared.service.desired import Declaration, declarations
 from shared.service.reactor import Reactor
 
@@ -52,13 +53,16 @@ def line_statuses(
     for line in declared_lines(reactor, sources, aliases or {}):
         actual = read_actual(reactor, line, history, targets)
         last = _last_switch(history, line.key)
-        flight = next((a.model_version for a in active if a.kind == DEPLOY and line_of(a) == line.key), None)
+        flying = next((a for a in active if a.kind == DEPLOY and line_of(a) == line.key), None)
+        flight = flying.model_version if flying is not None else None
         pin = reactor.desired.pin_of(line.key) if reactor.desired else None
         decl = line.declaration
         if pin is not None and reactor.desired is not None:
             pin = pin if reactor.desired.pin_holds(pin, line.desired, line.source, line.model, decl.alias) else None
         desired = Desired(line.desired, decl.rule, decl.alias, decl.stage)
         sync, reason = judge(desired, actual, last_deployed=last, in_flight=flight, pin=pin)
+        if sync == PROGRESSING and flying is not None:
+            reason += rollout_note(flying.outputs)
         out.append(LineStatus(line.target, line.source, line.model, desired, actual, sync, reason))
     return out
 

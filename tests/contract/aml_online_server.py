@@ -12,13 +12,24 @@ Failure scenarios, set on ``deployment_outcome`` for the next deployment PUTs:
 ``quota`` (synchronous 400 QuotaExceeded), ``failed`` (LRO ends Failed), ``stuck`` (LRO never ends).
 ``endpoint_conflicts`` answers the next endpoint PUTs with ARM's 409 Conflict error, one per entry:
 ``ongoing`` (another operation runs on the endpoint, with Retry-After) or ``taken`` (the name is in use).
+
+Traffic and mirrored traffic, as the service documents them: `traffic` values add up to 0 or 100 and
+`mirrorTraffic` to at most 50 (the spec's OnlineEndpointProperties), for one deployment only, never a
+Kubernetes endpoint (how-to-safely-rollout-online-endpoints.md, "Mirroring has the following
+limitations"); a request that names its deployment is not mirrored. Without the header a request goes
+to a deployment drawn by the traffic weights (a seeded draw: runs repeat), and is copied to the mirrored
+deployment at its percentage, that answer discarded. Every scored request is kept in ``requests`` (time,
+deployment, status, latency): the Monitor metrics contract (monitor_metrics_server.py) reads it.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,6 +71,17 @@ KUBERNETES_DEFAULTS: dict[str, Any] = {
 Scorer = Callable[[str, dict[str, Any]], tuple[int, Any]]  # (model ARM id, request) -> (status, body)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One request a deployment answered (mirrored copies included), as Azure Monitor counts it."""
+
+    at: float  # epoch seconds
+    endpoint: str
+    deployment: str
+    status: int
+    latency_ms: float
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
@@ -97,6 +119,8 @@ class AmlOnlineContract:
         self.operations: dict[str, dict[str, Any]] = {}
         self.log: list[tuple[str, str]] = []
         self.scored: list[dict[str, Any]] = []
+        self.requests: list[Scored] = []
+        self._draw = random.Random(0)  # noqa: S311 - a routing draw, not a secret
         self._lock = threading.Lock()
         self.app = self._build()
 
@@ -180,7 +204,8 @@ class AmlOnlineContract:
                 if self.endpoint_conflicts:
                     return _conflict(self.endpoint_conflicts.pop(0), name)
                 traffic = {k: int(v) for k, v in (props.get("traffic") or {}).items()}
-                problem = self._traffic_problem(name, traffic)
+                mirror = {k: int(v) for k, v in (props.get("mirrorTraffic") or {}).items() if int(v)}
+                problem = self._traffic_problem(name, traffic) or self._mirror_problem(name, mirror, props, traffic)
                 if problem:
                     return _error(400, "BadArgument", problem)
                 created = name not in self.endpoints
@@ -217,6 +242,7 @@ class AmlOnlineContract:
 
                 def done() -> None:
                     resource["properties"]["traffic"] = traffic
+                    resource["properties"]["mirrorTraffic"] = mirror
                     resource["properties"]["provisioningState"] = "Succeeded"
 
                 op = self._start_operation(done)
@@ -325,20 +351,52 @@ class AmlOnlineContract:
             if request.headers.get("authorization") != f"Bearer {self.keys[endpoint]}":
                 return JSONResponse({"message": "key_auth_access_denied"}, status_code=401)
             chosen = request.headers.get("azureml-model-deployment")
+            payload = await request.json()
             if not chosen:
-                live = [d for d, share in self.traffic(endpoint).items() if share]
+                live = {d: share for d, share in self.traffic(endpoint).items() if share}
                 if not live:
                     return JSONResponse({"message": "no deployment has traffic"}, status_code=424)
-                chosen = live[0]
+                with self._lock:
+                    chosen = self._draw.choices(list(live), weights=list(live.values()))[0]
+                    mirrored = self.endpoints[endpoint]["properties"].get("mirrorTraffic") or {}
+                    copies = [d for d, share in mirrored.items() if self._draw.random() * 100 < share]
+                for shadow in copies:  # the shadow's answer is discarded, its figures are not
+                    self._score(endpoint, shadow, payload)
             deployment = self.deployments[endpoint].get(chosen)
             if deployment is None or deployment["properties"]["provisioningState"] != "Succeeded":
                 return JSONResponse({"message": f"deployment {chosen} is not ready"}, status_code=404)
-            payload = await request.json()
             self.scored.append({"deployment": chosen, "payload": payload})
-            status, answer = self.scorer(deployment["properties"]["model"], payload)
-            return JSONResponse(answer, status_code=status)
+            status, answer = self._score(endpoint, chosen, payload)
+            return JSONResponse(answer, status_code=status, headers={"azureml-model-deployment": chosen})
 
         return app
+
+    def _score(self, endpoint: str, name: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        started = time.perf_counter()
+        status, answer = self.scorer(self.deployments[endpoint][name]["properties"]["model"], payload)
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.requests.append(Scored(time.time(), endpoint, name, status, latency_ms))
+        return status, answer
+
+    def _mirror_problem(
+        self, endpoint: str, mirror: dict[str, int], props: dict[str, Any], traffic: dict[str, int]
+    ) -> str | None:
+        if not mirror:
+            return None
+        if props.get("compute") or (self.endpoints.get(endpoint, {}).get("properties", {}).get("compute")):
+            return "mirror traffic is not supported for Kubernetes online endpoints"
+        if len(mirror) > 1:
+            return "mirror traffic can be set for one deployment only"
+        if sum(mirror.values()) > 50:
+            return "mirror traffic values need to sum to at most 50"
+        for name in mirror:
+            if self.deployments.get(endpoint, {}).get(name, {}).get("properties", {}).get("provisioningState") != (
+                "Succeeded"
+            ):
+                return f"mirror traffic refers to deployment {name} which does not exist or is not Succeeded"
+            if traffic.get(name):
+                return f"deployment {name} cannot receive live and mirror traffic at once"
+        return None
 
     def _traffic_problem(self, endpoint: str, traffic: dict[str, int]) -> str | None:
         existing = self.deployments.get(endpoint, {})

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.local_deployments import LocalDeploymentStore, stop_deployment
+from shared.adapters.local_routers import LocalRouterStore, stop_router
 from shared.config.loader import load_config
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import Action, action_key
@@ -89,6 +90,33 @@ class Registry:
             )
         return str(info.registered_model_version)
 
+    def log_flaky(self, name: str, *, pip: list[str] | None = None) -> str:
+        """A pyfunc that answers its own input example (so it passes the smoke test) and fails on
+        every other input: a version only live traffic can judge."""
+        import mlflow
+        from mlflow.models import infer_signature
+        from mlflow.pyfunc import PythonModel
+
+        known = sorted(float(v) for v in self.features.head(3)["a"])
+
+        class Flaky(PythonModel):
+            def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+                if sorted(float(v) for v in model_input["a"]) != known:
+                    raise ValueError("this version fails on any input but its own example")
+                return model_input["a"]
+
+        x = self.features
+        with mlflow.start_run(experiment_id=self._experiment()):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=Flaky(),
+                input_example=x.head(3),
+                signature=infer_signature(x, x["a"]),
+                registered_model_name=name,
+                pip_requirements=pip,
+            )
+        return str(info.registered_model_version)
+
     def log_broken(self, name: str, *, pip: list[str] | None = None) -> str:
         """A pyfunc that loads and answers /ping but fails every prediction."""
         import mlflow
@@ -120,6 +148,8 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     store = LocalDeploymentStore(path)
     for rec in store.list():  # never leave a server behind, whatever failed
         stop_deployment(store, rec)
+    for router in LocalRouterStore(path).list():
+        stop_router(path, router.target)
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,7 @@ def output_links(kind: str, outputs: dict[str, Any]) -> list[OutputLink]:
     o = outputs
     if kind == "deploy":
         rows = [
+            _link("stable endpoint", o.get("router_url")),  # local: the target's router, whatever version serves
             _link("scoring URL", o.get("scoring_url") or o.get("scoring_uri")),
             _link("endpoint", o.get("endpoint_url") or o.get("endpoint")),
             _link("deployment", o.get("deployment") or o.get("service")),

@@ -28,10 +28,12 @@ def deployments(args: argparse.Namespace) -> int:
             model_of(r),
             r.get("url") or r.get("endpoint") or "",
             r.get("status") or ("alive" if r.get("alive") else ""),
+            r.get("router_url") or "",  # a local target's stable endpoint
+            _share(r),
         )
         for r in rows
     ]
-    emit(args.output, rows, cells, ["TARGET", "KIND", "MODEL", "URL", "STATUS"])
+    emit(args.output, rows, cells, ["TARGET", "KIND", "MODEL", "URL", "STATUS", "STABLE URL", "TRAFFIC"])
     return 0
 
 
@@ -50,3 +52,11 @@ def undeploy(args: argparse.Namespace) -> int:
         return 0
     emit(args.output, result, cells, ["TARGET", "MODEL", "URL", "PID", "STATUS"])
     return 0
+
+
+def _share(row: dict[str, object]) -> str:
+    """A local version's share of its target's traffic through the router (and its mirrored share)."""
+    if row.get("weight") is None:
+        return ""
+    mirror = f" (+{row['mirror']}% mirrored)" if row.get("mirror") else ""
+    return f"{row['weight']}%{mirror}"

@@ -1,0 +1,131 @@
+"""A `local` target rolled out in steps through its router (shared/executors/rollout.py says how a
+rollout goes): the router splits the stable endpoint's traffic by the phase's weights, mirrors where
+asked, and counts the new version's requests per phase (its window), which the judge reads.
+
+During the rollout the new server's row stays `starting` and the old one `serving`; after the last
+step passes, the new one is promoted and the old one retired, as a switch at once would. A failed
+judgement sends all traffic back to the old version and keeps the new server running at 0% for a look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from shared.adapters.local_deployments import LocalDeploymentRecord, LocalDeploymentStore, is_alive
+from shared.adapters.local_routers import RouterRecord, route_id, route_to, router_figures
+from shared.config.deployments import LocalDeployment
+from shared.domain.outputs import DeployOutputs
+from shared.errors import PermanentError
+from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.deploy_local import scope_of, switch
+from shared.executors.rollout import (
+    FAILED,
+    HOLD,
+    Figures,
+    Phase,
+    began,
+    hold_left,
+    judge,
+    judged,
+    phases,
+    started,
+)
+
+
+class LocalRollout:
+    def __init__(
+        self, ctx: ActionContext, cfg: LocalDeployment, store: LocalDeploymentStore, router: RouterRecord
+    ) -> None:
+        assert cfg.rollout is not None
+        self.ctx, self.cfg, self.store, self.router, self.rollout = ctx, cfg, store, router, cfg.rollout
+        self.phases = phases(cfg.rollout)
+
+    def begin(self, candidate: LocalDeploymentRecord, current: LocalDeploymentRecord, out: DeployOutputs) -> Outcome:
+        return self._apply(0, candidate, current, began(out, [route_id(current)]))
+
+    def resume(self, model: ModelRef) -> Outcome:
+        ctx = self.ctx
+        out = ctx.earlier(DeployOutputs)
+        step = out.rollout_step or 0
+        candidate = self.store.find(ctx.action.target, model.name, model.version, scope_of(ctx))
+        current = self._old(out)
+        if out.rollout_failed:
+            raise PermanentError(out.rollout_failed)
+        ctx.ensure_desired()  # overtaken during the hold: end superseded, touching nothing
+        if candidate is None or current is None:
+            gone = "the new version's server" if candidate is None else f"the old version ({out.rollout_from})"
+            raise PermanentError(f"rollout of {model.uri} on {ctx.action.target} stopped: {gone} is no longer recorded")
+        state = self.router.state()
+        if state is None or state.window != out.rollout_window:
+            raise PermanentError(
+                f"rollout of {model.uri} on {ctx.action.target} stopped at {self.phases[step].label()}: its "
+                f"traffic was changed meanwhile (now {state.weights() if state else {}}): a rollback or another deploy"
+            )
+        left = hold_left(out, self.rollout.hold_seconds)
+        if left > 0:
+            return Outcome.waiting(left, out)  # an early re-check (a redelivery): the hold goes on
+        if not is_alive(candidate):
+            return self._restore(candidate, current, out, f"the new version's server (pid {candidate.pid}) died")
+        figures = self._figures(candidate, out.rollout_window or "")
+        verdict = judge(figures, self.rollout.judge, extra_holds=out.rollout_extra_holds or 0)
+        out = judged(out, figures, verdict)
+        label = self.phases[step].label()
+        ctx.progress(
+            f"{label} judged {verdict.decision}: {figures.describe()}; {'; '.join(verdict.reasons)}".rstrip("; ")
+        )
+        if verdict.decision == HOLD:
+            return Outcome.waiting(self.rollout.hold_seconds, out)
+        if verdict.decision == FAILED:
+            return self._restore(
+                candidate, current, out, f"{label} judged failed: {'; '.join(verdict.reasons)} ({figures.describe()})"
+            )
+        if step + 1 < len(self.phases):
+            return self._apply(step + 1, candidate, current, out)
+        ctx.ensure_desired()  # newest wins: a version no longer desired is never promoted
+        done = switch(ctx, self.cfg, self.store, self.router, candidate, out)
+        return Outcome.done(replace(done, rollout_step=len(self.phases)))  # past the last phase: finished
+
+    def _apply(
+        self, step: int, candidate: LocalDeploymentRecord, current: LocalDeploymentRecord, out: DeployOutputs
+    ) -> Outcome:
+        phase: Phase = self.phases[step]
+        self.ctx.ensure_desired()  # a version no longer desired moves no traffic (it ends superseded)
+        if phase.kind == "mirror":
+            state = route_to(self.router, [(current, 100), (candidate, 0)], mirror=(candidate, phase.percent))
+        else:
+            state = route_to(self.router, [(current, 100 - phase.percent), (candidate, phase.percent)])
+        mirror = {state.mirror.id: state.mirror.percent} if state.mirror else None
+        hold = self.rollout.hold_seconds
+        out = started(out, step, phase, window=state.window, traffic=state.weights(), mirror=mirror, hold_s=hold)
+        self.ctx.progress(f"{self.ctx.action.target}: {phase.label()} to {route_id(candidate)}; holding {hold:g}s")
+        return Outcome.waiting(hold, replace(out, traffic=state.weights()))
+
+    def _restore(
+        self, candidate: LocalDeploymentRecord, current: LocalDeploymentRecord, out: DeployOutputs, why: str
+    ) -> Outcome:
+        """All traffic back to the old version; the action fails on its next (immediate) re-check, so the
+        figures are recorded first and a crash in between fails it all the same."""
+        state = route_to(self.router, [(current, 100), (candidate, 0)])
+        message = (
+            f"rollout of {route_id(candidate)} on {self.ctx.action.target} rolled back: {why}. All traffic is back on "
+            f"{route_id(current)}; the new version keeps running at 0% for a look ({candidate.url}/invocations)"
+        )
+        self.ctx.progress(message)
+        failed = replace(out, rollout_failed=message, rollout_attempt=self.ctx.action.attempts, traffic=state.weights())
+        return Outcome.waiting(0.0, failed)
+
+    def _old(self, out: DeployOutputs) -> LocalDeploymentRecord | None:
+        wanted = set(out.rollout_from or ())
+        found = [r for r in self.store.list() if r.target == self.ctx.action.target and route_id(r) in wanted]
+        return found[0] if found else None
+
+    def _figures(self, candidate: LocalDeploymentRecord, window: str) -> Figures:
+        raw = router_figures(self.router, window).get(route_id(candidate), {})
+        count_4xx = self.rollout.judge is not None and self.rollout.judge.count_4xx
+        errors = int(raw.get("errors_5xx", 0)) + (int(raw.get("errors_4xx", 0)) if count_4xx else 0)
+        return Figures(
+            requests=int(raw.get("requests", 0)),
+            errors=errors,
+            latency_p99_ms=raw.get("latency_p99_ms"),
+            errors_4xx=int(raw.get("errors_4xx", 0)),
+        )
