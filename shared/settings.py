@@ -25,6 +25,7 @@ DEFAULT_TABLE = "modelopsledger"
 DEFAULT_QUEUE = "modelops-actions"
 STATE_BACKENDS = ("sqlite", "azure")
 DEFAULT_OPS_ROLE = "ModelOps.Operator"
+DEFAULT_APPROVER_ROLE = "ModelOps.Approve"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 
 
@@ -60,6 +61,8 @@ class OpsAuthSettings:
     authority: str = DEFAULT_AUTHORITY  # MODELOPS_OPS_AUTHORITY: Entra authority host (sovereign clouds)
     open_reads: bool = False  # MODELOPS_OPS_OPEN_READS: GET routes without a credential
     in_azure: bool = False  # WEBSITE_INSTANCE_ID is set: no credential configured means no ops access
+    approver_token: str | None = None  # MODELOPS_APPROVER_TOKEN: decides approvals (else the ops token does)
+    approver_role: str = DEFAULT_APPROVER_ROLE  # MODELOPS_APPROVER_ROLE: app role that decides approvals
 
     @property
     def configured(self) -> bool:
@@ -235,6 +238,8 @@ def _ops_auth(env: Mapping[str, str]) -> OpsAuthSettings:
         authority=(env.get("MODELOPS_OPS_AUTHORITY") or DEFAULT_AUTHORITY).rstrip("/"),
         open_reads=_bool(env, "MODELOPS_OPS_OPEN_READS"),
         in_azure=_in_azure(env),
+        approver_token=env.get("MODELOPS_APPROVER_TOKEN") or None,
+        approver_role=env.get("MODELOPS_APPROVER_ROLE") or DEFAULT_APPROVER_ROLE,
     )
 
 

@@ -1,7 +1,9 @@
 """Publish every finished action as a CloudEvent to an Event Grid custom topic.
 
 Event type ``modelops.action.succeeded`` / ``modelops.action.failed`` (skipped actions are never
-run, so never published), source ``/modelops-reactor``, subject
+run, so never published); an approval also publishes ``modelops.approval.requested`` when it starts
+waiting and ``modelops.approval.decided`` beside its outcome once someone decided, so that a team
+can route both to chat. Source ``/modelops-reactor``, subject
 ``models/<name>/versions/<version>``; data is the action's summary: no params (they hold
 connection details) and outputs with secret-looking values removed.
 Auth: the topic access key (``aeg-sas-key``) from MODELOPS_OUTCOME_TOPIC_KEY, else Entra ID
@@ -17,7 +19,7 @@ from typing import Any
 
 from shared import telemetry
 from shared.adapters.credentials import azure_credential
-from shared.domain.actions import SUCCEEDED, Action
+from shared.domain.actions import APPROVE, SUCCEEDED, WAITING, Action
 from shared.settings import OutcomeTopicSettings
 
 log = logging.getLogger("modelops.outcomes")
@@ -59,6 +61,16 @@ def action_summary(action: Action) -> dict[str, Any]:
     }
 
 
+def event_types(action: Action) -> list[str]:
+    """The CloudEvent types an action's state is published as."""
+    if action.kind == APPROVE and action.status == WAITING:
+        return ["modelops.approval.requested"]
+    types = [f"modelops.action.{'succeeded' if action.status == SUCCEEDED else 'failed'}"]
+    if action.kind == APPROVE and getattr(action.outputs, "decision", None):
+        types.append("modelops.approval.decided")
+    return types
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
@@ -97,17 +109,17 @@ class OutcomePublisher:
     def publish(self, action: Action) -> None:
         from azure.core.messaging import CloudEvent
 
-        outcome = "succeeded" if action.status == SUCCEEDED else "failed"
-        event = CloudEvent(
-            source=SOURCE,
-            type=f"modelops.action.{outcome}",
-            subject=f"models/{action.model_name}/versions/{action.model_version}",
-            data=action_summary(action),
-        )
-        self._client.send([event], **self._options)
-        log.info(
-            "published %s for %s", event.type, action.id, extra={"action_id": action.id, "event_id": action.event_id}
-        )
+        subject = f"models/{action.model_name}/versions/{action.model_version}"
+        data = action_summary(action)
+        events = [CloudEvent(source=SOURCE, type=kind, subject=subject, data=data) for kind in event_types(action)]
+        self._client.send(events, **self._options)
+        for event in events:
+            log.info(
+                "published %s for %s",
+                event.type,
+                action.id,
+                extra={"action_id": action.id, "event_id": action.event_id},
+            )
 
     def close(self) -> None:
         self._client.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry, DatabricksRegistry, MlflowRegistry
 from shared.errors import PermanentError
@@ -45,3 +46,11 @@ def redact(uri: str) -> str:
             host += f":{parts.port}"
         return urlunsplit((parts.scheme, host, parts.path, "", ""))
     return uri
+
+
+def mlflow_version_page(tracking_uri: Any, name: Any, version: Any) -> str | None:
+    """The MLflow UI page of a model version, for a registry served over HTTP (`#/models/<name>/versions/<v>`)."""
+    parts = urlsplit(tracking_uri) if isinstance(tracking_uri, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or not name or not version:
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/models/{quote(str(name), safe='')}/versions/{quote(str(version), safe='')}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared import __version__, telemetry
-from shared.api import errors, hooks, openapi, ops, plan, rollback, status
+from shared.api import approvals, errors, hooks, openapi, ops, plan, rollback, status
 from shared.api.deps import ReactorSource
 from shared.api.opsauth import OpsGuard
+from shared.api.ui import approvals as ui_approvals
 from shared.api.ui import routes as ui
 
 
@@ -36,5 +37,7 @@ def create_app(container: ReactorSource) -> FastAPI:
     app.include_router(ui.public)
     app.include_router(rollback.router)
     app.include_router(status.router)
+    app.include_router(approvals.router)
+    app.include_router(ui_approvals.router)
     openapi.install(app, guard, container.config)
     return app

@@ -114,7 +114,7 @@ def replay(
 def list_actions(
     model: str | None = None,
     version: str | None = None,
-    kind: Literal["register", "deploy", "batch_score", "rollback"] | None = None,
+    kind: Literal["register", "deploy", "batch_score", "rollback", "validate", "approve"] | None = None,
     status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),

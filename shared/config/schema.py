@@ -19,6 +19,7 @@ from shared.config.deployments import (
     LocalDeployment,
     ManagedOnlineDeployment,
 )
+from shared.config.gates import ApprovalConfig, ValidationConfig
 from shared.config.reconcile import ReconcileConfig
 from shared.config.registries import (
     AzureMLRegistry,
@@ -29,7 +30,7 @@ from shared.config.registries import (
 )
 from shared.config.retention import RetentionConfig
 from shared.config.sources import LEGACY_SOURCE_NAMES, SOURCE_KINDS, SourceConfig
-from shared.domain.actions import ACTION_KINDS
+from shared.domain.actions import STEP_KINDS
 from shared.domain.events import KINDS
 
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -48,6 +49,8 @@ TargetConfig = (
     | LocalBatch
     | SparkLocalBatch
     | DatabricksBatch
+    | ValidationConfig
+    | ApprovalConfig
 )
 
 
@@ -61,6 +64,16 @@ TARGET_CLASSES: dict[str, tuple[type, ...]] = {
     "register": target_classes(RegistryConfig),
     "deploy": target_classes(DeploymentConfig),
     "batch_score": target_classes(BatchConfig),
+    "validate": (ValidationConfig,),
+    "approve": (ApprovalConfig,),
+}
+# the config section each step kind names an entry of
+SECTIONS = {
+    "register": "registries",
+    "deploy": "deployments",
+    "batch_score": "batch",
+    "validate": "validations",
+    "approve": "approvals",
 }
 
 
@@ -77,28 +90,37 @@ class MetricGate(ConfigModel):
 
 
 class RuleAction(ConfigModel):
-    """One step of a rule: exactly one of register/deploy/batch_score, naming a target."""
+    """One step of a rule: exactly one of register/deploy/batch_score/validate/approve, naming a target."""
 
     register_: str | None = Field(default=None, alias="register", description="name of a `registries:` entry")
     deploy: str | None = Field(default=None, description="name of a `deployments:` entry")
     batch_score: str | None = Field(default=None, description="name of a `batch:` entry")
+    validate_: str | None = Field(default=None, alias="validate", description="name of a `validations:` entry")
+    approve: str | None = Field(default=None, description="name of an `approvals:` entry")
     name: str | None = Field(default=None, description="model name in the target registry (register only)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> RuleAction:
-        given = [k for k in ACTION_KINDS if self._step(k)]
+        given = [k for k in STEP_KINDS if self._step(k)]
         if len(given) != 1:
-            raise ValueError("each `do:` step names exactly one of register, deploy, batch_score")
+            raise ValueError(f"each `do:` step names exactly one of {', '.join(STEP_KINDS)}")
         if self.name and not self.register_:
             raise ValueError("`name` applies to register steps only")
         return self
 
     def _step(self, kind: str) -> str | None:
-        return {"register": self.register_, "deploy": self.deploy, "batch_score": self.batch_score}[kind]
+        steps = {
+            "register": self.register_,
+            "deploy": self.deploy,
+            "batch_score": self.batch_score,
+            "validate": self.validate_,
+            "approve": self.approve,
+        }
+        return steps[kind]
 
     @property
     def kind(self) -> str:
-        return next(k for k in ACTION_KINDS if self._step(k))
+        return next(k for k in STEP_KINDS if self._step(k))
 
     @property
     def target(self) -> str:
@@ -163,6 +185,12 @@ class ReactorConfig(ConfigModel):
     registries: dict[str, RegistryConfig] = Field(default_factory=dict, description="register targets")
     deployments: dict[str, DeploymentConfig] = Field(default_factory=dict, description="deploy targets")
     batch: dict[str, BatchConfig] = Field(default_factory=dict, description="batch_score targets")
+    validations: dict[str, ValidationConfig] = Field(
+        default_factory=dict, description="validate steps: holdout data, model_type, baseline alias, thresholds"
+    )
+    approvals: dict[str, ApprovalConfig] = Field(
+        default_factory=dict, description="approve steps: expiry and the tag that approves too"
+    )
     rules: list[Rule] = Field(default_factory=list, description="event -> actions")
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig, description="stale resource cleanup")
     worker: WorkerConfig = Field(default_factory=WorkerConfig, description="worker tuning")
@@ -253,6 +281,8 @@ class ReactorConfig(ConfigModel):
             "deploy": self.deployments,
             "batch_score": self.batch,
             "rollback": self.deployments,
+            "validate": self.validations,
+            "approve": self.approvals,
         }
         return sections[kind]
 
@@ -279,7 +309,8 @@ class ReactorConfig(ConfigModel):
                         "rename the source",
                     )
                 )
-        section = {"register": "registries", "deploy": "deployments", "batch_score": "batch"}
+        section = SECTIONS
+        problems += gate_problems(self)
         for i, rule in enumerate(self.rules):
             for j, step in enumerate(rule.do):
                 if step.target not in self.targets(step.kind):
@@ -302,3 +333,18 @@ class ReactorConfig(ConfigModel):
                         )
                     )
         return problems
+
+
+def gate_problems(config: ReactorConfig) -> list[tuple[str, str, str]]:
+    """Thresholds on metrics a validation's model_type cannot produce."""
+    problems: list[tuple[str, str, str]] = []
+    for name, validation in config.validations.items():
+        for metric, why in validation.metric_problems():
+            problems.append(
+                (
+                    f"validations.{name}.thresholds.{metric}",
+                    why,
+                    "use one of those metrics, or change model_type",
+                )
+            )
+    return problems

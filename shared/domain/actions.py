@@ -15,6 +15,9 @@ REGISTER = "register"
 DEPLOY = "deploy"
 BATCH_SCORE = "batch_score"
 ACTION_KINDS = (REGISTER, DEPLOY, BATCH_SCORE)
+VALIDATE = "validate"  # gate: score candidate and baseline on holdout data, decide by thresholds
+APPROVE = "approve"  # gate: wait (no worker held) for an approver's decision
+STEP_KINDS = (*ACTION_KINDS, VALIDATE, APPROVE)  # what a rule's `do:` step may be
 RESOLVE_RUN = "resolve_run"  # internal: read a finished run's model and metrics, then plan the rules
 ROLLBACK = "rollback"  # operator: a deployment target back to the version it kept (never planned by rules)
 

@@ -155,12 +155,49 @@ class ResolveRunOutputs(Outputs):
     planned: list[str] | None = None
 
 
+@dataclass(frozen=True)
+class ValidateOutputs(Outputs):
+    """Evidence of a validation: both metric sets and each threshold's verdict (shared/gates.py)."""
+
+    validation: str | None = None  # the `validations:` entry
+    model_name: str | None = None
+    model_version: str | None = None  # the candidate
+    baseline_alias: str | None = None
+    baseline_version: str | None = None  # None: no holder of the alias yet (thresholds only)
+    candidate_metrics: dict[str, float] | None = None
+    baseline_metrics: dict[str, float] | None = None
+    verdicts: list[dict[str, object]] | None = None  # [{metric, candidate, baseline, threshold..., passed, why}]
+    passed: bool | None = None
+    rows: int | None = None
+    data: str | None = None
+    candidate_run_id: str | None = None  # the evaluation runs, in the candidate's tracking server
+    baseline_run_id: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ApproveOutputs(Outputs):
+    """A gate waiting for a person: when it was asked, until when, and the decision once made."""
+
+    approval: str | None = None  # the `approvals:` entry
+    requested_at: str | None = None  # ISO 8601
+    expires_at: str | None = None
+    tag: str | None = None  # the tag that also approves (`approved` on the source version)
+    decision: str | None = None  # approve | reject
+    decided_by: str | None = None
+    decided_at: str | None = None
+    comment: str | None = None
+    via: str | None = None  # api | cli | ui | tag
+
+
 OUTPUT_TYPES: dict[str, type[Outputs]] = {
     "register": RegisterOutputs,
     "deploy": DeployOutputs,
     "batch_score": BatchScoreOutputs,
     "resolve_run": ResolveRunOutputs,
     "rollback": RollbackOutputs,
+    "validate": ValidateOutputs,
+    "approve": ApproveOutputs,
 }
 
 

@@ -40,6 +40,7 @@ class Outcome:
 
     outputs: Outputs
     recheck_after_seconds: float | None = None  # set: remote work still running; call again later
+    announce: bool = False  # waiting on someone (an approval): tell the outcome sink now, not only when done
 
     @classmethod
     def done(cls, outputs: Outputs) -> Outcome:

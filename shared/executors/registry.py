@@ -16,9 +16,10 @@ from shared.config.deployments import (
     LocalDeployment,
     ManagedOnlineDeployment,
 )
+from shared.config.gates import ApprovalConfig, ValidationConfig
 from shared.config.registries import AzureMLRegistry, AzureMLSharedRegistry, DatabricksRegistry, MlflowRegistry
 from shared.config.schema import SourceConfig
-from shared.domain.actions import BATCH_SCORE, DEPLOY, REGISTER, RESOLVE_RUN, ROLLBACK
+from shared.domain.actions import APPROVE, BATCH_SCORE, DEPLOY, REGISTER, RESOLVE_RUN, ROLLBACK, VALIDATE
 from shared.errors import PermanentError
 from shared.executors.base import Executor
 
@@ -91,6 +92,18 @@ def _rollback_legacy() -> Executor:
     return LegacyRollbackExecutor()
 
 
+def _validate() -> Executor:
+    from shared.executors.validate import ValidateExecutor
+
+    return ValidateExecutor()
+
+
+def _approve() -> Executor:
+    from shared.executors.approve import ApproveExecutor
+
+    return ApproveExecutor()
+
+
 def _resolve_run() -> Executor:
     from shared.executors.resolve_run import ResolveRunExecutor
 
@@ -116,6 +129,8 @@ FACTORIES: dict[tuple[str, type], ExecutorFactory] = {
     (ROLLBACK, KubernetesOnlineDeployment): _rollback_online,
     (ROLLBACK, AciDeployment): _rollback_legacy,
     (ROLLBACK, AksDeployment): _rollback_legacy,
+    (VALIDATE, ValidationConfig): _validate,
+    (APPROVE, ApprovalConfig): _approve,
 }
 
 

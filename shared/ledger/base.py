@@ -154,6 +154,16 @@ class Ledger(Protocol):
         """Record a failed attempt: retry at ``retry_at``, or fail for good (and skip dependents)."""
         ...
 
+    def decide(self, action_id: str, decision: Outputs, line: str) -> Action | None:
+        """Record a person's decision on a waiting action (who, when, comment: ``decision``, the
+        action's own outputs), logged as ``line``, and make it due now. None when the action does
+        not wait or was decided already (the first decision stands)."""
+        ...
+
+    def wake(self, action_id: str, line: str) -> bool:
+        """Make a waiting action due now (a hint that what it waits for may have happened)."""
+        ...
+
     def supersede(self, action_id: str, worker_id: str, reason: str) -> bool:
         """A deploy no longer desired ends `superseded` (switching nothing); its dependents are skipped."""
         ...

@@ -259,6 +259,20 @@ class LedgerCore(LedgerReads, LedgerPruning):
                 self._skip_dependents(action_id)
             return step is not None
 
+    def decide(self, action_id: str, decision: Outputs, line: str) -> Action | None:
+        """Record a decision on a waiting action and make it due now (transitions.decide); the
+        action after, or None when refused (not waiting, or decided already)."""
+        decide = partial(transitions.decide, decision=decision, now=self._clock(), line=line)
+        with self._store.unit_of_work():
+            step = self._apply(self._store.load(action_id), decide)
+            return step.action if step is not None else None
+
+    def wake(self, action_id: str, line: str) -> bool:
+        """Make a waiting action due now (transitions.wake); False when it does not wait."""
+        decide = partial(transitions.wake, now=self._clock(), line=line)
+        with self._store.unit_of_work():
+            return self._apply(self._store.load(action_id), decide) is not None
+
     def supersede(self, action_id: str, worker_id: str, reason: str) -> bool:
         decide = partial(transitions.supersede, worker=worker_id, reason=reason, now=self._clock())
         with self._store.unit_of_work():

@@ -222,3 +222,20 @@ def requeue(a: Action, *, include_succeeded: bool) -> Transition | None:
         forced = replace(fresh, generation=a.generation + 1, outputs=empty_outputs(a.kind))
         return Transition(forced, (f"forced re-run: attempt generation {forced.generation} (was succeeded)",))
     return Transition(fresh, (f"requeued by replay (was {a.status})",))
+
+
+def decide(a: Action, decision: Outputs, now: datetime, line: str) -> Transition | None:
+    """Record a person's decision on a waiting action (an approval) and make it due now, so that its
+    executor acts on it at once. Refused unless the action waits, or when a decision is recorded
+    already (the first decision stands): ``decision`` must set the field ``decision``."""
+    if a.status != WAITING or getattr(a.outputs, "decision", None):
+        return None
+    recorded = replace(a, outputs=a.outputs.merged(decision), not_before=now)
+    return Transition(recorded, (line,))
+
+
+def wake(a: Action, now: datetime, line: str) -> Transition | None:
+    """Make a waiting action due now (a hint arrived, e.g. the tag that approves it was set)."""
+    if a.status != WAITING or (a.not_before is not None and a.not_before <= now):
+        return None
+    return Transition(replace(a, not_before=now), (line,))

@@ -13,7 +13,7 @@ from typing import Any
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import ACTION_KINDS, Action, PlannedAction
 from shared.domain.clock import Clock, now_utc
-from shared.domain.events import MOVES, OPERATOR, ModelEvent, event_from_payload
+from shared.domain.events import MODEL_VERSION_TAG_SET, MOVES, OPERATOR, ModelEvent, event_from_payload
 from shared.errors import BadRequest
 from shared.executors.registry import ExecutorRegistry
 from shared.ledger.base import IntakeResult, Ledger
@@ -112,6 +112,10 @@ class Reactor:
             " (duplicate)" if result.duplicate else "",
             extra={"event_id": result.event_id},
         )
+        if event.kind == MODEL_VERSION_TAG_SET and self.config.approvals and event.model_name and event.model_version:
+            from shared.service.approvals import apply_approval_tags
+
+            apply_approval_tags(self, event.source, event.model_name, event.model_version, event.tags)
         now = [i for i in result.dispatch if i not in result.redelivery]
         if now:
             self.dispatcher.dispatch(now)

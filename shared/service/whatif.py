@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.config.reach import rule_sources
 from shared.config.schema import ReactorConfig, Rule
+from shared.domain.actions import APPROVE, VALIDATE, PlannedAction
 from shared.domain.events import KINDS, RUN_KINDS, ModelEvent
 from shared.errors import BadRequest
 from shared.ingest.payloads import payload_events
@@ -67,10 +68,10 @@ def _require_source(config: ReactorConfig, source: str) -> None:
 
 def what_if(config: ReactorConfig, event: ModelEvent) -> dict[str, Any]:
     """The explanation of one event as the API and the CLI show it."""
-    return describe(event, explain(config, event))
+    return describe(event, explain(config, event), config)
 
 
-def describe(event: ModelEvent, explained: Explanation) -> dict[str, Any]:
+def describe(event: ModelEvent, explained: Explanation, config: ReactorConfig | None = None) -> dict[str, Any]:
     keys = [a.key for a in explained.plan]
     actions = [
         {
@@ -84,6 +85,11 @@ def describe(event: ModelEvent, explained: Explanation) -> dict[str, Any]:
         }
         for a in explained.plan
     ]
+    if config is not None:
+        for action, planned in zip(actions, explained.plan, strict=True):
+            note = gate_note(config, planned, explained.plan)
+            if note:
+                action["gate"] = note
     return {
         "event": event.summary(),
         "actions": actions,
@@ -130,3 +136,29 @@ def _example(config: ReactorConfig, rule: Rule, kind: str, source: str) -> Model
         metrics=metrics,
         model_uri="runs:/example-run/model" if runs else None,
     )
+
+
+def gate_note(config: ReactorConfig, planned: PlannedAction, plan: list[PlannedAction]) -> str | None:
+    """What a gate step does: the validation it runs, or the approval it waits for and what it holds."""
+    version = f"{planned.model_name} v{planned.model_version}"
+    if planned.kind == VALIDATE and planned.target in config.validations:
+        v = config.validations[planned.target]
+        against = f"against the holder of {v.baseline}" if v.baseline else "against thresholds only"
+        bars = []
+        for metric, bar in v.thresholds.items():
+            sign = ">=" if bar.greater_is_better else "<="
+            parts = [f"{metric} {sign} {bar.threshold:g}"] if bar.threshold is not None else [metric]
+            if bar.min_absolute_change is not None:
+                parts.append(f"+{bar.min_absolute_change:g} over the baseline")
+            if bar.min_relative_change is not None:
+                parts.append(f"+{bar.min_relative_change:.0%} over the baseline")
+            bars.append(", ".join(parts))
+        return f"validates {version} on {v.data.split('?', 1)[0]} {against} ({v.model_type}): " + "; ".join(bars)
+    if planned.kind == APPROVE and planned.target in config.approvals:
+        a = config.approvals[planned.target]
+        tag = f", or tag {a.tag}=approved on the source version" if a.tag else ""
+        index = plan.index(planned)
+        held = [f"{p.kind} {p.target}" for p in plan if p.after_index == index]
+        then = f"; then {', '.join(held)}" if held else ""
+        return f"waits for approval {planned.target} (expires after {a.expires}){tag}{then}"
+    return None

@@ -196,6 +196,8 @@ class Worker:
             self.ledger.wait(action.id, self.worker_id, outcome.outputs, recheck)
             logger.info("%s waiting on remote work; re-check in %.0fs", action.id, outcome.recheck_after_seconds)
             self.dispatcher.dispatch([action.id], delay_seconds=outcome.recheck_after_seconds)
+            if outcome.announce:
+                self._finished(action.id)
             return
         ready = self.ledger.complete(action.id, self.worker_id, outcome.outputs)
         logger.info("%s succeeded", action.id)
@@ -226,7 +228,8 @@ class Worker:
             self._finished(action.id)
 
     def _finished(self, action_id: str) -> None:
-        """Tell the outcome sink (e.g. an Event Grid topic); its failures never fail the action."""
+        """Tell the outcome sink (e.g. an Event Grid topic) of a finished action, or of one that waits
+        on someone (``Outcome.announce``); its failures never fail the action."""
         if self._on_finished is None:
             return
         final = self.ledger.get_action(action_id)

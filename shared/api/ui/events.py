@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.api.ui.attempts import Attempt, attempts_from_log
+from shared.api.ui.gates import gate_label
 from shared.api.ui.links import OutputLink, output_links, source_links
 from shared.api.ui.timeline import Lane, timeline_svg
 from shared.config.schema import ReactorConfig
@@ -83,7 +84,7 @@ def lane_of(view: ActionView) -> Lane:
     a = view.action
     return Lane(
         id=a["id"],
-        label=f"{a['kind']} \u2192 {a['target']}",
+        label=gate_label(a),
         status=a["status"],
         planned_at=parse_dt(a.get("created_at")),
         finished_at=parse_dt(a.get("finished_at")),

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from shared.adapters.registry_uris import mlflow_version_page
+
 
 @dataclass(frozen=True)
 class OutputLink:
@@ -26,14 +28,6 @@ def _link(label: str, value: Any, href: Any = None) -> OutputLink | None:
         return None
     text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
     return OutputLink(label, text, _web(value if href is None else href))
-
-
-def mlflow_version_page(tracking_uri: Any, name: Any, version: Any) -> str | None:
-    """The MLflow UI page of a model version, for a registry served over HTTP (`#/models/<name>/versions/<v>`)."""
-    base = _web(tracking_uri)
-    if base is None or not name or not version:
-        return None
-    return f"{base.rstrip('/')}/#/models/{quote(str(name), safe='')}/versions/{quote(str(version), safe='')}"
 
 
 def mlflow_run_page(tracking_uri: Any, run_id: Any) -> str | None:

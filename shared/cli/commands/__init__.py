@@ -1,6 +1,7 @@
 """CLI sub-commands; each module adds its parsers."""
 
 from shared.cli.commands import (
+    approvals_cmd,
     cleanup_cmd,
     config_cmd,
     demo_cmd,
@@ -28,4 +29,5 @@ MODULES = (
     plan_cmd,
     rollback_cmd,
     status_cmd,
+    approvals_cmd,
 )

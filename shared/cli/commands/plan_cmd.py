@@ -136,6 +136,9 @@ def print_explanation(result: dict[str, Any]) -> None:
     if result["actions"]:
         rows = [_action_cells(a) for a in result["actions"]]
         print(table(rows, ["RULE", "KIND", "TARGET", "MODEL", "AFTER"]))
+        for a in result["actions"]:
+            if a.get("gate"):
+                print(f"gate {a['kind']} {a['target']}: {a['gate']}")
     else:
         print(f"plans nothing: {result['reason']}")
     verdicts = [_verdict_cells(v) for v in result["rules"]]
