@@ -65,4 +65,4 @@ def test_an_approver_rejects_on_the_page_with_the_evidence_in_view(page: Any, ga
 
     # the event's timeline shows the gate and how long it waited
     page.goto(f"{gates.url}/api/ui/events/{approve['event_id']}")
-    assert "approve \u2192 owners (waited" in page.inner_text("svg.timeline")
+    assert "approve \u2192 owners (waited" in str(page.locator("svg.timeline").text_content())
