@@ -40,7 +40,8 @@ REASONS = {
     "401": "missing or invalid credential (webhook signature, or the operator bearer token)",
     "403": "a valid operator token without the required app role",
     "404": "no such event, action, deployment target or source",
-    "409": "the state refuses it: nothing kept to roll back to (the error says what is kept)",
+    "409": "the state refuses it: nothing kept to roll back to, or an approval decided already, expired or not"
+    " waiting yet (the error says which)",
     "413": "body larger than MODELOPS_MAX_BODY_BYTES",
     "503": "something the answer needs cannot be reached now: the Entra signing keys, a source registry",
 }
@@ -63,6 +64,9 @@ ANSWERS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("post", "/api/plan"): (("200",), ("400", "413")),
     ("post", "/api/deployments/{target}/rollback"): (("200", "202"), ("400", "404", "409", "413")),
     ("get", "/api/status"): (("200",), ("400", "404", "503")),
+    ("get", "/api/approvals"): (("200",), ()),
+    # deciding takes the approver credential even where the ops routes are open reads
+    ("post", "/api/actions/{action_id}/approve"): (("200",), ("400", "401", "403", "404", "409", "413")),
 }
 
 

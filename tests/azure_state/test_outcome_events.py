@@ -107,3 +107,27 @@ class TestOutcomeEvents:
         settings = Settings.from_env({"MODELOPS_OUTCOME_TOPIC_ENDPOINT": "https://t/api/events"})
         topic = OutcomeTopic.from_settings(settings.outcome_topic)
         assert topic is not None and topic.key is None and topic.retries == 3
+
+
+class TestApprovalEvents:
+    def test_an_approval_is_published_when_it_starts_waiting_and_when_it_is_decided(
+        self, trust_test_ca: TestCA
+    ) -> None:
+        from dataclasses import replace
+
+        from shared.domain.outputs import ApproveOutputs
+
+        asked = ApproveOutputs(approval="owners", requested_at="2026-01-01T00:00:00+00:00", tag="approval.owners")
+        waiting = replace(
+            finished(), kind="approve", target="owners", status="waiting", outputs=asked, finished_at=None
+        )
+        decision = ApproveOutputs(decision="reject", decided_by="ana (object id 42)", comment="too early", via="ui")
+        decided = replace(waiting, status="failed", outputs=asked.merged(decision), error="PermanentError: rejected")
+        topic = EventGridTopic(key=KEY)
+        with HttpsServer(topic.app, trust_test_ca) as server:
+            publisher(server).publish(waiting)
+            publisher(server).publish(decided)
+        types = [e["type"] for e in topic.received]
+        assert types == ["modelops.approval.requested", "modelops.action.failed", "modelops.approval.decided"]
+        assert topic.received[0]["data"]["outputs"]["tag"] == "approval.owners"
+        assert topic.received[2]["data"]["outputs"]["decided_by"] == "ana (object id 42)"

@@ -39,6 +39,8 @@ OPERATIONS = [
     ("POST", "/api/plan"),
     ("POST", "/api/deployments/{target}/rollback"),
     ("GET", "/api/status"),
+    ("GET", "/api/approvals"),
+    ("POST", "/api/actions/{action_id}/approve"),
 ]
 
 
