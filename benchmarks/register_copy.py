@@ -1,6 +1,10 @@
-"""Benchmark: the register action copying a model with a 1 GB artifact, versus `cp -r`.
+"""Benchmark: the register action copying a model with a 1 GB artifact, versus `cp -r`; or (dual
+tracking, ``--metric-points``) a version whose training run has that many metric points, versus the same
+copy of a version whose run has none.
 
     python benchmarks/register_copy.py [--rounds 5] [--size-mb 1024] [--json benchmarks/results/register_copy.json]
+    python benchmarks/register_copy.py --metric-points 100000 --size-mb 1 --rounds 3 \
+        --json benchmarks/results/register_copy_run.json
 
 A real `mlflow server` (SQL backend, mlflow-artifacts) holds a model version whose artifacts are a
 small sklearn model plus one file of random bytes. The real RegisterExecutor copies that version
@@ -10,6 +14,11 @@ The baseline is `cp -r` of the same artifact directory on the same disk; each ro
 the copy (into a fresh target store). The bytes that went through the copying process (read and
 written by its system calls, /proc/self/io rchar/wchar) are recorded. Goals: peak RSS < 300 MB,
 copy time <= 3x `cp -r`.
+
+With ``--metric-points N`` both sides copy a version of the same model files from a run of their own:
+the subject's run holds N points (4 metrics, N/4 steps each, plus 20 params), the baseline's none. The
+copy pages through each history and writes it in batches (shared/adapters/run_mirror.py); the figures
+are its time and the copying process's peak RSS, which must stay bounded (goal: < 300 MB).
 """
 
 from __future__ import annotations
@@ -19,17 +28,16 @@ import json
 import logging
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from harness import ROOT, Goal, Ratio, add_arguments, finish, run_rounds
+from process_metrics import cpu_seconds, proc_io, profile, run_sampled, tree_cpu_seconds, vm_hwm_mb
 
 MODEL = "bench-big"
 CONFIG = """
@@ -87,42 +95,6 @@ def child(spec_path: Path) -> None:
     )
 
 
-def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling every thread of ``pid`` and its child processes (the server's uvicorn worker)
-    while on CPU (threads waiting on a socket or a lock are left out): where the CPU time goes."""
-    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    options = ["--rate", "200", "--nonblocking", "--threads", "--subprocesses", "--format", "raw"]
-    command = [spy, "record", "--pid", str(pid), *options, "-o", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    time.sleep(1)  # py-spy attaches before the copy starts
-    return process
-
-
-def cpu_seconds() -> float:
-    """CPU time (user + system, every thread) this process has used."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def tree_cpu_seconds(pid: int | None) -> float:
-    """CPU time the process ``pid`` and its children (the mlflow server's uvicorn) have used; 0 without one."""
-    import psutil
-
-    if pid is None:
-        return 0.0
-    root = psutil.Process(pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return total
-
-
-def proc_io() -> dict[str, int]:
-    """Bytes this process read and wrote through system calls (sockets and files alike)."""
-    return {k: int(v) for k, v in (line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())}
-
-
 def _context(spec: dict[str, str], config: Any, version: str) -> Any:
     from shared.domain.actions import Action, action_key
     from shared.domain.outputs import RegisterOutputs
@@ -146,55 +118,6 @@ def _context(spec: dict[str, str], config: Any, version: str) -> Any:
     )
 
 
-def vm_hwm_mb() -> float:
-    """This process's peak RSS since exec (ru_maxrss would include the parent's pages from before exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def tree_rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
-
-
-def run_sampled(
-    command: list[str], env: dict[str, str], cwd: Path = ROOT
-) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """Run ``command``, sampling its process tree's RSS every 20 ms. Returns (result, peak MB, wall s)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss_mb(process.pid))
-            done.wait(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    out, err = process.communicate()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - start
-    return subprocess.CompletedProcess(command, process.returncode, out, err), peak, wall
-
-
 def make_source(url: str, tmp: Path, size_mb: int) -> tuple[str, str]:
     """Register a version whose run artifacts are a small model plus ``size_mb`` of random bytes."""
     import mlflow
@@ -215,6 +138,36 @@ def make_source(url: str, tmp: Path, size_mb: int) -> tuple[str, str]:
     client.log_artifacts(run_id, str(model_dir), artifact_path="model")
     big = client.create_model_version(MODEL, source=f"runs:/{run_id}/model", run_id=run_id)
     return version, str(big.version)
+
+
+def make_run_versions(url: str, tmp: Path, points: int) -> tuple[str, str, str]:
+    """(warm-up version, a version whose run has no metrics, one whose run has ``points`` metric points)."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    from tests.support import train_and_register
+
+    warmup, _ = train_and_register(url, MODEL)
+    client = mlflow.MlflowClient(tracking_uri=url)
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(
+            client.get_model_version_download_uri(MODEL, warmup), dst_path=str(tmp / "upload"), tracking_uri=url
+        )
+    )
+    experiment = client.get_model_version(MODEL, warmup)
+    experiment_id = client.get_run(str(experiment.run_id)).info.experiment_id
+    versions = []
+    for n in (0, points):
+        run_id = client.create_run(experiment_id, run_name=f"train-{n}-points").info.run_id
+        client.log_artifacts(run_id, str(model_dir), artifact_path="model")
+        client.log_batch(run_id, params=[Param(f"hp_{i}", str(i)) for i in range(20)])
+        keys, start = ["loss", "val_loss", "lr", "accuracy"], 1_780_000_000_000
+        series = (Metric(keys[i % 4], 1.0 / (i + 1), start + i, i // 4) for i in range(n))
+        while batch := [m for _, m in zip(range(1000), series, strict=False)]:
+            client.log_batch(run_id, metrics=batch)
+        client.set_terminated(run_id)
+        versions.append(str(client.create_model_version(MODEL, source=f"runs:/{run_id}/model", run_id=run_id).version))
+    return warmup, versions[0], versions[1]
 
 
 def cp_r(src: Path, dst: Path) -> dict[str, float]:
@@ -246,6 +199,12 @@ def main() -> None:
         default=None,
         help="baseline: the same copy run from this checkout (e.g. a worktree of main), besides `cp -r`",
     )
+    parser.add_argument(
+        "--metric-points",
+        type=int,
+        default=0,
+        help="dual tracking: copy a version whose run has this many metric points, vs one whose run has none",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -257,15 +216,19 @@ def main() -> None:
         tmp = Path(tmp_name)
         with MlflowServer(tmp / "source") as server:
             assert server.process is not None
-            warmup_version, version = make_source(server.url, tmp, args.size_mb)
-            # the server keeps the run's artifacts under its --artifacts-destination
-            src_dir = next((tmp / "source" / "artifacts").rglob("weights.bin")).parent
-            assert (src_dir / "weights.bin").stat().st_size == args.size_mb << 20, src_dir
+            if args.metric_points:
+                warmup_version, bare_version, version = make_run_versions(server.url, tmp, args.metric_points)
+                src_dir = next((tmp / "source" / "artifacts").rglob("MLmodel")).parent
+            else:
+                warmup_version, version = make_source(server.url, tmp, args.size_mb)
+                # the server keeps the run's artifacts under its --artifacts-destination
+                src_dir = next((tmp / "source" / "artifacts").rglob("weights.bin")).parent
+                assert (src_dir / "weights.bin").stat().st_size == args.size_mb << 20, src_dir
             source_bytes = sum(p.stat().st_size for p in src_dir.rglob("*") if p.is_file())
             checks: list[dict[str, Any]] = []
             server_pid = server.process.pid
 
-            def copy_round(i: int, tree: Path = ROOT, side: str = "subject") -> dict[str, Any]:
+            def copy_round(i: int, tree: Path = ROOT, side: str = "subject", which: str = "") -> dict[str, Any]:
                 work = tmp / f"round-{i}-{side}"  # a fresh target store: each round copies the version anew
                 work.mkdir()
                 (work / "modelops.yaml").write_text(CONFIG % {"source": server.url, "tmp": work})
@@ -281,7 +244,7 @@ def main() -> None:
                         {
                             "config": str(work / "modelops.yaml"),
                             "source": server.url,
-                            "version": version,
+                            "version": which or version,
                             "warmup_version": warmup_version,
                             "state_dir": str(work / "state"),
                             "profile": profiles,
@@ -306,6 +269,7 @@ def main() -> None:
                     f" {copy['server_cpu_seconds']:.2f} s); phases {copy['phases']}"
                 )
                 return {
+                    "metric_points": int(copy["outputs"].get("metric_points_copied") or 0),
                     "seconds": copy["seconds"],
                     "process_wall_seconds": wall,
                     "peak_rss_mb": max(peak_tree_mb, copy["vm_hwm_mb"]),
@@ -317,6 +281,14 @@ def main() -> None:
                     "cpu_with_server_seconds": copy["cpu_seconds"] + copy["server_cpu_seconds"],
                 }
 
+            if args.metric_points:
+                result = run_rounds(
+                    lambda i: copy_round(i, side="baseline", which=bare_version),
+                    copy_round,
+                    rounds=args.rounds,
+                    ratios={"time": Ratio("seconds"), "peak_rss": Ratio("peak_rss_mb")},
+                )
+                return report_run_case(args, result, checks)
             if args.baseline_tree is None:
                 result = run_rounds(
                     lambda _: cp_r(src_dir, tmp / "cp-copy"),
@@ -379,6 +351,33 @@ def main() -> None:
     )
     if not complete:
         raise SystemExit("a target store holds fewer bytes than the source, or a temp dir was left")
+
+
+def report_run_case(args: argparse.Namespace, result: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    peak = max(r["subject"]["peak_rss_mb"] for r in result["rounds"])
+    every_point = all(r["subject"]["metric_points"] == args.metric_points for r in result["rounds"])
+    finish(
+        args,
+        "register_copy_run",
+        result,
+        goals=[],
+        extra_goals={
+            "peak RSS < 300 MB": peak < 300,
+            f"all {args.metric_points:,} points copied, no temp dir left": every_point
+            and all(c["temp_dirs_left"] == 0 for c in checks),
+        },
+        subject=f"register copy (dual tracking) of a version whose training run has {args.metric_points:,} metric"
+        " points (4 metrics, 20 params) from a real `mlflow server` into a local MLflow store",
+        baseline="the same copy of a version of the same files whose run has no metrics",
+        headline="{s[seconds]:.1f} s, CPU {s[cpu_seconds]:.2f} s (the mlflow server's {s[server_cpu_seconds]:.2f} s),"
+        " peak RSS {s[peak_rss_mb]:.0f} MB; {b[seconds]:.1f} s, CPU {b[cpu_seconds]:.2f} s, peak RSS"
+        " {b[peak_rss_mb]:.0f} MB",
+        metric_points=args.metric_points,
+        peak_rss_mb=peak,
+        checks=checks,
+    )
+    if not every_point:
+        raise SystemExit("a copy's run holds fewer metric points than the source's")
 
 
 def _commit(tree: Path | None) -> str:

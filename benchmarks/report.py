@@ -27,6 +27,7 @@ ORDER = [
     "batch_local",
     "register_copy",
     "register_copy_vs_tree",
+    "register_copy_run",
     "deploy_local",
     "router",
     "cleanup_plan",

@@ -21,7 +21,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from shared.adapters import artifact_transfer, uc_artifacts
+from shared.adapters import artifact_transfer, copy_places, run_limits, run_mirror, uc_artifacts
 from shared.adapters.mlflow_http import bound_retry_after, classify
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import RetryableError
@@ -57,6 +57,8 @@ class SourceModel:
     registered_name: str | None = None  # registry model to take description/tags from
     registry_uri: str | None = None  # a Unity Catalog URI: files come through temporary credentials
     storage_endpoint: str | None = None  # Unity Catalog: the blob endpoint its storage is read at, if not the cloud's
+    # an MLflow 3 logged model (`models:/m-...`): its params and metrics travel even without a run
+    model_id: str | None = None
 
 
 def source_version(
@@ -71,17 +73,19 @@ def source_version(
         name,
         version,
         download_uri,
-        mv.run_id,
+        mv.run_id or None,
         dict(mv.tags),
         mv.description,
         registered_name=name,
         registry_uri=registry_uri,
         storage_endpoint=storage_endpoint,
+        model_id=getattr(mv, "model_id", None) or run_mirror.model_id_of(mv.source),
     )
 
 
 def source_run_model(name: str, label: str, model_uri: str, run_id: str | None) -> SourceModel:
-    return SourceModel(name, label, model_uri, run_id, {}, f"registered from run {run_id}" if run_id else None)
+    description = f"registered from run {run_id}" if run_id else None
+    return SourceModel(name, label, model_uri, run_id, {}, description, model_id=run_mirror.model_id_of(model_uri))
 
 
 def copy_model_version(
@@ -97,20 +101,20 @@ def copy_model_version(
 ) -> RegisterOutputs:
     """Copy ``source`` into ``target``; returns outputs describing the copy."""
     dst = client(target.tracking_uri, target.registry_uri)
-    if source.run_id:
-        lineage = {"modelops.source_run_id": source.run_id, **lineage}
+    lineage = {**run_mirror.source_lineage(source.run_id, source.model_id), **lineage}
     existing = find_copy(dst, target.model_name, action_key)
     if existing is not None:
         progress(f"found earlier copy {target.model_name}/{existing.version}; reusing it")
-        return _outputs(target, existing, reused=True)
+        return _outputs(target, existing, run_mirror.recorded(dst, existing.run_id), reused=True)
 
-    run_id = _copy_run(dst, src_tracking_uri, source, target, action_key, lineage, workdir, progress)
-    _ensure_registered_model(dst, src, target.model_name, source.registered_name)
+    run_id = _copy_run(dst, src, src_tracking_uri, source, target, action_key, lineage, workdir, progress)
+    copy_places.ensure_registered_model(dst, src, target.model_name, source.registered_name)
     tags = {**source.tags, **lineage, KEY_TAG: action_key}
+    run = dst.get_run(run_id)
     try:
         created = dst.create_model_version(
             name=target.model_name,
-            source=f"{dst.get_run(run_id).info.artifact_uri}/model",
+            source=f"{run.info.artifact_uri}/model",
             run_id=run_id,
             tags=tags,
             description=source.description,
@@ -118,7 +122,9 @@ def copy_model_version(
     except MlflowException as exc:
         raise classify(exc, f"target registry refused version of {target.model_name}") from exc
     progress(f"registered {target.model_name}/{created.version}")
-    return _outputs(target, created, reused=False)
+    return _outputs(
+        target, created, run_mirror.MirrorCounts.parse(run.data.tags.get(run_mirror.MIRROR_TAG)), reused=False
+    )
 
 
 def find_copy(dst: MlflowClient, model_name: str, action_key: str) -> ModelVersion | None:
@@ -147,6 +153,7 @@ def _versions(dst: MlflowClient, model_name: str) -> Iterator[ModelVersion]:
 
 def _copy_run(
     dst: MlflowClient,
+    src: MlflowClient,
     src_tracking_uri: str,
     source: SourceModel,
     target: CopyTarget,
@@ -155,8 +162,8 @@ def _copy_run(
     workdir: Path,
     progress: Callable[[str], None],
 ) -> str:
-    """A finished run in the target holding the artifacts under `model/` (reused after a crash)."""
-    experiment_id = _experiment(dst, target)
+    """A finished run in the target mirroring the source's run, the artifacts under `model/` (reused after a crash)."""
+    experiment_id = copy_places.experiment(dst, target.experiment, target.artifact_location)
     runs = dst.search_runs(
         [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{action_key}'", run_view_type=ViewType.ACTIVE_ONLY
     )
@@ -170,6 +177,15 @@ def _copy_run(
     else:
         run = dst.create_run(experiment_id, tags={**lineage, KEY_TAG: action_key, "mlflow.runName": action_key[:250]})
     run_id = run.info.run_id
+    run_mirror.mirror(
+        src,
+        dst,
+        run_id,
+        run_id=source.run_id,
+        model_id=source.model_id,
+        limits=run_limits.limits_for(target.tracking_uri),
+        progress=progress,
+    )
     if _copied_in_storage(dst, src_tracking_uri, source, target, run_id, progress):
         dst.set_terminated(run_id, "FINISHED")
         return run_id
@@ -243,47 +259,9 @@ def download_model(
     return folder
 
 
-def _experiment(dst: MlflowClient, target: CopyTarget) -> str:
-    found = dst.get_experiment_by_name(target.experiment)
-    if found is not None:
-        if found.lifecycle_stage == "deleted":
-            dst.restore_experiment(found.experiment_id)
-        return str(found.experiment_id)
-    location = target.artifact_location
-    if location and "://" not in location:
-        location = Path(location).resolve().as_uri()
-    try:
-        return str(dst.create_experiment(target.experiment, artifact_location=location))
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_ALREADY_EXISTS":
-            again = dst.get_experiment_by_name(target.experiment)
-            if again is not None:
-                return str(again.experiment_id)
-        raise classify(exc, f"cannot create experiment {target.experiment}") from exc
-
-
-def _ensure_registered_model(dst: MlflowClient, src: MlflowClient, dst_name: str, src_name: str | None) -> None:
-    try:
-        dst.get_registered_model(dst_name)
-        return
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise classify(exc, f"cannot read target model {dst_name}") from exc
-    description, tags = None, {}
-    if src_name:
-        try:
-            source_model = src.get_registered_model(src_name)
-            description, tags = source_model.description, dict(source_model.tags)
-        except MlflowException:
-            pass  # description and tags are a courtesy; the copy does not depend on them
-    try:
-        dst.create_registered_model(dst_name, tags=tags, description=description)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # a concurrent copy created it first
-            raise classify(exc, f"cannot create target model {dst_name}") from exc
-
-
-def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> RegisterOutputs:
+def _outputs(
+    target: CopyTarget, mv: ModelVersion, run: run_mirror.MirrorCounts | None, *, reused: bool
+) -> RegisterOutputs:
     return RegisterOutputs(
         tracking_uri=target.tracking_uri,
         registry_uri=target.registry_uri,
@@ -292,4 +270,8 @@ def _outputs(target: CopyTarget, mv: ModelVersion, *, reused: bool) -> RegisterO
         model_uri=f"models:/{mv.name}/{mv.version}",
         run_id=mv.run_id,
         reused=reused,
+        params_copied=run.params if run else None,
+        metrics_copied=run.metrics if run else None,
+        metric_points_copied=run.points if run else None,
+        run_items_refused=run.refused if run else None,
     )

@@ -65,6 +65,10 @@ class ModelLocation(Outputs):
 class RegisterOutputs(ModelLocation):
     run_id: str | None = None  # the copy's run in the target registry
     reused: bool | None = None  # an earlier copy (found by its lineage tags) was kept
+    params_copied: int | None = None  # dual tracking: the source run's (or logged model's) params on the copy's run
+    metrics_copied: int | None = None  # its metric keys
+    metric_points_copied: int | None = None  # their points, every (step, timestamp, value) of each history
+    run_items_refused: int | None = None  # params, tags or points the target refused (each one in the log)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@
 - MLflow (`/mlflow/v1.0|v2.0/subscriptions/.../workspaces/{ws}/api/2.0/mlflow/...`): the MLflow REST
   API, forwarded to a real `mlflow server`. What Azure ML adds on top: a run's artifact URI is
   `azureml://experiments/{experiment name}/runs/{run id}/artifacts` (so experiments are created with that
-  location), and model names must be 1-255 of letters, digits, '-', '_', '.', starting alphanumeric.
+  location), and model names must be 1-255 of letters, digits, '-', '_', '.', starting alphanumeric;
+  `runs/log-batch` is held to the service's limits (tests/contract/aml_mlflow_limits.py) and recorded in
+  `batches` (run id, counts, refused or not).
 - Run artifacts (`/history/v1.0/.../experiments/{name}/runs/{id}/artifacts...`, the run-history
   service the azureml-mlflow artifact client calls; its swagger ships only inside that client):
   `batch/metadata` creates artifacts and answers write SAS URLs, `contentinfo` a read SAS URL, the bare
@@ -29,6 +31,7 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.contract.aml_mlflow_limits import log_batch_refusal
 from tests.contract.azurite import ACCOUNT, KEY, Azurite
 
 WS_PATH = "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
@@ -58,6 +61,7 @@ class AmlWorkspaceContract:
         self.workspaces: dict[tuple[str, str], str] = {}  # (resource group, name) -> workspace id
         self.backends: dict[tuple[str, str], str] = {}  # (resource group, name) -> its own MLflow server
         self.requests: list[dict[str, Any]] = []
+        self.batches: list[dict[str, Any]] = []  # every runs/log-batch: run_id, metrics, params, tags, refused
         self._lock = threading.Lock()
         self.app = self._build()
 
@@ -228,6 +232,10 @@ class AmlWorkspaceContract:
                     f"Model name '{name}' is invalid. It can only contain alphanumeric characters, "
                     "dashes, underscores and periods, start with an alphanumeric and be at most 255 long.",
                 )
+        if rest.endswith("mlflow/runs/log-batch"):
+            refused = self._log_batch_refusal(backend, payload)
+            if refused is not None:
+                return refused
         upstream = requests.request(
             method, f"{backend}/api/{rest}", params=query, json=payload if body else None, timeout=60
         )
@@ -236,6 +244,15 @@ class AmlWorkspaceContract:
             status_code=upstream.status_code,
             media_type=upstream.headers.get("content-type", "application/json"),
         )
+
+    def _log_batch_refusal(self, backend: str, payload: dict[str, Any]) -> Response | None:
+        run_id = str(payload.get("run_id") or payload.get("run_uuid") or "")
+        held = requests.get(f"{backend}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=60)
+        refused = log_batch_refusal(payload, held.json().get("run", {}).get("data", {}) if held.ok else {})
+        counts = {k: len(payload.get(k) or []) for k in ("metrics", "params", "tags")}
+        with self._lock:
+            self.batches.append({"run_id": run_id, **counts, "refused": refused is not None})
+        return refused
 
     # -- artifacts in Azurite -----------------------------------------------------------------------
 

@@ -259,6 +259,12 @@ class UnityCatalogContract:
                 body["next_page_token"] = str(start + max_results)
             return JSONResponse(body)
 
+        @app.get("/api/2.0/mlflow/runs/get")
+        def get_run(run_id: str = "") -> Response:
+            # the workspace's tracking service holds none of the versions' runs here (as for versions made
+            # from runs of another workspace): "Get a run" answers 404 RESOURCE_DOES_NOT_EXIST
+            return _error(404, "RESOURCE_DOES_NOT_EXIST", f"Run '{run_id}' not found.")
+
         @app.get(f"{API}/registered-models/get")
         def get_model(name: str) -> Response:
             with self._lock:

@@ -104,6 +104,13 @@ class TestRunCompleted:
         [copy] = copies(tmp_path, target_name)
         assert copy.tags["modelops.source_run_id"] == run_id
         assert copy.tags["modelops.rule"] == "good-runs"
+        # dual tracking: the copy's run carries the finished run (its name and its accuracy's history)
+        source, target = mlflow.MlflowClient(mlflow_server.url), mlflow.MlflowClient(f"sqlite:///{tmp_path}/aml.db")
+        assert target.get_run(str(copy.run_id)).info.run_name == source.get_run(run_id).info.run_name
+        history = [(m.step, m.timestamp, m.value) for m in source.get_metric_history(run_id, "accuracy")]
+        assert [
+            (m.step, m.timestamp, m.value) for m in target.get_metric_history(str(copy.run_id), "accuracy")
+        ] == history
         event = recorded_event(reactor, response.json()["event_id"])
         assert event["status"] == "accepted"
         assert sorted((a["kind"], a["status"]) for a in event["actions"]) == [

@@ -118,6 +118,8 @@ class TestPages:
         assert action.get_attribute("data-status") == "succeeded"
         outputs = action.locator("dl.outputs").inner_text()
         assert f"{stack.model} version 1" in outputs and "local-aml" in outputs
+        # dual tracking: the training run's accuracy (one point, no params) came along with the copy
+        assert "training run copied\n0 params, 1 metric (1 point)" in outputs
         assert page.locator("#timeline svg circle").count() == 1  # finished
         deliveries = [r.inner_text() for r in page.locator("#deliveries tbody tr").all()]
         assert len(deliveries) == 2

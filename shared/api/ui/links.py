@@ -84,7 +84,22 @@ def output_links(kind: str, outputs: dict[str, Any]) -> list[OutputLink]:
             _link("registry", o.get("registry")),
             _link("model URI", o.get("model_uri")),
             _link("reused an earlier copy", "yes" if o.get("reused") else None),
+            _link("training run copied", _run_copied(o)),
         ]
     else:
         rows = [_link(key.replace("_", " "), value) for key, value in sorted(o.items())]
     return [row for row in rows if row is not None]
+
+
+def _run_copied(o: dict[str, Any]) -> str | None:
+    """What dual tracking put on the copy's run: "3 params, 2 metrics (1,006 points); 1 refused"."""
+    if o.get("metric_points_copied") is None and o.get("params_copied") is None:
+        return None
+    params, metrics, points = (o.get(k) or 0 for k in ("params_copied", "metrics_copied", "metric_points_copied"))
+    text = f"{_count(params, 'param')}, {_count(metrics, 'metric')} ({_count(points, 'point')})"
+    refused = o.get("run_items_refused")
+    return text + (f"; {refused} refused by the target (see the log)" if refused else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

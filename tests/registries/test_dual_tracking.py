@@ -1,0 +1,214 @@
+"""Dual tracking between two real `mlflow server`s: the copy's run carries the source's training run (name,
+params, full metric histories, user tags, datasets), and a run-less MLflow 3 logged-model version copies
+with the logged model's params and metrics."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
+
+from shared.adapters.run_limits import MLFLOW_LIMITS
+from shared.adapters.run_mirror import MIRROR_TAG, mirror
+from shared.executors.register import RegisterExecutor
+from shared.lineage import KEY_TAG
+from shared.local.mlflow_server import MlflowServer
+from tests.registries.conftest import register_context
+from tests.support import train_and_register, unique
+
+T0 = 1_780_000_000_000  # ms: fixed timestamps, so equal histories are equal to the millisecond
+
+
+def _config(source: MlflowServer, target: MlflowServer) -> str:
+    return (
+        f'sources:\n  mlflow: {{tracking_uri: "{source.url}"}}\n'
+        f'registries:\n  team-b: {{kind: mlflow, tracking_uri: "{target.url}"}}\n'
+    )
+
+
+def _params(source: MlflowServer) -> dict[str, str]:
+    return {"source": "mlflow", "source_tracking_uri": source.url}
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, int, float]]:
+    return [(m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key)]
+
+
+def training_run(url: str, name: str) -> tuple[str, str, Any]:
+    """A registered version whose run has params, a 5-step loss, a final accuracy, a user tag, tags that
+    describe where it ran, and a dataset input. Returns (version, run id, input example)."""
+    version, example = train_and_register(url, name, accuracy=0.93, pip_requirements=["scikit-learn", "pandas"])
+    src = MlflowClient(url)
+    run_id = src.get_model_version(name, version).run_id
+    assert run_id
+    src.log_batch(
+        run_id,
+        metrics=[Metric("loss", 1.0 / (step + 1), T0 + step * 1000, step) for step in range(5)],
+        params=[],
+        tags=[],
+    )
+    src.log_batch(run_id, params=[mlflow.entities.Param("alpha", "0.5"), mlflow.entities.Param("layers", "3")])
+    src.set_tag(run_id, "team", "fraud")
+    src.set_tag(run_id, "mlflow.user", "alice")
+    src.set_tag(run_id, "mlflow.source.name", "train.py")
+    src.set_tag(run_id, "mlflow.log-model.history", f'[{{"run_id": "{run_id}"}}]')
+    dataset = Dataset(name="churn-train", digest="d1g35t", source_type="local", source="/data/churn.parquet")
+    src.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])])
+    return version, run_id, example
+
+
+class TestTheTrainingRunTravelsWithTheCopy:
+    def test_name_params_histories_tags_and_datasets_arrive_once(
+        self, tmp_path: Path, source_server: MlflowServer, mlflow_server: MlflowServer
+    ) -> None:
+        name = unique("dual")
+        version, src_run_id, _ = training_run(source_server.url, name)
+        ctx = register_context(
+            tmp_path, _config(source_server, mlflow_server), name, version, _params(source_server), target="team-b"
+        )
+
+        first = RegisterExecutor().execute(ctx).outputs.to_dict()
+
+        src, dst = MlflowClient(source_server.url), MlflowClient(mlflow_server.url)
+        copy = dst.get_model_version(name, first["model_version"])
+        assert copy.run_id == first["run_id"] and copy.run_id != src_run_id
+        source_run, copy_run = src.get_run(src_run_id), dst.get_run(copy.run_id)
+        assert copy_run.info.run_name == source_run.info.run_name
+        assert copy_run.data.params == {"alpha": "0.5", "layers": "3"}
+        assert copy_run.data.metrics == source_run.data.metrics == {"accuracy": 0.93, "loss": 0.2}
+        assert _history(dst, copy.run_id, "loss") == _history(src, src_run_id, "loss")
+        assert len(_history(dst, copy.run_id, "loss")) == 5
+        tags = copy_run.data.tags
+        assert tags["team"] == "fraud"
+        # what describes where the source ran is kept as the source's; nothing claims it of the target
+        assert tags["modelops.source.mlflow.user"] == "alice" and tags.get("mlflow.user") != "alice"
+        assert tags["modelops.source.mlflow.source.name"] == "train.py" and "mlflow.source.name" not in tags
+        assert "mlflow.log-model.history" not in tags
+        assert tags["modelops.source_run_id"] == src_run_id == copy.tags["modelops.source_run_id"]
+        assert [(d.dataset.name, d.dataset.digest) for d in copy_run.inputs.dataset_inputs] == [
+            ("churn-train", "d1g35t")
+        ]
+        assert (first["params_copied"], first["metrics_copied"], first["metric_points_copied"]) == (2, 2, 6)
+        assert first["run_items_refused"] == 0
+
+        # a redelivered event, and a forced re-run (its outputs start empty): the copy is found, nothing added
+        for _ in range(2):
+            again = (
+                RegisterExecutor()
+                .execute(
+                    register_context(
+                        tmp_path,
+                        _config(source_server, mlflow_server),
+                        name,
+                        version,
+                        _params(source_server),
+                        target="team-b",
+                    )
+                )
+                .outputs.to_dict()
+            )
+            assert again["reused"] is True and again["model_version"] == first["model_version"]
+            assert again["metric_points_copied"] == 6 and again["params_copied"] == 2
+        assert len(dst.search_model_versions(f"name='{name}'")) == 1
+        assert _history(dst, copy.run_id, "loss") == _history(src, src_run_id, "loss")
+
+    def test_an_interrupted_mirror_resumes_after_the_points_the_target_holds(
+        self, source_server: MlflowServer, mlflow_server: MlflowServer
+    ) -> None:
+        src, dst = MlflowClient(source_server.url), MlflowClient(mlflow_server.url)
+        experiment = src.get_experiment_by_name("tests") or src.get_experiment(src.create_experiment("tests"))
+        source_run = src.create_run(experiment.experiment_id).info.run_id
+        points = [Metric("loss", float(i), T0 + i, i) for i in range(2500)]
+        for start in range(0, len(points), 1000):
+            src.log_batch(source_run, metrics=points[start : start + 1000])
+        target_experiment = dst.get_experiment_by_name("copies") or dst.get_experiment(dst.create_experiment("copies"))
+        target_run = dst.create_run(target_experiment.experiment_id, tags={KEY_TAG: unique("key")}).info.run_id
+        # an earlier attempt got 1,200 points across before it died (no mirror tag written)
+        dst.log_batch(target_run, metrics=points[:1000])
+        dst.log_batch(target_run, metrics=points[1000:1200])
+
+        counts = mirror(src, dst, target_run, run_id=source_run, model_id=None, limits=MLFLOW_LIMITS)
+
+        assert counts.points == 2500
+        assert _history(dst, target_run, "loss") == _history(src, source_run, "loss")
+        assert dst.get_run(target_run).data.tags[MIRROR_TAG] == "params=0 metrics=1 points=2500 refused=0"
+        # the recorded counts answer a second call, which sends nothing
+        started = time.perf_counter()
+        assert mirror(src, dst, target_run, run_id=source_run, model_id=None, limits=MLFLOW_LIMITS) == counts
+        assert time.perf_counter() - started < 5
+
+    def test_held_points_are_skipped_not_sent_again(
+        self, source_server: MlflowServer, mlflow_server: MlflowServer
+    ) -> None:
+        """The target's held points are counted, not compared: were they sent again, the target would hold more."""
+        src, dst = MlflowClient(source_server.url), MlflowClient(mlflow_server.url)
+        experiment = src.get_experiment_by_name("tests") or src.get_experiment(src.create_experiment("tests"))
+        source_run = src.create_run(experiment.experiment_id).info.run_id
+        src.log_batch(source_run, metrics=[Metric("loss", float(i), T0 + i, i) for i in range(5)])
+        target_experiment = dst.get_experiment_by_name("copies") or dst.get_experiment(dst.create_experiment("copies"))
+        target_run = dst.create_run(target_experiment.experiment_id).info.run_id
+        dst.log_batch(target_run, metrics=[Metric("loss", -1.0, T0 - 10 + i, i) for i in range(2)])
+
+        mirror(src, dst, target_run, run_id=source_run, model_id=None, limits=MLFLOW_LIMITS)
+
+        held = _history(dst, target_run, "loss")
+        assert len(held) == 5 and [v for _, _, v in held] == [-1.0, -1.0, 2.0, 3.0, 4.0]
+
+
+class TestRunlessLoggedModelVersions:
+    def test_a_logged_model_without_a_run_copies_with_its_params_and_metrics(
+        self, tmp_path: Path, source_server: MlflowServer, mlflow_server: MlflowServer
+    ) -> None:
+        import numpy as np
+        from sklearn.linear_model import LinearRegression
+
+        name = unique("runless")
+        x = pd.DataFrame(np.random.default_rng(3).normal(size=(32, 2)), columns=["a", "b"])
+        model = LinearRegression().fit(x, x["a"] * 3 - x["b"])
+        src = MlflowClient(source_server.url)
+        experiment = src.get_experiment_by_name("tests") or src.get_experiment(src.create_experiment("tests"))
+        mlflow.set_tracking_uri(source_server.url)
+        try:
+            mlflow.set_experiment(experiment_id=experiment.experiment_id)
+            info = mlflow.sklearn.log_model(
+                model, name="lm", params={"alpha": "0.1", "solver": "lsqr"}, pip_requirements=["scikit-learn"]
+            )
+            assert mlflow.active_run() is None  # no run: the model stands alone
+            evaluation = src.create_run(experiment.experiment_id).info.run_id
+            src.log_batch(evaluation, metrics=[Metric("rmse", 0.25, T0, 0, model_id=info.model_id)])
+        finally:
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        src.create_registered_model(name)
+        mv = src.create_model_version(name, source=info.model_uri, model_id=info.model_id)
+        assert not mv.run_id and mv.source == f"models:/{info.model_id}"
+
+        ctx = register_context(
+            tmp_path,
+            _config(source_server, mlflow_server),
+            name,
+            str(mv.version),
+            _params(source_server),
+            target="team-b",
+        )
+        out = RegisterExecutor().execute(ctx).outputs.to_dict()
+
+        dst = MlflowClient(mlflow_server.url)
+        copy = dst.get_model_version(name, out["model_version"])
+        assert copy.tags["modelops.source_model_id"] == info.model_id and "modelops.source_run_id" not in copy.tags
+        assert copy.run_id
+        copy_run = dst.get_run(copy.run_id)
+        assert copy_run.data.params == {"alpha": "0.1", "solver": "lsqr"}
+        assert copy_run.data.metrics == {"rmse": 0.25}
+        assert (out["params_copied"], out["metrics_copied"], out["metric_points_copied"]) == (2, 1, 1)
+        local = mlflow.artifacts.download_artifacts(
+            dst.get_model_version_download_uri(name, copy.version),
+            dst_path=str(tmp_path / "c"),
+            tracking_uri=mlflow_server.url,
+        )
+        copied = mlflow.pyfunc.load_model(local)
+        pd.testing.assert_series_equal(pd.Series(copied.predict(x)), pd.Series(model.predict(x)))
