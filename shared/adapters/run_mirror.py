@@ -92,6 +92,8 @@ def recorded(dst: MlflowClient, run_id: str | None) -> MirrorCounts | None:
 
 def tag_for_target(key: str) -> str | None:
     """The key a source run tag is copied under, or None when it is not copied."""
+    if key.startswith("modelops."):
+        return None  # a copy of a copy: the copy's run has lineage of its own, and its own action key and counts
     if not key.startswith("mlflow.") or key in KEPT:
         return key
     return SOURCE_PREFIX + key if key.startswith(DESCRIBES_SOURCE) else None

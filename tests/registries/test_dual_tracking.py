@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 
 from shared.adapters.run_limits import MLFLOW_LIMITS
-from shared.adapters.run_mirror import MIRROR_TAG, mirror
+from shared.adapters.run_mirror import MIRROR_TAG, mirror, tag_for_target
 from shared.executors.register import RegisterExecutor
 from shared.lineage import KEY_TAG
 from shared.local.mlflow_server import MlflowServer
@@ -212,3 +212,14 @@ class TestRunlessLoggedModelVersions:
         )
         copied = mlflow.pyfunc.load_model(local)
         pd.testing.assert_series_equal(pd.Series(copied.predict(x)), pd.Series(model.predict(x)))
+
+
+class TestWhichTagsTravel:
+    def test_user_tags_travel_source_facts_are_renamed_and_lineage_stays_behind(self) -> None:
+        assert tag_for_target("team") == "team"
+        assert tag_for_target("mlflow.note.content") == "mlflow.note.content"  # the run's description
+        assert tag_for_target("mlflow.user") == "modelops.source.mlflow.user"
+        assert tag_for_target("mlflow.databricks.jobRunID") == "modelops.source.mlflow.databricks.jobRunID"
+        assert tag_for_target("mlflow.log-model.history") is None
+        # a copy of a copy: its run's action key, lineage and counts would claim this copy's
+        assert tag_for_target("modelops.action_key") is None and tag_for_target("modelops.run_mirror") is None
