@@ -81,10 +81,16 @@ def state_path(state_dir: Path, target: str) -> Path:
 def read_state(path: Path) -> RouterState | None:
     """The file's state; None if there is none yet (or it cannot be read: the router keeps its last)."""
     try:
-        return RouterState.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+        return parse_state(path.read_bytes())
+    except OSError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
+
+
+def parse_state(raw: bytes) -> RouterState | None:
+    """A state file's bytes as the state; None if they are not one."""
+    try:
+        return RouterState.from_dict(json.loads(raw.decode("utf-8")))
+    except (ValueError, KeyError, TypeError):
         return None
 
 

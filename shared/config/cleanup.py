@@ -143,7 +143,9 @@ class CleanupConfig(ConfigModel):
     @classmethod
     def _subscriptions(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if info.data.get("provider") == "azure" and not value:
-            raise ValueError("provider azure needs at least one subscription id")
+            raise ValueError(
+                "provider azure needs at least one subscription id; list them, e.g. subscriptions: [<subscription id>]"
+            )
         for sub in value:
             if not re.fullmatch(r"[0-9A-Za-z-]{1,64}", sub):
                 raise ValueError(f"{sub!r} is not a subscription id; give the GUID")

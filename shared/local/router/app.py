@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -20,10 +19,9 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.router_state import Mirror, Route, RouterState, read_state
+from shared.adapters.router_state import Mirror, Route, RouterState, parse_state
 from shared.local.router.stats import Figures
 
-_RECHECK_S = 0.05
 _MAX_MIRRORS_IN_FLIGHT = 64  # beyond this, copies are dropped: the mirror never slows the live path
 _FORWARDED = ("content-type", "accept", "content-encoding")
 Scope = dict[str, Any]
@@ -36,25 +34,25 @@ class Router:
         self.figures = Figures()
         self.mirror_dropped = 0
         self._state: RouterState | None = None
-        self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
+        self._raw: bytes | None = None  # the state file as last read
         self._client: httpx.AsyncClient | None = None
         self._mirrors: set[asyncio.Task[None]] = set()
 
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> RouterState | None:
-        now = time.monotonic()
-        if now - self._checked >= _RECHECK_S:
-            self._checked = now
-            try:
-                info = os.stat(self.state_file)
-                stamp = (info.st_ino, info.st_mtime_ns)
-            except FileNotFoundError:
-                stamp = None
-            if stamp != self._stamp:
-                fresh = read_state(self.state_file)
-                if fresh is not None or stamp is None:
-                    self._state, self._stamp = fresh, stamp
+        """The state file as it is now: read on every request (a small file, microseconds), so the weights
+        the reactor wrote are in force for the very next request. Compared by its bytes, not (inode, mtime):
+        os.replace frees the old inode and the next write may get it back within one mtime tick."""
+        try:
+            raw: bytes | None = self.state_file.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError:
+            return self._state
+        if raw != self._raw:
+            fresh = parse_state(raw) if raw is not None else None
+            if fresh is not None or raw is None:
+                self._state, self._raw = fresh, raw
         return self._state
 
     @staticmethod
