@@ -92,7 +92,7 @@ class TestValidation:
         gates.alias(name, challenger, "challenger")
 
         validate = gates.until(name, challenger, "validate", "failed")
-        assert validate["error"].startswith("PermanentError: validation holdout failed: accuracy_score=")
+        assert validate["error"].startswith("permanent error: validation holdout failed: accuracy_score=")
         [verdict] = validate["outputs"]["verdicts"]
         assert verdict["passed"] is False and verdict["baseline"] == pytest.approx(
             _holdout_accuracy(gates, _good(gates))
