@@ -27,6 +27,7 @@ def deploy(ledger: Ledger, version: str, *, target: str = "t", model: str = "m",
 class TestServingLines:
     def test_a_second_deploy_of_the_line_waits_for_the_running_one(self, ledger: Ledger, clock: ManualClock) -> None:
         [first] = deploy(ledger, "2")
+        clock.advance(1)  # recorded later: claims run the oldest first (within one millisecond the order is open)
         [second] = deploy(ledger, "3")
         assert must(ledger.claim("w1", 30)).id == first
         assert ledger.claim("w2", 30) is None  # the line is held: nothing else is runnable
