@@ -19,6 +19,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -78,6 +79,17 @@ class Goal:
 
     def text(self) -> str:
         return f"{self.ratio} {self.op} {self.limit:g}x"
+
+
+def run_threads(count: int, target: Callable[[], None]) -> float:
+    """Run ``target`` on ``count`` threads at once; the seconds until the last one ended."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
 
 
 def spread(values: list[float]) -> dict[str, float]:

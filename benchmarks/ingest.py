@@ -36,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, Goal, Ratio, add_arguments, finish, percentile, run_rounds
+from harness import ROOT, Goal, Ratio, add_arguments, finish, percentile, run_rounds, run_threads
 
 from shared.ingest.signatures import sign_mlflow
 from shared.local.processes import free_port, stop_process, wait_http
@@ -142,13 +142,7 @@ def blast(port: int, work: list[Delivery], concurrency: int) -> dict[str, Any]:
             latencies.extend(mine)
             codes.update(seen)
 
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
+    elapsed = run_threads(concurrency, client)
     return {
         "requests": len(work),
         "seconds": elapsed,

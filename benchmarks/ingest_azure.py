@@ -1,15 +1,17 @@
 """Benchmark: the Azure intake path (Table Storage ledger + Storage queue, on Azurite) versus a bare
-entity insert plus a queue send, per delivery.
+entity insert plus a queue send per delivery, or versus the intake of another checkout.
 
     python benchmarks/ingest_azure.py [--rounds 5] [--deliveries 300] [--concurrency 16]
-        [--json benchmarks/results/ingest_azure.json]
+        [--baseline-tree DIR] [--json benchmarks/results/ingest_azure.json]
 
-Both sides run in this process on the real SDKs against one Azurite, from ``--concurrency`` threads.
-Subject: `Reactor.accept` of parsed MLflow `model_version.created` events (30% exact redeliveries)
-as the Functions app runs it with MODELOPS_STATE_BACKEND=azure: the event with its key claim, the
-register action with its own, the links, the audit line, then the queue message. Baseline: for each
-delivery one `create_entity` of a comparable entity and one `send_message`, which is the least any
-durable intake on these two services can do. Rounds alternate the two. The ledger is checked after.
+Each side runs in a process of its own (benchmarks/azure_side.py) on the real SDKs against one
+Azurite, from ``--concurrency`` threads, on tables and queues of its own. Subject: `Reactor.accept`
+of parsed MLflow `model_version.created` events (30% exact redeliveries) as the Functions app runs
+it with MODELOPS_STATE_BACKEND=azure: the event with its key claim, the register action with its
+own, the audit line, then the queue message. Baseline: for each delivery one `create_entity` of a
+comparable entity and one `send_message`, which is the least any durable intake on these two
+services can do; with ``--baseline-tree DIR``, the same intake imported from that checkout (before
+/ after). Rounds alternate the two, each with fresh versions. The ledgers are checked after.
 """
 
 from __future__ import annotations
@@ -17,17 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
+import subprocess
+import sys
 import tempfile
-import threading
-import time
-import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from harness import ROOT, Ratio, add_arguments, finish, percentile, run_rounds
+from harness import ROOT, Goal, Ratio, add_arguments, finish, run_rounds
 
 MODEL = "bench-model"
 CONFIG = """
@@ -43,110 +41,53 @@ rules:
 """
 
 
-def events(
-    count: int, duplicate_share: float, rng: random.Random, first: int, model: str = MODEL
-) -> tuple[list[Any], int]:
-    from shared.ingest.mlflow_hooks import parse_mlflow
+class Process:
+    """A side (benchmarks/azure_side.py) running ``kind`` with the code of ``tree``, on its own names."""
 
-    distinct = round(count * (1 - duplicate_share))
-    originals = []
-    for version in range(first, first + distinct):
-        envelope = {
-            "entity": "model_version",
-            "action": "created",
-            "timestamp": "2025-01-01T00:00:00Z",
-            "data": {
-                "name": model,
-                "version": str(version),
-                "source": f"models:/m-{version}",
-                "run_id": uuid.uuid4().hex,
-            },
-        }
-        originals.append(parse_mlflow(envelope, str(uuid.uuid4()), source="mlflow"))
-    out = originals + [rng.choice(originals) for _ in range(count - distinct)]
-    rng.shuffle(out)
-    return out, distinct
+    def __init__(self, kind: str, tree: Path, env: dict[str, str], suffix: str, log: Path) -> None:
+        names = {"MODELOPS_LEDGER_TABLE": f"bench{suffix}", "MODELOPS_ACTIONS_QUEUE": f"bench-{suffix}"}
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "azure_side.py"), kind, str(tree)],
+            env={**env, **names, "MODELOPS_STATE_DIR": env["MODELOPS_STATE_DIR"] + suffix},
+            cwd=tree,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.ask_ready()
 
+    def ask_ready(self) -> None:
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line:
+            raise SystemExit(f"a benchmark side did not start: see {self.log.name}")
 
-class RequestCount:
-    """Every HTTP request the SDK clients send, counted on the sending thread (azure-core's
-    ``raw_request_hook``, set on every client the StorageAccount builds), so that each delivery's
-    own requests are read around its call: ``table`` (by verb: GET a point read or query, POST an
-    insert or a ``$batch``, PUT/MERGE an update) and ``queue`` sends."""
+    def ask(self, op: str, **command: Any) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"op": op, **command}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"a benchmark side died: see {self.log.name}")
+        return json.loads(line)
 
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.by_kind: dict[str, Counter[str]] = {"new": Counter(), "duplicate": Counter(), "bare": Counter()}
-        self.deliveries: Counter[str] = Counter()
-
-    def hook(self, request: Any) -> None:
-        http = request.http_request
-        url = urlsplit(http.url)
-        kind = "queue" if "/messages" in url.path else "table"
-        label = "table $batch" if url.path.endswith("$batch") else f"{kind} {http.method}"
-        current = getattr(self._local, "counter", None)
-        if current is not None:
-            current[label] += 1
-
-    def around(self, kind: str | None, call: Any) -> Any:
-        """Run ``call`` counting its requests under ``kind`` (None: by the intake's answer)."""
-        self._local.counter = mine = Counter[str]()
-        try:
-            result = call()
-        finally:
-            self._local.counter = None
-        name = kind or ("duplicate" if result.duplicate else "new")
-        with self.lock:
-            self.by_kind[name].update(mine)
-            self.deliveries[name] += 1
-        return result
-
-    def per_delivery(self) -> dict[str, dict[str, float]]:
-        out = {}
-        for name, counts in self.by_kind.items():
-            n = self.deliveries[name]
-            if n:
-                per = {label: round(c / n, 2) for label, c in sorted(counts.items())}
-                table = sum(c for label, c in counts.items() if label.startswith("table")) / n
-                out[name] = {"deliveries": n, "table_requests": round(table, 2), **per}
-        return out
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self.log.close()
 
 
-def blast(work: list[Any], concurrency: int, one: Any) -> dict[str, float]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    cursor = iter(range(len(work)))
-
-    def client() -> None:
-        mine = []
-        while True:
-            with lock:
-                index = next(cursor, None)
-            if index is None:
-                break
-            start = time.perf_counter()
-            one(work[index])
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - start
-    return {
-        "seconds": seconds,
-        "throughput_per_s": len(work) / seconds,
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-    }
+def per_delivery(counts: dict[str, Any]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, by_label in counts["by_kind"].items():
+        n = counts["deliveries"].get(name, 0)
+        if n:
+            per = {label: round(c / n, 2) for label, c in sorted(by_label.items())}
+            table = sum(c for label, c in by_label.items() if label.startswith("table")) / n
+            out[name] = {"deliveries": n, "table_requests": round(table, 2), **per}
+    return out
 
 
 def main() -> None:
@@ -155,164 +96,108 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=300, help="per side and round")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duplicates", type=float, default=0.3)
+    parser.add_argument(
+        "--baseline-tree", type=Path, default=None, help="baseline: the intake of this checkout, not the bare path"
+    )
     args = parser.parse_args()
-    rng = random.Random(8)
+    tree = args.baseline_tree.resolve() if args.baseline_tree else None
 
     from tests.contract.azurite import Azurite
 
     with tempfile.TemporaryDirectory(prefix="bench-azure-") as tmp_name, Azurite(Path(tmp_name) / "azurite") as azurite:
         tmp = Path(tmp_name)
         (tmp / "modelops.yaml").write_text(CONFIG % {"tmp": tmp})
-        os.environ.update(
-            {
-                "MODELOPS_STATE_BACKEND": "azure",
-                "AzureWebJobsStorage": azurite.connection_string,
-                "MODELOPS_CONFIG": str(tmp / "modelops.yaml"),
-                "MODELOPS_STATE_DIR": str(tmp / "state"),
-                "MODELOPS_LEDGER_TABLE": "benchledger",
-                "MODELOPS_ACTIONS_QUEUE": "bench-actions",
+        env = {
+            **os.environ,
+            "MODELOPS_STATE_BACKEND": "azure",
+            "AzureWebJobsStorage": azurite.connection_string,
+            "MODELOPS_CONFIG": str(tmp / "modelops.yaml"),
+            "MODELOPS_STATE_DIR": str(tmp / "state"),
+        }
+        env.pop("PYTHONPATH", None)
+        baseline = Process("reactor", tree, env, "before", tmp / "before.log") if tree else None
+        baseline = baseline or Process("bare", ROOT, env, "bare", tmp / "bare.log")
+        subject = Process("reactor", ROOT, env, "after", tmp / "after.log")
+        sides = (baseline, subject)
+        try:
+            for side in sides:  # connections, first requests, the ledger's table and layout
+                side.ask("round", first=1, count=32, duplicates=0.0, seed=1, concurrency=args.concurrency, model="warm")
+                side.ask("reset")
+
+            def run(target: int, i: int) -> dict[str, float]:
+                first = 1 + (2 * i + target) * 100_000  # fresh versions each round and side
+                command = {"first": first, "count": args.deliveries, "duplicates": args.duplicates, "seed": 8 + i}
+                answer = sides[target].ask("round", **command, concurrency=args.concurrency)
+                distinct[target] += answer["distinct"]
+                return dict(answer["metrics"])
+
+            distinct = [0, 0]
+            result = run_rounds(
+                lambda i: run(0, i),
+                lambda i: run(1, i),
+                rounds=args.rounds,
+                ratios={"throughput": Ratio("throughput_per_s"), "p99": Ratio("p99_ms"), "p50": Ratio("p50_ms")},
+            )
+            requests = {
+                "subject": per_delivery(subject.ask("counts")),
+                "baseline": per_delivery(baseline.ask("counts")),
             }
-        )
-        from azure.storage.queue import QueueClient
-
-        from shared.adapters.azure_storage import StorageAccount
-        from shared.bootstrap import Container
-
-        requests = RequestCount()
-        options = StorageAccount._pipeline_options
-        StorageAccount._pipeline_options = lambda self: {**options(self), "raw_request_hook": requests.hook}  # type: ignore[method-assign]
-        reactor = Container.from_env().reactor()
-        account = StorageAccount(connection_string=azurite.connection_string)
-        table = account.table_client("benchbare")
-        table.create_table()
-        queue: QueueClient = account.queue_client("bench-bare")
-        queue.create_queue()
-        answered: Counter[str] = Counter()
-        distinct_total = 0
-
-        def bare_one(event: Any) -> None:
-            entity = {
-                "PartitionKey": "event",
-                "RowKey": f"evt_{uuid.uuid4().hex[:20]}",
-                "payload": json.dumps({"model": event.model_name, "version": event.model_version}),
-                "status": "accepted",
-            }
-
-            def send() -> None:
-                table.create_entity(entity)
-                queue.send_message(json.dumps({"action_id": entity["RowKey"]}))
-
-            requests.around("bare", send)
-
-        def reactor_one(event: Any) -> None:
-            result = requests.around(None, lambda: reactor.accept(event))
-            with lock:
-                answered["duplicate" if result.duplicate else "accepted"] += 1
-
-        lock = threading.Lock()
-        warm, _ = events(32, 0.0, rng, first=1, model="bench-warmup")
-        blast(warm, args.concurrency, bare_one)
-        blast(warm, args.concurrency, reactor_one)
-        answered.clear()
-        requests.reset()
-
-        def side(target: int, i: int) -> dict[str, float]:
-            nonlocal distinct_total
-            work, distinct = events(args.deliveries, args.duplicates, rng, first=1 + (2 * i + target) * 100_000)
-            if target == 1:
-                distinct_total += distinct
-            return blast(work, args.concurrency, reactor_one if target else bare_one)
-
-        result = run_rounds(
-            lambda i: side(0, i),
-            lambda i: side(1, i),
-            rounds=args.rounds,
-            ratios={"throughput": Ratio("throughput_per_s"), "p99": Ratio("p99_ms"), "p50": Ratio("p50_ms")},
-        )
-        ledger_events = [e for e in reactor.ledger.list_events(limit=100_000) if e["model_name"] == MODEL]
-        actions = reactor.ledger.list_actions(model=MODEL, limit=100_000)
-        queued = queue_length(account, "bench-actions")
-        costs = sdk_cpu_ms(table, queue)
-    consistent = (
-        answered["accepted"] == distinct_total == len(ledger_events) == len(actions)
-        and sum(e["deliveries"] for e in ledger_events) == args.rounds * args.deliveries
-    )
+            ledgers = {"subject": check(subject.ask("check"), distinct[1], args)}
+            if tree:
+                ledgers["baseline"] = check(baseline.ask("check"), distinct[0], args)
+            costs = None if tree else baseline.ask("costs")
+        finally:
+            for side in sides:
+                side.close()
+    consistent = all(ledger["consistent"] for ledger in ledgers.values())
+    print(f"  requests per delivery: {requests}\n  ledgers: {ledgers}")
     finish(
         args,
-        "ingest_azure",
+        "ingest_azure_vs_tree" if tree else "ingest_azure",
         result,
-        goals=[],
+        goals=[] if tree else [Goal("throughput", ">=", 0.7), Goal("p99", "<=", 1.5)],
         extra_goals={"ledger consistent": consistent},
         subject=f"Azure intake (`Reactor.accept`: Table Storage ledger + queue, Azurite), {args.duplicates:.0%}"
         f" duplicates, {args.concurrency} threads",
-        baseline="one bare entity insert + one queue send per delivery",
+        baseline=f"the same intake at commit {commit(tree)} (its own table and queue)"
+        if tree
+        else "one bare entity insert + one queue send per delivery",
         headline="{s[throughput_per_s]:.0f}/s, p50 {s[p50_ms]:.0f} ms, p99 {s[p99_ms]:.0f} ms;"
-        " {b[throughput_per_s]:.0f}/s, p50 {b[p50_ms]:.0f} ms, p99 {b[p99_ms]:.0f} ms"
-        + requests_text(per_delivery := requests.per_delivery()),
-        requests_per_delivery=per_delivery,
+        " {b[throughput_per_s]:.0f}/s, p50 {b[p50_ms]:.0f} ms, p99 {b[p99_ms]:.0f} ms" + requests_text(requests),
+        requests_per_delivery=requests,
         sdk_cpu_ms_per_call=costs,
-        ledger=(
-            ledger_check := {
-                "accepted": answered["accepted"],
-                "duplicates": answered["duplicate"],
-                "events": len(ledger_events),
-                "actions": len(actions),
-                "messages_queued": queued,
-                "consistent": consistent,
-                "expected_distinct": distinct_total,
-                "deliveries_counted": sum(e["deliveries"] for e in ledger_events),
-            }
-        ),
+        ledger=ledgers,
     )
     if not consistent:
-        raise SystemExit(f"the Table ledger does not match what was answered: {ledger_check}")
+        raise SystemExit(f"a Table ledger does not match what was answered: {ledgers}")
 
 
-def requests_text(per_delivery: dict[str, dict[str, float]]) -> str:
+def check(found: dict[str, Any], distinct: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every new answer is one event with one action; every delivery was counted."""
+    accepted = found["answered"].get("accepted", 0)
+    consistent = accepted == distinct == found["events"] == found["actions"]
+    consistent = consistent and found["deliveries_counted"] == args.rounds * args.deliveries
+    return {**found, "expected_distinct": distinct, "consistent": consistent}
+
+
+def commit(tree: Path | None) -> str:
+    done = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or str(tree)
+
+
+def requests_text(requests: dict[str, dict[str, dict[str, float]]]) -> str:
     """The requests per delivery, for the docs table row (Table requests + queue sends)."""
 
-    def one(name: str) -> str:
-        counts = per_delivery.get(name, {})
+    def one(side: str, name: str) -> str:
+        counts = requests[side].get(name, {})
         return f"{counts.get('table_requests', 0):g} + {counts.get('queue POST', 0):g}"
 
-    return (
-        f"; Table + queue requests per delivery: new event {one('new')}, duplicate {one('duplicate')},"
-        f" baseline {one('bare')}"
-    )
-
-
-def sdk_cpu_ms(table: Any, queue: Any, calls: int = 100) -> dict[str, float]:
-    """Client CPU of one call of each kind, from one thread (``time.thread_time``): where the
-    subject's Python goes besides the reactor's own work."""
-
-    def entity() -> dict[str, Any]:
-        return {"PartitionKey": "cost", "RowKey": uuid.uuid4().hex, "payload": "x" * 800, "status": "accepted"}
-
-    kept = entity()
-    table.create_entity(kept)
-    kinds = {
-        "create_entity": lambda: table.create_entity(entity()),
-        "get_entity": lambda: table.get_entity(kept["PartitionKey"], kept["RowKey"]),
-        "submit_transaction, 1 entity": lambda: table.submit_transaction([("create", entity())]),
-        "submit_transaction, 4 entities": lambda: table.submit_transaction([("create", entity()) for _ in range(4)]),
-        "send_message": lambda: queue.send_message("x" * 100),
-    }
-    out = {}
-    for name, call in kinds.items():
-        call()
-        started = time.thread_time()
-        for _ in range(calls):
-            call()
-        out[name] = round((time.thread_time() - started) / calls * 1000, 2)
-    return out
-
-
-def queue_length(account: Any, name: str) -> int:
-    return int(account.queue_client(name).get_queue_properties().approximate_message_count)
+    subject = f"new event {one('subject', 'new')}, duplicate {one('subject', 'duplicate')}"
+    if "bare" in requests["baseline"]:
+        return f"; Table + queue requests per delivery: {subject}; baseline {one('baseline', 'bare')}"
+    before = f"new event {one('baseline', 'new')}, duplicate {one('baseline', 'duplicate')}"
+    return f"; Table + queue requests per delivery: {subject}; before: {before}"
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, str(ROOT))
     main()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deploy_local import log_model  # noqa: E402
-from harness import Goal, Ratio, add_arguments, finish, percentile, run_rounds  # noqa: E402
+from harness import Goal, Ratio, add_arguments, finish, percentile, run_rounds, run_threads  # noqa: E402
 
 from shared.adapters.local_deployments import kill_process_group  # noqa: E402
 from shared.adapters.local_routers import ensure_router, stop_router  # noqa: E402
@@ -84,13 +84,7 @@ def load(url: str, *, seconds: float, clients: int) -> dict[str, float]:
             latencies.extend(mine)
             errors += failed
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    elapsed = run_threads(clients, client)
     return {
         "requests_per_s": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 50),

@@ -1,36 +1,34 @@
 """The ledger on Azure Table Storage: the storage port on one table, under the shared core.
 
-Layout (PartitionKey / RowKey):
+Layout (PartitionKey / RowKey), all of an event's records in one partition so that a new event is
+one entity-group transaction (shared/ledger/table_layout.py, shared/ledger/table_intake.py):
 - ``event`` / ``evt_<newest-first id>``: the event, its action ids and delivery count;
-  ``event`` / ``dedupe_<sha256(dedupe key)>``: the dedupe claim, created with the event (and its
-  first delivery, ``dlv_``/``did_`` rows) in one entity-group transaction, so a redelivery is
-  refused by the claim (409) and finds the first recording by a point read.
-- ``action`` / ``act_<newest-first id>``: the action; ``action`` / ``key_<sha256(action key)>``:
-  its key claim, again created together (one action per key, ever);
-  ``action`` / ``log_<action id>_<time>-<seq>``: its audit log, read in RowKey order. (Tables
-  written before kept the log in a partition ``log_<action id>`` of its own; it is still read.)
+  ``event`` / ``dedupe_<sha256(dedupe key)>``: its dedupe claim (naming the event and its actions);
+  ``event`` / ``dlv_<event id>_<time>``, ``did_<sha256(delivery id)>_<time>``: its deliveries;
+  ``event`` / ``act_<newest-first id>``: an action; ``event`` / ``key_<sha256(action key)>``: its
+  key claim, created with it (one action per key, ever); ``event`` / ``log_<action id>_<time>-<seq>``:
+  its audit log, read in RowKey order.
+- Tables written before keep actions, key claims and audit lines in an ``action`` partition (and
+  older audit lines in a partition ``log_<action id>``): read beside the new ones; the key claims
+  are copied into ``event`` once (shared/ledger/table_layout.py).
 - ``watermark`` / ``<sha256(name)>`` (shared/ledger/table_registers.py);
-  ``report_<sha256(kind)>`` / ``<newest-first id>``.
+  ``report_<sha256(kind)>`` / ``<newest-first id>``; ``layout`` / ``key-claims-v2``.
 
-Ids sort newest first, so listing is a scan of one partition in RowKey order, the same order the
-SQLite ledger gives. The compare-and-set is a replace conditioned on the entity's ETag (If-Match).
-There is no cross-partition transaction, so ``unit_of_work`` groups nothing. A new event is two
-batches: the event, naming its actions as ``planned``, then the actions with their key claims and
-audit lines; the planned actions count as linked once they exist. When one of their keys is taken
-(an action another event planned) or the second batch never ran (a crash), the actions are added
-one by one and linked (the event says ``complete`` then); any redelivery finishes that, so a crash
-between steps loses nothing.
+Ids sort newest first, so listing is a scan of a partition in RowKey order (the two partitions of
+actions merged), the same order the SQLite ledger gives. The compare-and-set is a replace
+conditioned on the entity's ETag (If-Match). There is no cross-partition transaction, so
+``unit_of_work`` groups nothing; an intake's records share one partition, so a new event is one
+batch, all or nothing.
 
-Round trips (Azurite, counted by ``benchmarks/ingest_azure.py``): a new event two batches; a
-duplicate one refused batch, the claim, the event and its first action read once each (reads are
-kept for the length of one intake, ``TableAccess.in_unit``), one batch counting the delivery, plus
-a read for each further action.
+Round trips (Azurite, counted by ``benchmarks/ingest_azure.py``): a new event one batch; a
+duplicate one query (the event with its actions) and one batch counting the delivery, when this
+process knows the event; otherwise a refused batch and a read of the dedupe claim come first.
 
-Cost: point reads for ids and keys; ``claim()`` without an id (one query per claim),
-``next_due()`` and listing scan the ``action`` partition server-side with an OData filter on
-``status`` (O(actions ever recorded) read by the service, only the non-terminal ones returned);
-``stats()`` reads every status. In Azure the queue trigger always claims by id, so only local
-loops and the ops API pay the scans.
+Cost: point reads for ids and keys (an action of the layout before: a miss in ``event`` first);
+``claim()`` without an id (one query per claim), ``next_due()`` and listing scan the actions
+server-side with an OData filter on ``status`` (O(actions ever recorded) read by the service, only
+the non-terminal ones returned); ``stats()`` reads every status. In Azure the queue trigger always
+claims by id, so only local loops and the ops API pay the scans.
 """
 
 from __future__ import annotations
@@ -41,54 +39,38 @@ import json
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from shared.domain.actions import QUEUED, Action
-from shared.domain.clock import Clock, now_utc, parse_dt
+from shared.domain.clock import Clock, now_utc
 from shared.ledger import table_access as q
 from shared.ledger import table_codec as codec
 from shared.ledger import transitions
-from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import ActionQuery, DeliveryRecord, EventRecord
-from shared.ledger.store import RACE_RETRIES, LedgerContention, NewEvent, Stored
+from shared.ledger.store import LedgerContention, Stored
 from shared.ledger.table_bookkeeping import TableBookkeeping
-from shared.ledger.table_codec import PK_ACTION, PK_EVENT
+from shared.ledger.table_codec import PK_EVENT
+from shared.ledger.table_intake import TableIntake
 from shared.ledger.table_prune import TablePruning
 from shared.ledger.table_registers import TableRegisters
-from shared.ledger.transitions import Transition
 
 T = TypeVar("T")
 
 __all__ = ["LedgerContention", "TableLedger", "TableStore"]
 
 
-class TableStore(TableRegisters, TablePruning, TableBookkeeping):
+class TableStore(TableIntake, TableRegisters, TablePruning, TableBookkeeping):
     """The ``LedgerStore`` of one Azure Table (or Azurite). Safe across threads and processes."""
 
-    # -- plumbing -------------------------------------------------------------------------
-    def _mutate_event(self, event_id: str, change: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
-        """Read-modify-write of an event entity; a lost race (412) re-reads and changes again."""
-        for _ in range(RACE_RETRIES):
-            entity = self._get(PK_EVENT, event_id) if event_id.startswith("evt_") else None
-            if entity is None:
-                return None
-            new = change(entity)
-            if self._replace(new, entity.metadata["etag"]):
-                return new
-        raise LedgerContention(f"event {event_id} changed {RACE_RETRIES} times while being updated; try again")
-
-    def _holder(
-        self, claim_rk: str, field: str, entity: dict[str, Any], extra: list[dict[str, Any]] | None = None
-    ) -> str:
-        """Create ``entity`` with its key claim (and ``extra`` entities of its partition); the id of
-        whichever entity holds the claim."""
+    def _holder(self, claim_rk: str, field: str, entity: dict[str, Any]) -> str:
+        """Create ``entity`` with its key claim; the id of whichever entity holds the claim."""
         own_id = str(entity["RowKey"])
         claim = {"PartitionKey": entity["PartitionKey"], "RowKey": claim_rk, field: own_id}
-        if self._create_together([claim, entity, *(extra or [])]):
+        if self._create_together([claim, entity]):
             return own_id
         found = self._get(entity["PartitionKey"], claim_rk)
-        if found is None:  # cannot happen: claims are never deleted
+        if found is None:  # cannot happen: claims are deleted only with their action, by retention
             raise LedgerContention(f"key claim {claim_rk} vanished")
         return str(found[field])
 
@@ -113,73 +95,6 @@ class TableStore(TableRegisters, TablePruning, TableBookkeeping):
         return codec.newest_first_id(prefix, now)
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, new: NewEvent) -> tuple[str, bool]:
-        """Two batches for a new event: the event with its key claim and first delivery (an
-        insert-or-fail: a 409 is a duplicate, answered from the claim), then its actions with their
-        key claims and audit lines. The event names those actions as ``planned``; they count as
-        linked once they exist, and a batch is all or nothing, so a crash between the two leaves an
-        event whose first planned action is missing: the redelivery adds them one by one."""
-        record, delivery = new.record, new.delivery
-        claim_rk = "dedupe_" + codec.key_hash(record.dedupe_key)
-        first = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
-        steps = new.plan()
-        actions = [e for step in steps for e in self._action_entities(step)]
-        together = q.fits_one_batch(actions)
-        planned = [step.action.id for step in steps] if together else None
-        held = self._holder(claim_rk, "event_id", codec.event_entity(record, new.payload(), planned), first)
-        if held != record.id or planned is None:
-            return held, False
-        return held, not actions or self._create_together(actions)
-
-    def _action_entities(self, step: Transition) -> list[dict[str, Any]]:
-        action = step.action
-        claim = {"PartitionKey": PK_ACTION, "RowKey": "key_" + codec.key_hash(action.key), "action_id": action.id}
-        at = action.created_at or now_utc()
-        lines = [codec.log_entity(action.id, at, step.worker, line) for line in step.lines]
-        return [claim, codec.action_entity(action), *lines]
-
-    def _linked(self, entity: Any) -> list[str] | None:
-        """An event's linked actions: complete, or planned and created (its first planned action exists)."""
-        ids = [str(i) for i in json.loads(entity.get("action_ids") or "[]")]
-        if entity.get("complete"):
-            return ids
-        if entity.get("planned") and ids and self.load(ids[0]) is not None:
-            return ids
-        return None
-
-    def linked(self, event_id: str) -> list[str] | None:
-        entity = self._get(PK_EVENT, event_id) if event_id.startswith("evt_") else None
-        return self._linked(entity) if entity else None
-
-    def link(self, event_id: str, action_ids: list[str], *, accept: bool) -> None:
-        def change(entity: Any) -> dict[str, Any]:
-            linked = self._linked(entity) or []  # planned ones that were never created are dropped
-            new = {**entity, "action_ids": json.dumps(linked + [i for i in action_ids if i not in linked])}
-            new.pop("planned", None)
-            if accept:
-                new["status"] = ACCEPTED
-                new.pop("reason", None)
-            return {**new, "complete": True}
-
-        self._mutate_event(event_id, change)
-
-    def count_delivery(self, event_id: str, delivery: DeliveryRecord) -> EventRecord | None:
-        """The count and the delivery's entities in one batch: a lost race (412) re-reads and tries again."""
-        at = parse_dt(delivery.received_at) or now_utc()
-        for _ in range(RACE_RETRIES):
-            entity = self._get(PK_EVENT, event_id) if event_id.startswith("evt_") else None
-            if entity is None:
-                return None
-            bumped = {**entity, "deliveries": int(entity.get("deliveries", 1)) + 1}
-            if self._create_together(codec.delivery_entities(delivery, at), (bumped, entity.metadata["etag"])):
-                return codec.event_from_entity(bumped)
-        raise LedgerContention(f"event {event_id} changed {RACE_RETRIES} times while counting a delivery; try again")
-
-    def add_delivery(self, delivery: DeliveryRecord) -> None:
-        entities = codec.delivery_entities(delivery, parse_dt(delivery.received_at) or now_utc())
-        if entities:
-            self._create_together(entities)
-
     def deliveries(self, *, delivery_id: str | None = None, event_id: str | None = None) -> list[DeliveryRecord]:
         if delivery_id is not None:
             prefix = codec.delivery_prefix(delivery_id)
@@ -211,17 +126,20 @@ class TableStore(TableRegisters, TablePruning, TableBookkeeping):
 
     # -- actions --------------------------------------------------------------------------
     def add_action(self, action: Action) -> str:
+        self._ensure_layout()
         return self._holder("key_" + codec.key_hash(action.key), "action_id", codec.action_entity(action))
 
     def load(self, action_id: str) -> Stored | None:
-        entity = self._get(PK_ACTION, action_id) if action_id.startswith("act_") else None
+        entity = self._action_entity(action_id)
         return q.stored(entity) if entity else None
 
     def swap(self, before: Stored, after: Action) -> bool:
-        return self._replace(codec.action_entity(after), before.version)
+        partition, etag = cast(tuple[str, object], before.version)  # q.stored() made it
+        return self._replace(codec.action_entity(after, partition), etag)
 
     def find(self, key: str) -> Action | None:
-        claim = self._get(PK_ACTION, "key_" + codec.key_hash(key))
+        claim_rk = "key_" + codec.key_hash(key)
+        claim = self._get(PK_EVENT, claim_rk) or self._old_claim(claim_rk)
         stored = self.load(str(claim["action_id"])) if claim else None
         return stored.action if stored else None
 
@@ -229,30 +147,32 @@ class TableStore(TableRegisters, TablePruning, TableBookkeeping):
         if query.event_id:
             entity = self._get(PK_EVENT, query.event_id) if query.event_id.startswith("evt_") else None
             linked = json.loads(entity.get("action_ids") or "[]") if entity else []
+            if linked:
+                self._get_many(PK_EVENT, linked)
             found = [s.action for s in (self.load(i) for i in linked) if s is not None]
             found = sorted((a for a in found if query.matches(a)), key=lambda a: a.id)  # newest-first ids
             return found[query.offset : query.offset + query.limit]
         where, params = q.filters(query.equal())
-        rows = self._query(PK_ACTION, q.ACTION_ROWS + where, params)
+        rows = self._action_rows(q.ACTION_ROWS + where, params)
         return [codec.action_from_entity(e) for e in q.page(rows, query.limit, query.offset)]
 
     def active(self) -> list[Stored]:
-        return [q.stored(e) for e in self._query(PK_ACTION, q.ACTIVE)]
+        return [q.stored(e) for e in self._action_rows(q.ACTIVE)]
 
     def due(self, now: datetime) -> list[Stored]:
         return [s for s in self.active() if transitions.is_due(s.action, now)]
 
     def dependents(self, action_id: str) -> list[Stored]:
         where = f"{q.ACTION_ROWS} and after eq @after and status eq @queued"
-        return [q.stored(e) for e in self._query(PK_ACTION, where, {"after": action_id, "queued": QUEUED})]
+        return [q.stored(e) for e in self._action_rows(where, {"after": action_id, "queued": QUEUED})]
 
     def append_log(self, action_id: str, at: datetime, worker: str | None, message: str) -> None:
         self._table.create_entity(codec.log_entity(action_id, at, worker, message))
 
     def read_log(self, action_id: str) -> list[dict[str, Any]]:
         lines = [
-            *self._query(PK_ACTION, q.prefix_rows(codec.log_prefix(action_id))),
-            *self._query(codec.log_partition(action_id)),  # written before the lines moved to the action partition
+            *self._action_rows(q.prefix_rows(codec.log_prefix(action_id))),
+            *self._query(codec.log_partition(action_id)),  # the oldest layout: a partition per action
         ]
         lines.sort(key=codec.log_order)
         return [{"at": e["at"], "worker": e.get("worker"), "message": e["message"]} for e in lines]

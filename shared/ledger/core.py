@@ -5,9 +5,9 @@ where the semantics of crash loops and redeliveries are documented) -> compare-a
 race re-reads and decides again. Each public operation runs in one ``unit_of_work`` of the store
 (an intake is one unit ``submit``-ted: SQLite commits it together with the intakes waiting beside
 it, group commit): on SQLite one BEGIN IMMEDIATE transaction, so intake is atomic; on Table
-Storage, which has no cross-partition transaction, the steps are ordered so that a redelivery
-finishes an intake a crash interrupted (the event's actions count as linked only once all are
-created).
+Storage an intake is one batch of one partition when its action keys are free, and otherwise the
+steps are ordered so that a redelivery finishes an intake a crash interrupted (the event's actions
+count as linked only once all are created).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ partition, equality filters, paging), ETag-conditioned replaces and one-partitio
 from __future__ import annotations
 
 import contextlib
+import heapq
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -21,7 +22,8 @@ ACTIVE = f"({ACTION_ROWS}) and (status eq '{QUEUED}' or status eq '{WAITING}' or
 
 
 def stored(entity: Any) -> Stored:
-    return Stored(codec.action_from_entity(entity), entity.metadata["etag"])
+    """The action with what ``swap`` needs: its partition (this layout's or the one before) and ETag."""
+    return Stored(codec.action_from_entity(entity), (entity["PartitionKey"], entity.metadata["etag"]))
 
 
 def filters(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -99,6 +101,16 @@ class TableAccess:
             reads[pk, rk] = found  # a miss is asked again: the entity may be created meanwhile
         return found
 
+    def _get_many(self, pk: str, row_keys: list[str]) -> None:
+        """Read these rows of one partition in one query, kept for the unit like ``_get``'s reads."""
+        reads: dict[tuple[str, str], Any] | None = getattr(self._unit, "reads", None)
+        wanted = [rk for rk in dict.fromkeys(row_keys) if reads is None or (pk, rk) not in reads]
+        if reads is None or not wanted:
+            return
+        params = {f"r{i}": rk for i, rk in enumerate(wanted)}
+        for entity in self._query(pk, " or ".join(f"RowKey eq @{name}" for name in params), params):
+            reads[pk, str(entity["RowKey"])] = entity
+
     def _forget(self, entities: Iterable[Mapping[str, Any]]) -> None:
         reads: dict[tuple[str, str], Any] | None = getattr(self._unit, "reads", None)
         if reads:
@@ -111,6 +123,19 @@ class TableAccess:
         # the spaces around ( ) matter: the SDK splits the filter on them to find @params
         text = "PartitionKey eq @pk" + (f" and ( {where} )" if where else "")
         return iter(self._table.query_entities(text, parameters={"pk": pk, **(params or {})}, select=select))
+
+    def _action_rows(
+        self, where: str, params: dict[str, Any] | None = None, select: list[str] | None = None
+    ) -> Iterator[Any]:
+        """Rows of both partitions that hold actions (``codec.ACTION_PARTITIONS``), merged in RowKey order."""
+        rows = [self._query(pk, where, params, select) for pk in codec.ACTION_PARTITIONS]
+        return heapq.merge(*rows, key=lambda e: str(e["RowKey"]))
+
+    def _action_entity(self, action_id: str) -> Any | None:
+        """An action by id, in this layout's partition or the one before."""
+        if not action_id.startswith("act_"):
+            return None
+        return self._get(codec.PK_EVENT, action_id) or self._get(codec.PK_ACTION, action_id)
 
     def _replace(self, entity: dict[str, Any], etag: object) -> bool:
         """Write the whole entity if it is unchanged since it was read with ``etag``."""
@@ -130,6 +155,11 @@ class TableAccess:
     def _create_together(self, entities: list[dict[str, Any]], update: tuple[Any, object] | None = None) -> bool:
         """Create entities of one partition atomically (with ``update``, an (entity, etag) replaced if
         unchanged, in the same batch); False if one of them already exists or the update lost a race."""
+        return self._transact(entities, update) is None
+
+    def _transact(self, entities: list[dict[str, Any]], update: tuple[Any, object] | None = None) -> int | None:
+        """``_create_together``, answering None when done, else the index of the operation refused
+        (0 also when the service did not say which)."""
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
@@ -142,9 +172,9 @@ class TableAccess:
             operations.insert(0, ("update", entity, options))
         try:
             self._table.submit_transaction(operations)
-            return True
+            return None
         except TableTransactionError as exc:
             code = str(getattr(exc, "error_code", ""))
             if exc.status_code in (409, 412) or code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
-                return False
+                return int(getattr(exc, "index", 0) or 0)
             raise

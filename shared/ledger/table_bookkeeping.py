@@ -3,6 +3,7 @@ counts ``stats()`` gives."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from shared.domain.clock import iso
 from shared.ledger import table_access as q
 from shared.ledger import table_codec as codec
 from shared.ledger.table_access import TableAccess
-from shared.ledger.table_codec import PK_ACTION, PK_EVENT
+from shared.ledger.table_codec import PK_EVENT
 
 
 class TableBookkeeping(TableAccess):
@@ -26,15 +27,15 @@ class TableBookkeeping(TableAccess):
         return [{"id": e["RowKey"], "created_at": e["created_at"], **codec.unpack_json(e, "body", {})} for e in rows]
 
     def stats(self) -> dict[str, Any]:
-        def count(pk: str, rows: str) -> dict[str, int]:
+        def count(rows: Iterable[Any]) -> dict[str, int]:
             out: dict[str, int] = {}
-            for e in self._query(pk, rows, select=["status"]):
+            for e in rows:
                 out[e["status"]] = out.get(e["status"], 0) + 1
             return out
 
         return {
             "backend": "azure-tables",
             "table": getattr(self._table, "table_name", None),
-            "events": count(PK_EVENT, q.EVENT_ROWS),
-            "actions": count(PK_ACTION, q.ACTION_ROWS),
+            "events": count(self._query(PK_EVENT, q.EVENT_ROWS, select=["status"])),
+            "actions": count(self._action_rows(q.ACTION_ROWS, select=["RowKey", "status"])),
         }

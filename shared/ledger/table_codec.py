@@ -29,7 +29,8 @@ from shared.ledger.records import (
 )
 
 PK_EVENT = "event"
-PK_ACTION = "action"
+PK_ACTION = "action"  # actions, key claims and audit lines of tables written before (table_layout.py)
+ACTION_PARTITIONS = (PK_EVENT, PK_ACTION)  # where actions are: this layout's partition, then the one before
 
 # 16,000 code points are at most 32,000 UTF-16 code units (64,000 bytes), whatever the text.
 CHUNK_CHARS = 16_000
@@ -111,7 +112,9 @@ def _int(value: Any) -> int | None:
     return int(getattr(value, "value", value))
 
 
-def action_entity(action: Action) -> dict[str, Any]:
+def action_entity(action: Action, partition: str = PK_EVENT) -> dict[str, Any]:
+    """In the event partition (shared/ledger/table_layout.py); ``partition``: where an action of the
+    layout before is kept."""
     from azure.data.tables import EdmType, EntityProperty
 
     fields = action_to_fields(action)
@@ -119,7 +122,7 @@ def action_entity(action: Action) -> dict[str, Any]:
     duration = EntityProperty(action.duration_ms, EdmType.INT64) if action.duration_ms is not None else None
     return drop_none(
         {
-            "PartitionKey": PK_ACTION,
+            "PartitionKey": partition,
             "RowKey": action.id,
             **plain,
             "error": truncate(action.error),
@@ -136,15 +139,16 @@ def action_from_entity(entity: Mapping[str, Any]) -> Action:
     return action_from_fields({**entity, "id": entity["RowKey"], **numbers, **texts})
 
 
-def event_entity(record: EventRecord, payload: dict[str, Any], planned: list[str] | None = None) -> dict[str, Any]:
-    """The event as first written. ``planned``: the ids of the actions created right after it in
-    one batch of their own (``[]``: it has none, so it is complete as written); without, its
-    actions are linked later (``complete`` then)."""
+def event_entity(record: EventRecord, payload: dict[str, Any], actions: list[str] | None = None) -> dict[str, Any]:
+    """The event as first written. ``actions``: the ids of its actions, created in the same batch
+    (so it is complete as written); without, its actions are linked later (``complete`` then).
+    Tables written before may hold events marked ``planned``: actions named before a second batch
+    created them (shared/ledger/table_intake.py reads those)."""
     fields = event_to_fields(record)
     plain = {name: value for name, value in fields.items() if name not in ("id", "summary")}
-    links: dict[str, Any] = {"complete": planned == []}
-    if planned:
-        links.update(action_ids=json.dumps(planned), planned=True)
+    links: dict[str, Any] = {"complete": actions is not None}
+    if actions:
+        links["action_ids"] = json.dumps(actions)
     return drop_none(
         {
             "PartitionKey": PK_EVENT,
@@ -177,10 +181,11 @@ def _payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def log_entity(action_id: str, at: datetime, worker: str | None, message: str) -> dict[str, Any]:
-    """An audit line in the action's partition (so it can join the action's batch), oldest first
-    under ``log_<action id>_``. Tables written before kept them in a partition ``log_<action id>``
-    of their own, which is still read (``log_partition``)."""
-    line = {"PartitionKey": PK_ACTION, "RowKey": f"{log_prefix(action_id)}{log_row_key(at)}", "at": iso(at)}
+    """An audit line in the event partition (so it joins the batch that creates its action), oldest
+    first under ``log_<action id>_``. Tables written before kept them under the same prefix in the
+    ``action`` partition, and before that in a partition ``log_<action id>`` of their own
+    (``log_partition``): both are still read."""
+    line = {"PartitionKey": PK_EVENT, "RowKey": f"{log_prefix(action_id)}{log_row_key(at)}", "at": iso(at)}
     return drop_none({**line, "worker": worker, "message": truncate(message)})
 
 

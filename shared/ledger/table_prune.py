@@ -16,6 +16,8 @@ from shared.ledger.records import EventRecord
 from shared.ledger.table_access import TableAccess
 from shared.ledger.table_codec import PK_ACTION, PK_EVENT
 
+KEYS = ["PartitionKey", "RowKey"]
+
 
 class TablePruning(TableAccess):
     """The retention part of the Table ``LedgerStore``."""
@@ -27,7 +29,7 @@ class TablePruning(TableAccess):
 
     def dependents_by_upstream(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, list[str]] = defaultdict(list)
-        for entity in self._query(PK_ACTION, q.ACTION_ROWS, select=["RowKey", "after"]):
+        for entity in self._action_rows(q.ACTION_ROWS, select=["RowKey", "after"]):
             if entity.get("after"):
                 out[str(entity["after"])].append(str(entity["RowKey"]))
         return {upstream: tuple(ids) for upstream, ids in out.items()}
@@ -44,14 +46,17 @@ class TablePruning(TableAccess):
         whose actions are gone, which the next prune takes (never actions no event lists)."""
         action_rows: list[Any] = []
         for action_id in action_ids:
-            action = self._get(PK_ACTION, action_id)
+            action = self._action_entity(action_id)
             if action is None:
                 continue
-            action_rows += self._query(PK_ACTION, q.prefix_rows(codec.log_prefix(action_id)), select=["RowKey"])
-            action_rows += self._query(codec.log_partition(action_id), select=["PartitionKey", "RowKey"])
-            action_rows.append({"PartitionKey": PK_ACTION, "RowKey": "key_" + codec.key_hash(str(action["key"]))})
-            action_rows.append({"PartitionKey": PK_ACTION, "RowKey": action_id})
-        self._delete([{"PartitionKey": r.get("PartitionKey", PK_ACTION), "RowKey": r["RowKey"]} for r in action_rows])
+            claim_rk = "key_" + codec.key_hash(str(action["key"]))
+            action_rows += self._action_rows(q.prefix_rows(codec.log_prefix(action_id)), select=KEYS)
+            action_rows += self._query(codec.log_partition(action_id), select=KEYS)
+            action_rows.append({"PartitionKey": PK_EVENT, "RowKey": claim_rk})
+            if action["PartitionKey"] == PK_ACTION:  # the layout before: its claim there too (and the copy)
+                action_rows.append({"PartitionKey": PK_ACTION, "RowKey": claim_rk})
+            action_rows.append({"PartitionKey": action["PartitionKey"], "RowKey": action_id})
+        self._delete([{"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]} for r in action_rows])
         event_rows: list[Any] = []
         for event_id in event_ids:
             event = self._get(PK_EVENT, event_id)

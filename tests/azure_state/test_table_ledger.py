@@ -1,5 +1,5 @@
 """What only the Table ledger has to handle: no cross-partition transaction (a recording cut short
-is finished by the redelivery) and the entity size limits. The ledger port's own guarantees run on
+is finished by the redelivery), its round trips and the entity size limits. The ledger port's own guarantees run on
 both backends in tests/ledger."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import pytest
 from azure.data.tables import TableClient
 
 from shared.adapters.azure_storage import StorageAccount
-from shared.domain.events import ModelEvent
+from shared.domain.events import MODEL_VERSION_CREATED, ModelEvent
 from shared.domain.outputs import RegisterOutputs
 from shared.ledger.azure_tables import TableLedger
 from tests.ledger.support import event, must, plan
 
 
-class CrashAfterTheEvent:
-    """The real Azurite client; the first write to the action partition (the batch of the event's
-    actions, or the link of actions added one by one) dies like a killed host."""
+class CrashAddingActions:
+    """The real Azurite client; the first batch that creates an action on its own (an event whose
+    actions could not join its batch: a key another event holds) dies like a killed host."""
 
     def __init__(self, client: Any) -> None:
         self.client, self.crashed = client, False
@@ -27,13 +27,10 @@ class CrashAfterTheEvent:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
-    def _crash(self, partition: str) -> None:
-        if not self.crashed and partition == "action":
+    def submit_transaction(self, operations: Any, **kwargs: Any) -> Any:
+        if not self.crashed and str(operations[0][1]["RowKey"]).startswith("key_"):
             self.crashed = True
             raise ConnectionError("host killed")
-
-    def submit_transaction(self, operations: Any, **kwargs: Any) -> Any:
-        self._crash(operations[0][1]["PartitionKey"])
         return self.client.submit_transaction(operations, **kwargs)
 
 
@@ -53,43 +50,60 @@ class CountingRequests:
         return list(self.sent)
 
 
+def other_source(version: str) -> ModelEvent:
+    """The same version seen by another source: another event, planning the same action keys."""
+    return ModelEvent(
+        source="poller", kind=MODEL_VERSION_CREATED, source_type="x", model_name="m", model_version=version
+    )
+
+
 class TestTableLedger:
-    def test_a_recording_interrupted_after_the_event_is_finished_by_the_redelivery(
+    def test_a_recording_interrupted_while_adding_actions_one_by_one_is_finished_by_the_redelivery(
         self, account: StorageAccount, names: dict[str, str]
     ) -> None:
-        crashing = TableLedger(CrashAfterTheEvent(account.table_client(names["table"])))
-        with pytest.raises(ConnectionError):
-            crashing.record_event(event("3"), plan("3"), reason=None, max_attempts=3)
         ledger = TableLedger(account.table_client(names["table"]))
-        crashed = ledger.get_event(must_id(ledger))
-        assert crashed is not None and crashed["actions"] == []  # planned, never created
-        redelivered = ledger.record_event(event("3"), plan("3"), reason=None, max_attempts=3)
-        assert redelivered.duplicate and len(redelivered.action_ids) == 1
-        assert redelivered.dispatch == redelivered.action_ids  # the crashed writer never dispatched it
+        [held] = ledger.record_event(other_source("3"), plan("3"), reason=None, max_attempts=3).action_ids
+        crashing = TableLedger(CrashAddingActions(account.table_client(names["table"])))
+        with pytest.raises(ConnectionError):  # the first key is held: the event alone, then its actions
+            crashing.record_event(event("3"), plan("3", steps=2), reason=None, max_attempts=3)
+        crashed = [e for e in ledger.list_events() if e["source"] == "mlflow"]
+        assert len(crashed) == 1 and ledger.get_event(crashed[0]["id"])["actions"] == []  # type: ignore[index]
+        redelivered = ledger.record_event(event("3"), plan("3", steps=2), reason=None, max_attempts=3)
+        assert redelivered.duplicate and redelivered.event_id == crashed[0]["id"]
+        assert redelivered.action_ids[0] == held and len(redelivered.action_ids) == 2
+        assert redelivered.dispatch == [held]  # never started; the second runs after it
         stored = ledger.get_event(redelivered.event_id)
-        assert stored is not None and stored["actions"][0]["id"] == redelivered.action_ids[0]
-        assert len(ledger.list_actions()) == 1
-        [line] = ledger.action_log(redelivered.action_ids[0])  # planned once, by the redelivery
+        assert stored is not None and {a["id"] for a in stored["actions"]} == set(redelivered.action_ids)
+        assert len(ledger.list_actions()) == 2
+        [line] = ledger.action_log(redelivered.action_ids[1])  # planned once, by the redelivery
         assert line["message"].endswith(f"for event {redelivered.event_id}")
 
-    def test_a_new_event_is_two_batches_and_a_duplicate_one_refused_batch_three_reads_and_one_batch(
+    def test_a_new_event_is_one_batch_and_a_duplicate_one_read_and_one_batch(
         self, account: StorageAccount, names: dict[str, str]
     ) -> None:
         """The round trips of an intake (the queue send is the dispatcher's): the event with its
-        claim and delivery, then its actions with theirs and their audit lines; a duplicate is
-        refused by the claim, reads the claim, the event and its action, and counts itself."""
+        claim, delivery, actions, their claims and audit lines in one batch; a duplicate reads the
+        event with its actions in one query and counts itself in one batch. A process that did not
+        record the event is refused by the claim first and reads it (which names the event)."""
         hook = CountingRequests()
         client = TableClient.from_connection_string(
             str(account.connection_string), table_name=names["table"], raw_request_hook=hook
         )
         ledger = TableLedger(client)
+        table = "GET " + names["table"]
+        opened = hook.during(lambda: ledger.record_event(event("9"), plan("9"), reason=None, max_attempts=3))
+        assert opened == [table, table, "POST " + names["table"], "POST $batch"]  # the layout, once per process
         first = hook.during(lambda: ledger.record_event(event("4"), plan("4", steps=2), reason=None, max_attempts=3))
-        assert first == ["POST $batch", "POST $batch"]
+        assert first == ["POST $batch"]
         again = hook.during(lambda: ledger.record_event(event("4"), plan("4", steps=2), reason=None, max_attempts=3))
-        assert sorted(again) == ["GET " + names["table"]] * 4 + ["POST $batch"] * 2
-        # (the claim, the event, the first action to see that they were created, the second's upstream)
-        stored = ledger.get_event(ledger.list_events()[0]["id"])
-        assert stored is not None and stored["deliveries"] == 2 and len(stored["actions"]) == 2
+        assert again == [table, "POST $batch"]
+        elsewhere = TableLedger(client)
+        hook.during(lambda: elsewhere.record_event(event("10"), plan("10"), reason=None, max_attempts=3))
+        third = hook.during(lambda: elsewhere.record_event(event("4"), plan("4", steps=2), reason=None, max_attempts=3))
+        assert third == ["POST $batch", table, table, "POST $batch"]
+        stored = ledger.get_event(ledger.list_events(source="mlflow")[1]["id"])
+        assert stored is not None and stored["model_version"] == "4"
+        assert stored["deliveries"] == 3 and len(stored["actions"]) == 2 and len(stored["delivery_log"]) == 3
 
     def test_audit_lines_kept_where_tables_written_before_kept_them_are_read_with_the_new_ones(
         self, account: StorageAccount, names: dict[str, str], ledger: TableLedger
