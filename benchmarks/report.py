@@ -24,6 +24,8 @@ ORDER = [
     "ingest_vs_tree",
     "ingest_azure",
     "cold_start",
+    "cold_start_vs_tree",
+    "cold_start_source",
     "batch_local",
     "register_copy",
     "register_copy_vs_tree",

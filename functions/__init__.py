@@ -10,16 +10,37 @@ from shared.bootstrap import Container
 
 
 class HttpAppOnFirstCall:
-    """The container's FastAPI app as an ASGI callable that builds it on its first call (a request
-    or the lifespan start). Indexing needs the HTTP function's binding, not the routes: building
-    them (shared.api, its pydantic models, OpenAPI) was a third of what `import function_app`
-    added to its two frameworks. The config is validated before, by the container, at start."""
+    """The container's FastAPI apps as one ASGI callable that builds them on first use. Indexing
+    needs the HTTP function's binding, not the routes. A webhook (`/api/hooks/...`) is answered by
+    the webhook routes alone (`Container.hooks_app`): the first webhook after a cold start, what a
+    registry waits on, does not build the ops API and audit page; any other path builds the whole
+    app. Neither app has start-up or shutdown work, so the host's lifespan messages are answered
+    here without building either. The config is validated before, by the container, at start."""
 
     def __init__(self, container: Container) -> None:
         self.container = container
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self.container.http_app()(scope, receive, send)
+        if scope["type"] == "lifespan":
+            await answer_lifespan(receive, send)
+        elif str(scope.get("path", "")).startswith(HOOKS_PREFIX):
+            await self.container.hooks_app()(scope, receive, send)
+        else:
+            await self.container.http_app()(scope, receive, send)
+
+
+HOOKS_PREFIX = "/api/hooks/"
+
+
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan protocol for apps with nothing to start or stop."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def build_function_app(container: Container) -> func.AsgiFunctionApp:

@@ -8,7 +8,8 @@ dispatcher open on first use, so indexing the Functions app makes no network cal
     Settings.from_env() ─► Container ─► config (validated now)
                                      ├► reactor(): ledger + dispatcher + executors + outcome sink + clock
                                      ├► worker():  the process's worker over that reactor
-                                     └► http_app(): the FastAPI app over that reactor
+                                     ├► http_app(): the FastAPI app over that reactor
+                                     └► hooks_app(): its webhook routes alone (a cold webhook's build)
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Container:
         self._reactor: Reactor | None = None
         self._worker: Worker | None = None
         self._http: FastAPI | None = None
+        self._hooks: FastAPI | None = None
 
     @classmethod
     def from_env(cls) -> Container:
@@ -101,6 +103,16 @@ class Container:
                 # the event loop for ~60-80 ms each under webhook load (the tail latency)
                 gc.freeze()
             return self._http
+
+    def hooks_app(self) -> FastAPI:
+        """The webhook routes alone, the same as `http_app()` answers them (`shared.api.frame`)."""
+        from shared.api.frame import create_hooks_app
+
+        with self._lock:
+            if self._hooks is None:
+                self._hooks = create_hooks_app(self)
+                gc.freeze()  # as for http_app
+            return self._hooks
 
 
 def open_ledger(settings: Settings, clock: Clock = now_utc) -> Ledger:

@@ -184,6 +184,10 @@ class TestReadCommandsNeedALedger:
             ["replay", "evt_x"],
             ["deployments"],
             ["rollback", "local"],
+            ["status"],
+            ["approvals"],
+            ["approve", "act_x"],
+            ["prune"],
         ],
     )
     def test_refused_with_the_path_and_how_to_point_elsewhere_and_nothing_created(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT, indexed_functions
+from tests.support import ROOT, doc, indexed_functions
 
 HEAVY = ("mlflow", "azure.ai.ml", "azureml.core", "databricks.sdk", "pyspark", "pandas", "sklearn")
 
@@ -118,6 +121,37 @@ class TestColdStart:
         )
         assert out.returncode == 0, out.stderr[-3000:]
 
+    def test_a_cold_webhook_builds_the_webhook_routes_alone_and_refuses_in_the_one_error_shape(
+        self, tmp_path: Path
+    ) -> None:
+        env = {"PATH": "/usr/bin:/bin", "MODELOPS_STATE_DIR": str(tmp_path / "state"), "MLFLOW_WEBHOOK_SECRET": "s"}
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_WEBHOOK_PROBE], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        probe = json.loads(out.stdout.strip().splitlines()[-1])
+        status, body = probe["forged"]
+        assert status == 401 and set(body) == {"error", "problems"} and "X-MLflow" in body["error"], body
+        assert probe["fastapi_built_whole"] is False  # no ops API, audit page or OpenAPI for a webhook
+        assert probe["health"] == 200 and probe["then_whole"] is True
+
+
+COLD_WEBHOOK_PROBE = """
+import asyncio, json, sys
+import azure.functions as func
+import function_app
+http = {f.get_function_name(): f for f in function_app.app.get_functions()}["http_api"].get_user_function()
+headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": "d1", "X-MLflow-Timestamp": "1765065600",
+           "X-MLflow-Signature": "v1,AAAA"}
+forged = func.HttpRequest(method="POST", url="http://localhost/api/hooks/mlflow", body=b"{}", headers=headers)
+answer = asyncio.run(http(forged, None))
+whole = "shared.api.ui.routes" in sys.modules or "shared.api.ops" in sys.modules
+health = asyncio.run(http(func.HttpRequest(method="GET", url="http://localhost/api/health", body=b""), None))
+print(json.dumps({"forged": [answer.status_code, json.loads(answer.get_body())],
+                  "fastapi_built_whole": whole, "health": health.status_code,
+                  "then_whole": "shared.api.ui.routes" in sys.modules}))
+"""
+
 
 WIRING_PROBE = """
 import json, sys
@@ -174,3 +208,22 @@ class TestPackaging:
             assert local in funcignore and f"{local}/" in gitignore, local
         for dev_only in (".ci", "requirements*.in", "tests", "benchmarks"):
             assert dev_only in funcignore, dev_only
+
+    def test_the_documented_compile_ships_the_bytecode_every_module_of_the_app_loads_from(self, tmp_path: Path) -> None:
+        """The package runs read-only in Azure: each module must load from a shipped .pyc, none compiled."""
+        [command] = [line for line in doc("azure.md").splitlines() if line.startswith("python -m compileall")]
+        assert not {"__pycache__", "*.pyc"} & set((ROOT / ".funcignore").read_text().split())
+        package = tmp_path / "package"
+        package.mkdir()
+        shutil.copy(ROOT / "function_app.py", package)
+        for tree in ("functions", "shared"):
+            shutil.copytree(ROOT / tree, package / tree, ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run([sys.executable, *shlex.split(command)[1:]], cwd=package, check=True)
+        env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "MODELOPS_STATE_DIR": str(tmp_path / "state")}
+        code = "import function_app; function_app.container.hooks_app(); function_app.container.http_app()"
+        out = subprocess.run([sys.executable, "-v", "-c", code], cwd=package, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        loaded = re.findall(r"^# code object from (.+)$", out.stderr, flags=re.M)
+        ours = [path.strip("'") for path in loaded if str(package) in path]
+        compiled = [path for path in ours if path.endswith(".py")]
+        assert compiled == [] and len(ours) > 50, (compiled, len(ours))

@@ -16,12 +16,12 @@ HEADERS = ["ACTION", "APPROVAL", "MODEL", "VERSION", "SOURCE", "WAITING", "EXPIR
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("approvals", help="approvals waiting for a decision, with their evidence")
-    p.set_defaults(func=list_pending)
+    p.set_defaults(func=list_pending, reads_ledger=True)
     p = sub.add_parser("approve", help="approve (or --reject) a waiting approval")
     p.add_argument("action_id", help="the approve action's id (see `modelops approvals`)")
     p.add_argument("--reject", action="store_true", help="reject instead: the steps after it are skipped")
     p.add_argument("--comment", help="why (kept in the audit trail)")
-    p.set_defaults(func=approve)
+    p.set_defaults(func=approve, reads_ledger=True)
 
 
 def list_pending(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("prune", help="remove events, deliveries and finished actions older than retention.keep")
     p.add_argument("--older-than", metavar="DURATION", help="ISO 8601 duration (default: retention.keep, P90D)")
     p.add_argument("--apply", action="store_true", help="really remove them (default: dry run, a report)")
-    p.set_defaults(func=prune)
+    p.set_defaults(func=prune, reads_ledger=True)
 
 
 def prune(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "status", help="desired (the registry's alias holder) vs actual (the target) per deployment line"
     )
     p.add_argument("--source", help="only this source's lines")
-    p.set_defaults(func=status)
+    p.set_defaults(func=status, reads_ledger=True)
 
 
 def status(args: argparse.Namespace) -> int:
