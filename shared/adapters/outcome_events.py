@@ -1,11 +1,13 @@
 """Publish every finished action as a CloudEvent to an Event Grid custom topic.
 
-Event type ``modelops.action.succeeded`` / ``modelops.action.failed`` (skipped actions are never
-run, so never published); an approval also publishes ``modelops.approval.requested`` when it starts
-waiting and ``modelops.approval.decided`` beside its outcome once someone decided, so that a team
-can route both to chat. Source ``/modelops-reactor``, subject
-``models/<name>/versions/<version>``; data is the action's summary: no params (they hold
-connection details) and outputs with secret-looking values removed.
+Event type ``modelops.action.succeeded`` / ``modelops.action.failed`` /
+``modelops.action.superseded`` (a deploy no longer desired when it ran: terminal, not a failure,
+so an alert on failures does not fire for it; skipped actions are never run, so never published).
+An approval also publishes ``modelops.approval.requested`` when it starts waiting and
+``modelops.approval.decided`` beside its outcome once someone decided, so that a team can route
+both to chat. Source ``/modelops-reactor``, subject ``models/<name>/versions/<version>``; data is
+the action's summary: no params (they hold connection details) and outputs with secret-looking
+values removed.
 Auth: the topic access key (``aeg-sas-key``) from MODELOPS_OUTCOME_TOPIC_KEY, else Entra ID
 with DefaultAzureCredential (the identity needs "EventGrid Data Sender" on the topic).
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from shared import telemetry
 from shared.adapters.credentials import azure_credential
-from shared.domain.actions import APPROVE, SUCCEEDED, WAITING, Action
+from shared.domain.actions import APPROVE, SUCCEEDED, SUPERSEDED, WAITING, Action
 from shared.settings import OutcomeTopicSettings
 
 log = logging.getLogger("modelops.outcomes")
@@ -65,7 +67,8 @@ def event_types(action: Action) -> list[str]:
     """The CloudEvent types an action's state is published as."""
     if action.kind == APPROVE and action.status == WAITING:
         return ["modelops.approval.requested"]
-    types = [f"modelops.action.{'succeeded' if action.status == SUCCEEDED else 'failed'}"]
+    ended = action.status if action.status in (SUCCEEDED, SUPERSEDED) else "failed"
+    types = [f"modelops.action.{ended}"]
     if action.kind == APPROVE and getattr(action.outputs, "decision", None):
         types.append("modelops.approval.decided")
     return types

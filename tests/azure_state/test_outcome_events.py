@@ -65,6 +65,13 @@ class TestOutcomeEvents:
         }
         assert "params" not in data
 
+    def test_a_superseded_deploy_is_its_own_type_not_a_failure(self, trust_test_ca: TestCA) -> None:
+        topic = EventGridTopic(key=KEY)
+        with HttpsServer(topic.app, trust_test_ca) as server:
+            publisher(server).publish(finished("superseded"))
+        [event] = topic.received
+        assert event["type"] == "modelops.action.superseded" and event["data"]["status"] == "superseded"
+
     def test_entra_auth_sends_a_bearer_token_for_event_grid(self, trust_test_ca: TestCA) -> None:
         topic = EventGridTopic(token=CONTRACT_TOKEN)
         with HttpsServer(topic.app, trust_test_ca) as server:
