@@ -10,7 +10,7 @@ and inputs it needs) and returns the new action with its audit-log lines, or Non
 
 Serving lines: deploys and rollbacks of one (target, source, model) line run one at a time (core.py
 holds the line in a compare-and-set register); a claim that finds the line held by a live lease is
-deferred (``defer``) until that lease would expire, so the holder finishes first.
+deferred (``defer``) and tries again shortly (shared/ledger/lines.py), so the holder finishes first.
 
 Only the lease owner of a RUNNING action may renew, complete, wait or fail it: after its lease
 expired and another worker reclaimed it, a late writer is refused (fencing).
@@ -194,11 +194,13 @@ def supersede(a: Action, worker: str, reason: str, now: datetime) -> Transition 
 
 
 def defer(a: Action, until: datetime, holder: str) -> Transition | None:
-    """A due deploy whose line ``holder`` is changing now: claimable again once that lease would expire."""
+    """A due deploy whose line ``holder`` is changing now: claimable again at ``until``."""
     if a.status not in (QUEUED, WAITING) or (a.not_before is not None and a.not_before >= until):
         return None
     deferred = replace(a, not_before=until)
-    return Transition(deferred, (f"waiting for {holder} (same target and model) to finish; again at {iso(until)}",))
+    if a.not_before is not None:  # deferred before: it re-checks every few seconds, said once in the log
+        return Transition(deferred, ())
+    return Transition(deferred, (f"waiting for {holder} (same target and model) to finish; trying again shortly",))
 
 
 def skip(a: Action, upstream: str, now: datetime, *, why: str = "failed") -> Transition | None:

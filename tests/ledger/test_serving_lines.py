@@ -33,10 +33,14 @@ class TestServingLines:
         assert ledger.claim("w2", 30) is None  # the line is held: nothing else is runnable
         assert ledger.claim("w2", 30, action_id=second) is None
         waiting = must(ledger.get_action(second))
-        assert waiting.status == "queued" and waiting.not_before == clock.now + timedelta(seconds=30)
+        # tried again shortly, not when the holder's lease would expire: it renews that while it runs
+        assert waiting.status == "queued" and waiting.not_before == clock.now + timedelta(seconds=10)
         assert any(f"waiting for {first}" in line for line in messages(ledger, second))
+        clock.advance(11)
+        assert ledger.claim("w2", 30) is None  # the holder still runs: deferred again
+        assert sum(f"waiting for {first}" in line for line in messages(ledger, second)) == 1  # said once
         ledger.complete(first, "w1", DeployOutputs(model_version="2"))
-        clock.advance(31)
+        clock.advance(11)  # within one re-check of the holder's end, not its lease's
         assert must(ledger.claim("w2", 30)).id == second
 
     def test_other_lines_are_not_held(self, ledger: Ledger) -> None:
