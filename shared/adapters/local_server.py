@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,19 +66,28 @@ def serve_command(model_uri: str, host: str, port: int, workers: int) -> list[st
 OWNER_VARIABLE = "MODELOPS_DEPLOY_ACTION"
 
 
-def server_env(tracking_uri: str, registry_uri: str | None, owner: str | None = None) -> dict[str, str]:
+def server_env(
+    tracking_uri: str,
+    registry_uri: str | None,
+    owner: str | None = None,
+    *,
+    named: Iterable[str] = (),
+    withheld: Iterable[str] = (),
+) -> dict[str, str]:
     """The child's environment: an allow-list of this one (the model's code runs there: none of the
-    reactor's secrets), and the model's registry passed explicitly (no global mlflow state)."""
+    reactor's secrets), the settings the target ``named`` (its ``env:``) but ``withheld``, and the
+    model's registry passed explicitly (no global mlflow state)."""
+    environ = os.environ
     # mlflow execs `uvicorn` by name: make this interpreter's scripts directory come first
     bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH")
+    path = environ.get("PATH")
     overrides = {
         "PATH": os.pathsep.join([bin_dir, path]) if path else bin_dir,
         "MLFLOW_TRACKING_URI": tracking_uri,
     }
     if owner:
         overrides[OWNER_VARIABLE] = owner
-    env = child_environment(os.environ, overrides=overrides)
+    env = child_environment(environ, named=named, withheld=withheld, overrides=overrides)
     if registry_uri:
         env["MLFLOW_REGISTRY_URI"] = registry_uri
     else:
@@ -95,19 +105,24 @@ def start_server(
     workers: int,
     log_file: Path,
     owner: str | None = None,
+    env_names: Iterable[str] = (),
+    withheld: Iterable[str] = (),
 ) -> StartedServer:
-    """Spawn the server in its own session, so it outlives this worker and stops as one group."""
+    """Spawn the server in its own session, so it outlives this worker and stops as one group.
+
+    ``env_names``: what the target's ``env:`` names; ``withheld``: settings never passed."""
     import psutil
 
     port = port or free_port(host)
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    env = server_env(tracking_uri, registry_uri, owner, named=env_names, withheld=withheld)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             serve_command(model_uri, host, port, workers),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_env(tracking_uri, registry_uri, owner),
+            env=env,
             start_new_session=True,
             close_fds=True,
         )

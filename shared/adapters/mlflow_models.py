@@ -15,6 +15,7 @@ from shared.adapters.mlflow_http import bound_retry_after
 from shared.errors import PermanentError, RetryableError
 
 if TYPE_CHECKING:
+    from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import PyFuncModel
 
 log = logging.getLogger("modelops.mlflow")
@@ -100,9 +101,9 @@ def python_version(model: ModelVersionAt) -> str | None:
 
 
 @contextmanager
-def loaded_pyfunc(model: ModelVersionAt, *, workdir: Path | None = None) -> Iterator[PyFuncModel]:
-    """Download the version's artifacts to a temp dir in ``workdir`` (removed afterwards) and load them."""
-    import mlflow.pyfunc
+def downloaded_model(model: ModelVersionAt, *, workdir: Path | None = None) -> Iterator[Path]:
+    """The version's files, downloaded to a temp dir in ``workdir`` (removed afterwards); nothing of
+    the model runs here (the local batch engine loads it in a process of its own)."""
     from mlflow.exceptions import MlflowException
 
     bound_retry_after()
@@ -112,17 +113,41 @@ def loaded_pyfunc(model: ModelVersionAt, *, workdir: Path | None = None) -> Iter
     with tempfile.TemporaryDirectory(prefix="modelops-batch-model-", dir=workdir) as tmp:
         try:
             path = _download(model, tmp)
-            loaded = mlflow.pyfunc.load_model(path)
         except MlflowException as exc:
-            if exc.error_code in _MISSING:
-                raise PermanentError(
-                    f"cannot load {model.uri} from {model.tracking_uri}: {exc.message}; "
-                    "check the model name and version exist in that registry"
-                ) from exc
-            raise RetryableError(f"cannot load {model.uri} from {model.tracking_uri}: {exc}") from exc
+            raise _load_error(model, exc) from exc
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise RetryableError(f"cannot download {model.uri}: {exc}") from exc
+        yield Path(path)
+
+
+@contextmanager
+def loaded_pyfunc(model: ModelVersionAt, *, workdir: Path | None = None) -> Iterator[PyFuncModel]:
+    """Download the version's artifacts to a temp dir in ``workdir`` (removed afterwards) and load them."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    with downloaded_model(model, workdir=workdir) as path:
+        try:
+            loaded = mlflow.pyfunc.load_model(str(path))
+        except MlflowException as exc:
+            raise _load_error(model, exc) from exc
         yield loaded
+
+
+def _load_error(model: ModelVersionAt, exc: MlflowException) -> PermanentError | RetryableError:
+    if exc.error_code in _MISSING:
+        return PermanentError(
+            f"cannot load {model.uri} from {model.tracking_uri}: {exc.message}; "
+            "check the model name and version exist in that registry"
+        )
+    return RetryableError(f"cannot load {model.uri} from {model.tracking_uri}: {exc}")
+
+
+def load_local_pyfunc(path: str | Path) -> PyFuncModel:
+    """A model from files already on disk; its code runs in this process (the scoring process only)."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(str(path))
 
 
 def signature_inputs(model: PyFuncModel) -> list[str] | None:

@@ -15,7 +15,7 @@ AZURE_DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"  # Entra app 
 
 
 class LocalBatch(ConfigModel):
-    """Stream a Parquet/CSV input through pyfunc.predict in record batches."""
+    """Stream a Parquet/CSV input through pyfunc.predict in record batches, in a process of its own."""
 
     kind: Literal["local"]
     input: str = Field(description="Parquet or CSV file (or directory of Parquet files) to score")
@@ -24,6 +24,12 @@ class LocalBatch(ConfigModel):
         default="auto", description="auto (from the file extension), parquet or csv"
     )
     batch_rows: int = Field(default=65536, gt=0, description="rows per record batch")
+    timeout_seconds: float = Field(default=3600, gt=0, description="stop the scoring process after this long")
+    env: ChildEnv = Field(
+        default_factory=list,
+        description="app settings the scoring process also gets (the model's code runs there); by default it "
+        "gets PATH, HOME, locale, TLS trust and MLflow's non-secret settings",
+    )
 
 
 class SparkLocalBatch(ConfigModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from shared.config.base import AzureMLWorkspace, ConfigModel
+from shared.config.base import AzureMLWorkspace, ChildEnv, ConfigModel
 from shared.config.rollout import OnlineRollout, Rollout
 
 # Azure ML endpoint names: 3-32 chars, start with a letter, letters/digits/hyphens.
@@ -32,6 +32,12 @@ class LocalDeployment(ConfigModel):
         default=None, ge=1, le=65535, description="port of the target's stable endpoint; omit: a free one, kept"
     )
     rollout: Rollout | None = Field(default=None, description="steps, holds and judgement instead of a switch at once")
+    env: ChildEnv = Field(
+        default_factory=list,
+        description="app settings the scoring server's process also gets (e.g. AZURE_STORAGE_CONNECTION_STRING "
+        "for artifacts in Blob Storage); by default it gets PATH, HOME, locale, TLS trust and MLflow's non-secret "
+        "settings",
+    )
 
 
 class _Workspace(AzureMLWorkspace):

@@ -311,6 +311,7 @@ class ReactorConfig(ConfigModel):
                 )
         section = SECTIONS
         problems += gate_problems(self)
+        problems += child_env_problems(self)
         for i, rule in enumerate(self.rules):
             for j, step in enumerate(rule.do):
                 if step.target not in self.targets(step.kind):
@@ -333,6 +334,25 @@ class ReactorConfig(ConfigModel):
                         )
                     )
         return problems
+
+
+def child_env_problems(config: ReactorConfig) -> list[tuple[str, str, str]]:
+    """A target handing a source's webhook secret to the model's process (it would be withheld)."""
+    secrets = {src.secret_setting: name for name, src in config.sources.items() if src.secret_setting}
+    problems: list[tuple[str, str, str]] = []
+    for section, targets in (("deployments", config.deployments), ("batch", config.batch)):
+        for name, target in targets.items():
+            for setting in getattr(target, "env", ()):
+                if setting in secrets:
+                    problems.append(
+                        (
+                            f"{section}.{name}.env",
+                            f"{setting} is the webhook secret of source {secrets[setting]!r}, never handed to a "
+                            "model's process",
+                            f"remove {setting} from env:",
+                        )
+                    )
+    return problems
 
 
 def gate_problems(config: ReactorConfig) -> list[tuple[str, str, str]]:

@@ -84,6 +84,10 @@ class ActionContext:
         """This action's scratch space (downloads): emptied at each claim, removed after the attempt."""
         return scratch_path(self.state_dir, self.action.id)
 
+    def withheld_settings(self) -> set[str]:
+        """The named sources' secret settings: never in a model's process, even when a target names one."""
+        return {s.secret_setting for s in self.config.sources.values() if s.secret_setting}
+
     def target_config(self) -> TargetConfig:
         return self.config.targets(self.action.kind)[self.action.target]
 

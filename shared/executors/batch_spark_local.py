@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.batch_io import resolve_io
+from shared.executors.child_process import log_tail, stop_group
 from shared.jobs import batch_score_spark as job
 
 JOB_SCRIPT = Path(job.__file__)
@@ -64,7 +63,7 @@ class SparkLocalBatchExecutor:
         env = child_environment(
             ctx.settings.environ,
             named=cfg.env,
-            withheld={s.secret_setting for s in ctx.config.sources.values() if s.secret_setting},
+            withheld=ctx.withheld_settings(),
             overrides={
                 # the job resolves models:/ through these; never through this process's globals
                 "MLFLOW_TRACKING_URI": model.tracking_uri,
@@ -82,12 +81,16 @@ class SparkLocalBatchExecutor:
                 start_new_session=True,
             )
             ctx.progress(f"spark job started (pid {process.pid}, log {log_path})")
-            code = _wait(ctx, cfg, process, model, log_path)
-        text = log_path.read_text(errors="replace")
+            try:
+                code = _wait(ctx, cfg, process, model, log_path)
+            finally:
+                if process.poll() is None:  # timed out, or this attempt was stopped: the job goes too
+                    stop_group(process)
         if code != 0:
             raise PermanentError(
-                f"spark job for {model.uri} exited with {code}; see {log_path}:\n" + text[-LOG_TAIL_CHARS:]
+                f"spark job for {model.uri} exited with {code}; see {log_path}:\n" + log_tail(log_path, LOG_TAIL_CHARS)
             )
+        text = log_path.read_text(errors="replace")
         results = [line for line in text.splitlines() if line.startswith(job.RESULT_PREFIX)]
         if not results:
             raise PermanentError(f"spark job for {model.uri} printed no result; see {log_path}")
@@ -121,24 +124,12 @@ def _wait(
         except subprocess.TimeoutExpired:
             elapsed = time.monotonic() - started
             if elapsed > cfg.timeout_seconds:
-                _kill(process)
+                stop_group(process)
                 raise PermanentError(
                     f"spark job for {model.uri} ran over timeout_seconds="
                     f"{cfg.timeout_seconds:g} and was stopped; see {log_path}"
                 ) from None
             ctx.progress(f"spark job running for {elapsed:.0f}s")
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Stop the job and the JVM it started (same session, so one group)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _swap_in(temp: Path, output: Path) -> None:

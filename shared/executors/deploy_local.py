@@ -112,6 +112,9 @@ class LocalDeployExecutor:
             workers=cfg.workers,
             log_file=log_file,
             owner=ctx.action.key,
+            # read afresh from the config at every start (deploy, self-heal, rollback, restart)
+            env_names=cfg.env,
+            withheld=ctx.withheld_settings(),
         )
         rec = LocalDeploymentRecord(
             target=target,

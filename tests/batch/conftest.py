@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,22 @@ from shared.domain.actions import BATCH_SCORE, Action, action_key
 from shared.domain.outputs import BatchScoreOutputs
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext, ModelRef
+from shared.settings import Settings
 from tests.contract.databricks_jobs_server import DatabricksJobsContract
 from tests.contract.https import HttpsServer, TestCA
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 JOB_ID = 101
 BUNDLE_JOB = Path(__file__).parents[2] / "databricks" / "resources" / "batch_score_job.yml"
+# the scoring processes keep their bytecode, as an installed app's do (this machine's venv has none,
+# and PYTHONDONTWRITEBYTECODE would have each process compile mlflow, pandas and sklearn again)
+BYTECODE = Path(tempfile.gettempdir()) / f"modelops-tests-pycache-{os.getuid()}"
+
+
+def child_settings(**extra: str) -> Settings:
+    """This process's settings, with the scoring processes' bytecode kept, and ``extra``."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return Settings.from_env({**environ, "PYTHONPYCACHEPREFIX": str(BYTECODE), **extra})
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,7 @@ def batch_context(
     *,
     outputs: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    settings: Settings | None = None,
 ) -> ActionContext:
     """An ActionContext exactly as the worker builds one, for `batch: {nightly: <target_yaml>}`."""
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -123,6 +136,7 @@ def batch_context(
         upstream=(),
         log=logging.getLogger("tests.batch"),
         progress=progress or (lambda message: None),
+        settings=settings or child_settings(),
     )
 
 

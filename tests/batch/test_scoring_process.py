@@ -1,0 +1,120 @@
+"""The local batch engine's scoring process: the model's failures come back as a clear, redacted
+action error; past timeout_seconds, or when the reactor's process dies, the scoring process is gone."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shared.errors import PermanentError
+from shared.executors.batch_local import LocalBatchExecutor
+from tests.batch.behaving_model import BEARER, LEAKY
+from tests.batch.conftest import Registered, batch_context
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def behaving(registered_model: Registered) -> dict[str, Registered]:
+    """Versions of one model logged from behaving_model.py, one per mode."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=registered_model.tracking_uri)
+    experiment = client.get_experiment_by_name("batch-tests")
+    assert experiment is not None
+    versions = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
+        patch.setenv("MLFLOW_EXPERIMENT_ID", experiment.experiment_id)
+        for mode in ("slow", "broken"):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(__file__).with_name("behaving_model.py")),
+                model_config={"mode": mode},
+                pip_requirements=[],
+                registered_model_name="behaving",
+            )
+            versions[mode] = Registered(registered_model.tracking_uri, "behaving", str(info.registered_model_version))
+    return versions
+
+
+def target(tmp_path: Path, extra: str = "") -> str:
+    (tmp_path / "in.csv").write_text("x\n1\n2\n")
+    return f"kind: local\ninput: {tmp_path / 'in.csv'}\noutput: {tmp_path / 'out.parquet'}\n{extra}"
+
+
+def scoring_pid(messages: list[str]) -> int:
+    started = [m for m in messages if m.startswith("scoring process started")]
+    return int(re.search(r"pid (\d+)", started[0]).group(1))  # type: ignore[union-attr]
+
+
+def gone(pid: int, within: float = 30) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_model_that_fails_to_load_fails_the_action_with_its_redacted_log(tmp_path, behaving):
+    ctx = batch_context(tmp_path, target(tmp_path), behaving["broken"])
+
+    with pytest.raises(PermanentError) as failed:
+        LocalBatchExecutor().execute(ctx)
+
+    text = str(failed.value)
+    assert "models:/behaving/" in text and "failed to load in its scoring process" in text
+    assert "cannot fetch the weights" in text and "sig=***" in text and "Authorization: ***" in text
+    assert "c2VjcmV0LXNpZ25hdHVyZQ" not in text and BEARER.split()[-1] not in text and LEAKY not in text
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_past_its_timeout_the_scoring_process_is_stopped(tmp_path, behaving):
+    messages: list[str] = []
+    ctx = batch_context(tmp_path, target(tmp_path, "timeout_seconds: 3"), behaving["slow"], progress=messages.append)
+
+    with pytest.raises(PermanentError, match="ran over timeout_seconds=3 and was stopped"):
+        LocalBatchExecutor().execute(ctx)
+
+    assert gone(scoring_pid(messages))
+    assert sorted(p.name for p in tmp_path.iterdir() if "out.parquet" in p.name) == []  # no temp file left
+
+
+def test_when_the_reactor_process_dies_its_scoring_process_ends(tmp_path, behaving):
+    """The worker killed (SIGKILL: no finally runs) mid-score: the scoring process sees its stdin close."""
+    model = behaving["slow"]
+    script = (
+        "import sys; from pathlib import Path; from tests.batch.conftest import batch_context, Registered;"
+        "from shared.executors.batch_local import LocalBatchExecutor;"
+        "say = lambda message: print(message, flush=True);"
+        "ctx = batch_context(Path(sys.argv[1]), sys.argv[2], Registered(*sys.argv[3:6]), progress=say);"
+        "LocalBatchExecutor().execute(ctx)"
+    )
+    args = [str(tmp_path), target(tmp_path), model.tracking_uri, model.name, model.version]
+    worker = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    messages = []
+    for line in worker.stdout:
+        messages.append(line)
+        if line.startswith("scoring process started"):
+            break
+    pid = scoring_pid(messages)
+    assert psutil.pid_exists(pid)
+
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+    assert gone(pid), f"the scoring process outlived the worker; it said: {''.join(messages)}"
