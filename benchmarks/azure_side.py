@@ -181,6 +181,8 @@ class Side:
 
     def costs(self, calls: int = 100) -> dict[str, float]:
         """Client CPU of one call of each kind, from one thread (``time.thread_time``)."""
+        from shared.adapters import table_batch
+
         table, queue = self.table, self.queue
 
         def entity() -> dict[str, Any]:
@@ -194,6 +196,9 @@ class Side:
             "submit_transaction, 1 entity": lambda: table.submit_transaction([("create", entity())]),
             "submit_transaction, 4 entities": lambda: table.submit_transaction(
                 [("create", entity()) for _ in range(4)]
+            ),
+            "table_batch.submit, 4 entities (shared/adapters/table_batch.py)": lambda: table_batch.submit(
+                table, [entity() for _ in range(4)]
             ),
             "send_message": lambda: queue.send_message("x" * 100),
         }
