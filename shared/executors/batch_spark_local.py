@@ -75,17 +75,20 @@ class SparkLocalBatchExecutor:
         with log_path.open("w") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 _command(cfg, model, input_format, temp),
+                stdin=subprocess.PIPE,  # held open: the job ends when this process does (--end-with-stdin)
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
             )
-            ctx.progress(f"spark job started (pid {process.pid}, log {log_path})")
             try:
+                ctx.progress(f"spark job started (pid {process.pid}, log {log_path})")
                 code = _wait(ctx, cfg, process, model, log_path)
             finally:
                 if process.poll() is None:  # timed out, or this attempt was stopped: the job goes too
                     stop_group(process)
+                if process.stdin is not None:
+                    process.stdin.close()
         if code != 0:
             raise PermanentError(
                 f"spark job for {model.uri} exited with {code}; see {log_path}:\n" + log_tail(log_path, LOG_TAIL_CHARS)
@@ -101,7 +104,7 @@ class SparkLocalBatchExecutor:
 
 
 def _command(cfg: SparkLocalBatch, model: ModelRef, input_format: str, temp: Path) -> list[str]:
-    command = [sys.executable, str(JOB_SCRIPT), "--master", cfg.master, "--model-uri", model.uri]
+    command = [sys.executable, str(JOB_SCRIPT), "--end-with-stdin", "--master", cfg.master, "--model-uri", model.uri]
     command += ["--model-name", model.name, "--model-version", model.version]
     command += ["--input", str(Path(cfg.input).resolve()), "--input-format", input_format]
     command += ["--output", str(temp.resolve()), "--output-format", "parquet", "--result-type", cfg.result_type]

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -38,7 +40,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", default="overwrite", choices=["overwrite", "append", "error"])
     parser.add_argument("--master", default="", help="Spark master for local runs, e.g. local[*]")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--end-with-stdin", action="store_true", help="exit when stdin closes (a local caller holds it open)"
+    )
     return parser.parse_args(argv)
+
+
+def end_with_stdin() -> None:
+    """The local caller holds our stdin open while it lives: EOF means it died, and so do we (the
+    JVM follows: PySpark's gateway exits when its own stdin, held by this process, closes)."""
+
+    def watch() -> None:
+        while os.read(0, 4096):  # the raw fd: a daemon thread on sys.stdin would abort the shutdown
+            pass
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def is_path(location: str) -> bool:
@@ -83,6 +100,8 @@ def feature_columns(model_uri: str, given: str, columns: list[str]) -> list[str]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.end_with_stdin:
+        end_with_stdin()
     started = time.monotonic()
     import mlflow
     import mlflow.pyfunc

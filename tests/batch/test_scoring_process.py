@@ -17,7 +17,7 @@ import pytest
 from shared.errors import PermanentError
 from shared.executors.batch_local import LocalBatchExecutor
 from tests.batch.behaving_model import BEARER, LEAKY
-from tests.batch.conftest import Registered, batch_context
+from tests.batch.conftest import Registered, batch_context, make_frame
 
 ROOT = Path(__file__).parents[2]
 
@@ -53,7 +53,7 @@ def target(tmp_path: Path, extra: str = "") -> str:
 
 
 def scoring_pid(messages: list[str]) -> int:
-    started = [m for m in messages if m.startswith("scoring process started")]
+    started = [m for m in messages if re.match(r"(scoring process|spark job) started", m)]
     return int(re.search(r"pid (\d+)", started[0]).group(1))  # type: ignore[union-attr]
 
 
@@ -93,23 +93,35 @@ def test_past_its_timeout_the_scoring_process_is_stopped(tmp_path, behaving):
     assert sorted(p.name for p in tmp_path.iterdir() if "out.parquet" in p.name) == []  # no temp file left
 
 
-def test_when_the_reactor_process_dies_its_scoring_process_ends(tmp_path, behaving):
-    """The worker killed (SIGKILL: no finally runs) mid-score: the scoring process sees its stdin close."""
-    model = behaving["slow"]
+@pytest.mark.parametrize(
+    ("executor", "target_kind"),
+    [("batch_local:LocalBatchExecutor", "local"), ("batch_spark_local:SparkLocalBatchExecutor", "spark-local")],
+)
+def test_when_the_reactor_process_dies_its_scoring_process_ends(
+    tmp_path, behaving, registered_model, executor, target_kind
+):
+    """The worker killed (SIGKILL: no finally runs) mid-score: the model's process sees its stdin close."""
+    module, name = executor.split(":")
+    if target_kind == "local":
+        model, yaml = behaving["slow"], target(tmp_path)
+    else:
+        make_frame(100).to_csv(tmp_path / "in.csv", index=False)
+        model = registered_model
+        yaml = f"kind: spark-local\nmaster: 'local[1]'\ninput: {tmp_path / 'in.csv'}\noutput: {tmp_path / 'out'}"
     script = (
         "import sys; from pathlib import Path; from tests.batch.conftest import batch_context, Registered;"
-        "from shared.executors.batch_local import LocalBatchExecutor;"
+        f"from shared.executors.{module} import {name} as Executor;"
         "say = lambda message: print(message, flush=True);"
         "ctx = batch_context(Path(sys.argv[1]), sys.argv[2], Registered(*sys.argv[3:6]), progress=say);"
-        "LocalBatchExecutor().execute(ctx)"
+        "Executor().execute(ctx)"
     )
-    args = [str(tmp_path), target(tmp_path), model.tracking_uri, model.name, model.version]
+    args = [str(tmp_path), yaml, model.tracking_uri, model.name, model.version]
     worker = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert worker.stdout is not None
     messages = []
     for line in worker.stdout:
         messages.append(line)
-        if line.startswith("scoring process started"):
+        if re.match(r"(scoring process|spark job) started", line):
             break
     pid = scoring_pid(messages)
     assert psutil.pid_exists(pid)
@@ -117,4 +129,17 @@ def test_when_the_reactor_process_dies_its_scoring_process_ends(tmp_path, behavi
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
 
-    assert gone(pid), f"the scoring process outlived the worker; it said: {''.join(messages)}"
+    assert gone(pid), f"the model's process outlived the worker; it said: {''.join(messages)}"
+    assert all(gone(other.pid) for other in session(pid)), "what the model's process started outlived it"
+
+
+def session(leader: int) -> list[psutil.Process]:
+    """The processes still in the session the model's process led (a Spark job's JVM)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == leader and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return found
