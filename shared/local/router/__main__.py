@@ -19,7 +19,18 @@ def main(argv: list[str] | None = None) -> None:
     from shared.local.router.app import Router
 
     app = Router(args.state, timeout_s=args.timeout)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
+    # uvloop and httptools where installed (requirements.txt pins both): "auto" picks them
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,  # a loopback router: no proxy in front whose headers to trust
+        server_header=False,
+        date_header=False,
+    )
 
 
 if __name__ == "__main__":
