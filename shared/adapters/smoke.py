@@ -56,8 +56,11 @@ def smoke_test(
     if response.status_code == 429:
         raise RetryableError(f"smoke test throttled by {url} (429): {body}")
     if response.status_code >= 400:
+        # an online endpoint answers 424 when the model container failed, with the container's status here
+        model_status = response.headers.get("ms-azureml-model-error-statuscode")
+        answered = f"{response.status_code}" + (f" (the model answered {model_status})" if model_status else "")
         raise PermanentError(
-            f"smoke test failed: {url} answered {response.status_code} to the model's input example; "
+            f"smoke test failed: {url} answered {answered} to the model's input example; "
             f"the previous deployment keeps serving. Response: {body}",
             details={"status_code": response.status_code, "response": body},
         )

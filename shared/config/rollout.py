@@ -21,12 +21,16 @@ class Judge(ConfigModel):
     """Thresholds the new version's own figures must meet over each hold."""
 
     max_error_rate: float | None = Field(
-        default=None, ge=0, le=1, description="highest share of 5xx answers (0.01 = 1%); omit: not judged"
+        default=None, ge=0, le=1, description="highest share of error answers (0.01 = 1%); omit: not judged"
     )
     max_latency_p99_ms: float | None = Field(
         default=None, gt=0, description="highest 99th-percentile latency in milliseconds; omit: not judged"
     )
-    count_4xx: bool = Field(default=False, description="count 4xx answers as errors too (a client's bad input)")
+    count_4xx: bool = Field(
+        default=True,
+        description="count 4xx answers as errors too: a model that fails on its input answers 4xx (400 from "
+        "`mlflow models serve`, 424 from an online endpoint); false: 5xx only (clients that often send bad input)",
+    )
     min_requests: int = Field(default=20, ge=0, description="fewer requests than this over a hold are too few to judge")
     too_few_requests: Literal["pass", "hold"] = Field(
         default="hold", description="what too few requests mean: pass the step, or hold again"

@@ -43,7 +43,7 @@ class Figures:
     """The new version's own figures over one hold."""
 
     requests: int
-    errors: int  # 5xx (and 4xx when the judge counts them)
+    errors: int  # 5xx and, unless the judge's count_4xx is false, 4xx answers
     latency_p99_ms: float | None
     errors_4xx: int = 0
 
@@ -59,6 +59,16 @@ class Figures:
         rate = "n/a" if self.error_rate is None else f"{self.error_rate:.1%}"
         p99 = "n/a" if self.latency_p99_ms is None else f"{self.latency_p99_ms:.0f} ms"
         return f"{self.requests} requests, {self.errors} errors (error rate {rate}), p99 latency {p99}"
+
+
+def counted(
+    requests: int, errors_5xx: int, errors_4xx: int, latency_p99_ms: float | None, thresholds: Judge | None
+) -> Figures:
+    """A hold's figures with the errors the judge counts: 5xx answers, and 4xx unless `count_4xx: false`
+    (a model that raises answers 400 from `mlflow models serve` and 424 from an online endpoint)."""
+    count_4xx = thresholds is None or thresholds.count_4xx
+    errors = errors_5xx + (errors_4xx if count_4xx else 0)
+    return Figures(requests, errors, latency_p99_ms, errors_4xx=errors_4xx)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from shared.executors.rollout import (
     Figures,
     Phase,
     began,
+    counted,
     hold_left,
     judge,
     judged,
@@ -121,11 +122,10 @@ class LocalRollout:
 
     def _figures(self, candidate: LocalDeploymentRecord, window: str) -> Figures:
         raw = router_figures(self.router, window).get(route_id(candidate), {})
-        count_4xx = self.rollout.judge is not None and self.rollout.judge.count_4xx
-        errors = int(raw.get("errors_5xx", 0)) + (int(raw.get("errors_4xx", 0)) if count_4xx else 0)
-        return Figures(
-            requests=int(raw.get("requests", 0)),
-            errors=errors,
-            latency_p99_ms=raw.get("latency_p99_ms"),
-            errors_4xx=int(raw.get("errors_4xx", 0)),
+        return counted(
+            int(raw.get("requests", 0)),
+            int(raw.get("errors_5xx", 0)),
+            int(raw.get("errors_4xx", 0)),
+            raw.get("latency_p99_ms"),
+            self.rollout.judge,
         )

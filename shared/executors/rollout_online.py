@@ -24,6 +24,7 @@ from shared.executors.rollout import (
     HOLD,
     Figures,
     began,
+    counted,
     hold_left,
     judge,
     judged,
@@ -146,9 +147,7 @@ class OnlineRolloutSteps:
             raw = client.figures(self.endpoint, self.run.name, start, datetime.now(UTC))
         finally:
             client.close()
-        count_4xx = self.rollout.judge is not None and self.rollout.judge.count_4xx
-        errors = raw.errors_5xx + (raw.errors_4xx if count_4xx else 0)
-        return Figures(raw.requests, errors, raw.latency_p99_ms, errors_4xx=raw.errors_4xx)
+        return counted(raw.requests, raw.errors_5xx, raw.errors_4xx, raw.latency_p99_ms, self.rollout.judge)
 
 
 def _split(old: dict[str, int], new: str, percent: int) -> dict[str, int]:

@@ -6,7 +6,11 @@ operations): PUT create-or-update answers 201 with an `Azure-AsyncOperation` hea
 resource goes InProgress -> Succeeded (or Failed with an ARM error), DELETE answers 202 the same
 way, `listKeys` is a POST, traffic is a property of the endpoint. A scoring route stands in for
 the endpoint's data plane: it checks the key, routes by `azureml-model-deployment` (else by
-traffic) and asks ``scorer`` for the answer of the deployed model.
+traffic) and asks ``scorer`` for the answer of the deployed model. A model container's answer other
+than 200 reaches the client as 424 Model Error, with the container's status in the
+`ms-azureml-model-error-statuscode` header (how-to-troubleshoot-online-endpoints.md, "HTTP status
+codes": "If your model container returns a non-200 response, Azure returns a 424"), and Monitor
+counts it under statusCode 424 with the container's in its `Model Status Code` dimension.
 
 Failure scenarios, set on ``deployment_outcome`` for the next deployment PUTs:
 ``quota`` (synchronous 400 QuotaExceeded), ``failed`` (LRO ends Failed), ``stuck`` (LRO never ends).
@@ -78,8 +82,9 @@ class Scored:
     at: float  # epoch seconds
     endpoint: str
     deployment: str
-    status: int
+    status: int  # what the endpoint answered
     latency_ms: float
+    model_status: int = 200  # what the model container answered
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -367,7 +372,12 @@ class AmlOnlineContract:
                 return JSONResponse({"message": f"deployment {chosen} is not ready"}, status_code=404)
             self.scored.append({"deployment": chosen, "payload": payload})
             status, answer = self._score(endpoint, chosen, payload)
-            return JSONResponse(answer, status_code=status, headers={"azureml-model-deployment": chosen})
+            headers = {"azureml-model-deployment": chosen}
+            if status != 200:
+                headers["ms-azureml-model-error-statuscode"] = str(status)
+                headers["ms-azureml-model-error-reason"] = "model_error"
+                return JSONResponse(answer, status_code=424, headers=headers)
+            return JSONResponse(answer, headers=headers)
 
         return app
 
@@ -375,7 +385,8 @@ class AmlOnlineContract:
         started = time.perf_counter()
         status, answer = self.scorer(self.deployments[endpoint][name]["properties"]["model"], payload)
         latency_ms = (time.perf_counter() - started) * 1000
-        self.requests.append(Scored(time.time(), endpoint, name, status, latency_ms))
+        answered = 200 if status == 200 else 424  # the endpoint's answer to a model error
+        self.requests.append(Scored(time.time(), endpoint, name, answered, latency_ms, model_status=status))
         return status, answer
 
     def _mirror_problem(

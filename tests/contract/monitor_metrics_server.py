@@ -75,7 +75,7 @@ def _dimensions(request: Scored) -> dict[str, str]:
         "deployment": request.deployment,
         "statusCode": str(request.status),
         "statusCodeClass": f"{request.status // 100}xx",
-        "modelStatusCode": str(request.status),
+        "modelStatusCode": str(request.model_status),
     }
 
 

@@ -125,7 +125,7 @@ class TestBlueGreen:
         with pytest.raises(PermanentError) as failure:
             run(config, tmp_path, registry, "churn-aml", broken)
 
-        assert "smoke test failed" in str(failure.value) and "500" in str(failure.value)
+        assert "smoke test failed" in str(failure.value) and "424 (the model answered 500)" in str(failure.value)
         assert "out of range for this broken model" in str(failure.value)
         assert aml.traffic(ENDPOINT) == before
 

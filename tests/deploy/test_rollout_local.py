@@ -36,8 +36,8 @@ deployments:
     rollout:
       steps: [50, 100]
       hold: PT2S
-      # mlflow's scoring server answers a model that raises with 400: count those
-      judge: {max_error_rate: 0.2, min_requests: 10, too_few_requests: pass, count_4xx: true}
+      # no count_4xx: by default the 400s of a model that raises (mlflow's scoring server) are errors
+      judge: {max_error_rate: 0.2, min_requests: 10, too_few_requests: pass}
 worker: {poll_interval_seconds: 0.05}
 """
 
