@@ -34,6 +34,9 @@ class Poller(Protocol):
     def result(self, timeout: float | None = None) -> Any: ...
 
 
+IN_PROGRESS = frozenset({"creating", "updating", "deleting", "provisioning"})  # provisioning states still moving
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str

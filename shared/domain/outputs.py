@@ -105,6 +105,7 @@ class DeployOutputs(Outputs):
     rollout_from: list[str] | None = None  # what served before: route ids (local) or deployments (online)
     rollout_failed: str | None = None  # a failed judgement, traffic already restored: the action fails with it
     rollout_attempt: int | None = None  # the attempt that recorded rollout_failed (a replay starts afresh)
+    rollout_pending: dict[str, Any] | None = None  # online: a traffic change Azure has not taken yet
     rollout: list[dict[str, Any]] | None = None  # one entry per phase: traffic, hold, figures, verdict
 
 

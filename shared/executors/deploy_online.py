@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aml_online import (
+    IN_PROGRESS,
     Deployment,
     DeploymentSpec,
     Endpoint,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 TAG_TARGET = "modelops.target"
 TAG_MODEL = "modelops.model"
 TAG_DEPLOYED_AT = "modelops.deployed_at"
-_IN_PROGRESS = {"creating", "updating", "deleting", "provisioning"}
 
 
 class _NotYet(Exception):
@@ -133,7 +133,7 @@ class _Run:
     def _await_state(self, read: Callable[[], Any], phase: str) -> Any:
         while True:
             resource = read()
-            if resource.state not in _IN_PROGRESS:
+            if resource.state not in IN_PROGRESS:
                 return resource
             if time.monotonic() + self.cfg.poll_interval_s > self.until:
                 raise _NotYet(phase)

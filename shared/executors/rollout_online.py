@@ -1,9 +1,14 @@
 """An online endpoint rolled out in steps (shared/executors/rollout.py says how a rollout goes): each
 phase is one traffic update of the endpoint (live `traffic` and, managed endpoints only, `mirror_traffic`
-to the new deployment), retried while Azure answers 409 "an operation is ongoing"; each hold is judged
-on the new deployment's own Azure Monitor metrics (shared/adapters/monitor_metrics.py) since the phase
-began. A failed judgement gives the old deployments their traffic back and clears the mirror; the new
-deployment stays, at 0%, for a look.
+to the new deployment); each hold is judged on the new deployment's own Azure Monitor metrics
+(shared/adapters/monitor_metrics.py) since the phase began. A failed judgement gives the old deployments
+their traffic back and clears the mirror; the new deployment stays, at 0%, for a look.
+
+A traffic update Azure has not taken yet (409 "an operation is ongoing" on the endpoint, or the update
+itself still running after `wait_s`) is recorded as pending (`rollout_pending`) and waited for in the
+ledger, no worker held: each re-check reads the endpoint, and the phase goes on once its traffic is
+there, or the update is sent again once the endpoint is idle. It gives up after
+`provisioning_timeout_s`.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from shared.adapters.aml_online import IN_PROGRESS
 from shared.adapters.azure_errors import is_ongoing_operation, retry_after_of
 from shared.adapters.monitor_metrics import OnlineMetricsClient
 from shared.config.rollout import OnlineRollout
 from shared.domain.outputs import DeployOutputs
-from shared.errors import PermanentError, RetryableError
+from shared.errors import PermanentError
 from shared.executors.base import Outcome
 from shared.executors.rollout import (
     FAILED,
@@ -55,6 +61,8 @@ class OnlineRolloutSteps:
         step = out.rollout_step or 0
         if out.rollout_failed:
             raise PermanentError(out.rollout_failed)
+        if out.rollout_pending:
+            return self._settle(out, dict(out.rollout_pending))
         run.ctx.ensure_desired()  # overtaken during the hold: end superseded, touching nothing
         endpoint = run._endpoint()
         expected = (out.rollout or [{}])[-1]
@@ -99,46 +107,86 @@ class OnlineRolloutSteps:
         else:
             traffic, mirror = _split(old, self.run.name, phase.percent), {}
         self.run.ctx.ensure_desired()  # a version no longer desired moves no traffic (it ends superseded)
-        self._route(traffic, mirror)
-        hold = self.rollout.hold_seconds
+        change = {"then": "apply", "step": step, "traffic": traffic, "mirror": mirror, "before": old}
+        return self._change(out, {**change, "since": time.time()})
+
+    def _restore(self, out: DeployOutputs, old: dict[str, int], why: str) -> Outcome:
+        change = {"then": "restore", "traffic": old, "mirror": {}, "why": why, "since": time.time()}
+        return self._change(out, change)
+
+    def _change(self, out: DeployOutputs, change: dict[str, Any]) -> Outcome:
+        """Send the traffic change; if Azure has not taken it yet, wait for it in the ledger."""
+        pause = self._route(change["traffic"], change["mirror"])
+        if pause is None:
+            return self._changed(replace(out, rollout_pending=None), change)
+        step = change["step"] if change["then"] == "apply" else out.rollout_step
+        pending = replace(out, rollout_pending=change, rollout_step=step, phase="rollout: traffic update pending")
+        return Outcome.waiting(pause, pending)
+
+    def _settle(self, out: DeployOutputs, change: dict[str, Any]) -> Outcome:
+        """A re-check of a pending traffic change: there now (the phase goes on), still running (wait
+        again), or the endpoint idle without it (send it again)."""
+        run = self.run
+        if change["then"] == "apply":
+            run.ctx.ensure_desired()  # overtaken while waiting on Azure: superseded, no more traffic moved
+        endpoint = run._endpoint()
+        busy = endpoint.state in IN_PROGRESS
+        if not busy and endpoint.traffic == change["traffic"] and endpoint.mirror == change["mirror"]:
+            return self._changed(replace(out, rollout_pending=None), change)
+        waited = time.time() - float(change["since"])
+        if waited > run.cfg.provisioning_timeout_s:
+            raise PermanentError(
+                f"rollout of {run.name} on {self.endpoint}: Azure has not taken the traffic update "
+                f"{change['traffic']} (mirror {change['mirror']}) in {waited:.0f}s (provisioning_timeout_s="
+                f"{run.cfg.provisioning_timeout_s:.0f}); the endpoint is {endpoint.state}, traffic {endpoint.traffic}"
+            )
+        if busy:
+            run.ctx.progress(f"{self.endpoint}: still {endpoint.state}; traffic update pending")
+            return Outcome.waiting(run.cfg.poll_interval_s, out)
+        return self._change(out, change)
+
+    def _changed(self, out: DeployOutputs, change: dict[str, Any]) -> Outcome:
+        """The traffic change is in force: the phase's hold begins, or the restored rollout fails."""
+        traffic, mirror = dict(change["traffic"]), dict(change["mirror"])
+        if change["then"] == "restore":
+            message = (
+                f"rollout of {self.run.name} on {self.endpoint} rolled back: {change['why']}. Traffic is back on "
+                f"{traffic}, mirror cleared; {self.run.name} stays at 0% for a look (az ml online-deployment "
+                f"get-logs -e {self.endpoint} -n {self.run.name})"
+            )
+            self.run.ctx.progress(message)
+            attempt = self.run.ctx.action.attempts
+            return Outcome.waiting(0.0, replace(out, rollout_failed=message, rollout_attempt=attempt, traffic=traffic))
+        step = int(change["step"])
+        phase, hold = self.phases[step], self.rollout.hold_seconds
         window = datetime.now(UTC).isoformat()
         out = started(out, step, phase, window=window, traffic=traffic, mirror=mirror or None, hold_s=hold)
         if step == 0:  # what a failed judgement gives the traffic back to
-            out = replace(out, rollout=[{**entry, "before": old} for entry in out.rollout or []])
+            out = replace(out, rollout=[{**entry, "before": change["before"]} for entry in out.rollout or []])
         self.run.ctx.progress(f"{self.endpoint}: {phase.label()} to {self.run.name}; holding {hold:g}s")
         return Outcome.waiting(hold, replace(out, traffic=traffic, phase=f"rollout: {phase.label()}"))
 
-    def _restore(self, out: DeployOutputs, old: dict[str, int], why: str) -> Outcome:
-        self._route(old, {})
-        message = (
-            f"rollout of {self.run.name} on {self.endpoint} rolled back: {why}. Traffic is back on {old}, mirror "
-            f"cleared; {self.run.name} stays at 0% for a look (az ml online-deployment get-logs -e {self.endpoint} "
-            f"-n {self.run.name})"
-        )
-        self.run.ctx.progress(message)
-        failed = replace(out, rollout_failed=message, rollout_attempt=self.run.ctx.action.attempts, traffic=old)
-        return Outcome.waiting(0.0, failed)
-
-    def _route(self, traffic: dict[str, int], mirror: dict[str, int]) -> None:
-        """One traffic update, tried again while another operation on the endpoint is running (409)."""
+    def _route(self, traffic: dict[str, int], mirror: dict[str, int]) -> float | None:
+        """One traffic update; None once Azure has taken it, else the seconds to wait before looking again:
+        another operation runs on the endpoint (409), or this update still runs after ``wait_s``."""
         from azure.core.exceptions import HttpResponseError
 
+        from shared.executors.deploy_online import _NotYet
+
         run = self.run
-        while True:
-            try:
-                run._await_poller(run.aml.begin_route_traffic(self.endpoint, traffic, mirror), "traffic")
-                return
-            except HttpResponseError as exc:
-                message = str(getattr(getattr(exc, "error", None), "message", None) or exc)
-                if not is_ongoing_operation(exc.status_code or 0, message):
-                    raise
-                pause = min(retry_after_of(exc) or run.cfg.poll_interval_s, run.cfg.poll_interval_s)
-                if time.monotonic() + pause > run.until:
-                    raise RetryableError(f"{self.endpoint}: another operation is still running; trying again") from exc
-                run.ctx.progress(
-                    f"{self.endpoint}: busy with another operation (409); traffic update again in {pause:g}s"
-                )
-                time.sleep(pause)
+        try:
+            run._await_poller(run.aml.begin_route_traffic(self.endpoint, traffic, mirror), "traffic")
+        except _NotYet:
+            run.ctx.progress(f"{self.endpoint}: traffic update still running; checking again in the ledger")
+            return run.cfg.poll_interval_s
+        except HttpResponseError as exc:
+            message = str(getattr(getattr(exc, "error", None), "message", None) or exc)
+            if not is_ongoing_operation(exc.status_code or 0, message):
+                raise
+            pause = max(retry_after_of(exc) or 0.0, run.cfg.poll_interval_s)
+            run.ctx.progress(f"{self.endpoint}: busy with another operation (409); traffic update again in {pause:g}s")
+            return pause
+        return None
 
     def _figures(self, region: str, since: str) -> Figures:
         start = datetime.fromisoformat(since) if since else datetime.now(UTC)

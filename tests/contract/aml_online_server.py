@@ -16,6 +16,9 @@ Failure scenarios, set on ``deployment_outcome`` for the next deployment PUTs:
 ``quota`` (synchronous 400 QuotaExceeded), ``failed`` (LRO ends Failed), ``stuck`` (LRO never ends).
 ``endpoint_conflicts`` answers the next endpoint PUTs with ARM's 409 Conflict error, one per entry:
 ``ongoing`` (another operation runs on the endpoint, with Retry-After) or ``taken`` (the name is in use).
+``endpoint_update_seconds`` makes endpoint updates slow the way Azure's are: the operation runs that
+long whoever polls it (its status resource stays InProgress, the endpoint `Updating`, the traffic the
+old one), and an endpoint PUT meanwhile is refused 409 ``ongoing``.
 
 Traffic and mirrored traffic, as the service documents them: `traffic` values add up to 0 or 100 and
 `mirrorTraffic` to at most 50 (the spec's OnlineEndpointProperties), for one deployment only, never a
@@ -91,10 +94,14 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def _conflict(kind: str, endpoint: str) -> JSONResponse:
+def _conflict(kind: str, endpoint: str, retry_after: str = "20") -> JSONResponse:
+    """ARM's 409 in the shape of every operation's default response, ErrorResponse
+    (common-types/resource-management/v5/types.json, referenced by OnlineEndpoints_CreateOrUpdate in
+    stable/2024-04-01/machineLearningServices.json); its success answers are the spec example
+    examples/Workspace/OnlineEndpoint/createOrUpdate.json (200/201 with Azure-AsyncOperation)."""
     if kind == "ongoing":
         message = f"There is an ongoing operation on endpoint {endpoint}; wait for it to complete and try again."
-        return _error(409, "Conflict", message, {"Retry-After": "20"})
+        return _error(409, "Conflict", message, {"Retry-After": retry_after})
     return _error(409, "Conflict", f"Endpoint name {endpoint} is already in use; endpoint names are unique per region.")
 
 
@@ -118,6 +125,8 @@ class AmlOnlineContract:
         self.polls_before_done = polls_before_done
         self.deployment_outcome = "succeed"
         self.endpoint_conflicts: list[str] = []
+        self.conflict_retry_after = "20"  # the Retry-After of a 409 "ongoing operation", in seconds
+        self.endpoint_update_seconds: float | None = None
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, dict[str, Any]]] = {}
         self.keys: dict[str, str] = {}
@@ -137,7 +146,13 @@ class AmlOnlineContract:
         return WS.format(sub=sub, rg=rg, ws=ws)
 
     def _start_operation(
-        self, on_done: Callable[[], object], *, failure: dict[str, Any] | None = None, stuck: bool = False
+        self,
+        on_done: Callable[[], object],
+        *,
+        failure: dict[str, Any] | None = None,
+        stuck: bool = False,
+        seconds: float | None = None,
+        endpoint: str | None = None,
     ) -> str:
         op_id = str(uuid.uuid4())
         self.operations[op_id] = {
@@ -146,8 +161,28 @@ class AmlOnlineContract:
             "failure": failure,
             "stuck": stuck,
             "status": "InProgress",
+            "done_at": None if seconds is None else time.monotonic() + seconds,  # runs by itself, polled or not
+            "endpoint": endpoint,
         }
         return op_id
+
+    def _advance(self, op: dict[str, Any], *, polled: bool) -> None:
+        """An operation ends after its polls (by default) or, when it has a duration, once that passed."""
+        if op["status"] != "InProgress" or op["stuck"]:
+            return
+        due = op["polls"] > self.polls_before_done if op["done_at"] is None else time.monotonic() >= op["done_at"]
+        if due and (polled or op["done_at"] is not None):
+            op["on_done"]()
+            op["status"] = "Failed" if op["failure"] else "Succeeded"
+
+    def _endpoint_busy(self, name: str) -> bool:
+        """Whether a timed operation still runs on the endpoint (ended ones are settled first)."""
+        busy = False
+        for op in self.operations.values():
+            if op["endpoint"] == name and op["done_at"] is not None:
+                self._advance(op, polled=False)
+                busy = busy or op["status"] == "InProgress"
+        return busy
 
     def _async_headers(self, sub: str, op_id: str) -> dict[str, str]:
         url = (
@@ -197,6 +232,8 @@ class AmlOnlineContract:
 
         @app.get(prefix + "/onlineEndpoints/{name}")
         def get_endpoint(sub: str, rg: str, ws: str, name: str) -> Response:
+            with self._lock:
+                self._endpoint_busy(name)
             if name not in self.endpoints:
                 return _error(404, "UserError", f"Resource {name} is not found.")
             return JSONResponse(self.endpoints[name])
@@ -207,7 +244,9 @@ class AmlOnlineContract:
             props = body.get("properties", {})
             with self._lock:
                 if self.endpoint_conflicts:
-                    return _conflict(self.endpoint_conflicts.pop(0), name)
+                    return _conflict(self.endpoint_conflicts.pop(0), name, self.conflict_retry_after)
+                if self._endpoint_busy(name):
+                    return _conflict("ongoing", name, self.conflict_retry_after)
                 traffic = {k: int(v) for k, v in (props.get("traffic") or {}).items()}
                 mirror = {k: int(v) for k, v in (props.get("mirrorTraffic") or {}).items() if int(v)}
                 problem = self._traffic_problem(name, traffic) or self._mirror_problem(name, mirror, props, traffic)
@@ -250,7 +289,8 @@ class AmlOnlineContract:
                     resource["properties"]["mirrorTraffic"] = mirror
                     resource["properties"]["provisioningState"] = "Succeeded"
 
-                op = self._start_operation(done)
+                slow = None if created else self.endpoint_update_seconds
+                op = self._start_operation(done, seconds=slow, endpoint=name)
             return JSONResponse(resource, status_code=201 if created else 200, headers=self._async_headers(sub, op))
 
         @app.post(prefix + "/onlineEndpoints/{name}/listKeys")
@@ -341,9 +381,7 @@ class AmlOnlineContract:
                 if op is None:
                     return _error(404, "NotFound", "operation not found")
                 op["polls"] += 1
-                if op["status"] == "InProgress" and not op["stuck"] and op["polls"] > self.polls_before_done:
-                    op["on_done"]()
-                    op["status"] = "Failed" if op["failure"] else "Succeeded"
+                self._advance(op, polled=True)
                 body: dict[str, Any] = {"id": op_id, "name": op_id, "status": op["status"]}
                 if op["status"] == "Failed":
                     body["error"] = op["failure"]

@@ -39,7 +39,7 @@ def monitor(aml: AmlOnlineContract, trust_test_ca: TestCA) -> Iterator[MonitorMe
 
 
 def rollout_config(
-    tmp_path: Path, aml: AmlOnlineContract, monitor: MonitorMetricsContract, rollout: str
+    tmp_path: Path, aml: AmlOnlineContract, monitor: MonitorMetricsContract, rollout: str, wait_s: float = 30
 ) -> ReactorConfig:
     workspace = f"subscription_id: {SUB}\n    resource_group: {RG}\n    workspace: {WS}\n"
     path = tmp_path / "modelops.yaml"
@@ -47,7 +47,7 @@ def rollout_config(
         f"registries:\n  aml-prod:\n    kind: azureml\n    {workspace}"
         f"deployments:\n  online:\n    kind: managed-online\n    {workspace}    endpoint: {ENDPOINT}\n"
         f"    arm_endpoint: {aml.base_url}\n    metrics_endpoint: {monitor.base_url}\n"
-        f"    keep_previous: 1\n    wait_s: 30\n    poll_interval_s: 0.2\n    rollout: {rollout}\n"
+        f"    keep_previous: 1\n    wait_s: {wait_s}\n    poll_interval_s: 0.2\n    rollout: {rollout}\n"
     )
     return load_config(path, env={})
 
@@ -121,19 +121,28 @@ def test_mirror_then_steps_in_order_judged_on_monitor_metrics(
 
 
 def test_failed_judgement_restores_traffic_and_a_busy_endpoint_is_retried(
-    aml: AmlOnlineContract, monitor: MonitorMetricsContract, registry: Registry, tmp_path: Path
+    aml: AmlOnlineContract,
+    monitor: MonitorMetricsContract,
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the SDK sits out a short Retry-After itself; without its retries the 409 reaches the rollout
+    monkeypatch.setenv("MODELOPS_AZURE_RETRIES", "0")
     config = rollout_config(tmp_path, aml, monitor, f"{{steps: [50, 100], hold: PT1S, judge: {JUDGE}}}")
     good, bad = registry.log_sklearn(MODEL), registry.log_flaky(MODEL)
     d_good, d_bad = deployment_name("online", MODEL, good), deployment_name("online", MODEL, bad)
     step(config, tmp_path, registry, good, {})
 
     aml.endpoint_conflicts = ["ongoing"]  # the first traffic update meets another operation: 409
-    endpoint_puts = sum(1 for m, p in aml.log if m == "PUT" and p.endswith(f"/onlineEndpoints/{ENDPOINT}"))
-    outcome = step(config, tmp_path, registry, bad, {})
+    aml.conflict_retry_after = "1"
+    endpoint_puts = endpoint_puts_of(aml)
+    outcome = step(config, tmp_path, registry, bad, {})  # refused: waits in the ledger, no retry in the call
+    assert outcome.recheck_after_seconds == 1 and endpoint_puts_of(aml) - endpoint_puts == 1
+    assert state(aml) == ({d_good: 100}, {}) and outcome.outputs.to_dict()["rollout_pending"]["then"] == "apply"
+    outcome = held(config, tmp_path, registry, bad, outcome)  # the re-check sends it again: taken
     assert outcome.recheck_after_seconds is not None and state(aml) == ({d_good: 50, d_bad: 50}, {})
-    retried = sum(1 for m, p in aml.log if m == "PUT" and p.endswith(f"/onlineEndpoints/{ENDPOINT}"))
-    assert retried - endpoint_puts == 2 and aml.endpoint_conflicts == []  # refused once, then done
+    assert endpoint_puts_of(aml) - endpoint_puts == 2 and "rollout_pending" not in outcome.outputs.to_dict()
 
     live_traffic(aml, registry, 30)  # the flaky version fails on these inputs (it passed its smoke test)
     restored = held(config, tmp_path, registry, bad, outcome)
@@ -142,6 +151,50 @@ def test_failed_judgement_restores_traffic_and_a_busy_endpoint_is_retried(
     with pytest.raises(PermanentError, match="judged failed: error rate"):
         step(config, tmp_path, registry, bad, restored.outputs.to_dict())
     assert d_bad in aml.deployments[ENDPOINT]  # kept at 0% for a look
+
+
+def endpoint_puts_of(aml: AmlOnlineContract) -> int:
+    return sum(1 for m, p in aml.log if m == "PUT" and p.endswith(f"/onlineEndpoints/{ENDPOINT}"))
+
+
+def test_a_busy_then_slow_traffic_update_mid_rollout_waits_in_the_ledger_and_resumes(
+    aml: AmlOnlineContract,
+    monitor: MonitorMetricsContract,
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODELOPS_AZURE_RETRIES", "0")  # the 409 reaches the rollout (see above)
+    rollout = f"{{steps: [50, 100], hold: PT1S, judge: {JUDGE}}}"
+    config = rollout_config(tmp_path, aml, monitor, rollout)
+    v1, v2 = registry.log_sklearn(MODEL), registry.log_sklearn(MODEL)
+    d1, d2 = deployment_name("online", MODEL, v1), deployment_name("online", MODEL, v2)
+    step(config, tmp_path, registry, v1, {})
+    at_half = step(config, tmp_path, registry, v2, {})
+    assert state(aml) == ({d1: 50, d2: 50}, {})
+    live_traffic(aml, registry, 10)
+
+    # the 100% update meets another operation on the endpoint (409), then, sent again, runs for 2 s:
+    # longer than the attempt may wait (wait_s: 0.5), so the rollout waits on it in the ledger
+    aml.endpoint_conflicts, aml.conflict_retry_after, aml.endpoint_update_seconds = ["ongoing"], "1", 2.0
+    impatient = rollout_config(tmp_path, aml, monitor, rollout, wait_s=0.5)
+    puts = endpoint_puts_of(aml)
+    outcome = held(impatient, tmp_path, registry, v2, at_half)  # judged passed; the update refused
+    pending = outcome.outputs.to_dict()
+    assert pending["rollout"][0]["verdict"] == "passed" and pending["rollout_pending"]["traffic"] == {d2: 100}
+    assert outcome.recheck_after_seconds == 1 and state(aml) == ({d1: 50, d2: 50}, {})
+    rechecks = 0
+    while "rollout_pending" in outcome.outputs.to_dict():
+        outcome = held(impatient, tmp_path, registry, v2, outcome)
+        rechecks += 1
+        assert rechecks < 50, outcome.outputs.to_dict()
+    assert rechecks >= 2  # sent again once, then looked at while Azure still ran it
+    assert endpoint_puts_of(aml) - puts == 2  # the one refused, the one taken: none while it ran
+    assert state(aml) == ({d2: 100}, {}) and outcome.outputs.to_dict()["rollout_step"] == 1
+
+    done = held(config, tmp_path, registry, v2, outcome)  # the 100% hold, judged, and the rollout ends
+    assert done.recheck_after_seconds is None
+    assert [s["verdict"] for s in done.outputs.to_dict()["rollout"]] == ["passed", "passed"]
 
 
 def test_kubernetes_targets_refuse_a_mirror(tmp_path: Path) -> None:
