@@ -4,9 +4,10 @@ One row per (target, source, model, version); ``source`` is the named source the
 (``source_scope``: empty for the one-per-kind names mlflow/databricks/azureml and operator requests),
 so `churn` v3 of two sources deployed straight from them are two servers, not one. ``status`` is
 ``starting`` while a new server is being
-health-checked and smoke-tested, ``serving`` once it took over the target, ``retired`` once a newer
-version replaced it: its process is stopped (the port freed) but the row is kept, newest
-``keep_previous`` per target, so that a rollback can start it again. Cleanup uses
+health-checked, smoke-tested or rolled out, ``serving`` once it took over the target, ``retired`` once a
+newer version replaced it: its process is stopped (the port freed) but the row is kept, newest
+``keep_previous`` per target, so that a rollback can start it again. ``rolled-back``: a rollout judged
+it failed; it runs at 0% for a look, owned by no action, so cleanup may stop it. Cleanup uses
 ``LocalDeploymentStore.list()`` and ``stop_deployment()``; nothing else needs to be known.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 STARTING = "starting"
 SERVING = "serving"
 RETIRED = "retired"
+ROLLED_BACK = "rolled-back"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_deployments (

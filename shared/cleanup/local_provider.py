@@ -2,7 +2,8 @@
 
 A local deployment plays a resource group: it is reactor-made, so opted in by origin; its
 creation time is when it started, so `default_ttl` (or a `ttl` in the policy) makes it stale;
-a deployment still starting holds a lock, as its deploy action owns it. Marks live in a JSON
+a deployment still starting (or rolling out) holds a lock, as its deploy action owns it, and so does a
+retired one, kept for a rollback; one a rollout judged failed (`rolled-back`) is no action's. Marks live in a JSON
 file under the state dir because processes carry no tags. Delete = stop the process group
 (which frees the port), remove its log and forget it.
 """
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.adapters.local_deployments import (
+    ROLLED_BACK,
     SERVING,
     LocalDeploymentRecord,
     LocalDeploymentStore,
@@ -111,7 +113,7 @@ class LocalProvider:
         if mark is not None:
             tags[cfg.mark_tag] = mark
         locks: tuple[Lock, ...] = ()
-        if rec.status != SERVING:
+        if rec.status not in (SERVING, ROLLED_BACK):
             locks = (
                 Lock(
                     "deploy-in-progress",

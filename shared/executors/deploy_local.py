@@ -56,7 +56,9 @@ class LocalDeployExecutor:
             if existing.status == SERVING:
                 ctx.log.info("%s v%s already serving on %s", model.name, model.version, existing.url)
                 return Outcome.done(_outputs(existing, router, smoke="passed earlier", reused=True))
-            candidate = existing  # a crash left it after /ping; it still has to pass the smoke test
+            # a crash left it after /ping, or a rollout judged it failed: it has to pass the smoke test again
+            candidate = replace(existing, status=STARTING)
+            store.record(candidate)
         else:
             if existing:
                 ctx.log.warning("recorded server for %s v%s is down; starting it again", model.name, model.version)

@@ -2,7 +2,8 @@
 /ping and smoke-test it, then let it take over the target (and its router's traffic); the version it
 replaces is retired in turn (kept, so a rollback `--to` it goes forward again). A failure leaves the
 current one serving. During a rollout the old version still serves: the rollback gives it all traffic
-back (the new one stays at 0%, and the rollout stops at its next check: its traffic was changed)."""
+back (the new one at 0%); the rollout's next check ends it and stops the new server
+(shared/executors/rollout_local.py)."""
 
 from __future__ import annotations
 

@@ -8,15 +8,18 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 from fastapi.testclient import TestClient
 
-from shared.adapters.local_deployments import RETIRED, SERVING, LocalDeploymentStore, is_alive
+from shared.adapters.local_deployments import RETIRED, ROLLED_BACK, STARTING, LocalDeploymentStore, is_alive
 from shared.adapters.local_routers import LocalRouterStore
 from shared.bootstrap import Container
+from shared.cleanup.runner import run_cleanup
+from shared.config.schema import ReactorConfig
 from shared.deployments import list_managed_deployments, undeploy_local
 from shared.domain.actions import Action
 from shared.service.dispatch import LocalDispatcher
@@ -141,7 +144,12 @@ def test_steps_through_the_stable_url_then_judged_rollback_and_restart(
     assert "judged failed" in (failed.error or "") and "error rate" in (failed.error or "")
     assert set(_traffic(stable, 30)) == {(f"{MODEL}/{v2}", 200)}  # every request answered by the old one
     held = store.find("local", MODEL, v3)
-    assert held is not None and is_alive(held) and held.status != SERVING  # kept at 0% for a look
+    assert held is not None and is_alive(held)  # kept at 0% for a look, owned by no action
+    [row] = [r for r in list_managed_deployments(first.config, tmp / "state") if r["model_version"] == v3]
+    assert (row["status"], row["weight"]) == (ROLLED_BACK, 0)
+    sweep = ReactorConfig.model_validate({"cleanup": {"provider": "local", "default_ttl": "PT1S"}})
+    plan = run_cleanup(sweep, apply=False, state_dir=tmp / "state", now=datetime.now(UTC) + timedelta(hours=1))
+    assert plan.row(f"local/{MODEL}/{v3}").decision == "mark"  # cleanup may retire it: not locked
 
     # the audit page draws the rollout: its step, the judged figures, the verdict
     page = TestClient(first.http_app()).get(f"/api/ui/events/{failed.event_id}")
@@ -162,3 +170,19 @@ def test_steps_through_the_stable_url_then_judged_rollback_and_restart(
     assert end.status == "succeeded", end.error
     assert set(_traffic(stable, 5)) == {(f"{MODEL}/{v4}", 200)}
     assert LocalRouterStore(tmp / "state").get("local").pid == router_pid  # type: ignore[union-attr]
+
+    # a rollback during a rollout: the version serving takes all traffic back, and the rollout's next
+    # check ends it and stops the new server (never left `starting`, never holding a port)
+    v5 = registry.log_sklearn(MODEL)
+    overtaken = _request(second, v5)
+    assert _step(second, overtaken).status == "waiting"
+    candidate = store.find("local", MODEL, v5)
+    assert candidate is not None and candidate.status == STARTING
+    rollback = second.reactor().request_rollback("local")
+    assert _step(second, rollback.action_ids[0]).status == "succeeded"
+    assert set(_traffic(stable, 5)) == {(f"{MODEL}/{v4}", 200)}
+    ended = _step(second, overtaken)  # an operator's deploy: the rollback moved its traffic, no pin
+    assert ended.status == "failed" and "traffic was changed meanwhile" in (ended.error or ""), ended.error
+    assert store.find("local", MODEL, v5) is None and not is_alive(candidate)
+    rows = list_managed_deployments(second.config, tmp / "state")
+    assert [r["status"] for r in rows if r["target"] == "local" and r["status"] == STARTING] == []
