@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from shared.config.schema import ReactorConfig, Rule
+from shared.config.rules import Rule
+from shared.config.schema import ReactorConfig
 from shared.domain.actions import DEPLOY, RESOLVE_RUN, PlannedAction
 from shared.domain.events import (
     MODEL_VERSION_ALIAS_SET,

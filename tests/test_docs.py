@@ -40,7 +40,8 @@ def test_a_stale_reference_page_is_named_and_rewritten(tmp_path: Path) -> None:
 
 def test_every_command_and_config_key_is_in_the_reference() -> None:
     from shared.cli.main import build_parser
-    from shared.config.schema import ReactorConfig, WorkerConfig
+    from shared.config.schema import ReactorConfig
+    from shared.config.worker import WorkerConfig
 
     cli = (ROOT / "docs" / "reference" / "cli.md").read_text()
     sub = next(a for a in build_parser()._actions if a.dest == "command")

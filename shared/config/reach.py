@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.config.schema import ReactorConfig, Rule
+from shared.config.rules import Rule
+from shared.config.schema import ReactorConfig
 from shared.config.sources import LEGACY_SOURCE_NAMES, SENDS
 
 

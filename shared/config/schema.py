@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, field_validator, model_validator
 
-from shared.config.base import ConfigModel, check_glob
+from shared.config.base import ConfigModel
 from shared.config.batch import BatchConfig, DatabricksBatch, LocalBatch, SparkLocalBatch
 from shared.config.cleanup import CleanupConfig
 from shared.config.deployments import (
@@ -29,9 +29,9 @@ from shared.config.registries import (
     RegistryConfig,
 )
 from shared.config.retention import RetentionConfig
+from shared.config.rules import Rule
 from shared.config.sources import LEGACY_SOURCE_NAMES, SOURCE_KINDS, SourceConfig
-from shared.domain.actions import STEP_KINDS
-from shared.domain.events import KINDS
+from shared.config.worker import WorkerConfig
 
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -67,115 +67,6 @@ TARGET_CLASSES: dict[str, tuple[type, ...]] = {
     "validate": (ValidationConfig,),
     "approve": (ApprovalConfig,),
 }
-# the config section each step kind names an entry of
-SECTIONS = {
-    "register": "registries",
-    "deploy": "deployments",
-    "batch_score": "batch",
-    "validate": "validations",
-    "approve": "approvals",
-}
-
-
-class MetricGate(ConfigModel):
-    metric: str = Field(description="run metric name, e.g. accuracy")
-    at_least: float | None = Field(default=None, description="lowest passing value")
-    at_most: float | None = Field(default=None, description="highest passing value")
-
-    @model_validator(mode="after")
-    def _bound(self) -> MetricGate:
-        if self.at_least is None and self.at_most is None:
-            raise ValueError("give `at_least` or `at_most`")
-        return self
-
-
-class RuleAction(ConfigModel):
-    """One step of a rule: exactly one of register/deploy/batch_score/validate/approve, naming a target."""
-
-    register_: str | None = Field(default=None, alias="register", description="name of a `registries:` entry")
-    deploy: str | None = Field(default=None, description="name of a `deployments:` entry")
-    batch_score: str | None = Field(default=None, description="name of a `batch:` entry")
-    validate_: str | None = Field(default=None, alias="validate", description="name of a `validations:` entry")
-    approve: str | None = Field(default=None, description="name of an `approvals:` entry")
-    name: str | None = Field(default=None, description="model name in the target registry (register only)")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> RuleAction:
-        given = [k for k in STEP_KINDS if self._step(k)]
-        if len(given) != 1:
-            raise ValueError(f"each `do:` step names exactly one of {', '.join(STEP_KINDS)}")
-        if self.name and not self.register_:
-            raise ValueError("`name` applies to register steps only")
-        return self
-
-    def _step(self, kind: str) -> str | None:
-        steps = {
-            "register": self.register_,
-            "deploy": self.deploy,
-            "batch_score": self.batch_score,
-            "validate": self.validate_,
-            "approve": self.approve,
-        }
-        return steps[kind]
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in STEP_KINDS if self._step(k))
-
-    @property
-    def target(self) -> str:
-        return str(self._step(self.kind))
-
-
-class Rule(ConfigModel):
-    """When an event matches, plan the `do:` steps; later steps run after earlier ones succeed."""
-
-    name: str | None = Field(default=None, description="label shown in the audit trail")
-    on: list[str] = Field(description=f"event kinds, any of: {', '.join(sorted(KINDS))}")
-    source: list[str] | None = Field(default=None, description="only events from these sources")
-    models: list[str] = Field(default_factory=lambda: ["*"], description="model name globs")
-    alias: str | None = Field(default=None, description="only this alias (alias events)")
-    stage: str | None = Field(default=None, description="only transitions to this stage")
-    tags: dict[str, str] = Field(default_factory=dict, description="tags the event must carry")
-    when: MetricGate | None = Field(default=None, description="run metric gate (run.completed)")
-    do: list[RuleAction] = Field(min_length=1, description="steps, e.g. [{register: local-aml}]")
-
-    @field_validator("on", "source", "models", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("models")
-    @classmethod
-    def _globs(cls, value: list[str]) -> list[str]:
-        return [check_glob(pattern) for pattern in value]
-
-    @field_validator("on")
-    @classmethod
-    def _known_kinds(cls, value: list[str]) -> list[str]:
-        unknown = [k for k in value if k not in KINDS]
-        if unknown:
-            raise ValueError(f"unknown event kind {unknown[0]!r}; use one of {', '.join(sorted(KINDS))}")
-        return value
-
-
-class WorkerConfig(ConfigModel):
-    lease_seconds: float = Field(default=300, gt=0, description="lease on a claimed action; renewed while it runs")
-    max_attempts: int = Field(default=5, ge=1, description="attempts before an action is failed")
-    backoff_base_seconds: float = Field(default=2, gt=0, description="first retry delay; doubles per attempt")
-    backoff_max_seconds: float = Field(default=300, gt=0, description="longest retry delay")
-    max_retry_after_seconds: float = Field(
-        default=3600,
-        gt=0,
-        description="longest Retry-After a server may ask for; a longer one fails the action with its message",
-    )
-    redelivery_delay_seconds: float = Field(
-        default=30,
-        ge=0,
-        description="a duplicate event re-sends never-started actions this much later (the first message runs them)",
-    )
-    poll_interval_seconds: float = Field(default=0.5, gt=0, description="idle worker poll interval")
-    threads: int = Field(default=2, ge=1, description="actions run at once by `modelops serve`")
 
 
 class ReactorConfig(ConfigModel):
@@ -248,33 +139,6 @@ class ReactorConfig(ConfigModel):
             name: self.sources[name].workspace_resource_id(self.registries) for name in self.sources_of_kind("azureml")
         }
 
-    def _workspace_problems(self) -> list[tuple[str, str, str]]:
-        """Event Grid events are routed by workspace: with several azureml sources each needs its own."""
-        ids = self.workspace_ids()
-        problems: list[tuple[str, str, str]] = []
-        seen: dict[str, str] = {}
-        for name, workspace_id in ids.items():
-            if workspace_id is None and len(ids) > 1:
-                problems.append(
-                    (
-                        f"sources.{name}",
-                        "several azureml sources, and this one names no workspace to match Event Grid events by",
-                        "add `workspace_id: <resource id>` (or subscription_id, resource_group, workspace), "
-                        "or `registry:` an azureml registries: entry",
-                    )
-                )
-            elif workspace_id is not None and workspace_id in seen:
-                problems.append(
-                    (
-                        f"sources.{name}",
-                        f"the same workspace as source {seen[workspace_id]!r}",
-                        "give each azureml source its own workspace (one source per workspace)",
-                    )
-                )
-            elif workspace_id is not None:
-                seen[workspace_id] = name
-        return problems
-
     def targets(self, kind: str) -> Mapping[str, TargetConfig]:
         sections: dict[str, Mapping[str, TargetConfig]] = {
             "register": self.registries,
@@ -287,84 +151,7 @@ class ReactorConfig(ConfigModel):
         return sections[kind]
 
     def cross_check(self) -> list[tuple[str, str, str]]:
-        """Problems a schema alone cannot see: references between sections."""
-        problems: list[tuple[str, str, str]] = []
-        for name, src in self.sources.items():
-            if src.registry and src.registry not in self.registries:
-                problems.append(
-                    (
-                        f"sources.{name}.registry",
-                        f"no registry named {src.registry!r}",
-                        f"add it under registries: or use one of {sorted(self.registries)}",
-                    )
-                )
-        problems += self._workspace_problems()
-        for name, src in self.sources.items():
-            if name in ("mlflow", "databricks", "eventgrid") and src.kind != name:
-                problems.append(
-                    (
-                        f"sources.{name}",
-                        f"/api/hooks/{name} is the route of the {name} kind, so a source of kind {src.kind} "
-                        "cannot be named so",
-                        "rename the source",
-                    )
-                )
-        section = SECTIONS
-        problems += gate_problems(self)
-        problems += child_env_problems(self)
-        for i, rule in enumerate(self.rules):
-            for j, step in enumerate(rule.do):
-                if step.target not in self.targets(step.kind):
-                    known = sorted(self.targets(step.kind)) or ["(none defined)"]
-                    problems.append(
-                        (
-                            f"rules[{i}].do[{j}].{step.kind}",
-                            f"no {section[step.kind]} entry named {step.target!r}",
-                            f"define it under {section[step.kind]}: or use one of {', '.join(known)}",
-                        )
-                    )
-            for source_name in rule.source or []:
-                if source_name not in self.sources:
-                    choices = ", ".join(self.sources) or "(none: define sources: first)"
-                    problems.append(
-                        (
-                            f"rules[{i}].source",
-                            f"unknown source {source_name!r}",
-                            f"use one of the configured sources: {choices}",
-                        )
-                    )
-        return problems
+        """Problems a schema alone cannot see: references between sections (shared/config/checks.py)."""
+        from shared.config.checks import cross_check
 
-
-def child_env_problems(config: ReactorConfig) -> list[tuple[str, str, str]]:
-    """A target handing a source's webhook secret to the model's process (it would be withheld)."""
-    secrets = {src.secret_setting: name for name, src in config.sources.items() if src.secret_setting}
-    problems: list[tuple[str, str, str]] = []
-    for section, targets in (("deployments", config.deployments), ("batch", config.batch)):
-        for name, target in targets.items():
-            for setting in getattr(target, "env", ()):
-                if setting in secrets:
-                    problems.append(
-                        (
-                            f"{section}.{name}.env",
-                            f"{setting} is the webhook secret of source {secrets[setting]!r}, never handed to a "
-                            "model's process",
-                            f"remove {setting} from env:",
-                        )
-                    )
-    return problems
-
-
-def gate_problems(config: ReactorConfig) -> list[tuple[str, str, str]]:
-    """Thresholds on metrics a validation's model_type cannot produce."""
-    problems: list[tuple[str, str, str]] = []
-    for name, validation in config.validations.items():
-        for metric, why in validation.metric_problems():
-            problems.append(
-                (
-                    f"validations.{name}.thresholds.{metric}",
-                    why,
-                    "use one of those metrics, or change model_type",
-                )
-            )
-    return problems
+        return cross_check(self)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.config.reach import rule_sources
-from shared.config.schema import ReactorConfig, Rule
+from shared.config.rules import Rule
+from shared.config.schema import ReactorConfig
 from shared.domain.actions import APPROVE, VALIDATE, PlannedAction
 from shared.domain.events import KINDS, RUN_KINDS, ModelEvent
 from shared.errors import BadRequest

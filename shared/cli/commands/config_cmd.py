@@ -10,7 +10,8 @@ from typing import Any
 from shared.cli.output import Section, emit_json, emit_sections
 from shared.config.loader import AZURE_TEMPLATE, DEFAULT_CONFIG, load_config
 from shared.config.reach import unreachable_rules
-from shared.config.schema import ReactorConfig, Rule
+from shared.config.rules import Rule
+from shared.config.schema import ReactorConfig
 from shared.errors import BadRequest
 from shared.ingest.sources import unsigned_sources
 
