@@ -19,11 +19,12 @@ from typing import Any
 
 from shared.domain.actions import FAILED, RUNNING, SUCCEEDED, SUPERSEDED, Action, PlannedAction
 from shared.domain.clock import Clock, iso, now_utc
-from shared.domain.events import ModelEvent, event_to_payload
+from shared.domain.events import ModelEvent
 from shared.domain.outputs import Outputs
 from shared.ledger import transitions
 from shared.ledger.base import ACCEPTED, DUPLICATE, IGNORED, REFUSED, IntakeResult
 from shared.ledger.lines import hold_line
+from shared.ledger.payloads import stored_payload
 from shared.ledger.pruning import LedgerPruning
 from shared.ledger.reads import LedgerReads
 from shared.ledger.records import DeliveryRecord, EventRecord, new_event
@@ -107,7 +108,7 @@ class LedgerCore(LedgerReads, LedgerPruning):
         max_attempts: int,
     ) -> IntakeResult:
         together = cache(partial(self._plan_new, record.id, plan, max_attempts))
-        new = NewEvent(record, partial(event_to_payload, event), delivery, together)
+        new = NewEvent(record, partial(stored_payload, event), delivery, together)
         event_id, created = self._store.add_event(new)
         first = event_id == record.id
         if first and created:  # the store created the actions with the event: all were new

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.actions import Action
+from shared.ledger.payloads import unpack_payload
 from shared.ledger.records import ActionQuery
 from shared.ledger.store import LedgerStore
 
@@ -48,7 +49,7 @@ class LedgerReads:
         return [r.to_dict() for r in wanted[offset : offset + limit]]
 
     def event_payload(self, event_id: str) -> dict[str, Any] | None:
-        return self._store.event_payload(event_id)
+        return unpack_payload(self._store.event_payload(event_id))
 
     def get_action(self, action_id: str) -> Action | None:
         stored = self._store.load(action_id)

@@ -21,6 +21,7 @@ from shared.domain.clock import iso, parse_dt
 from shared.domain.events import ModelEvent
 from shared.domain.outputs import Outputs, outputs_from_dict
 from shared.domain.params import ActionParams
+from shared.ledger.payloads import compact_key, shorten
 from shared.telemetry import redact, redact_tree
 
 ACTION_FIELDS = tuple(f.name for f in fields(Action))
@@ -97,7 +98,7 @@ EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 def new_event(event: ModelEvent, *, event_id: str, status: str, reason: str | None, now: datetime) -> EventRecord:
     return EventRecord(
         id=event_id,
-        dedupe_key=event.dedupe_key,
+        dedupe_key=compact_key(event.dedupe_key),
         source=event.source,
         kind=event.kind,
         source_type=event.source_type,
@@ -107,7 +108,7 @@ def new_event(event: ModelEvent, *, event_id: str, status: str, reason: str | No
         reason=reason,
         received_at=iso(now),
         deliveries=1,
-        summary=redact_tree(event.summary()),
+        summary=shorten(redact_tree(event.summary())),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.domain.actions import Action
 from shared.domain.clock import iso
+from shared.ledger.payloads import pack_payload, unpack_payload
 from shared.ledger.records import (
     DeliveryRecord,
     EventRecord,
@@ -175,9 +176,10 @@ def _payload(payload: dict[str, Any]) -> dict[str, Any]:
     packed = pack_json("payload", payload, max_chunks=12)
     if "_truncated" not in packed.get("payload", ""):
         return packed
-    size = len(json.dumps(payload.get("raw"), default=str))
+    whole = unpack_payload(payload) or {}  # its large strings kept once (payloads.py): the body's go with it
+    size = len(json.dumps(whole.get("raw"), default=str))
     raw = {"_truncated": f"the sender's body ({size} characters) exceeds the Table Storage entity limit"}
-    return pack_json("payload", {**payload, "raw": raw}, max_chunks=12)
+    return pack_json("payload", pack_payload({**whole, "raw": raw}), max_chunks=12)
 
 
 def log_entity(action_id: str, at: datetime, worker: str | None, message: str) -> dict[str, Any]:
