@@ -105,6 +105,8 @@ class Router:
         if state.mirror is not None and random.random() * 100 < state.mirror.percent:  # noqa: S311
             self._copy(state.window, state.mirror, body, headers)
         status, answer, answer_headers = await self._forward(state.window, route.id, route.url, body, headers)
+        # the length, known: no chunked encoding (its framing and its closing chunk, a write of its own)
+        answer_headers.append((b"content-length", str(len(answer)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": answer_headers})
         await send({"type": "http.response.body", "body": answer})
 
@@ -153,5 +155,6 @@ async def _body(receive: Any) -> bytes:
 
 async def _answer(send: Any, status: int, payload: dict[str, Any]) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
