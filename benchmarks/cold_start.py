@@ -37,30 +37,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from harness import ROOT, Goal, Ratio, add_arguments, finish, run_rounds
+from ingest import CONFIG as INGEST_CONFIG
+from ingest import SECRET, signed_delivery
 
 CHILD = str(Path(__file__).resolve().parent / "first_call.py")
 SCENARIOS = ("webhook", "eventgrid", "queue", "import")
-SECRET = "bench-secret"
-CONFIG = """
-sources:
-  mlflow: {tracking_uri: "http://127.0.0.1:9"}
-  azureml: {tracking_uri: "sqlite:///%(tmp)s/aml-source.db"}
-registries:
-  local-aml: {kind: mlflow, tracking_uri: "sqlite:///%(tmp)s/aml.db", artifact_location: "%(tmp)s/aml-art"}
-rules:
-  - name: copy
-    on: model_version.created
-    models: ["bench-*"]
-    do: [{register: local-aml}]
-  - name: copy-registered
-    on: model.registered
-    models: ["bench-*"]
-    do: [{register: local-aml}]
-"""
+# ingest.py's config, with an azureml source and a rule for its Event Grid events
+CONFIG = (
+    INGEST_CONFIG.replace("sources:\n", 'sources:\n  azureml: {tracking_uri: "sqlite:///%(tmp)s/aml-source.db"}\n', 1)
+    + "  - {name: copy-registered, on: model.registered, models: [bench-*], do: [{register: local-aml}]}\n"
+)
 
 
 class Starts:
@@ -97,25 +86,9 @@ class Starts:
 
 
 def delivery(version: str) -> dict:
-    """A signed MLflow `model_version.created` delivery of a new version."""
-    from shared.ingest.signatures import sign_mlflow
-
-    body = json.dumps(
-        {
-            "entity": "model_version",
-            "action": "created",
-            "timestamp": "2026-12-07T00:00:00Z",
-            "data": {"name": "bench-model", "version": version, "source": f"models:/m-{version}", "run_id": "r1"},
-        }
-    )
-    delivery_id, timestamp = str(uuid.uuid4()), str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-MLflow-Delivery-Id": delivery_id,
-        "X-MLflow-Timestamp": timestamp,
-        "X-MLflow-Signature": sign_mlflow(SECRET, delivery_id, timestamp, body.encode()),
-    }
-    return {"body": body, "headers": headers}
+    """A signed MLflow `model_version.created` delivery of a new version, as JSON for the child."""
+    body, headers = signed_delivery("bench-model", version)
+    return {"body": body.decode(), "headers": headers}
 
 
 def checked(scenario: str, side: str, answer: dict) -> None:

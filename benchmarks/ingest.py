@@ -84,13 +84,14 @@ Delivery = tuple[bytes, dict[str, str]]
 def deliveries(count: int, duplicate_share: float, rng: random.Random, first: int = 1) -> tuple[list[Delivery], int]:
     """Signed deliveries, distinct versions from ``first`` on, with exact duplicates mixed in."""
     distinct = round(count * (1 - duplicate_share))
-    originals = [_delivery(MODEL, str(v)) for v in range(first, first + distinct)]
+    originals = [signed_delivery(MODEL, str(v)) for v in range(first, first + distinct)]
     out = originals + [rng.choice(originals) for _ in range(count - distinct)]
     rng.shuffle(out)
     return out, distinct
 
 
-def _delivery(model: str, version: str) -> Delivery:
+def signed_delivery(model: str, version: str) -> Delivery:
+    """A signed MLflow `model_version.created` delivery of ``model`` ``version`` (body, headers)."""
     envelope = {
         "entity": "model_version",
         "action": "created",
@@ -239,7 +240,7 @@ def main() -> None:
             "MLFLOW_WEBHOOK_SECRET": SECRET,
         }
         env.pop("MLFLOW_TRACKING_URI", None)
-        warmup = [_delivery("warmup", str(v)) for v in range(200)]
+        warmup = [signed_delivery("warmup", str(v)) for v in range(200)]
         serve = ["-m", "shared.cli.main", "serve", "--no-worker", *args.serve_args.split()]
         bare_port, port = free_port(), free_port()
         if args.baseline_tree is None:

@@ -26,19 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import ROOT, Goal, Ratio, add_arguments, finish, run_rounds
+from ingest import CONFIG
 
 MODEL = "bench-model"
-CONFIG = """
-sources:
-  mlflow: {tracking_uri: "http://127.0.0.1:9"}
-registries:
-  local-aml: {kind: mlflow, tracking_uri: "sqlite:///%(tmp)s/aml.db", artifact_location: "%(tmp)s/aml-art"}
-rules:
-  - name: copy
-    on: model_version.created
-    models: ["bench-*"]
-    do: [{register: local-aml}]
-"""
 
 
 class Process:

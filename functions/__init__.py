@@ -8,6 +8,8 @@ import azure.functions as func
 
 from shared.bootstrap import Container
 
+HOOKS_PREFIX = "/api/hooks/"
+
 
 class HttpAppOnFirstCall:
     """The container's FastAPI apps as one ASGI callable that builds them on first use. Indexing
@@ -27,9 +29,6 @@ class HttpAppOnFirstCall:
             await self.container.hooks_app()(scope, receive, send)
         else:
             await self.container.http_app()(scope, receive, send)
-
-
-HOOKS_PREFIX = "/api/hooks/"
 
 
 async def answer_lifespan(receive: Any, send: Any) -> None:

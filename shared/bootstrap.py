@@ -64,6 +64,7 @@ class Container:
         self._worker: Worker | None = None
         self._http: FastAPI | None = None
         self._hooks: FastAPI | None = None
+        self.http_announced = False  # the HTTP start-up warnings, once however many apps are built
 
     @classmethod
     def from_env(cls) -> Container:
