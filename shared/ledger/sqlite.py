@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from shared.domain.actions import QUEUED, RUNNING, SUCCEEDED, WAITING, Action
 from shared.domain.clock import Clock, iso, now_utc
 from shared.domain.ids import random_hex
-from shared.ledger import sqlite_prune
+from shared.ledger import sqlite_prune, sqlite_registers
 from shared.ledger.base import ACCEPTED
 from shared.ledger.core import LedgerCore
 from shared.ledger.records import (
@@ -227,44 +227,23 @@ class SqliteStore:
         rows = self._run("SELECT at, worker, message FROM action_log WHERE action_id = ? ORDER BY seq", (action_id,))
         return [dict(r) for r in rows]
 
-    # -- the rest -------------------------------------------------------------------------
+    # -- registers and reports (shared/ledger/sqlite_registers.py) ---------------------------
     def get_watermark(self, name: str) -> str | None:
-        row = self._run("SELECT value FROM watermarks WHERE name = ?", (name,)).fetchone()
-        return str(row[0]) if row else None
+        return sqlite_registers.get_watermark(self._run, name)
 
     def set_watermark(self, name: str, value: str, now: datetime) -> None:
-        self._run(
-            "INSERT INTO watermarks(name, value, updated_at) VALUES (?,?,?)"
-            " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, value, iso(now)),
-        )
+        sqlite_registers.set_watermark(self._run, name, value, now)
 
     def swap_watermark(self, name: str, expected: str | None, value: str, now: datetime) -> bool:
-        if expected is None:
-            added = self._run(
-                "INSERT INTO watermarks(name, value, updated_at) VALUES (?,?,?) ON CONFLICT(name) DO NOTHING",
-                (name, value, iso(now)),
-            )
-            return added.rowcount == 1
-        swapped = self._run(
-            "UPDATE watermarks SET value = ?, updated_at = ? WHERE name = ? AND value = ?",
-            (value, iso(now), name, expected),
-        )
-        return swapped.rowcount == 1
+        return sqlite_registers.swap_watermark(self._run, name, expected, value, now)
 
     def record_report(self, kind: str, report: dict[str, Any], now: datetime) -> str:
         report_id = self.new_id(kind[:8], now)
-        self._run(
-            "INSERT INTO reports(id, kind, created_at, body) VALUES (?,?,?,?)",
-            (report_id, kind, iso(now), json.dumps(report, default=str)),
-        )
+        sqlite_registers.record_report(self._run, report_id, kind, report, now)
         return report_id
 
     def list_reports(self, kind: str, limit: int) -> list[dict[str, Any]]:
-        rows = self._run(
-            "SELECT id, created_at, body FROM reports WHERE kind = ? ORDER BY created_at DESC LIMIT ?", (kind, limit)
-        )
-        return [{"id": r["id"], "created_at": r["created_at"], **json.loads(r["body"])} for r in rows]
+        return sqlite_registers.list_reports(self._run, kind, limit)
 
     def stats(self) -> dict[str, Any]:
         events = dict(self._run("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall())
