@@ -1,11 +1,14 @@
-"""What a source registry declares now, read-only: the holder of an alias or a stage, and the aliases
-of the models some globs match (for the desired state and reconcile, shared/service/desired.py).
+"""What a source registry declares now, read-only: the holder of an alias or a stage, and the heads
+(alias holders, and the newest version in each stage) of the models some globs match (for the
+desired state and reconcile, shared/service/desired.py).
 
 Setting an alias changes no timestamp a registry can be searched by (MLflow's SQL store
 `set_registered_model_alias` only merges the alias row), so aliases are read from the models the
 rules can match: one `get_registered_model` per literal name, or one search per glob prefix
 (`name LIKE 'prefix%'`), paged by the server's maximum of 1,000 models
-(mlflow.store.model_registry.SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD).
+(mlflow.store.model_registry.SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD). The same answers
+carry each model's `latest_versions`, the newest version per stage (MLflow's SQL store,
+`SqlRegisteredModel.to_mlflow_entity`): stage holders cost no request more.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from shared.adapters.mlflow_copy import client
 from shared.adapters.mlflow_http import classify
 from shared.adapters.uc_artifacts import is_unity_catalog
+from shared.domain.desired import Heads
 
 PAGE = 1000
 
@@ -58,16 +62,16 @@ class RegistryState:
         versions = [int(mv.version) for mv in found if (mv.current_stage or "").lower() == stage.lower()]
         return str(max(versions)) if versions else None
 
-    def aliases(self, globs: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]:
-        """(model, {alias: version}) for every model one of ``globs`` matches, each model once."""
+    def heads(self, globs: Iterable[str]) -> Iterator[tuple[str, Heads]]:
+        """(model, its heads) for every model one of ``globs`` matches, each model once."""
         seen: set[str] = set()
         for glob in dict.fromkeys(globs):
-            for name, aliases in self._matching(glob):
+            for name, heads in self._matching(glob):
                 if name not in seen and fnmatchcase(name, glob):
                     seen.add(name)
-                    yield name, aliases
+                    yield name, heads
 
-    def _matching(self, glob: str) -> Iterator[tuple[str, dict[str, str]]]:
+    def _matching(self, glob: str) -> Iterator[tuple[str, Heads]]:
         if not any(c in glob for c in "*?[") and not self._uc:
             self.requests += 1
             try:
@@ -76,7 +80,7 @@ class RegistryState:
                 if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                     return
                 raise classify(exc, f"reading registered model {glob}") from exc
-            yield model.name, _aliases(model)
+            yield model.name, _heads(model)
             return
         prefix = glob.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
         where = f"name LIKE '{_quoted(prefix)}%'" if prefix and not self._uc else None
@@ -88,14 +92,20 @@ class RegistryState:
                 if self._uc:  # UC searches answer no aliases: read the model whole
                     self.requests += 1
                     model = self._client.get_registered_model(model.name)
-                yield model.name, _aliases(model)
+                yield model.name, _heads(model)
             token = page.token
             if not token:
                 return
 
 
-def _aliases(model: object) -> dict[str, str]:
-    return {alias: str(version) for alias, version in (getattr(model, "aliases", None) or {}).items()}
+def _heads(model: object) -> Heads:
+    aliases = {alias: str(version) for alias, version in (getattr(model, "aliases", None) or {}).items()}
+    stages: dict[str, int] = {}
+    for mv in getattr(model, "latest_versions", None) or []:
+        stage = (mv.current_stage or "").lower()
+        if stage and stage != "none":
+            stages[stage] = max(stages.get(stage, 0), int(mv.version))
+    return Heads(aliases, {stage: str(version) for stage, version in stages.items()})
 
 
 def _quoted(text: str) -> str:

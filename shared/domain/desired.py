@@ -14,7 +14,7 @@ apart, sync and health; here they fold into one word per (target, source, model)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 IN_SYNC = "in-sync"
@@ -29,6 +29,17 @@ SERVING = "serving"  # up, and answering
 DOWN = "down"  # recorded as serving, but the server is dead or unhealthy
 NOTHING = "none"  # the target serves no version of this model
 UNKNOWN = "unknown"  # the target could not be read
+
+
+@dataclass(frozen=True)
+class Heads:
+    """A model's alias holders and the newest version in each stage (stages keyed lower case)."""
+
+    aliases: dict[str, str] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)
+
+    def stage(self, stage: str) -> str | None:
+        return self.stages.get(stage.lower())
 
 
 @dataclass(frozen=True)
@@ -88,10 +99,17 @@ class LineStatus:
 
 
 def judge(
-    desired: Desired, actual: Actual, *, last_deployed: str | None, in_flight: str | None, pin: Pin | None
+    desired: Desired,
+    actual: Actual,
+    *,
+    last_deployed: str | None,
+    in_flight: str | None,
+    pin: Pin | None,
+    undeployed_at: str | None = None,
 ) -> tuple[str, str]:
     """(sync, reason) of one line: ``last_deployed`` is the version the ledger last switched it to,
-    ``in_flight`` the version of a deploy under way, ``pin`` a rollback holding the line."""
+    ``in_flight`` the version of a deploy under way, ``pin`` a rollback holding the line,
+    ``undeployed_at`` when `modelops undeploy` stopped the target after that switch."""
     want = desired.version
     holder = f"alias {desired.alias}" if desired.alias else f"stage {desired.stage}"
     if pin is not None and pin.holder == want:
@@ -102,6 +120,12 @@ def judge(
         return PROGRESSING, f"a deploy of v{want} is under way"
     if actual.state == UNKNOWN:
         return DEGRADED, f"the target could not be read: {actual.detail}"
+    if undeployed_at is not None and actual.version is None:
+        # an operator's stop is not drift to heal: reported, and the next move deploys again
+        named = f"v{want}" if want else "no version"
+        return OUT_OF_SYNC, (
+            f"stopped by `modelops undeploy` at {undeployed_at}; {holder} names {named}, the next move deploys again"
+        )
     if last_deployed is not None and actual.state == DOWN:
         return DEGRADED, f"v{actual.version or last_deployed} is recorded as serving but {actual.detail or 'is down'}"
     if last_deployed is not None and actual.version != last_deployed:

@@ -18,7 +18,7 @@ from typing import Protocol
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import DEPLOY, Action, line_of
 from shared.domain.clock import Clock, iso, now_utc
-from shared.domain.desired import Pin
+from shared.domain.desired import Heads, Pin
 from shared.domain.events import MODEL_VERSION_ALIAS_SET, MODEL_VERSION_STAGE_CHANGED
 from shared.ledger.base import Ledger
 from shared.rules import rule_label
@@ -36,7 +36,7 @@ class RegistryReader(Protocol):
 
     def has_version(self, model: str, version: str) -> bool: ...
 
-    def aliases(self, globs: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]: ...
+    def heads(self, globs: Iterable[str]) -> Iterator[tuple[str, Heads]]: ...
 
 
 @dataclass(frozen=True)

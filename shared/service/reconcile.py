@@ -6,10 +6,11 @@ with `reconcile.self_heal: true`.
 Events are hints, the registry is the truth (a level-triggered controller, as Kubernetes' and Argo
 CD's): a new version is found through registered models ordered by last update (creating a version
 updates its model; listing stops at the first model not updated since the watermark), an alias move
-by comparing the holders of the aliases the rules listen to with the last move the ledger recorded
-(shared/service/moves.py; setting an alias changes no timestamp to search by). A new version's event
-has the webhook's dedupe key, so the late webhook is a duplicate; an alias move found here is
-recorded first and the late webhook of it takes its identity.
+(or a stage's newest version: a stage change) by comparing the holders of the aliases and stages the
+rules listen to with the last move the ledger recorded (shared/service/moves.py; setting an alias
+changes no timestamp to search by). A new version's event
+has the webhook's dedupe key, so the late webhook is a duplicate; an alias or stage move found
+here is recorded first and the late webhook of it takes its identity.
 
 Cost of a quiet pass over a source: one page of models, plus one alias read per literal model name
 the alias rules match, or one page of up to 1,000 models per glob; a changed model adds its versions.
@@ -38,7 +39,7 @@ from shared.service.sources import source_uris
 from shared.service.status import Snapshot, line_statuses
 
 log = logging.getLogger("modelops.reconcile")
-COUNTS = ("models", "versions", "aliases", "accepted", "duplicates", "requests")
+COUNTS = ("models", "versions", "aliases", "stages", "accepted", "duplicates", "requests")
 
 
 def reconciled(source: SourceConfig) -> bool:
@@ -68,7 +69,7 @@ def reconcile_sources(reactor: Reactor, *, only: str | None = None) -> dict[str,
 
 
 def reconcile_source(reactor: Reactor, name: str, source: SourceConfig, seen: Snapshot) -> dict[str, int]:
-    """One source: its new versions and alias moves recorded; ``seen`` gets the aliases it read."""
+    """One source: its new versions, alias and stage moves recorded; ``seen`` gets the heads it read."""
     from shared.adapters.mlflow_registry_changes import RegistryChanges
 
     registry = RegistryChanges(*source_uris(reactor.config, name))
@@ -87,46 +88,58 @@ def reconcile_source(reactor: Reactor, name: str, source: SourceConfig, seen: Sn
                 name, ev.MODEL_VERSION_CREATED, mv.model, mv.version, mv.created_ms, tags=mv.tags, run_id=mv.run_id
             )
             _accept(reactor, counts, created)
-    counts["aliases"], alias_requests = _alias_moves(reactor, name, counts, now_ms, seen)
-    counts["requests"] = registry.requests + alias_requests
+    move_requests = _moves(reactor, name, counts, now_ms, seen)
+    counts["requests"] = registry.requests + move_requests
     reactor.ledger.set_watermark(key, json.dumps({"since": newest}))
     log.info("reconciled %s: %s", name, counts)
     return counts
 
 
-def _alias_moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int, seen: Snapshot) -> tuple[int, int]:
-    """Alias holders the rules listen to that differ from the last move the ledger recorded."""
-    listened = _listened_aliases(reactor.config, source)
-    if not listened or reactor.desired is None:
-        return 0, 0
+def _moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int, seen: Snapshot) -> int:
+    """Alias holders and stage heads the rules listen to that differ from the last move the ledger recorded."""
+    aliases = _listened(reactor.config, source, ev.MODEL_VERSION_ALIAS_SET)
+    stages = _listened(reactor.config, source, ev.MODEL_VERSION_STAGE_CHANGED)
+    if not (aliases or stages) or reactor.desired is None:
+        return 0
     reader = reactor.desired.reader(source)
     before = reader.requests
-    found = 0
     declared = [g for d in declarations(reactor.config) if source in d.sources for g in d.models]
     snapshot = seen.setdefault(source, {})
-    for model, aliases in reader.aliases([*(g for globs in listened.values() for g in globs), *declared]):
-        snapshot[model] = aliases
-        for alias, version in aliases.items():
-            globs = listened.get(alias, []) + listened.get("*", [])
+    listened = [g for globs in (*aliases.values(), *stages.values()) for g in globs]
+    at = datetime.fromtimestamp(now_ms / 1000, UTC)
+    for model, heads in reader.heads([*listened, *declared]):
+        snapshot[model] = heads
+        held: list[tuple[str, str | None, str | None, str]]
+        held = [(ev.MODEL_VERSION_ALIAS_SET, name, None, v) for name, v in heads.aliases.items()]
+        held += [(ev.MODEL_VERSION_STAGE_CHANGED, None, name, v) for name, v in heads.stages.items()]
+        for kind, alias, stage, version in held:
+            listening = aliases if alias is not None else stages
+            globs = listening.get((alias or stage or "").lower(), []) + listening.get("*", [])
             if not any(fnmatchcase(model, glob) for glob in globs):
                 continue
-            last = moves.last_move(reactor.ledger, source, model, alias)
+            last = moves.last_move(reactor.ledger, source, model, alias, stage=stage)
             if last is not None and last.version == version:
                 continue
-            found += 1
-            at = datetime.fromtimestamp(now_ms / 1000, UTC)
-            moved = _event(source, ev.MODEL_VERSION_ALIAS_SET, model, version, now_ms, alias=alias)
+            counts["aliases" if alias is not None else "stages"] += 1
+            moved = _event(source, kind, model, version, now_ms, alias=alias, stage=stage and _stage_name(stage))
             _accept(reactor, counts, replace(moved, change=f"reconcile@{iso(at)}"))
-    return found, reader.requests - before
+    return reader.requests - before
 
 
-def _listened_aliases(config: ReactorConfig, source: str) -> dict[str, list[str]]:
-    """alias (or "*": any) -> the model globs of the rules that listen to its moves from ``source``."""
+def _listened(config: ReactorConfig, source: str, kind: str) -> dict[str, list[str]]:
+    """alias or stage, lower case ("*": any) -> the model globs of the rules that listen to its moves
+    from ``source``."""
     out: dict[str, list[str]] = {}
     for rule in config.rules:
-        if ev.MODEL_VERSION_ALIAS_SET in rule.on and (not rule.source or source in rule.source):
-            out.setdefault(rule.alias or "*", []).extend(rule.models)
+        if kind in rule.on and (not rule.source or source in rule.source):
+            name = rule.alias if kind == ev.MODEL_VERSION_ALIAS_SET else rule.stage
+            out.setdefault((name or "*").lower(), []).extend(rule.models)
     return out
+
+
+def _stage_name(stage: str) -> str:
+    """MLflow's spelling of a stage (Staging, Production, Archived), as a webhook names it."""
+    return stage[:1].upper() + stage[1:]
 
 
 def converge_lines(reactor: Reactor, sources: list[str], seen: Snapshot) -> list[dict[str, Any]]:

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 
 from shared.adapters.target_readers import Serving, read_legacy, read_local, read_online
 from shared.domain.actions import DEPLOY, QUEUED, ROLLBACK, RUNNING, SUCCEEDED, WAITING, Action, line_of, serving_line
+from shared.domain.clock import iso
 from shared.domain.desired import DOWN as DOWN_STATE
-from shared.domain.desired import NOTHING, PROGRESSING, SERVING, UNKNOWN, Actual, Desired, LineStatus, judge
+from shared.domain.desired import NOTHING, PROGRESSING, SERVING, UNKNOWN, Actual, Desired, Heads, LineStatus, judge
 from shared.executors.rollout import rollout_note
+from shared.ledger.base import Ledger
 from shared.service.desired import Declaration, declarations
 from shared.service.reactor import Reactor
+from shared.service.rollback import undeploy_history
 
 log = logging.getLogger("modelops.status")
 
@@ -37,7 +40,7 @@ class Line:
         return serving_line(self.target, self.model, self.source)
 
 
-Snapshot = dict[str, dict[str, dict[str, str]]]  # source -> model -> {alias: version}, read once per pass
+Snapshot = dict[str, dict[str, Heads]]  # source -> model -> its alias and stage holders, read once per pass
 
 
 def line_statuses(
@@ -52,7 +55,8 @@ def line_statuses(
     out = []
     for line in declared_lines(reactor, sources, aliases or {}):
         actual = read_actual(reactor, line, history, targets)
-        last = _last_switch(history, line.key)
+        switch = _last_switch(history, line.key)
+        last = (switch.params.line_version or switch.model_version) if switch is not None else None
         flying = next((a for a in active if a.kind == DEPLOY and line_of(a) == line.key), None)
         flight = flying.model_version if flying is not None else None
         pin = reactor.desired.pin_of(line.key) if reactor.desired else None
@@ -60,7 +64,8 @@ def line_statuses(
         if pin is not None and reactor.desired is not None:
             pin = pin if reactor.desired.pin_holds(pin, line.desired, line.source, line.model, decl.alias) else None
         desired = Desired(line.desired, decl.rule, decl.alias, decl.stage)
-        sync, reason = judge(desired, actual, last_deployed=last, in_flight=flight, pin=pin)
+        stopped = _undeployed_after(ledger, line.target, switch) if switch is not None else None
+        sync, reason = judge(desired, actual, last_deployed=last, in_flight=flight, pin=pin, undeployed_at=stopped)
         if sync == PROGRESSING and flying is not None:
             reason += rollout_note(flying.outputs)
         out.append(LineStatus(line.target, line.source, line.model, desired, actual, sync, reason))
@@ -79,12 +84,12 @@ def declared_lines(reactor: Reactor, sources: Iterable[str] | None = None, known
         mine = [d for d in decls if source in d.sources]
         reader = reactor.desired.reader(source)
         listed = (known or {}).get(source)
-        found = listed.items() if listed is not None else reader.aliases(g for d in mine for g in d.models)
-        for model, aliases in found:
+        found = listed.items() if listed is not None else reader.heads(g for d in mine for g in d.models)
+        for model, heads in found:
             for decl in mine:
                 if not decl.covers(source, model):
                     continue
-                holder = aliases.get(decl.alias) if decl.alias else reader.stage_holder(model, decl.stage or "")
+                holder = heads.aliases.get(decl.alias) if decl.alias else heads.stage(decl.stage or "")
                 if holder is not None:
                     lines.setdefault((decl.target, source, model), Line(decl.target, source, model, decl, holder))
     return sorted(lines.values(), key=lambda line: (line.target, line.source, line.model))
@@ -146,9 +151,13 @@ def _history(reactor: Reactor) -> list[Action]:
     return sorted(done, key=lambda a: str(a.finished_at or a.created_at or ""))
 
 
-def _last_switch(history: list[Action], key: str) -> str | None:
-    """The source version the ledger last switched the line to (a deploy, or a rollback's restored one)."""
-    for action in reversed(history):
-        if line_of(action) == key:
-            return action.params.line_version or action.model_version
-    return None
+def _last_switch(history: list[Action], key: str) -> Action | None:
+    """The deploy (or rollback) that last switched the line."""
+    return next((action for action in reversed(history) if line_of(action) == key), None)
+
+
+def _undeployed_after(ledger: Ledger, target: str, switch: Action) -> str | None:
+    """When `modelops undeploy` last stopped ``target``, if after ``switch`` finished."""
+    finished = switch.finished_at or switch.created_at
+    stops = [at for at, _ in undeploy_history(ledger, target) if finished is None or at > finished]
+    return iso(stops[-1]) if stops else None

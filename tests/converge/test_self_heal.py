@@ -1,6 +1,7 @@
 """Drift: the champion's local server is killed (-9). `modelops status` says `degraded` with the reason;
 reconcile reports it and, with `reconcile.self_heal: true`, deploys the desired version again until
-the line is `in-sync`. Real `mlflow server` (the alias), real `mlflow models serve` (the target)."""
+the line is `in-sync`. An operator's `modelops undeploy` after that is out of sync, not drift: said
+so, and not healed. Real `mlflow server` (the alias), real `mlflow models serve` (the target)."""
 
 from __future__ import annotations
 
@@ -95,5 +96,14 @@ def test_a_killed_server_is_degraded_and_self_heal_serves_it_again(
         _run_all(healing)
         code, line = _status(healing, capsys)
         assert (code, line["sync"], line["actual"]["version"]) == (0, "in-sync", version)
+
+        # an operator's stop is not drift: out of sync, said plainly, and not healed even with self_heal
+        capsys.readouterr()
+        assert main(["undeploy", "local", "--config", healing.settings.config_path or "", "--state-dir",
+                     str(tmp_path / "state")]) == 0  # fmt: skip
+        code, line = _status(healing, capsys)
+        assert (code, line["sync"], line["actual"]["version"]) == (1, "out-of-sync", None), line
+        assert "stopped by `modelops undeploy` at " in line["reason"], line["reason"]
+        assert "lines" not in reconcile_sources(healing.reactor())
     finally:
         undeploy_local(watching.config, tmp_path / "state", "local")

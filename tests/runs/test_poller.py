@@ -61,3 +61,51 @@ class TestPoller:
         assert [(e["kind"], e["summary"]["via"]) for e in alias_events][0] == ("model_version.alias_set", "reconcile")
         assert poll_sources(reactor)["mlflow"]["aliases"] == 0
         assert reactor.ledger.list_reports("reconcile")
+
+
+STAGE_CONFIG = """
+sources:
+  mlflow: {tracking_uri: "%(server)s", poll_lookback_seconds: 0}
+registries:
+  local-aml: {kind: mlflow, tracking_uri: "sqlite:///%(tmp)s/aml.db", artifact_location: "%(tmp)s/aml-art"}
+rules:
+  - name: production
+    on: model_version.stage_changed
+    stage: production
+    models: ["%(prefix)s*"]
+    do: [{register: local-aml}]
+"""
+
+
+def test_a_stage_change_no_event_reported_is_found_once_per_move(tmp_path: Path, mlflow_server: MlflowServer) -> None:
+    """Workspace registries' stages (Databricks' MODEL_VERSION_TRANSITIONED_STAGE is a webhook MLflow
+    OSS does not send): the newest version in the stage a rule listens to, read from the models'
+    `latest_versions` in the same searches as the aliases, is a move when the ledger recorded another."""
+    prefix = unique("stage")
+    config = STAGE_CONFIG % {"server": mlflow_server.url, "tmp": tmp_path, "prefix": prefix}
+    _, reactor = make_app(tmp_path, config=config.replace("%", "%%"), mlflow_webhook_secret=None)
+    registry = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
+    name = f"{prefix}-churn"
+    registry.create_registered_model(name)
+    for _ in range(2):
+        registry.create_model_version(name, source="s3://bucket/model")
+    first = poll_sources(reactor)["mlflow"]
+    assert (first["stages"], first["accepted"]) == (0, 0), first  # nothing in Production yet
+
+    registry.transition_model_version_stage(name, "1", "Production")
+    registry.transition_model_version_stage(name, "2", "Staging")  # a stage no rule listens to
+    found = poll_sources(reactor)["mlflow"]
+    assert (found["stages"], found["accepted"]) == (1, 1), found
+    [event] = [e for e in reactor.ledger.list_events(source="mlflow") if e["kind"] == "model_version.stage_changed"]
+    assert (event["summary"]["via"], event["summary"]["model_version"], event["summary"]["stage"]) == (
+        "reconcile",
+        "1",
+        "Production",
+    )
+    assert poll_sources(reactor)["mlflow"]["stages"] == 0  # recorded: a quiet pass finds nothing
+
+    registry.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
+    moved = poll_sources(reactor)["mlflow"]
+    assert (moved["stages"], moved["accepted"]) == (1, 1), moved
+    keys = sorted(a.key for a in reactor.ledger.list_actions(model=name))
+    assert keys == [f"register:local-aml:{name}:1", f"register:local-aml:{name}:2"]
