@@ -23,14 +23,11 @@ async def status(
     source: str | None = Query(default=None, description="only this source's lines"),
     app_reactor: Reactor = Depends(reactor),
 ) -> dict[str, Any]:
-    from shared.errors import NotFound, ServiceUnavailable
-    from shared.service.status import line_statuses
+    from shared.errors import NotFound
+    from shared.service.status import readable_line_statuses
 
     if source is not None and source not in app_reactor.config.sources:
         known = ", ".join(app_reactor.config.sources) or "none"
         raise NotFound(f"no source named {source!r}; configured: {known}", field="source")
-    try:
-        lines = await run_in_threadpool(line_statuses, app_reactor, sources=[source] if source else None)
-    except Exception as exc:  # a source registry that cannot be read now: say which, never a 500
-        raise ServiceUnavailable(f"the desired state cannot be read now: {exc}", field="source") from exc
+    lines = await run_in_threadpool(readable_line_statuses, app_reactor, sources=[source] if source else None)
     return {"targets": [line.to_dict() for line in lines]}

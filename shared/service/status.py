@@ -18,6 +18,7 @@ from shared.domain.actions import DEPLOY, QUEUED, ROLLBACK, RUNNING, SUCCEEDED, 
 from shared.domain.clock import iso
 from shared.domain.desired import DOWN as DOWN_STATE
 from shared.domain.desired import NOTHING, PROGRESSING, SERVING, UNKNOWN, Actual, Desired, Heads, LineStatus, judge
+from shared.errors import ModelOpsError, ServiceUnavailable
 from shared.executors.rollout import rollout_note
 from shared.ledger.base import Ledger
 from shared.service.desired import Declaration, declarations
@@ -72,6 +73,17 @@ def line_statuses(
     return out
 
 
+def readable_line_statuses(reactor: Reactor, *, sources: Iterable[str] | None = None) -> list[LineStatus]:
+    """``line_statuses`` for a person or a client: a source registry that cannot be read now is said in
+    words (503 on the API, exit 1 in the CLI, a note on the audit page), never a traceback or a 500."""
+    try:
+        return line_statuses(reactor, sources=sources)
+    except ModelOpsError:
+        raise
+    except Exception as exc:
+        raise ServiceUnavailable(f"the desired state cannot be read now: {exc}", field="source") from exc
+
+
 def declared_lines(reactor: Reactor, sources: Iterable[str] | None = None, known: Snapshot | None = None) -> list[Line]:
     """(target, source, model) for every model a declaring rule covers that holds its alias (or stage)."""
     wanted = set(sources) if sources is not None else None
@@ -111,7 +123,7 @@ def read_actual(
             targets[where] = exc
     serving = targets[where]
     if isinstance(serving, Exception):
-        return Actual(None, UNKNOWN, f"{type(serving).__name__}: {serving}")
+        return Actual(None, UNKNOWN, f"cannot read {line.target}: {serving}")
     for item in serving:
         action = _deployed_by(reactor, item, history)
         model = (action.params.model_line or action.model_name) if action else None

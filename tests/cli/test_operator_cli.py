@@ -188,6 +188,7 @@ class TestReadCommandsNeedALedger:
             ["approvals"],
             ["approve", "act_x"],
             ["prune"],
+            ["undeploy", "local"],
         ],
     )
     def test_refused_with_the_path_and_how_to_point_elsewhere_and_nothing_created(
@@ -231,6 +232,7 @@ class TestOutputs:
             ["events", *state],
             ["deployments", *state],
             ["config", "init", "--path", str(tmp_path / "new.yaml"), "--force"],
+            ["prune", *state],
         ]
         for argv in reports:
             code, out, _ = run(capsys, *argv, "-o", "tsv")
@@ -248,6 +250,16 @@ class TestOutputs:
         code, out, _ = run(capsys, "events", event_id, *state, "-o", "tsv")
         assert f"action\tid\t{event_id}".replace("action\tid", "event\tid") in out
         assert any(line.startswith("actions\tact_") and "\tfailed\t" in line for line in out.splitlines())
+        code, out, _ = run(capsys, "prune", "--older-than", "PT0S", *state, "-o", "tsv")
+        figures = dict(line.split("\t") for line in out.splitlines() if not line.startswith("event\t"))
+        assert figures.pop("applied") == "false" and figures.pop("cutoff").startswith("20")
+        counts = {key: int(value) for key, value in figures.items()}
+        assert set(counts) == {"events", "actions", "deliveries", "kept_in_flight", "kept_for_rollback"}
+        assert counts["events"] + counts["kept_in_flight"] + counts["kept_for_rollback"] == 1  # the one event
+        code, out, err = run(capsys, "replay", event_id, *state, "-o", "tsv")  # the failed action runs again
+        assert out.split("\t")[1:] == ["requeued\n"] and "planned 0 new, requeued 1" in err
+        code, out, _ = run(capsys, "replay", event_id, *state, "-o", "json")
+        assert json.loads(out)["requeued"] == [] and out.count("act_") == 1
 
     def test_a_cut_listing_says_how_many_more_and_how_to_see_them(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -279,6 +291,36 @@ class TestOutputs:
         assert code == 0 and len(json.loads(out)) == 1 and json.loads(out)[0]["id"] != failed
         code, out, _ = run(capsys, "events", "--version", "2", *state)
         assert [e["model_version"] for e in json.loads(out)] == ["2"]
+
+
+class TestStatus:
+    def test_a_source_registry_that_cannot_be_read_is_said_in_words_on_the_cli_api_and_page(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from fastapi.testclient import TestClient
+
+        from shared.bootstrap import Container
+        from shared.local.processes import free_port
+        from shared.settings import Settings
+
+        down = f"http://127.0.0.1:{free_port()}"  # nothing listens there: the MLflow server is down
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        queue_deploy(tmp_path)
+        capsys.readouterr()
+        code, out, err = run(capsys, "status", "--state-dir", str(tmp_path))
+        assert code == 1 and out == "" and "Traceback" not in err
+        assert err.startswith(f"error: the desired state cannot be read now: API request to {down}/api/2.0/mlflow/")
+        assert "Exception" not in err.splitlines()[0]  # no class name, the words of what failed
+
+        settings = Settings.from_env({"MODELOPS_STATE_DIR": str(tmp_path), "MLFLOW_TRACKING_URI": down})
+        client = TestClient(Container(settings).http_app())
+        answer = client.get("/api/status")
+        assert answer.status_code == 503
+        assert answer.json()["error"].startswith("the desired state cannot be read now: API request to ")
+        page = client.get("/api/ui/status")
+        assert page.status_code == 200 and "the desired state cannot be read now: API request to " in page.text
+        assert "MlflowException" not in page.text and "MlflowException" not in answer.text
 
 
 def main_help(capsys: pytest.CaptureFixture[str], command: str) -> str:

@@ -4,6 +4,7 @@ running (the README's local loop shows a deployment left serving and `modelops u
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,8 +17,10 @@ from shared.local.processes import free_port, stop_process, wait_http
 from tests.support import ROOT
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "output"), [(signal.SIGINT, "table"), (signal.SIGTERM, "tsv")], ids=["ctrl-c", "sigterm-tsv"]
+)
+def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, output: str, tmp_path: Path) -> None:
     config = tmp_path / "modelops.yaml"
     config.write_text((ROOT / "shared/config/default.yaml").read_text())
     port = free_port()
@@ -37,7 +40,7 @@ def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, tm
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli.main", *command, "--workers", "2"],
+            [sys.executable, "-m", "shared.cli.main", *command, "--workers", "2", "-o", output],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -52,7 +55,14 @@ def test_serve_stops_its_workers_and_says_what_it_leaves(sig: signal.Signals, tm
         stop_process(proc)
     text = log.read_text()
     assert "Traceback" not in text, text
-    assert f"audit page           -> http://127.0.0.1:{port}/api/ui/" in text  # the banner says where it is
+    api = f"http://127.0.0.1:{port}/api"
+    if output == "tsv":  # `what<TAB>where` lines a script reads the URLs from
+        assert f"listening\t{api}\n" in text and f"\naudit page\t{api}/ui/\n" in text
+        assert re.search(r"^timer registry_poller\tnext at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", text, re.M)
+        assert "modelops-reactor listening" not in text
+    else:  # the banner says where the audit page is, each arrow apart from its label however long
+        assert re.search(rf"^  audit page +-> {api}/ui/$", text, re.M)
+        assert re.search(r"^  timer registry_poller +-> next at ", text, re.M) and not re.search(r"\S->", text)
     assert f"input {tmp_path}/batch/input.parquet does not exist yet; batch_score fails until it does" in text
     assert "stopping 2 worker(s)" in text and "workers stopped" in text
     assert text.rstrip().endswith("no local deployments left running"), text

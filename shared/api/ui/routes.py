@@ -22,7 +22,7 @@ from shared.api.ui.render import page
 from shared.api.ui.search import search_target
 from shared.domain.actions import STATUSES
 from shared.domain.events import KINDS
-from shared.errors import BadRequest, Unauthorized
+from shared.errors import BadRequest, ServiceUnavailable, Unauthorized
 from shared.service import event_query
 from shared.service.reactor import Reactor
 
@@ -110,13 +110,13 @@ def deployments(request: Request, app_reactor: Reactor = Depends(reactor)) -> Re
 
 @router.get("/status")
 def status(request: Request, app_reactor: Reactor = Depends(reactor)) -> Response:
-    from shared.service.status import line_statuses
+    from shared.service.status import readable_line_statuses
 
     lines, error = [], None
     try:
-        lines = line_statuses(app_reactor)
-    except Exception as exc:  # a registry that cannot be read is shown, not a 500
-        error = f"{type(exc).__name__}: {exc}"
+        lines = readable_line_statuses(app_reactor)
+    except ServiceUnavailable as exc:  # a registry that cannot be read is shown, not a 500
+        error = str(exc)
     return page("status.html", lines=lines, error=error, **_common(request))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from shared.cli.output import ACTION_HEADERS, EVENT_HEADERS, action_rows, emit_json, event_rows, narrator, table
+from shared.cli.output import ACTION_HEADERS, EVENT_HEADERS, Section, action_rows, emit_sections, event_rows, narrator
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,14 +25,17 @@ def demo(args: argparse.Namespace) -> int:
 
     settings = args.settings
     state_dir = settings.state_dir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    as_json = args.output == "json"
-    # with -o json stdout carries only the summary; the narration goes to stderr
-    result = run_demo(state_dir, settings.environ, rows=args.rows, say=narrator(args.output))
-    if as_json:
-        emit_json({"ok": result.ok, "events": result.events, "actions": result.actions})
-    else:
-        for title, rows in (("events", event_rows(result.events)), ("actions", action_rows(result.actions))):
-            print(f"\n{title}")
-            print(table(rows, EVENT_HEADERS if title == "events" else ACTION_HEADERS))
-        print(f"\n{result.finished}")
+    # with -o json or tsv stdout carries only the summary; the narration goes to stderr
+    say = narrator(args.output)
+    result = run_demo(state_dir, settings.environ, rows=args.rows, say=say)
+    sections = [
+        Section("events", event_rows(result.events), EVENT_HEADERS),
+        Section("actions", action_rows(result.actions), ACTION_HEADERS),
+    ]
+    if args.output == "table":
+        print()
+    emit_sections(args.output, {"ok": result.ok, "events": result.events, "actions": result.actions}, sections)
+    if args.output == "table":
+        print()
+    say(result.finished)
     return 0 if result.ok else 1

@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=deployments, reads_ledger=True)
     u = sub.add_parser("undeploy", help="stop every server of a local deployment target")
     u.add_argument("target", help="name of a `deployments:` entry of kind local")
-    u.set_defaults(func=undeploy)
+    u.set_defaults(func=undeploy, reads_ledger=True)  # nothing recorded here: nothing it could stop
 
 
 def deployments(args: argparse.Namespace) -> int:

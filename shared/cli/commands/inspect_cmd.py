@@ -19,6 +19,7 @@ from shared.cli.output import (
     emit_sections,
     event_rows,
     narrator,
+    tsv,
 )
 from shared.domain.actions import ACTION_KINDS, ROLLBACK, STATUSES
 from shared.domain.events import KINDS
@@ -192,9 +193,13 @@ def replay(args: argparse.Namespace) -> int:
     say(f"event {args.event_id}: planned {len(result['planned'])} new, requeued {len(result['requeued'])}")
     if args.wait:
         print_actions(result["actions"], args.output)
-    elif result["action_ids"]:
+        return 0 if ok else 1
+    if args.output == "tsv":  # each action of the event and what the replay did to it
+        replayed = {**dict.fromkeys(result["requeued"], "requeued"), **dict.fromkeys(result["planned"], "planned")}
+        print(tsv([(action_id, replayed.get(action_id, "unchanged")) for action_id in result["action_ids"]]))
+    if result["action_ids"]:
         say("a running `modelops serve` or `modelops worker` runs them; add --wait to run them here")
-    return 0 if ok else 1
+    return 0
 
 
 def print_actions(rows: list[dict[str, Any]], output: str = "table") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shared.bootstrap import Container
-from shared.cli.output import emit_json
+from shared.cli.output import emit_json, tsv
 from shared.errors import BadRequest
 from shared.timeparse import parse_duration
 
@@ -27,6 +27,11 @@ def prune(args: argparse.Namespace) -> int:
     report = prune_ledger(Container(args.settings).reactor(), older_than=older_than, apply=args.apply)
     if args.output == "json":
         emit_json(report.to_dict())
+        return 0
+    if args.output == "tsv":  # `name<TAB>value` lines, then one `event<TAB>id` line per event it (would) remove
+        figures = {k: v for k, v in report.to_dict().items() if k != "event_ids"}
+        rows = [(key, str(value).lower() if isinstance(value, bool) else value) for key, value in figures.items()]
+        print(tsv([*rows, *(("event", event_id) for event_id in report.event_ids)]))
         return 0
     verb = "removed" if report.applied else "would remove (dry run; --apply to remove)"
     print(

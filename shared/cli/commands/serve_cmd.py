@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.bootstrap import Container
+from shared.cli.output import tsv
 from shared.errors import ConfigError
 from shared.ingest.sources import SOURCE_TABLE, secret_setting
 from shared.service.dispatch import LocalDispatcher
@@ -216,11 +217,14 @@ def _banner(
             flush=True,
         )
         return
+    routes += [(f"timer {name}", f"next at {at:%Y-%m-%d %H:%M:%S} UTC") for name, at in timers.items()]
+    if args.output == "tsv":  # `what<TAB>where` lines, the first one where it listens
+        print(tsv([("listening", base), *routes]), flush=True)
+        return
     print(f"modelops-reactor listening on {base}  (state: {settings.state_dir}, workers: {workers})")
+    width = max(len(label) for label, _ in routes)  # a long source or timer name keeps its arrow apart
     for label, where in routes:
-        print(f"  {label:21}-> {where}")
-    for name, at in timers.items():
-        print(f"  timer {name:<15}-> next at {at:%Y-%m-%d %H:%M:%S} UTC")
+        print(f"  {label:{width}} -> {where}")
     print("  Ctrl+C stops the API and workers; local deployments keep serving (`modelops undeploy TARGET`)", flush=True)
 
 
