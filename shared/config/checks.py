@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shared.config.hints import did_you_mean
+
 if TYPE_CHECKING:
     from shared.config.schema import ReactorConfig
 
@@ -46,12 +48,13 @@ def cross_check(config: ReactorConfig) -> list[tuple[str, str, str]]:
     for i, rule in enumerate(config.rules):
         for j, step in enumerate(rule.do):
             if step.target not in config.targets(step.kind):
-                known = sorted(config.targets(step.kind)) or ["(none defined)"]
+                known = sorted(config.targets(step.kind))
+                choose = f" or use one of {', '.join(known)}" if known else " (none is defined yet)"
                 problems.append(
                     (
                         f"rules[{i}].do[{j}].{step.kind}",
                         f"no {section[step.kind]} entry named {step.target!r}",
-                        f"define it under {section[step.kind]}: or use one of {', '.join(known)}",
+                        f"{did_you_mean(step.target, known)}define it under {section[step.kind]}:{choose}",
                     )
                 )
         for source_name in rule.source or []:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from shared.config.hints import did_you_mean, missing_file_fix, unreadable_fix, yaml_fix
 from shared.config.schema import ReactorConfig
 from shared.errors import ConfigError
 
@@ -89,18 +90,17 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> R
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError.single(
-            label, "(file)", "file not found", "set MODELOPS_CONFIG to an existing YAML file"
-        ) from None
+        raise ConfigError.single(label, "(file)", "file not found", missing_file_fix(source)) from None
     except OSError as exc:
-        raise ConfigError.single(label, "(file)", f"cannot read: {exc}", "check permissions") from None
+        raise ConfigError.single(label, "(file)", f"cannot read: {exc}", unreadable_fix(exc, source)) from None
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict *safe* loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError.single(label, where, f"not valid YAML: {problem}", "fix the YAML syntax") from None
+        fix = yaml_fix(problem, getattr(exc, "context", None) or "")
+        raise ConfigError.single(label, where, f"not valid YAML: {problem}", fix) from None
     if document is None or document == {}:
         raise ConfigError.single(
             label,
@@ -158,7 +158,8 @@ def _explain(err: Any, document: dict[str, Any]) -> tuple[str, str, str]:
         return key, "required key is missing", f"add it: {field}" if field else "add it"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1], document)
-        return key, "unknown key", f"remove it or fix the spelling; allowed: {', '.join(allowed)}"
+        meant = did_you_mean(str(loc[-1]), allowed)
+        return key, "unknown key", f"{meant}fix the spelling or remove it; allowed: {', '.join(allowed)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         expected = err.get("ctx", {}).get("expected_tags", "")
         return key + (".kind" if kind == "union_tag_invalid" else ""), message, f"set `kind:` to one of {expected}"

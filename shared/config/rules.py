@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from shared.config.base import ConfigModel, check_glob
+from shared.config.hints import did_you_mean
 from shared.domain.actions import STEP_KINDS
 from shared.domain.events import KINDS
 
@@ -89,5 +90,6 @@ class Rule(ConfigModel):
     def _known_kinds(cls, value: list[str]) -> list[str]:
         unknown = [k for k in value if k not in KINDS]
         if unknown:
-            raise ValueError(f"unknown event kind {unknown[0]!r}; use one of {', '.join(sorted(KINDS))}")
+            meant = did_you_mean(unknown[0], KINDS)
+            raise ValueError(f"unknown event kind {unknown[0]!r}; {meant}use one of {', '.join(sorted(KINDS))}")
         return value

@@ -150,6 +150,39 @@ class TestConfigRefusals:
                 "rules[0].models: glob 'churn]' has a ']' without its '['",
             ),
             ("cleanup: {protected_patterns: ['prod-[']}\n", "cleanup.protected_patterns: glob 'prod-['"),
+            # each fix says what to change, not that something must be fixed
+            (
+                "sources:\n\tmlflow: {}\n",
+                "line 2, column 1: not valid YAML: found character '\\t' that cannot start any token (fix: indent "
+                "with spaces: YAML does not allow tabs)",
+            ),
+            (
+                "sources:\n  a: {}\nsources:\n  b: {}\n",
+                "line 3, column 1: not valid YAML: duplicate key 'sources' (fix: keep one 'sources' key and move "
+                "what is under this one into it",
+            ),
+            (
+                "rules:\n  - on: model_version.created\n     do: []\n",
+                "line 3, column 8: not valid YAML: mapping values are not allowed here (fix: line this key up with "
+                "the keys above it",
+            ),
+            (
+                'sources:\n  mlflow:\n    tracking_uri: "x\n',
+                "line 4, column 1: not valid YAML: found unexpected end of stream (fix: close the quote or bracket",
+            ),
+            (
+                "sources:\n  mlflow: {trackin_uri: x}\n",
+                "sources.mlflow.trackin_uri: unknown key (fix: did you mean 'tracking_uri'? fix the spelling or remove",
+            ),
+            (
+                "rules:\n  - {on: model_version.creatd, do: [{register: r}]}\n",
+                "rules[0].on: unknown event kind 'model_version.creatd'; did you mean 'model_version.created'?",
+            ),
+            (
+                "rules:\n  - {on: model_version.created, do: [{deploy: local}]}\n",
+                "rules[0].do[0].deploy: no deployments entry named 'local' (fix: define it under deployments: "
+                "(none is defined yet))",
+            ),
             (
                 "batch:\n  b: {kind: databricks, host: 'https://adb-1.2.azuredatabricks.net', job_id: many}\n",
                 "batch.b.job_id: Input should be a valid integer, unable to parse string as an integer "
@@ -165,6 +198,22 @@ class TestConfigRefusals:
         code, out, err = run(capsys, "config", "check", str(path))
         assert code == 2 and "config OK" not in out
         assert f"  - {expected}" in err
+
+    def test_a_file_that_cannot_be_read_says_how_to_point_at_one(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        code, _, err = run(capsys, "config", "check", "nope.yaml")
+        assert (
+            code == 2
+            and (
+                f"(file): file not found (fix: check the path (relative paths start at {tmp_path}), or write a config "
+                "there with `modelops config init --path nope.yaml`)"
+            )
+            in err
+        )
+        code, _, err = run(capsys, "config", "check", str(tmp_path))
+        assert code == 2 and f"Is a directory: '{tmp_path}' (fix: name the YAML file inside {tmp_path}" in err
 
     def test_config_file_given_twice_differently_is_refused(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
