@@ -123,6 +123,8 @@ def cli_reference() -> str:
         lines += ["", f"## {name}", ""]
         if help_text:
             lines += [cell(help_text[0].upper() + help_text[1:]) + ".", ""]
+        if child.description:  # what --help says beyond the one line: exit codes, what it refuses
+            lines += [cell(child.description), ""]
         lines += ["```text", usage, "```"]
         if own:
             lines += ["", *_table(own)]

@@ -47,6 +47,9 @@ def test_every_command_and_config_key_is_in_the_reference() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     for name in sub.choices:  # type: ignore[union-attr]
         assert f"\n## modelops {name}\n" in cli, name
+    # what `--help` says beyond the one line is there too: serve's and status's exit codes
+    assert "3 the address cannot be bound (the port is in use, or not permitted): nothing was started." in cli
+    assert "1: a line is out of sync, degraded or pinned, or a source registry cannot be read now" in cli
     config = (ROOT / "docs" / "reference" / "config.md").read_text()
     for key in [*ReactorConfig.model_fields, *WorkerConfig.model_fields]:
         assert f"| `{key}` |" in config, key

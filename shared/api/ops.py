@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,6 +19,7 @@ from shared.service.reactor import Reactor
 router = APIRouter(prefix="/api", tags=["ops"])
 # the ledger pages with SQLite LIMIT/OFFSET, whose integers are signed 64-bit: beyond that was a 500
 MAX_OFFSET = 2**63 - 1
+LIMIT_DOC = "at most this many, newest first; when more match, the answer's `next` is the request for the next page"
 
 
 class ActionRequest(BaseModel):
@@ -66,6 +68,7 @@ WRITE = [Depends(operator)]
 
 @router.get("/events", dependencies=READ)
 def list_events(
+    request: Request,
     source: str | None = None,
     status: Literal["accepted", "ignored"] | None = None,
     delivery_id: str | None = Query(
@@ -74,15 +77,16 @@ def list_events(
         description="the sender's delivery id: an Event Grid event id, an MLflow X-MLflow-Delivery-Id, "
         "a Databricks <webhook_id>:<event_timestamp> or job-run:<run_id>",
     ),
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = Query(100, ge=1, le=1000, description=LIMIT_DOC),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     app_reactor: Reactor = Depends(reactor),
 ) -> dict[str, Any]:
     ledger = app_reactor.ledger
-    events = ledger.list_events(source=source, status=status, delivery_id=delivery_id, limit=limit, offset=offset)
+    found = ledger.list_events(source=source, status=status, delivery_id=delivery_id, limit=limit + 1, offset=offset)
+    body = page_of("events", found, request, limit=limit, offset=offset)
     if delivery_id is None:
-        return {"events": events}
-    return {"events": events, "deliveries": ledger.deliveries(delivery_id=delivery_id)}
+        return body
+    return {**body, "deliveries": ledger.deliveries(delivery_id=delivery_id)}
 
 
 @router.get("/events/{event_id}", dependencies=READ)
@@ -112,18 +116,28 @@ def replay(
 
 @router.get("/actions", dependencies=READ)
 def list_actions(
+    request: Request,
     model: str | None = None,
     version: str | None = None,
     kind: Literal["register", "deploy", "batch_score", "rollback", "validate", "approve"] | None = None,
     status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = Query(100, ge=1, le=1000, description=LIMIT_DOC),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     app_reactor: Reactor = Depends(reactor),
 ) -> dict[str, Any]:
     actions = app_reactor.ledger.list_actions(
-        model=model, version=version, kind=kind, status=status, limit=limit, offset=offset
+        model=model, version=version, kind=kind, status=status, limit=limit + 1, offset=offset
     )
-    return {"actions": [a.to_dict() for a in actions]}
+    return page_of("actions", [a.to_dict() for a in actions], request, limit=limit, offset=offset)
+
+
+def page_of(name: str, rows: list[Any], request: Request, *, limit: int, offset: int) -> dict[str, Any]:
+    """``limit`` of ``rows`` (read one past it) and, when more match, ``next``: the request for the next page."""
+    body: dict[str, Any] = {name: rows[:limit]}
+    if len(rows) > limit and offset + limit <= MAX_OFFSET:
+        query = urlencode({**request.query_params, "limit": limit, "offset": offset + limit})
+        body["next"] = f"{request.url.path}?{query}"
+    return body
 
 
 @router.get("/actions/{action_id}", dependencies=READ)

@@ -37,6 +37,19 @@ class TestOpsApi:
         action = client.get(f"/api/actions/{first['action_ids'][0]}").json()
         assert action["status"] == "queued" and action["log"][0]["message"].startswith("planned by copy")
 
+    def test_a_cut_listing_gives_the_request_for_the_next_page(self, tmp_path: Path) -> None:
+        client, _ = make_app(tmp_path, mlflow_webhook_secret=None)
+        for version in ("1", "2", "3"):
+            _post_created(client, "churn", version)
+        first = client.get("/api/actions", params={"model": "churn", "limit": 2}).json()
+        assert len(first["actions"]) == 2 and first["next"] == "/api/actions?model=churn&limit=2&offset=2"
+        last = client.get(first["next"]).json()
+        assert [a["model_version"] for a in last["actions"]] == ["1"] and "next" not in last
+        events = client.get("/api/events", params={"limit": 3}).json()
+        assert len(events["events"]) == 3 and "next" not in events  # all of them: nothing more to ask for
+        events = client.get("/api/events", params={"limit": 1, "offset": 1}).json()
+        assert events["next"] == "/api/events?limit=1&offset=2"
+
     def test_unknown_ids_are_404_and_bad_filters_400(self, tmp_path: Path) -> None:
         client, _ = make_app(tmp_path)
         assert client.get("/api/events/evt_nope").status_code == 404
