@@ -111,8 +111,19 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        getattr(args, "parser_", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        command = getattr(args, "parser_", parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}{_option_suggestion(command, extra)}")
     return args
+
+
+def _option_suggestion(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """`; did you mean '--status'?` for the first unknown option close to one the command takes."""
+    options = [o for o in parser._option_string_actions if o.startswith("--")]
+    for given in (e.split("=", 1)[0] for e in extra if e.startswith("--")):
+        close = difflib.get_close_matches(given, options, n=1, cutoff=0.7)
+        if close:
+            return f"; did you mean {close[0]!r}?"
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

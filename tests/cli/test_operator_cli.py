@@ -391,6 +391,18 @@ class TestUsage:
         with pytest.raises(SystemExit):
             main(["config", "check", "--bogus"])
         assert "modelops config check: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+        with pytest.raises(SystemExit):  # a mistyped option of the command gets "did you mean" too
+            main(["events", "--stauts", "failed"])
+        assert "unrecognized arguments: --stauts; did you mean '--status'?" in capsys.readouterr().err
+
+    def test_actions_lists_every_kind_an_action_can_be(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        queue_deploy(tmp_path)
+        capsys.readouterr()
+        for kind in ("validate", "approve", "rollback", "deploy"):  # the gates' kinds too, as GET /api/actions
+            code, out, _ = run(capsys, "actions", "--kind", kind, "--state-dir", str(tmp_path), "-o", "json")
+            assert code == 0 and len(json.loads(out)) == (kind == "deploy"), kind
 
     @pytest.mark.parametrize(
         ("argv", "meant"), [(["actoins"], "actions"), (["deploymnets"], "deployments"), (["config", "chek"], "check")]

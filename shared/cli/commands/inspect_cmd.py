@@ -21,7 +21,7 @@ from shared.cli.output import (
     narrator,
     tsv,
 )
-from shared.domain.actions import ACTION_KINDS, ROLLBACK, STATUSES
+from shared.domain.actions import ROLLBACK, STATUSES, STEP_KINDS
 from shared.domain.events import KINDS
 from shared.errors import BadRequest
 from shared.service.event_query import STATUS_CHOICES, EventFilters, list_events
@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     a.add_argument("action_id", nargs="?", help="show this action")
     a.add_argument("--model")
     a.add_argument("--version")
-    a.add_argument("--kind", choices=(*ACTION_KINDS, ROLLBACK))
+    a.add_argument("--kind", choices=(*STEP_KINDS, ROLLBACK))  # every kind an action can be, gates too
     a.add_argument("--status", choices=STATUSES)
     a.add_argument("--limit", type=_positive, default=50, help=LIMIT_HELP)
     a.set_defaults(func=actions, reads_ledger=True)
