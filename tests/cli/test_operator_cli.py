@@ -238,6 +238,7 @@ class TestReadCommandsNeedALedger:
             ["approve", "act_x"],
             ["prune"],
             ["undeploy", "local"],
+            ["cleanup"],  # the local provider cleans what this state dir deployed
         ],
     )
     def test_refused_with_the_path_and_how_to_point_elsewhere_and_nothing_created(

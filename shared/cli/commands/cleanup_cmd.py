@@ -17,8 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cleanup(args: argparse.Namespace) -> int:
     from shared.cleanup.report import format_report_table
+    from shared.cli.main import require_ledger
 
-    report, body = run_cleanup_and_record(Container(args.settings).reactor(), apply=args.apply)
+    container = Container(args.settings)
+    if container.config.cleanup.provider == "local":  # it cleans what this state dir deployed: none is no answer
+        require_ledger(args.settings)
+    report, body = run_cleanup_and_record(container.reactor(), apply=args.apply)
     if args.output == "json":
         emit_json(body)
     elif args.output == "tsv":  # one line per resource group, the table's columns
