@@ -1,37 +1,36 @@
-"""Validation through MLflow: holdout data read in bounded memory, `mlflow.models.evaluate` on a model
-version, `mlflow.validate_evaluation_results` per threshold, and the registry reads and tags around it.
+"""Validation through MLflow: holdout data read in bounded memory, `mlflow.models.evaluate` of a
+model, `mlflow.validate_evaluation_results` per threshold, and the registry reads and tags around it.
 
-`mlflow.models.evaluate` always logs into an MLflow run of the *global* tracking URI; it is pointed at
-the candidate's tracking server (the evaluation runs are evidence there) under a process-wide lock,
-so that two validations never swap it under each other. The model itself is downloaded through an
-explicit client (shared/adapters/mlflow_models.py) and evaluated as a loaded pyfunc.
+The model's code runs in a process of its own (shared/executors/validate_process.py): there,
+``evaluate_local`` loads the downloaded model and evaluates it into a throwaway tracking store (the
+process's own, so MLflow's global tracking URI is never swapped in the reactor and the model's
+process needs no tracking credential). The reactor then records each evaluation as a run of the
+candidate's tracking server (``record_evaluation``: the metrics and the evaluator's artifacts) through
+an explicit client, and decides each threshold from the metrics (``verdict``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.adapters.mlflow_http import bound_retry_after, classify
-from shared.adapters.mlflow_models import ModelVersionAt, loaded_pyfunc
+from shared.adapters.mlflow_models import ModelVersionAt
 from shared.errors import PermanentError, RetryableError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow.pyfunc import PyFuncModel
 
-_GLOBAL_URI = threading.Lock()
 DOWNLOAD_CHUNK = 1 << 20
+EVALUATION_EXPERIMENT = "evaluations"  # in the model process's throwaway store
 
 
 @dataclass(frozen=True)
 class Evaluated:
     metrics: dict[str, float]
     run_id: str
-    result: Any  # mlflow.models.EvaluationResult, for validate_evaluation_results
 
 
 @dataclass(frozen=True)
@@ -44,16 +43,22 @@ class Bar:
     greater_is_better: bool
 
 
-def read_holdout(data: str, data_format: str, max_rows: int, scratch: Path) -> pd.DataFrame:
-    """The first ``max_rows`` rows of a local or https:// Parquet/CSV file, read batch by batch; a
-    missing or unreadable file is a PermanentError naming the file and the problem."""
+def local_holdout(data: str, scratch: Path) -> Path:
+    """The holdout file on this machine: an https:// file streamed to ``scratch``; a missing one is a
+    PermanentError naming it."""
+    path = _download(data, scratch) if data.startswith("https://") else Path(data)
+    if not path.is_file():
+        raise PermanentError(f"validation data {data}: no such file; set `data:` to a Parquet or CSV file")
+    return path
+
+
+def read_holdout(path: Path, data_format: str, max_rows: int, *, named: str) -> pd.DataFrame:
+    """The first ``max_rows`` rows of a Parquet/CSV file, read batch by batch; an unreadable or empty
+    file is a PermanentError naming the file as configured (``named``) and the problem."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    path = _download(data, scratch) if data.startswith("https://") else Path(data)
-    if not path.is_file():
-        raise PermanentError(f"validation data {data}: no such file; set `data:` to a Parquet or CSV file")
     fmt = data_format if data_format != "auto" else ("csv" if path.suffix.lower() in (".csv", ".txt") else "parquet")
     batches: list[pa.RecordBatch] = []
     rows = 0
@@ -65,9 +70,9 @@ def read_holdout(data: str, data_format: str, max_rows: int, scratch: Path) -> p
             if rows >= max_rows:
                 break
     except (pa.ArrowInvalid, OSError) as exc:
-        raise PermanentError(f"validation data {data}: not a readable {fmt} file ({exc})") from exc
+        raise PermanentError(f"validation data {named}: not a readable {fmt} file ({exc})") from exc
     if not rows:
-        raise PermanentError(f"validation data {data}: the file has no rows")
+        raise PermanentError(f"validation data {named}: the file has no rows")
     return pa.Table.from_batches(batches).to_pandas()
 
 
@@ -131,57 +136,66 @@ def tag_version(model: ModelVersionAt, tags: dict[str, str]) -> None:
         raise classify(exc, f"tagging {model.uri}") from exc
 
 
-@contextmanager
-def _tracking(uri: str) -> Iterator[None]:
+def evaluate_local(
+    loaded: PyFuncModel, data: pd.DataFrame, *, targets: str, model_type: str, tracking_uri: str, artifacts: Path
+) -> tuple[dict[str, float], Path]:
+    """Score a loaded model on ``data`` with MLflow's default evaluator, logged into the throwaway
+    store at ``tracking_uri``; its numeric metrics and the directory of the evaluator's artifacts
+    (plots, confusion matrix). Only ever called in a model's own process."""
     import mlflow
 
-    with _GLOBAL_URI:
-        before = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(uri)
-        try:
-            yield
-        finally:
-            mlflow.set_tracking_uri(before)
+    mlflow.set_tracking_uri(tracking_uri)  # this process's own store: nothing else here reads it
+    found = mlflow.get_experiment_by_name(EVALUATION_EXPERIMENT)
+    experiment_id = (
+        found.experiment_id
+        if found
+        else mlflow.create_experiment(EVALUATION_EXPERIMENT, artifact_location=artifacts.resolve().as_uri())
+    )
+    # its logged model (MLflow 3) lives in the registry's tracking server, not in this store: evaluated
+    # under that id, MLflow looks it up here and fails. PyFuncModel has no setter for it (mlflow 3.x,
+    # mlflow/pyfunc/__init__.py: load_model passes model_meta.model_id to the constructor).
+    loaded._model_id = None
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        result = mlflow.models.evaluate(
+            loaded,
+            data,
+            targets=targets,
+            model_type=model_type,
+            evaluators=["default"],
+            evaluator_config={"default": {"log_model_explainability": False}},
+        )
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
+    return metrics, artifacts / run.info.run_id / "artifacts"
 
 
-def evaluate(
-    model: ModelVersionAt,
-    data: pd.DataFrame,
-    *,
-    targets: str,
-    model_type: str,
-    experiment: str,
-    run_name: str,
-    workdir: Path,
+def record_evaluation(
+    model: ModelVersionAt, *, experiment: str, run_name: str, metrics: dict[str, float], artifacts: Path
 ) -> Evaluated:
-    """Score one model version on ``data`` with MLflow's default evaluator, logged as a run."""
-    import mlflow
+    """One evaluation as a finished run of the model's tracking server: its metrics, the evaluator's
+    artifacts and the version it scored (tag ``modelops.model``)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
 
-    if targets not in data.columns:
-        raise PermanentError(
-            f"the validation data has no column {targets!r} (`targets:`); its columns: {', '.join(data.columns)}"
+    bound_retry_after()
+    client = MlflowClient(tracking_uri=model.tracking_uri)
+    try:
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        run = client.create_run(
+            experiment_id, run_name=run_name, tags={"modelops.model": f"{model.name}/{model.version}"}
         )
-    with loaded_pyfunc(model, workdir=workdir) as loaded, _tracking(model.tracking_uri):
-        try:
-            found = mlflow.get_experiment_by_name(experiment)
-            experiment_id = found.experiment_id if found else mlflow.create_experiment(experiment)
-            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-                mlflow.set_tags({"modelops.model": f"{model.name}/{model.version}"})
-                result = mlflow.models.evaluate(
-                    loaded,
-                    data,
-                    targets=targets,
-                    model_type=model_type,
-                    evaluators=["default"],
-                    evaluator_config={"default": {"log_model_explainability": False}},
-                )
-        except MlflowException as exc:
-            raise classify(exc, f"evaluating {model.uri}") from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentError(f"evaluating {model.uri} on the validation data failed: {exc}") from exc
-    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
-    return Evaluated(metrics, run.info.run_id, result)
+        run_id = run.info.run_id
+        now = int(run.info.start_time or 0)
+        client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in sorted(metrics.items())])
+        if artifacts.is_dir():
+            client.log_artifacts(run_id, str(artifacts))
+        client.set_terminated(run_id)
+    except MlflowException as exc:
+        raise classify(exc, f"recording the evaluation of {model.uri}") from exc
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise RetryableError(f"recording the evaluation of {model.uri}: {exc}") from exc
+    return Evaluated(metrics, run_id)
 
 
 def verdict(metric: str, bar: Bar, candidate: Evaluated, baseline: Evaluated | None) -> tuple[bool, str]:
@@ -189,6 +203,7 @@ def verdict(metric: str, bar: Bar, candidate: Evaluated, baseline: Evaluated | N
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
 
     changes = (bar.min_absolute_change, bar.min_relative_change) if baseline is not None else (None, None)
     if bar.threshold is None and changes == (None, None):
@@ -201,7 +216,9 @@ def verdict(metric: str, bar: Bar, candidate: Evaluated, baseline: Evaluated | N
     )
     try:
         mlflow.validate_evaluation_results(
-            {metric: threshold}, candidate.result, baseline.result if baseline is not None else None
+            {metric: threshold},
+            EvaluationResult(candidate.metrics, {}),
+            EvaluationResult(baseline.metrics, {}) if baseline is not None else None,
         )
     except MlflowException as exc:
         return False, " ".join(str(exc.message).split())

@@ -5,35 +5,26 @@
 Started by shared/executors/batch_local.py with an allow-listed environment (shared/child_env.py):
 the model's code runs here, so it sees none of the reactor's secrets and none of its memory. The
 model's files are already on disk (the reactor downloads them: no registry credential is needed
-here). Reports go, one JSON object a line, to the stdout this process started with: ``progress``
-(rows done, total), then ``result`` or ``error`` (with its ``kind``); whatever the model's code
-prints goes to stderr. The process ends when its parent does (EOF on stdin), and on SIGTERM it
-removes the half-written output.
+here). Reports (shared/model_process.py): ``progress`` (rows done, total), then ``result`` or
+``error`` (with its ``kind``). On SIGTERM the engine's ``finally`` removes the half-written output.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
-import threading
 import traceback
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from shared import model_process
 
 INPUT, LOAD, WRITE = "input", "load", "write"  # the error kinds the reactor tells apart
 
 
 def main(argv: list[str]) -> int:
     job: dict[str, Any] = json.loads(argv[0])
-    reports = _own_stdout()
-    _end_with_parent()
-    signal.signal(signal.SIGTERM, _exit_on_term)
-
-    def report(**fields: Any) -> None:
-        reports.write(json.dumps(fields) + "\n")
-        reports.flush()
+    report = model_process.start()
 
     from shared.adapters.mlflow_models import load_local_pyfunc, signature_inputs
     from shared.batch.local_engine import InputError, score
@@ -65,30 +56,6 @@ def main(argv: list[str]) -> int:
         return 1
     report(result={"rows": result.rows, "seconds": result.seconds})
     return 0
-
-
-def _own_stdout() -> IO[str]:
-    """The reports' channel: stdout as started; fd 1 then points at stderr, for the model's prints."""
-    reports = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return reports
-
-
-def _end_with_parent() -> None:
-    """The parent holds our stdin open until it is done: EOF means it died, and so do we."""
-
-    def watch() -> None:
-        # the raw fd, not sys.stdin: a daemon thread blocked on a buffered reader aborts the shutdown
-        while os.read(0, 4096):
-            pass
-        os._exit(3)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _exit_on_term(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds: the engine's finally removes its temp file
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.domain.outputs import ValidateOutputs
+
 OUTPUTS = ("table", "json", "tsv")
 
 EVENT_HEADERS = ["EVENT", "RECEIVED", "SOURCE", "KIND", "MODEL", "STATUS", "DELIVERIES", "REASON"]
 ACTION_HEADERS = ["ACTION", "KIND", "TARGET", "MODEL", "STATUS", "TRIES", "TOOK", "RESULT"]
+VALIDATION_HEADERS = ["METRIC", "CANDIDATE", "BASELINE", "BAR", "VERDICT"]
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -131,12 +134,32 @@ def action_rows(actions: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 
 def key_output(outputs: Mapping[str, Any]) -> str:
-    """The one output a reader looks for first: where it serves, what it wrote, where it copied to."""
+    """The one output a reader looks for first: where it serves, what it wrote, where it copied to,
+    how a validation went."""
+    if outputs.get("verdicts"):
+        verdict = ValidateOutputs.from_dict(dict(outputs))
+        return f"{'passed' if verdict.passed else 'failed'}: {verdict.summary()}"
     for key in ("scoring_url", "output", "model_uri"):
         if outputs.get(key):
             extra = f" ({outputs['rows']:,} rows)" if key == "output" and outputs.get("rows") else ""
             return f"{outputs[key]}{extra}"
     return ""
+
+
+def validation_rows(outputs: Mapping[str, Any]) -> list[list[Any]]:
+    """A validation's verdicts as rows of a table, candidate vs baseline (VALIDATION_HEADERS)."""
+    rows = []
+    for v in outputs.get("verdicts") or []:
+        bar = []
+        if v.get("threshold") is not None:
+            bar.append(f"{'>=' if v.get('greater_is_better') else '<='} {v['threshold']:g}")
+        if v.get("min_absolute_change") is not None:
+            bar.append(f"+{v['min_absolute_change']:g} over baseline")
+        if v.get("min_relative_change") is not None:
+            bar.append(f"+{v['min_relative_change']:.0%} over baseline")
+        cells = [f"{v[key]:.4f}" if v.get(key) is not None else "-" for key in ("candidate", "baseline")]
+        rows.append([v["metric"], *cells, ", ".join(bar), "passed" if v.get("passed") else v.get("why", "failed")])
+    return rows
 
 
 def model_of(row: Mapping[str, Any]) -> str:

@@ -53,7 +53,7 @@ class Threshold(ConfigModel):
 
     threshold: float | None = Field(default=None, description="absolute bar the candidate must reach")
     min_absolute_change: float | None = Field(
-        default=None, ge=0, description="least improvement over the baseline, in the metric's units"
+        default=None, gt=0, description="least improvement over the baseline, in the metric's units"
     )
     min_relative_change: float | None = Field(
         default=None, ge=0, le=1, description="least improvement over the baseline, as a fraction (0.05: 5%)"
@@ -88,6 +88,9 @@ class ValidationConfig(ConfigModel):
     experiment: str = Field(
         default="modelops-validations",
         description="experiment of the evaluation runs in the candidate's tracking server",
+    )
+    timeout_seconds: float = Field(
+        default=3600, gt=0, description="stop the validation process (the models' evaluations) after this long"
     )
 
     @field_validator("data")

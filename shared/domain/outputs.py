@@ -162,7 +162,7 @@ class ResolveRunOutputs(Outputs):
 
 @dataclass(frozen=True)
 class ValidateOutputs(Outputs):
-    """Evidence of a validation: both metric sets and each threshold's verdict (shared/gates.py)."""
+    """Evidence of a validation: both metric sets and each threshold's verdict (shared/executors/validate.py)."""
 
     validation: str | None = None  # the `validations:` entry
     model_name: str | None = None
@@ -178,6 +178,14 @@ class ValidateOutputs(Outputs):
     candidate_run_id: str | None = None  # the evaluation runs, in the candidate's tracking server
     baseline_run_id: str | None = None
     note: str | None = None
+
+    def summary(self) -> str:
+        """The verdicts in one line: what an error message, a log line and `modelops actions` say."""
+        parts = []
+        for v in self.verdicts or []:
+            base = "" if v.get("baseline") is None else f" vs baseline {v['baseline']:.4g}"
+            parts.append(f"{v['metric']}={v['candidate']:.4g}{base}: {'passed' if v['passed'] else v['why']}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -9,36 +9,28 @@ as JSON lines; it is stopped at ``timeout_seconds`` and whenever this attempt en
 
 from __future__ import annotations
 
-import json
-import os
-import queue
 import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow.parquet as pq
 
-import shared
 from shared.adapters.mlflow_models import downloaded_model
 from shared.batch import score_process
 from shared.batch.local_engine import META_PREFIX, ProgressCallback
 from shared.batch.progress import rows_message
-from shared.child_env import child_environment
 from shared.config.batch import LocalBatch
 from shared.domain.actions import short_hash
 from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.batch_io import BatchIO, resolve_io
-from shared.executors.child_process import log_tail, stop_group
+from shared.executors.child_process import how_it_ended, log_tail, model_environment, run_reporting
 from shared.telemetry import redact
 
 PROGRESS_EVERY_SECONDS = 1.0
-APP_ROOT = Path(shared.__file__).resolve().parents[1]  # the scoring process imports the engine from here
 
 
 @dataclass(frozen=True)
@@ -73,72 +65,23 @@ def _score_in_child(ctx: ActionContext, cfg: LocalBatch, io: BatchIO, model_path
         "metadata": io.marker,
     }
     log_path = ctx.state_dir / "batch" / "logs" / f"{short_hash(ctx.action.key)}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", score_process.__name__, json.dumps(job)],
-            stdin=subprocess.PIPE,  # held open: the child ends when this process does
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=_environment(ctx, cfg),
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + cfg.timeout_seconds
-        try:
-            ctx.progress(f"scoring process started (pid {process.pid}, log {log_path})")
-            reports = _follow(ctx, process, deadline)
-            code = process.wait(timeout=max(0.0, deadline - time.monotonic()))  # its reports ended: so does it
-        except subprocess.TimeoutExpired:
-            raise PermanentError(
-                f"batch scoring of {io.model.uri} ran over timeout_seconds={cfg.timeout_seconds:g} "
-                f"and was stopped; see {log_path}"
-            ) from None
-        finally:
-            if process.poll() is None:  # timed out, or this attempt was stopped: the scoring goes too
-                stop_group(process)
-            if process.stdin is not None:
-                process.stdin.close()
-    return _result(io, cfg, reports, code, log_path)
-
-
-def _environment(ctx: ActionContext, cfg: LocalBatch) -> dict[str, str]:
-    """The allow-list (shared/child_env.py) and the target's ``env:``; the engine importable."""
-    environ = ctx.settings.environ
-    path = [str(APP_ROOT), *filter(None, environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return child_environment(
-        environ, named=cfg.env, withheld=ctx.withheld_settings(), overrides={"PYTHONPATH": os.pathsep.join(path)}
-    )
-
-
-def _follow(ctx: ActionContext, process: subprocess.Popen[bytes], deadline: float) -> list[dict[str, Any]]:
-    """The child's reports until it closes its stdout, progress passed on; TimeoutExpired past ``deadline``."""
-    lines: queue.Queue[bytes | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, lines), name="batch-reports", daemon=True).start()
-    reports: list[dict[str, Any]] = []
     report = _reporter(ctx)
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, min(PROGRESS_EVERY_SECONDS, deadline - time.monotonic())))
-        except queue.Empty:
-            if time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(process.args, 0) from None
-            continue
-        if line is None:
-            return reports
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue  # not a report (nothing else writes there; ignored rather than trusted)
-        if "progress" in message:
-            report(*message["progress"])
-        else:
-            reports.append(message)
-
-
-def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
-    for line in stream:
-        lines.put(line)
-    lines.put(None)
+    try:
+        ended = run_reporting(
+            score_process.__name__,
+            job,
+            env=model_environment(ctx.settings.environ, named=cfg.env, withheld=ctx.withheld_settings()),
+            log_path=log_path,
+            timeout_seconds=cfg.timeout_seconds,
+            on_start=lambda pid: ctx.progress(f"scoring process started (pid {pid}, log {log_path})"),
+            on_progress=lambda done_total: report(*done_total),
+        )
+    except subprocess.TimeoutExpired:
+        raise PermanentError(
+            f"batch scoring of {io.model.uri} ran over timeout_seconds={cfg.timeout_seconds:g} "
+            f"and was stopped; see {log_path}"
+        ) from None
+    return _result(io, cfg, ended.reports, ended.code, log_path)
 
 
 def _result(io: BatchIO, cfg: LocalBatch, reports: list[dict[str, Any]], code: int, log_path: Path) -> Scored:
@@ -158,10 +101,9 @@ def _result(io: BatchIO, cfg: LocalBatch, reports: list[dict[str, Any]], code: i
                 f"mlflow.pyfunc.load_model and that its requirements are installed. Its log ({log_path}):\n"
                 + log_tail(log_path)
             )
-    ended = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
     raise PermanentError(
-        f"the scoring process of {uri} {ended} without a result (out of memory? the model's code ending the "
-        f"process?). The end of its log ({log_path}):\n{log_tail(log_path)}"
+        f"the scoring process of {uri} {how_it_ended(code)} without a result (out of memory? the model's code "
+        f"ending the process?). The end of its log ({log_path}):\n{log_tail(log_path)}"
     )
 
 

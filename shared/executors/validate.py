@@ -4,6 +4,7 @@ A failed validation must leave its evidence in the action's outputs, but a failu
 outputs: so the verdict is recorded first (the action waits 0 s) and the step fails on that
 immediate re-check. A re-check is told from a fresh attempt by ``not_before``, which only a wait
 (or a retry, after which no verdict is recorded) sets; a replay clears it, so a replay evaluates again.
+The models are evaluated in a process of their own (shared/executors/validate_evaluation.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from shared.config.gates import ValidationConfig
 from shared.domain.outputs import ValidateOutputs
 from shared.errors import PermanentError
 from shared.executors.base import ActionContext, ModelRef, Outcome
+from shared.executors.validate_evaluation import BASELINE, CANDIDATE, Scored, evaluate_in_process
 
 STATUS_TAG = "modelops.validation.status"
 METRIC_TAG = "modelops.validation.{metric}"
@@ -26,24 +28,14 @@ def candidate(ctx: ActionContext) -> ModelRef:
     return ModelRef(tracking_uri, registry_uri, ctx.action.model_name, ctx.action.model_version)
 
 
-def summary(outputs: ValidateOutputs) -> str:
-    """The verdicts in one line: what an error message and a log line say."""
-    parts = []
-    for v in outputs.verdicts or []:
-        base = "" if v.get("baseline") is None else f" vs baseline {v['baseline']:.4g}"
-        parts.append(f"{v['metric']}={v['candidate']:.4g}{base}: {'passed' if v['passed'] else v['why']}")
-    return "; ".join(parts)
-
-
 class ValidateExecutor:
     def execute(self, ctx: ActionContext) -> Outcome:
         earlier = ctx.earlier(ValidateOutputs)
         if earlier.passed is False and ctx.action.not_before is not None:
-            raise PermanentError(f"validation {earlier.validation} failed: {summary(earlier)}")
+            raise PermanentError(f"validation {earlier.validation} failed: {earlier.summary()}")
         cfg = ctx.target(ValidationConfig)
         model = candidate(ctx)
-        data = ev.read_holdout(cfg.data, cfg.data_format, cfg.max_rows, ctx.scratch_dir)
-        ctx.progress(f"validation data {cfg.data}: {len(data)} rows")
+        data = ev.local_holdout(cfg.data, ctx.scratch_dir)
         baseline_version = None
         note = None
         if cfg.baseline:
@@ -54,15 +46,12 @@ class ValidateExecutor:
                 note = f"no version holds {cfg.baseline} yet (first model): thresholds only"
         else:
             note = "no baseline configured: thresholds only"
-        common = {"targets": cfg.targets, "model_type": cfg.model_type, "experiment": cfg.experiment}
-        workdir = ctx.scratch_dir
-        cand = ev.evaluate(model, data, run_name=f"{model.name} v{model.version}", workdir=workdir, **common)
-        base = None
+        scored = [Scored(CANDIDATE, model, f"{model.name} v{model.version}")]
         if baseline_version is not None:
             ref = ModelRef(model.tracking_uri, model.registry_uri, model.name, baseline_version)
-            base = ev.evaluate(
-                ref, data, run_name=f"{model.name} v{baseline_version} (baseline)", workdir=workdir, **common
-            )
+            scored.append(Scored(BASELINE, ref, f"{model.name} v{baseline_version} (baseline)"))
+        evaluated = evaluate_in_process(ctx, cfg, data, scored)
+        cand, base = evaluated.by_role[CANDIDATE], evaluated.by_role.get(BASELINE)
         verdicts: list[dict[str, object]] = []
         for metric, bar in cfg.thresholds.items():
             passed, why = ev.verdict(
@@ -91,7 +80,7 @@ class ValidateExecutor:
             baseline_metrics=base.metrics if base else None,
             verdicts=verdicts,
             passed=all(bool(v["passed"]) for v in verdicts),
-            rows=len(data),
+            rows=evaluated.rows,
             data=cfg.data.split("?", 1)[0],
             candidate_run_id=cand.run_id,
             baseline_run_id=base.run_id if base else None,
@@ -103,7 +92,7 @@ class ValidateExecutor:
         )
         ev.tag_version(model, tags)
         ctx.progress(
-            f"validation {'passed' if outputs.passed else 'failed'}: {summary(outputs)}"
+            f"validation {'passed' if outputs.passed else 'failed'}: {outputs.summary()}"
             + (f" ({note})" if note else "")
         )
         if not outputs.passed:

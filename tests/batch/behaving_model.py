@@ -1,8 +1,11 @@
 """A model that misbehaves as its ``model_config`` says (logged from code): ``mode: slow`` predicts
-forever, ``mode: broken`` fails to load after printing an upstream error with a SAS URL and a token."""
+forever, ``mode: broken`` fails to load after printing an upstream error with a SAS URL and a token,
+``mode: environ`` writes its pid and the environment it was loaded with to the file ``to``."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from typing import Any
@@ -20,6 +23,9 @@ class BehavingModel(PythonModel):  # type: ignore[misc]
         if self.mode == "broken":
             print(f"{LEAKY}\n{BEARER}", file=sys.stderr)
             raise RuntimeError(f"cannot fetch the weights: {LEAKY}")
+        if self.mode == "environ":
+            with open(context.model_config["to"], "w") as out:
+                json.dump({"pid": os.getpid(), "environ": dict(os.environ)}, out)
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> list[float]:
         if self.mode == "slow":

@@ -17,7 +17,7 @@ import yaml
 
 from shared.config.loader import load_config
 from shared.domain.actions import BATCH_SCORE, Action, action_key
-from shared.domain.outputs import BatchScoreOutputs
+from shared.domain.outputs import outputs_from_dict
 from shared.domain.params import ActionParams
 from shared.executors.base import ActionContext, ModelRef
 from shared.settings import Settings
@@ -110,24 +110,28 @@ def batch_context(
     outputs: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     settings: Settings | None = None,
+    kind: str = BATCH_SCORE,
+    section: str = "batch",
+    target: str = "nightly",
 ) -> ActionContext:
-    """An ActionContext exactly as the worker builds one, for `batch: {nightly: <target_yaml>}`."""
+    """An ActionContext exactly as the worker builds one, for `batch: {nightly: <target_yaml>}` (or
+    the ``kind`` of step on ``section: {target: ...}``)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     config_file = tmp_path / "modelops.yaml"
-    config_file.write_text("batch:\n  nightly:\n" + "".join(f"    {line}\n" for line in target_yaml.splitlines()))
+    config_file.write_text(f"{section}:\n  {target}:\n" + "".join(f"    {line}\n" for line in target_yaml.splitlines()))
     config = load_config(config_file, env={})
-    key = action_key(BATCH_SCORE, "nightly", model.name, model.version)
+    key = action_key(kind, target, model.name, model.version)
     action = Action(
         id="act-1",
         key=key,
-        kind=BATCH_SCORE,
-        target="nightly",
+        kind=kind,
+        target=target,
         model_name=model.name,
         model_version=model.version,
         event_id="evt-1",
         status="running",
         params=ActionParams(source="mlflow", source_tracking_uri=model.tracking_uri),
-        outputs=BatchScoreOutputs.from_dict(outputs or {}),
+        outputs=outputs_from_dict(kind, outputs or {}),
     )
     return ActionContext(
         action=action,
@@ -138,6 +142,37 @@ def batch_context(
         progress=progress or (lambda message: None),
         settings=settings or child_settings(),
     )
+
+
+@pytest.fixture(scope="module")
+def environ_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the `environ` version of behaving_model.py writes the environment it was loaded with."""
+    return tmp_path_factory.mktemp("model-environ") / "environ.json"
+
+
+@pytest.fixture(scope="module")
+def behaving(registered_model: Registered, environ_file: Path) -> dict[str, Registered]:
+    """Versions of one model logged from behaving_model.py, one per mode."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=registered_model.tracking_uri)
+    experiment = client.get_experiment_by_name("batch-tests")
+    assert experiment is not None
+    versions = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
+        patch.setenv("MLFLOW_EXPERIMENT_ID", experiment.experiment_id)
+        for mode in ("slow", "broken", "environ"):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(__file__).with_name("behaving_model.py")),
+                model_config={"mode": mode, "to": str(environ_file)},
+                pip_requirements=[],
+                registered_model_name="behaving",
+            )
+            versions[mode] = Registered(registered_model.tracking_uri, "behaving", str(info.registered_model_version))
+    return versions
 
 
 def bundle_parameters() -> dict[str, str]:

@@ -17,34 +17,9 @@ import pytest
 from shared.errors import PermanentError
 from shared.executors.batch_local import LocalBatchExecutor
 from tests.batch.behaving_model import BEARER, LEAKY
-from tests.batch.conftest import Registered, batch_context, make_frame
+from tests.batch.conftest import batch_context, make_frame
 
 ROOT = Path(__file__).parents[2]
-
-
-@pytest.fixture(scope="module")
-def behaving(registered_model: Registered) -> dict[str, Registered]:
-    """Versions of one model logged from behaving_model.py, one per mode."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=registered_model.tracking_uri)
-    experiment = client.get_experiment_by_name("batch-tests")
-    assert experiment is not None
-    versions = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", registered_model.tracking_uri)
-        patch.setenv("MLFLOW_EXPERIMENT_ID", experiment.experiment_id)
-        for mode in ("slow", "broken"):
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(Path(__file__).with_name("behaving_model.py")),
-                model_config={"mode": mode},
-                pip_requirements=[],
-                registered_model_name="behaving",
-            )
-            versions[mode] = Registered(registered_model.tracking_uri, "behaving", str(info.registered_model_version))
-    return versions
 
 
 def target(tmp_path: Path, extra: str = "") -> str:

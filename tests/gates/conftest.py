@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from shared.local.mlflow_server import MlflowServer
+from tests.batch.conftest import behaving, environ_file, registered_model  # noqa: F401 - test_validation_process's
 from tests.support import ReactorProcess, unique, wait_for, write_config
 
 SECRET = "gates-webhook-secret"

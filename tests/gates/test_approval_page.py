@@ -63,6 +63,11 @@ def test_an_approver_rejects_on_the_page_with_the_evidence_in_view(page: Any, ga
     assert rejected["error"].endswith("rejected by approver token (MODELOPS_APPROVER_TOKEN): holdout too small")
     assert gates.actions(name, version)["deploy"]["status"] == "skipped"
 
+    # the validation's own page shows the same table, candidate vs baseline
+    page.goto(f"{gates.url}/api/ui/actions/{validate['id']}")
+    row = page.locator("table.evidence tbody tr").first.inner_text()
+    assert "accuracy_score" in row and f"{accuracy:.4f}" in row and ">= 0.7" in row
+
     # the event's timeline shows the gate and how long it waited
     page.goto(f"{gates.url}/api/ui/events/{approve['event_id']}")
     assert "approve \u2192 owners (waited" in str(page.locator("svg.timeline").text_content())

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
+from shared.domain.actions import PlannedAction
+from shared.domain.events import MODEL_VERSION_ALIAS_SET, ModelEvent
+from shared.domain.outputs import ApproveOutputs
+from shared.domain.params import ActionParams
 from shared.errors import ConfigError
 from shared.service.reactor import Reactor
 from shared.settings import OpsAuthSettings, Settings
@@ -181,6 +186,31 @@ class TestEntraToken:
         cleanup = doc["paths"]["/api/cleanup"]["post"]
         assert cleanup["security"] == [{"operatorBearer": []}] and {"401", "403", "503"} <= set(cleanup["responses"])
         assert "security" not in doc["paths"]["/api/hooks/mlflow"]["post"]
+
+    def test_an_approval_is_decided_only_with_the_approver_role_and_names_the_user(
+        self, entra_app: tuple[TestClient, Reactor], tenant: EntraTenant
+    ) -> None:
+        client, reactor = entra_app
+        planned = PlannedAction("approve", "owners", "m", "1", params=ActionParams(source="mlflow"), rule="gate")
+        event = ModelEvent(
+            source="mlflow", kind=MODEL_VERSION_ALIAS_SET, source_type="t", model_name="m", model_version="1"
+        )
+        [action_id] = reactor.ledger.record_event(event, [planned], reason=None, max_attempts=3).action_ids
+        assert reactor.ledger.claim("w", 30) is not None
+        asked = ApproveOutputs(approval="owners", requested_at="2026-01-01T00:00:00+00:00")
+        assert reactor.ledger.wait(action_id, "w", asked, datetime.now(UTC) + timedelta(hours=1))
+        decide = f"/api/actions/{action_id}/approve"
+
+        operator = bearer(tenant.token(roles=["ModelOps.Operator"]))
+        assert_refused(client.post(decide, json={"decision": "approve"}, headers=operator), 403, "ModelOps.Approve")
+        assert client.get("/api/approvals", headers=operator).json()["approvals"][0]["action_id"] == action_id
+
+        approver = bearer(tenant.token(roles=["ModelOps.Approve"]))
+        decided = client.post(decide, json={"decision": "approve", "comment": "ok"}, headers=approver)
+        assert decided.status_code == 200, decided.text
+        outputs = decided.json()["outputs"]
+        assert outputs["decided_by"] == "operator@contoso.example (object id 0f9c1e6e-6e0e-4a53-8c0e-5a1f0e7b2c11)"
+        assert outputs["via"] == "api" and outputs["comment"] == "ok"
 
 
 class TestSettings:

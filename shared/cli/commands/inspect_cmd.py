@@ -11,6 +11,7 @@ from shared.cli.output import (
     COUNT_CAP,
     EVENT_HEADERS,
     LIMIT_HELP,
+    VALIDATION_HEADERS,
     Section,
     action_rows,
     cut_note,
@@ -20,6 +21,7 @@ from shared.cli.output import (
     event_rows,
     narrator,
     tsv,
+    validation_rows,
 )
 from shared.domain.actions import ROLLBACK, STATUSES, STEP_KINDS
 from shared.domain.events import KINDS
@@ -159,6 +161,7 @@ def actions(args: argparse.Namespace) -> int:
             [
                 Section("action", fields, ["FIELD", "VALUE"]),
                 Section("outputs", list(action.outputs.to_dict().items()), ["OUTPUT", "VALUE"]),
+                *validation_section(action.outputs.to_dict()),
                 Section("log", [(line["at"][:23], line["message"]) for line in body["log"]], ["AT", "MESSAGE"]),
             ],
         )
@@ -174,6 +177,13 @@ def actions(args: argparse.Namespace) -> int:
     emit(args.output, dicts, action_rows(dicts), ACTION_HEADERS)
     cut_note(len(dicts), more, args.limit, noun="actions")
     return 0
+
+
+def validation_section(outputs: dict[str, Any]) -> list[Section]:
+    """A validate step's verdicts as their own table, candidate vs baseline (none for other steps)."""
+    if not outputs.get("verdicts"):
+        return []
+    return [Section("validation", validation_rows(outputs), VALIDATION_HEADERS)]
 
 
 def replay(args: argparse.Namespace) -> int:
