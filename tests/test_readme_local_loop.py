@@ -1,4 +1,5 @@
-"""The README's "Run it locally", run as written: one bash, a fresh directory, the real MLflow server.
+"""The README's "Run it locally", then its "Gates" (on the same servers, before the loop's stop
+commands), run as written: one bash, a fresh directory, the real MLflow server.
 
 What the test changes, and only that: the ports (5000, 7071 -> free ones, so parallel runs do not
 collide), the first line (`scripts/bootstrap && source .venv/bin/activate`: the suite runs in that
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,15 @@ import requests
 from shared.local.processes import free_port
 from tests.support import ROOT
 
-SECTION = "## Run it locally"
+LOOP, GATES = "## Run it locally", "## Gates"
 SETUP_LINE = "scripts/bootstrap && source .venv/bin/activate"
 
 
-def readme_blocks() -> list[str]:
-    """The ```bash blocks of the section, in order."""
+def readme_blocks(heading: str = LOOP) -> list[str]:
+    """The ```bash blocks of the README's section under ``heading``, in order."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION) :]
-    section = section[: section.index("\n## ", len(SECTION))]
+    section = text[text.index(f"\n{heading}\n") :]
+    section = section[: section.index("\n## ", len(heading) + 1)]
     return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
 
 
@@ -100,12 +101,12 @@ def terminal(tmp_path: Path) -> Iterator[Shell]:
         shell.kill()
 
 
-def test_the_readme_local_loop_copies_deploys_and_batch_scores(terminal: Shell) -> None:
+def test_the_readme_local_loop_copies_deploys_and_batch_scores_then_gates_a_challenger(terminal: Shell) -> None:
     start, stop = readme_blocks()
     ports = {"5000": free_port(), "7071": free_port()}
     terminal.run(literal(start, ports))
     state = terminal.log.parent / ".modelops"
-    actions = wait_for_actions(state, terminal, timeout=600)
+    actions = wait_for_actions(state, terminal, "1", finished(3), timeout=600)
     by_kind = {a["kind"]: a for a in actions}
     assert {k: a["status"] for k, a in by_kind.items()} == {
         "register": "succeeded",
@@ -117,6 +118,8 @@ def test_the_readme_local_loop_copies_deploys_and_batch_scores(terminal: Shell) 
     assert requests.get(scoring_url.replace("/invocations", "/ping"), timeout=10).ok
     assert by_kind["batch_score"]["outputs"]["rows"] == 1000
     assert (state / "batch" / "predictions.parquet").exists()
+
+    gate_readme_challenger(terminal, state, ports)
 
     pid = deployment_pid(state)
     terminal.run(literal(stop, ports))
@@ -133,8 +136,56 @@ def test_the_readme_local_loop_copies_deploys_and_batch_scores(terminal: Shell) 
     assert not left, f"still running after the README's stop commands: {left}"
 
 
-def wait_for_actions(state: Path, terminal: Shell, *, timeout: float) -> list[dict[str, Any]]:
-    """register, deploy and batch_score of churn/1, once all three are finished."""
+def gate_readme_challenger(terminal: Shell, state: Path, ports: dict[str, int]) -> None:
+    """The README's "Gates": version 2 validated against the champion, approved by the CLI, deployed."""
+    ask, decide = readme_blocks(GATES)
+    terminal.run(literal(ask, ports))
+    waiting = {a["kind"]: a for a in wait_for_actions(state, terminal, "2", asked, timeout=600)}
+    validation = waiting["validate"]["outputs"]
+    assert waiting["validate"]["status"] == "succeeded", terminal.output()[-4000:]
+    assert validation["passed"] is True and validation["baseline_version"] == "1"
+    candidate, champion = (
+        m["accuracy_score"] for m in (validation["candidate_metrics"], validation["baseline_metrics"])
+    )
+    assert (candidate, champion) == (pytest.approx(0.995), pytest.approx(0.815))  # as the README says
+
+    terminal.run(literal(decide, ports))
+    done = {a["kind"]: a for a in wait_for_actions(state, terminal, "2", finished(3), timeout=600)}
+    assert {k: a["status"] for k, a in done.items()} == {
+        "validate": "succeeded",
+        "approve": "succeeded",
+        "deploy": "succeeded",
+    }, terminal.output()[-4000:]
+    out = terminal.output()
+    assert f"{waiting['approve']['id']}: approved by" in out
+    assert "passed: accuracy_score=0.995 vs baseline 0.815: passed" in out  # `modelops actions`, RESULT
+    shown = modelops(state, "actions", waiting["validate"]["id"])
+    assert re.search(r"accuracy_score +0\.9950 +0\.8150 +>= 0\.9, \+0\.05 over baseline +passed", shown), shown
+    assert done["approve"]["outputs"]["via"] == "cli"
+    assert done["approve"]["outputs"]["comment"] == "beats the champion on fresh rows"
+    scoring_url = done["deploy"]["outputs"]["scoring_url"]
+    assert requests.get(scoring_url.replace("/invocations", "/ping"), timeout=10).ok
+
+
+Finished = Callable[[list[dict[str, Any]]], bool]
+
+
+def finished(count: int) -> Finished:
+    """``count`` actions, each finished."""
+    return lambda actions: (
+        len(actions) == count and all(a["status"] in ("succeeded", "failed", "skipped") for a in actions)
+    )
+
+
+def asked(actions: list[dict[str, Any]]) -> bool:
+    """The approval waits for a decision, or something before it ended the chain."""
+    return any(a["kind"] == "approve" and a["status"] in ("waiting", "skipped") for a in actions)
+
+
+def wait_for_actions(
+    state: Path, terminal: Shell, version: str, done: Finished, *, timeout: float
+) -> list[dict[str, Any]]:
+    """The actions of churn ``version`` once ``done`` says so."""
     from shared.bootstrap import Container
     from shared.settings import Settings
 
@@ -143,11 +194,20 @@ def wait_for_actions(state: Path, terminal: Shell, *, timeout: float) -> list[di
         assert terminal.process.poll() is None, f"the shell exited early:\n{terminal.output()[-4000:]}"
         if (state / "ledger.db").exists():  # `modelops serve` has started
             ledger = Container(Settings.from_env({"MODELOPS_STATE_DIR": str(state)})).reactor().ledger
-            actions = [a.to_dict() for a in ledger.list_actions(model="churn", limit=100)]
-            if len(actions) == 3 and all(a["status"] in ("succeeded", "failed", "skipped") for a in actions):
+            actions = [a.to_dict() for a in ledger.list_actions(model="churn", version=version, limit=100)]
+            if done(actions):
                 return actions
         time.sleep(2)
-    raise AssertionError(f"the README's loop did not finish in {timeout:.0f}s:\n{terminal.output()[-4000:]}")
+    raise AssertionError(f"the README's commands did not finish in {timeout:.0f}s:\n{terminal.output()[-4000:]}")
+
+
+def modelops(state: Path, *args: str) -> str:
+    """What `modelops ARGS` prints, on the README's state dir."""
+    env = {**os.environ, "MODELOPS_STATE_DIR": str(state)}
+    command = [sys.executable, "-m", "shared.cli.main", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def copied_versions(state: Path, name: str) -> list[str]:
@@ -158,11 +218,12 @@ def copied_versions(state: Path, name: str) -> list[str]:
 
 
 def deployment_pid(state: Path) -> int:
-    from shared.adapters.local_deployments import LocalDeploymentStore
+    """The pid of the local target's one serving version (one it replaced is kept, stopped, as retired)."""
+    from shared.adapters.local_deployments import SERVING, LocalDeploymentStore
 
-    records = LocalDeploymentStore(state).list()
-    assert len(records) == 1, records
-    return records[0].pid
+    serving = [r for r in LocalDeploymentStore(state).list() if r.status == SERVING]
+    assert len(serving) == 1, serving
+    return serving[0].pid
 
 
 def session_processes(sid: int) -> list[str]:
