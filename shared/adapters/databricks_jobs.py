@@ -196,9 +196,9 @@ def _translated(what: str) -> Iterator[None]:
     except (Unauthenticated, PermissionDenied) as exc:
         raise _refused(what, exc) from exc
     except _PERMANENT as exc:
-        raise PermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        raise PermanentError(f"{what}: {_answered(exc)}") from exc
     except DatabricksError as exc:  # 500, 502, 504
-        raise RetryableError(f"{what}: {type(exc).__name__}: {exc}", retry_after=exc.retry_after_secs) from exc
+        raise RetryableError(f"{what}: {_answered(exc)}", retry_after=exc.retry_after_secs) from exc
     except (TimeoutError, requests.ConnectionError, requests.Timeout) as exc:
         # the SDK's retry budget ran out: its TimeoutError carries the last 429/503 as the cause
         asked = getattr(exc.__cause__, "retry_after_secs", None)
@@ -209,6 +209,11 @@ def _translated(what: str) -> Iterator[None]:
         ) from exc
     except ClientAuthenticationError as exc:
         raise RetryableError(f"{what}: getting an Entra token failed: {exc}") from exc
+
+
+def _answered(exc: DatabricksError) -> str:
+    """The workspace's own error code (RESOURCE_DOES_NOT_EXIST, as its REST API documents), not the SDK's class."""
+    return f"Databricks answered {exc.error_code}: {exc}" if exc.error_code else f"Databricks answered: {exc}"
 
 
 def _refused(what: str, exc: DatabricksError) -> PermanentError:

@@ -148,7 +148,9 @@ class TestFailures:
     def test_an_unknown_job_is_a_permanent_error(self, tmp_path, workspace):
         _, url = workspace
         executor = DatabricksBatchExecutor(credential_factory=lambda cfg: StaticTokenCredential())
-        with pytest.raises(PermanentError, match="Job 999 does not exist"):
+        # the workspace's error code, as its API answers it, where the SDK's class name (InvalidParameterValue) was
+        expected = r"starting job 999 on .*: Databricks answered INVALID_PARAMETER_VALUE: Job 999 does not exist\.$"
+        with pytest.raises(PermanentError, match=expected):
             executor.execute(batch_context(tmp_path, target(url, job_id=999), MODEL))
 
     def test_a_rejected_token_is_a_permanent_error_saying_what_to_check(self, tmp_path, workspace):
@@ -204,7 +206,7 @@ class TestThrottlingAndServerErrors:
         ctx.action.outputs = executor.execute(ctx).outputs
         contract.fail_next(RUNS_GET, 500)
 
-        with pytest.raises(RetryableError, match="InternalError"):
+        with pytest.raises(RetryableError, match=r"Databricks answered INTERNAL_ERROR: injected 500$"):
             executor.execute(ctx)
         contract.fail_next(RUNS_GET, 503)  # no Retry-After: the SDK retries it by itself
         assert follow(executor, ctx)[-1].outputs.to_dict()["result_state"] == "SUCCESS"
