@@ -82,16 +82,16 @@ class LocalDeploymentRecord:
         return {**asdict(self), "alive": is_alive(self)}
 
 
-class LocalDeploymentStore:
-    """`state_dir/deployments.db`; each call opens its own connection (safe across threads)."""
+class StateDb:
+    """`state_dir/deployments.db`, the local targets' own records (servers here, routers in
+    local_routers.py); each call opens its own connection (safe across threads and processes)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, schema: str) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / "deployments.db"
         with self._connect() as db:
-            db.execute(_SCHEMA)
-            _add_source_column(db)
+            db.execute(schema)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -102,6 +102,15 @@ class LocalDeploymentStore:
             yield db
         finally:
             db.close()
+
+
+class LocalDeploymentStore(StateDb):
+    """The local model servers, serving or starting."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir, _SCHEMA)
+        with self._connect() as db:
+            _add_source_column(db)
 
     def list(self) -> list[LocalDeploymentRecord]:
         """Every recorded server, serving or starting, oldest first."""

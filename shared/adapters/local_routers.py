@@ -12,18 +12,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from shared.adapters.local_deployments import LocalDeploymentRecord, kill_process_group, process_alive
+from shared.adapters.local_deployments import LocalDeploymentRecord, StateDb, kill_process_group, process_alive
 from shared.adapters.local_server import free_port, url_for
 from shared.adapters.router_state import Mirror, RouterState, read_state, state_path, update_state
 from shared.errors import RetryableError
@@ -78,23 +76,11 @@ class RouterRecord:
         }
 
 
-class LocalRouterStore:
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.state_dir / "deployments.db"
-        with self._connect() as db:
-            db.execute(_SCHEMA)
+class LocalRouterStore(StateDb):
+    """The local targets' routers (their stable URLs)."""
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir, _SCHEMA)
 
     def get(self, target: str) -> RouterRecord | None:
         with self._connect() as db:
