@@ -235,19 +235,29 @@ def copy_in_storage(
 
 def upload(client: Any, run_id: str, local_dir: Path, artifact_path: str) -> None:
     """``client.log_artifacts(run_id, local_dir, artifact_path)``, hard-linking into a local store."""
+    artifact_uri = client.get_run(run_id).info.artifact_uri
+    by_client = lambda: client.log_artifacts(run_id, str(local_dir), artifact_path)  # noqa: E731
+    _upload(client, artifact_uri, local_dir, artifact_path, by_client)
+
+
+def upload_to_model(client: Any, model_id: str, local_dir: Path) -> None:
+    """``client.log_model_artifacts(model_id, local_dir)`` (an MLflow 3 logged model), hard-linking locally."""
+    artifact_uri = client.get_logged_model(model_id).artifact_location
+    _upload(client, artifact_uri, local_dir, "", lambda: client.log_model_artifacts(model_id, str(local_dir)))
+
+
+def _upload(client: Any, artifact_uri: str, local_dir: Path, artifact_path: str, by_client: Callable[[], None]) -> None:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
     from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
-    artifact_uri = client.get_run(run_id).info.artifact_uri
     if "://" in artifact_uri and not artifact_uri.startswith("file:"):
-        # a remote store: its repository may need the client's tracking URI (azureml://), so the client uploads
-        client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
+        by_client()  # a remote store: its repository may need the client's tracking URI (azureml://)
         return
     # `mlflow-artifacts:/...` (a tracking server's proxied store) has no "//": it resolves against the
     # client's tracking URI, never the process-wide one
     repo = get_artifact_repository(artifact_uri, tracking_uri=client.tracking_uri)
     if not isinstance(repo, LocalArtifactRepository):
-        client.log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
+        by_client()
         return
     target = Path(repo.artifact_dir) / artifact_path
     for source in sorted(p for p in local_dir.rglob("*") if p.is_file()):

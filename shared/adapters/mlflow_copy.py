@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from shared.adapters import artifact_transfer, copy_places, run_limits, run_mirror, uc_artifacts
+from shared.adapters import artifact_transfer, copy_places, logged_model_copy, run_limits, run_mirror, uc_artifacts
 from shared.adapters.mlflow_http import bound_retry_after, classify
 from shared.domain.outputs import RegisterOutputs
 from shared.errors import RetryableError
@@ -59,6 +59,7 @@ class SourceModel:
     storage_endpoint: str | None = None  # Unity Catalog: the blob endpoint its storage is read at, if not the cloud's
     # an MLflow 3 logged model (`models:/m-...`): its params and metrics travel even without a run
     model_id: str | None = None
+    model_data: run_mirror.ModelData | None = None  # those params and metrics, where the version holds them (UC)
 
 
 def source_version(
@@ -80,7 +81,16 @@ def source_version(
         registry_uri=registry_uri,
         storage_endpoint=storage_endpoint,
         model_id=getattr(mv, "model_id", None) or run_mirror.model_id_of(mv.source),
+        model_data=_carried(mv),
     )
+
+
+def _carried(mv: ModelVersion) -> run_mirror.ModelData | None:
+    """The logged model's params and metrics a version holds itself (Unity Catalog's: model_params, model_metrics)."""
+    params, metrics = getattr(mv, "params", None) or [], getattr(mv, "metrics", None) or []
+    if not params and not metrics:
+        return None
+    return run_mirror.ModelData({p.key: p.value for p in params}, tuple(metrics))
 
 
 def source_run_model(name: str, label: str, model_uri: str, run_id: str | None) -> SourceModel:
@@ -102,22 +112,23 @@ def copy_model_version(
     """Copy ``source`` into ``target``; returns outputs describing the copy."""
     dst = client(target.tracking_uri, target.registry_uri)
     lineage = {**run_mirror.source_lineage(source.run_id, source.model_id), **lineage}
-    existing = find_copy(dst, target.model_name, action_key)
+    existing = copy_places.find_copy(dst, target.model_name, action_key)
     if existing is not None:
         progress(f"found earlier copy {target.model_name}/{existing.version}; reusing it")
         return _outputs(target, existing, run_mirror.recorded(dst, existing.run_id), reused=True)
 
-    run_id = _copy_run(dst, src, src_tracking_uri, source, target, action_key, lineage, workdir, progress)
+    run_id, model_id = _copy_run(dst, src, src_tracking_uri, source, target, action_key, lineage, workdir, progress)
     copy_places.ensure_registered_model(dst, src, target.model_name, source.registered_name)
     tags = {**source.tags, **lineage, KEY_TAG: action_key}
     run = dst.get_run(run_id)
     try:
         created = dst.create_model_version(
             name=target.model_name,
-            source=f"{run.info.artifact_uri}/model",
+            source=f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/model",
             run_id=run_id,
             tags=tags,
             description=source.description,
+            model_id=model_id,
         )
     except MlflowException as exc:
         raise classify(exc, f"target registry refused version of {target.model_name}") from exc
@@ -125,30 +136,6 @@ def copy_model_version(
     return _outputs(
         target, created, run_mirror.MirrorCounts.parse(run.data.tags.get(run_mirror.MIRROR_TAG)), reused=False
     )
-
-
-def find_copy(dst: MlflowClient, model_name: str, action_key: str) -> ModelVersion | None:
-    """The version an earlier attempt registered for this action, if any."""
-    for mv in _versions(dst, model_name):
-        if mv.tags.get(KEY_TAG) == action_key:
-            return mv
-    return None
-
-
-def _versions(dst: MlflowClient, model_name: str) -> Iterator[ModelVersion]:
-    quote = '"' if "'" in model_name else "'"
-    token = None
-    while True:
-        try:
-            page = dst.search_model_versions(f"name={quote}{model_name}{quote}", max_results=200, page_token=token)
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return
-            raise classify(exc, f"cannot list versions of {model_name}") from exc
-        yield from page
-        token = page.token
-        if not token:
-            return
 
 
 def _copy_run(
@@ -161,22 +148,29 @@ def _copy_run(
     lineage: dict[str, str],
     workdir: Path,
     progress: Callable[[str], None],
-) -> str:
-    """A finished run in the target mirroring the source's run, the artifacts under `model/` (reused after a crash)."""
+) -> tuple[str, str | None]:
+    """A finished run in the target mirroring the source's run, the artifacts under `model/` (reused after a crash);
+    a run-less source's files go into a logged model of the copy's own where the target has them (its id, else None)."""
     experiment_id = copy_places.experiment(dst, target.experiment, target.artifact_location)
+    as_model = not source.run_id and bool(source.model_id) and logged_model_copy.supported(target.tracking_uri)
     runs = dst.search_runs(
         [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{action_key}'", run_view_type=ViewType.ACTIVE_ONLY
     )
     for run in runs:
         if run.info.status == "FINISHED":
             progress(f"artifacts already uploaded in run {run.info.run_id}")
-            return run.info.run_id
+            found = logged_model_copy.find(dst, experiment_id, run.info.run_id) if as_model else None
+            return run.info.run_id, found
     if runs:
         run = runs[0]
         progress(f"resuming interrupted upload in run {run.info.run_id}")
     else:
         run = dst.create_run(experiment_id, tags={**lineage, KEY_TAG: action_key, "mlflow.runName": action_key[:250]})
     run_id = run.info.run_id
+    model_id = None
+    if as_model:
+        tags = {**lineage, KEY_TAG: action_key}
+        model_id = logged_model_copy.ensure(dst, experiment_id, run_id, name=target.model_name, tags=tags)
     run_mirror.mirror(
         src,
         dst,
@@ -185,23 +179,33 @@ def _copy_run(
         model_id=source.model_id,
         limits=run_limits.limits_for(target.tracking_uri),
         progress=progress,
+        carried=source.model_data,
+        onto_model=model_id,
     )
-    if _copied_in_storage(dst, src_tracking_uri, source, target, run_id, progress):
+    if model_id is None and _copied_in_storage(dst, src_tracking_uri, source, target, run_id, progress):
         dst.set_terminated(run_id, "FINISHED")
-        return run_id
+        return run_id, None
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-") as tmp:
         local = download_model(source, src_tracking_uri, Path(tmp), progress)
         size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
-        progress(f"uploading {size / 1e6:.1f} MB to run {run_id}")
-        try:
-            artifact_transfer.upload(dst, run_id, local, "model")
-        except MlflowException as exc:
-            raise classify(exc, "cannot upload artifacts to the target registry") from exc
-        except OSError as exc:
-            raise RetryableError(f"uploading artifacts failed: {exc}") from exc
+        if model_id:
+            progress(f"uploading {size / 1e6:.1f} MB to the copy's logged model {model_id}")
+            logged_model_copy.fill(dst, model_id, local)
+        else:
+            progress(f"uploading {size / 1e6:.1f} MB to run {run_id}")
+            _upload(dst, run_id, local)
     dst.set_terminated(run_id, "FINISHED")
-    return run_id
+    return run_id, model_id
+
+
+def _upload(dst: MlflowClient, run_id: str, local: Path) -> None:
+    try:
+        artifact_transfer.upload(dst, run_id, local, "model")
+    except MlflowException as exc:
+        raise classify(exc, "cannot upload artifacts to the target registry") from exc
+    except OSError as exc:
+        raise RetryableError(f"uploading artifacts failed: {exc}") from exc
 
 
 def _copied_in_storage(

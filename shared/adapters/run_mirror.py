@@ -3,21 +3,23 @@
 What travels: the run name, params, every metric with its full (step, timestamp, value) history, user
 tags, the `mlflow.*` tags that describe where the source ran (under `modelops.source.<key>`: copied as
 themselves they would lie about the target) and the dataset inputs. A version registered from an MLflow
-3 logged model without a run brings the logged model's params, metrics and user tags instead.
+3 logged model without a run brings the logged model's params, metrics and user tags instead (read from the
+version itself where it holds them, as Unity Catalog's do), onto the target's own logged model when it has one
+(shared/adapters/logged_model_copy.py), else onto the copy's run.
 
 Bounded: histories are read a page at a time (the store's ``get_metric_history`` with ``max_results`` and
 ``page_token``) and written with ``log_batch`` within the target's limits. Idempotent: the counts are written
 last in the `modelops.run_mirror` tag; a run without them (an interrupted attempt) gets only what it lacks,
 each history resuming after the points the target holds (written in the source's order: the first ones).
-What the target refuses (a value too long, a per-run limit) is logged item by item; the copy goes on.
+What the target refuses (a value too long, a per-run limit) is logged item by item; the copy goes on
+(shared/adapters/run_batches.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
@@ -25,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from shared.adapters.mlflow_http import classify
+from shared.adapters.run_batches import BatchWriter
 from shared.adapters.run_limits import BatchLimits
 
 log = logging.getLogger("modelops.register")
@@ -44,7 +47,6 @@ DESCRIBES_SOURCE = (
 KEPT = ("mlflow.note.content",)  # the run's description: the user's words, true wherever it is shown
 UNREADABLE = ("RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED", "ENDPOINT_NOT_FOUND")  # the copy goes on without the run
 HISTORY_PAGE = 10_000  # points read per source request: a few MB of Metric objects at most
-SHOWN_REFUSALS = 20  # refusals written to the action's log; every one goes to the worker's log
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,14 @@ def tag_for_target(key: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class ModelData:
+    """A logged model's params and metrics as its registry version holds them (Unity Catalog's versions do)."""
+
+    params: dict[str, str]
+    metrics: tuple[Metric, ...]
+
+
+@dataclass(frozen=True)
 class _Source:
     name: str | None
     params: dict[str, str]
@@ -109,7 +119,12 @@ class _Source:
     model_metrics: list[Metric] | None  # a logged model's metrics (a short list), else histories are paged
 
 
-def _read_source(src: MlflowClient, run_id: str | None, model_id: str | None) -> _Source | None:
+def _read_source(
+    src: MlflowClient, run_id: str | None, model_id: str | None, carried: ModelData | None
+) -> _Source | None:
+    if not run_id and carried is not None and (carried.params or carried.metrics):
+        metrics = list(carried.metrics)  # the version holds them: the logged model may live in another workspace
+        return _Source(None, dict(carried.params), {}, sorted({m.key for m in metrics}), [], metrics)
     try:
         if run_id:
             run = src.get_run(run_id)
@@ -118,7 +133,7 @@ def _read_source(src: MlflowClient, run_id: str | None, model_id: str | None) ->
             return _Source(run.info.run_name, dict(data.params), dict(data.tags), sorted(data.metrics), inputs, None)
         if model_id:
             model = src.get_logged_model(model_id)
-            metrics = [Metric(m.key, m.value, m.timestamp, m.step) for m in model.metrics or []]
+            metrics = list(model.metrics or [])
             return _Source(None, dict(model.params), dict(model.tags), sorted({m.key for m in metrics}), [], metrics)
     except MlflowException as exc:
         what = f"run {run_id}" if run_id else f"logged model {model_id}"
@@ -138,8 +153,14 @@ def mirror(
     model_id: str | None,
     limits: BatchLimits,
     progress: Callable[[str], None] = lambda message: None,
+    carried: ModelData | None = None,
+    onto_model: str | None = None,
 ) -> MirrorCounts:
-    """Mirror the source run (else the logged model) onto ``target_run``; returns what it now holds."""
+    """Mirror the source run (else the logged model) onto ``target_run``; returns what it now holds.
+
+    ``carried``: a logged model's params and metrics as its version holds them (Unity Catalog); ``onto_model``:
+    the target's logged model (an MLflow 3 target), which then gets the params, and the metrics with the run.
+    """
     try:
         held = dst.get_run(target_run).data
     except MlflowException as exc:
@@ -147,8 +168,9 @@ def mirror(
     done = MirrorCounts.parse(held.tags.get(MIRROR_TAG))
     if done is not None:
         return done
-    source = _read_source(src, run_id, model_id)
-    writer = _Writer(dst, target_run, limits, progress)
+    source = _read_source(src, run_id, model_id, carried)
+    held_params = _model_params(dst, onto_model) if onto_model else dict(held.params)
+    writer = BatchWriter(dst, target_run, limits, progress, held_metric_keys=held.metrics.keys())
     if source is None:
         if run_id or model_id:
             progress(
@@ -158,8 +180,9 @@ def mirror(
         return MirrorCounts()
     # the marker first: a target with a per-run tag limit (Azure ML: 50) still has room for its final value
     writer.send(tags=[RunTag(MIRROR_TAG, "pending")])
-    params = [Param(k, v) for k, v in sorted(source.params.items()) if held.params.get(k) != v]
-    kept_params = len(source.params) - len(params) + writer.send(params=params)
+    params = writer.params_that_fit([Param(k, v) for k, v in sorted(source.params.items()) if held_params.get(k) != v])
+    sent = writer.send_model_params(onto_model, params) if onto_model else writer.send(params=params)
+    kept_params = len([k for k, v in source.params.items() if held_params.get(k) == v]) + sent
     if source.name:
         writer.rename(source.name)
     tags = {new: v for k, v in source.tags.items() if (new := tag_for_target(k))}
@@ -168,9 +191,11 @@ def mirror(
         writer.inputs(source.datasets)
     points, keys = 0, 0
     for key in source.metric_keys:
+        if not writer.metric_fits(key):
+            continue
         have = _count(dst, target_run, key) if key in held.metrics else 0
         if source.model_metrics is not None:
-            pages: Iterator[list[Metric]] = iter([[m for m in source.model_metrics if m.key == key]])
+            pages: Iterator[list[Metric]] = iter([[_onto(m, onto_model) for m in source.model_metrics if m.key == key]])
         else:
             pages = _history(src, str(run_id), key)
         got = have + writer.history(key, pages, skip=have)
@@ -178,8 +203,30 @@ def mirror(
     counts = MirrorCounts(kept_params, keys, points, writer.refused)
     writer.send(tags=[RunTag(MIRROR_TAG, counts.text())])
     what = f"run {run_id}" if run_id else f"logged model {model_id}"
-    progress(f"mirrored the source {what} onto the copy's run {target_run}: {counts.text()}")
+    onto = f"the copy's logged model {onto_model} and run" if onto_model else "the copy's run"
+    onto += f" {target_run}"
+    progress(f"mirrored the source {what} onto {onto}: {counts.text()}")
     return counts
+
+
+def _onto(metric: Metric, model_id: str | None) -> Metric:
+    """A logged model's metric as the target takes it: linked to the target's logged model, if there is one."""
+    return Metric(
+        metric.key,
+        metric.value,
+        metric.timestamp,
+        metric.step,
+        model_id=model_id,
+        dataset_name=metric.dataset_name if model_id else None,
+        dataset_digest=metric.dataset_digest if model_id else None,
+    )
+
+
+def _model_params(dst: MlflowClient, model_id: str) -> dict[str, str]:
+    try:
+        return dict(dst.get_logged_model(model_id).params)
+    except MlflowException as exc:
+        raise classify(exc, f"cannot read the copy's logged model {model_id}") from exc
 
 
 def _history(client: MlflowClient, run_id: str, key: str) -> Iterator[list[Metric]]:
@@ -199,98 +246,3 @@ def _history(client: MlflowClient, run_id: str, key: str) -> Iterator[list[Metri
 
 def _count(client: MlflowClient, run_id: str, key: str) -> int:
     return sum(len(page) for page in _history(client, run_id, key))
-
-
-class _Writer:
-    """``log_batch`` within the target's limits; a refused batch is sent again item by item."""
-
-    def __init__(self, dst: MlflowClient, run_id: str, limits: BatchLimits, progress: Callable[[str], None]) -> None:
-        self.dst, self.run_id, self.limits, self.progress = dst, run_id, limits, progress
-        self.refused = 0
-
-    def fits(self, key: str, value: str) -> bool:
-        """Whether the target keeps a tag this long; if not, the tag is refused here (logged), not sent."""
-        if len(key) <= self.limits.tag_key and len(value) <= self.limits.tag_value:
-            return True
-        why = f"key of {len(key)} and value of {len(value)} characters; the target keeps up to "
-        self._refuse(f"tag {key}", why + f"{self.limits.tag_key} and {self.limits.tag_value}")
-        return False
-
-    def send(self, *, params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> int:
-        """Params, then tags, in batches; returns how many the target took."""
-        taken = sum(self._batch([], chunk, []) for chunk in _chunks(params, self.limits.params))
-        return taken + sum(self._batch([], [], chunk) for chunk in _chunks(tags, self.limits.tags))
-
-    def history(self, key: str, pages: Iterator[list[Metric]], *, skip: int) -> int:
-        """Send a metric's history after its first ``skip`` points; returns the points the target took."""
-        sent = 0
-        for page in pages:
-            if skip >= len(page):
-                skip -= len(page)
-                continue
-            page, skip = page[skip:], 0
-            for chunk in _chunks(page, self.limits.metrics):
-                taken = self._batch(chunk, [], [])
-                if taken == 0 and sent == 0:
-                    return 0  # the metric itself is refused (a per-run limit): the rest of it would be too
-                sent += taken
-        return sent
-
-    def rename(self, name: str) -> None:
-        try:  # update_run, not the mlflow.runName tag: a SQL store renames the run on set_tag alone, not log_batch
-            self.dst.update_run(self.run_id, name=name)
-        except MlflowException as exc:
-            self._refused_or_raise(exc, f"run name {name!r}")
-
-    def inputs(self, datasets: list[Any]) -> None:
-        try:
-            self.dst.log_inputs(self.run_id, datasets=datasets)
-        except MlflowException as exc:
-            self._refused_or_raise(exc, f"{len(datasets)} dataset inputs")
-
-    def _batch(self, metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> int:
-        """Log one batch (of one kind); returns how many items the target took."""
-        items: list[Any] = metrics or params or tags
-        if not items:
-            return 0
-        try:
-            self.dst.log_batch(self.run_id, metrics=metrics, params=params, tags=tags, synchronous=True)
-            return len(items)
-        except MlflowException as exc:
-            self._refused_or_raise(exc, _describe(items[0]) if len(items) == 1 else None)
-            if len(items) == 1:
-                return 0
-        taken = 0
-        for i, item in enumerate(items):
-            one = self._batch([item] if metrics else [], [item] if params else [], [item] if tags else [])
-            if one == 0 and i == 0 and metrics:
-                return 0  # the first point of a metric refused: the others would be as well
-            taken += one
-        return taken
-
-    def _refused_or_raise(self, exc: MlflowException, what: str | None) -> None:
-        """A 400 about the data is the target's answer to that item (logged); anything else fails the attempt."""
-        if exc.error_code not in ("INVALID_PARAMETER_VALUE", "RESOURCE_LIMIT_EXCEEDED"):
-            raise classify(exc, "the target refused the copy's run data")
-        if what is not None:
-            self._refuse(what, exc.message)
-
-    def _refuse(self, what: str, why: str) -> None:
-        self.refused += 1
-        log.warning("target run %s refused %s: %s", self.run_id, what, why)
-        if self.refused <= SHOWN_REFUSALS:
-            self.progress(f"the target refused {what}: {why[:300]}")
-        elif self.refused == SHOWN_REFUSALS + 1:
-            self.progress("more refusals are in the worker's log")
-
-
-def _describe(item: Metric | Param | RunTag) -> str:
-    if isinstance(item, Metric):
-        return f"metric {item.key} (step {item.step})"
-    return f"{'param' if isinstance(item, Param) else 'tag'} {item.key}"
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk

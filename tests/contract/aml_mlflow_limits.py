@@ -2,14 +2,15 @@
 
 Limits, from "Service limits in Azure Machine Learning" (learn.microsoft.com/azure/machine-learning/
 resource-limits-capacity, aka.ms/azure-machine-learning-limits): a run keeps at most 50 tags, tag keys of up
-to 100 and values of up to 1,000 characters; a batch uploads at most 250 metric rows. Runs keep at most 200
-params (Azure/azure-sdk-for-python#35685: "FieldName=Parameters, Limit=200, Size=210").
+to 100 and values of up to 1,000 characters, and 50 metric names; a batch uploads at most 250 metric rows. Runs
+keep at most 200 params (Azure/azure-sdk-for-python#35685: "FieldName=Parameters, Limit=200, Size=210").
 
 The refusal, as the service answers it (mlflow/mlflow#11462, a log-batch of 699 metric rows): HTTP 400
 with `error_code` INVALID_PARAMETER_VALUE and no `message` beside an `Error` object whose message reads
 "A field of the entity is over the size limit. FieldName=MetricV2Dto.Value/Count, Limit=250, Size=699.
 See https://aka.ms/azure-machine-learning-limits for service limits documentation." The whole batch is
-refused; nothing of it is written. The field names for tags follow the same form (RunDto.Tags...).
+refused; nothing of it is written. The field names for tags and metric names follow the same form
+(RunDto.Tags..., RunDto.Metrics/Count): the limits are the service's, those two field names are not quoted from it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 METRICS_PER_BATCH = 250
+METRIC_NAMES_PER_RUN = 50
 PARAMS_PER_RUN = 200
 TAGS_PER_RUN = 50
 TAG_KEY_LENGTH = 100
@@ -72,6 +74,9 @@ def log_batch_refusal(payload: dict[str, Any], held: dict[str, Any]) -> JSONResp
     params = held_params | {p.get("key") for p in payload.get("params") or []}
     if len(params) > PARAMS_PER_RUN:
         return over_limit("Parameters", PARAMS_PER_RUN, len(params))
+    names = {m["key"] for m in held.get("metrics") or []} | {m.get("key") for m in metrics}
+    if len(names) > METRIC_NAMES_PER_RUN:
+        return over_limit("RunDto.Metrics/Count", METRIC_NAMES_PER_RUN, len(names))
     held_tags = {t["key"] for t in held.get("tags") or []}
     all_tags = held_tags | {t.get("key") for t in tags}
     if len(all_tags) > TAGS_PER_RUN:

@@ -9,7 +9,11 @@ Written from MLflow's own client and protos (mlflow 3.x, `.venv/lib/python3.11/s
 - the messages are `mlflow/protos/databricks_uc_registry_messages.proto`
   (https://github.com/mlflow/mlflow/blob/master/mlflow/protos/databricks_uc_registry_messages.proto):
   `RegisteredModel {name, creation_timestamp, last_updated_timestamp, description, aliases[], tags[]}`,
-  `ModelVersion {name, version, ..., source, run_id, status, storage_location, aliases[], tags[]}`,
+  `ModelVersion {name, version, ..., source, run_id, status, storage_location, aliases[], tags[], model_id,
+  model_params[], model_metrics[]}`: a version registered from an MLflow 3 logged model holds that model's id,
+  params (`ModelParam {name, value}`) and metrics (`ModelMetric {key, value, timestamp, step, dataset_name,
+  dataset_digest, model_id, run_id}`) itself, and its `run_id` may be empty (mlflow/utils/_unity_catalog_utils.py
+  `model_version_from_uc_proto` reads them into the version's `model_id`, `params` and `metrics`),
   `TemporaryCredentials {oneof credentials {..., azure_user_delegation_sas {sas_token}}, expiration_time,
   storage_mode}`; enums go over JSON by name (`"READY"`, `"CUSTOMER_HOSTED"`);
 - which calls are made, and with what: mlflow/store/_unity_catalog/registry/rest_store.py (search and get
@@ -76,6 +80,7 @@ class _Version:
     source: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    logged_model: dict[str, Any] = field(default_factory=dict)  # model_id, model_params, model_metrics
 
 
 @dataclass
@@ -117,8 +122,10 @@ class UnityCatalogContract:
         run_id: str = "",
         tags: dict[str, str] | None = None,
         description: str = "",
+        logged_model: dict[str, Any] | None = None,
     ) -> str:
-        """Register ``folder`` as the next version of ``name`` (a three-level name); returns the version."""
+        """Register ``folder`` as the next version of ``name`` (a three-level name); returns the version.
+        ``logged_model``: the MLflow 3 logged model it was registered from, as the version's JSON carries it."""
         with self._lock:
             now = _now_ms()
             model = self._models.get(name)
@@ -133,7 +140,14 @@ class UnityCatalogContract:
         location = f"abfss://{self.container}@{ACCOUNT}.dfs.core.windows.net/{path}"
         with self._lock:
             model.versions[version] = _Version(
-                version, location, now, run_id=run_id, source=location, description=description, tags=dict(tags or {})
+                version,
+                location,
+                now,
+                run_id=run_id,
+                source=location,
+                description=description,
+                tags=dict(tags or {}),
+                logged_model=dict(logged_model or {}),
             )
             model.updated = max(model.updated, now)
         return version
@@ -204,6 +218,7 @@ class UnityCatalogContract:
             "run_id": mv.run_id,
             "status": "READY",
             "storage_location": mv.storage_location,
+            **mv.logged_model,
         }
         if full:
             body["aliases"] = [{"alias": a, "version": v} for a, v in sorted(model.aliases.items()) if v == mv.version]

@@ -15,7 +15,7 @@ from shared.adapters.run_mirror import mirror
 from shared.config.registries import AzureMLRegistry
 from shared.executors.register import RegisterExecutor
 from shared.local.mlflow_server import MlflowServer
-from tests.contract.aml_mlflow_limits import METRICS_PER_BATCH, PARAMS_PER_RUN
+from tests.contract.aml_mlflow_limits import METRIC_NAMES_PER_RUN, METRICS_PER_BATCH, PARAMS_PER_RUN
 from tests.contract.credentials import StaticTokenCredential
 from tests.contract.https import TestCA
 from tests.registries.conftest import AmlWorkspace, aml_registry_yaml, register_context
@@ -48,6 +48,8 @@ class TestDualTrackingIntoAzureML:
         for start in range(0, len(extra), 100):
             src.log_batch(src_run_id, params=extra[start : start + 100])
         src.set_tag(src_run_id, "notes", "x" * 1500)  # Azure ML keeps tag values up to 1,000 characters
+        # ...and 50 metric names a run: with loss, lr and accuracy, the last 3 of these 50 are refused up front
+        src.log_batch(src_run_id, metrics=[Metric(f"z_{i:02d}", float(i), T0, 0) for i in range(50)])
         ctx = register_context(
             tmp_path,
             _config(source_server, aml),
@@ -72,13 +74,20 @@ class TestDualTrackingIntoAzureML:
             assert _history(workspace, copy.run_id, key) == _history(src, src_run_id, key)
         batches = [b for b in aml.contract.batches if b["run_id"] == copy.run_id]
         assert max(b["metrics"] for b in batches) == METRICS_PER_BATCH  # 600 points in pages of 250
-        assert sum(b["metrics"] for b in batches if not b["refused"]) == 606
-        assert any(b["refused"] for b in batches)  # the params beyond 200: refused, then tried one by one
-        assert out["params_copied"] == PARAMS_PER_RUN and out["metric_points_copied"] == 606
-        assert out["run_items_refused"] == 6  # the tag, and the 5 params beyond the limit, each one logged:
+        assert sum(b["metrics"] for b in batches if not b["refused"]) == 606 + 47
+        # the params beyond 200 (a limit the page does not give): refused by the workspace, then tried one by one;
+        # no batch was refused for what the page documents (metric rows, tag lengths, metric names)
+        assert all(b["params"] for b in batches if b["refused"]) and any(b["refused"] for b in batches)
+        assert set(run.data.metrics) == {"loss", "lr", "accuracy"} | {f"z_{i:02d}" for i in range(47)}
+        assert out["params_copied"] == PARAMS_PER_RUN and out["metric_points_copied"] == 606 + 47
+        assert out["metrics_copied"] == METRIC_NAMES_PER_RUN
+        assert out["run_items_refused"] == 9  # the tag, 5 params and 3 metrics beyond the limits, each one logged:
         refusals = [m for m in said if m.startswith("the target refused")]
-        assert len(refusals) == 6 and any("tag notes" in m for m in refusals)
+        assert len(refusals) == 9 and any("tag notes" in m for m in refusals)
         assert sum("FieldName=Parameters, Limit=200" in m for m in refusals) == 5
+        assert [m.split(":")[0] for m in refusals if "metric names" in m] == [
+            f"the target refused metric z_{i}" for i in (47, 48, 49)
+        ]
 
         # redelivered: the copy is found and its run is not written again
         before = len(aml.contract.batches)
@@ -91,7 +100,7 @@ class TestDualTrackingIntoAzureML:
                 {"source": "mlflow", "source_tracking_uri": source_server.url},
             )
         )
-        assert again.outputs.to_dict()["reused"] is True and again.outputs.to_dict()["metric_points_copied"] == 606
+        assert again.outputs.to_dict()["reused"] is True and again.outputs.to_dict()["metric_points_copied"] == 653
         assert len(aml.contract.batches) == before
 
     def test_a_resumed_mirror_sends_only_the_points_the_workspace_lacks(

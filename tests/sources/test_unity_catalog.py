@@ -9,6 +9,8 @@ workspace contract (real azureml-mlflow) as the target.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +206,38 @@ class TestUnityCatalogSource:
         [rerun] = reactor.worker().run_until_done(again.action_ids, timeout=120)
         assert rerun.status == "succeeded" and rerun.outputs.to_dict()["reused"] is True, rerun.error
         assert len(list(workspace.search_model_versions(f"name='{name}'"))) == 1
+
+    def test_a_version_from_a_logged_model_without_a_run_brings_the_params_and_metrics_it_holds(
+        self, tmp_path: Path, catalog: Catalog, aml: AmlWorkspace, uc_env: pytest.MonkeyPatch
+    ) -> None:
+        """An MLflow 3 version in UC: `run_id` empty, the logged model's params and metrics on the version itself
+        (the workspace's tracking service holds no run for it). Into Azure ML, which has no logged models of its
+        own, they land on the copy's run."""
+        name = f"main.ml.{unique('lm')}"
+        folder, _ = _model_folder(tmp_path)
+        model_id = "m-" + uuid.uuid4().hex
+        metric = {"key": "rmse", "value": 0.25, "timestamp": 1_780_000_000_000, "step": 0, "model_id": model_id}
+        logged_model = {
+            "model_id": model_id,
+            "model_params": [{"name": "alpha", "value": "0.1"}, {"name": "solver", "value": "lsqr"}],
+            "model_metrics": [{**metric, "dataset_name": "holdout", "dataset_digest": "h0"}],
+        }
+        catalog.contract.add_version(name, folder, logged_model=logged_model)
+        reactor = _app(tmp_path, catalog, aml)
+        before = len(catalog.contract.requests)
+
+        assert poll_sources(reactor)["uc"]["accepted"] == 1
+        [done] = _run(reactor, name)
+
+        assert done.status == "succeeded", done.error
+        outputs = done.outputs.to_dict()
+        assert (outputs["params_copied"], outputs["metrics_copied"], outputs["metric_points_copied"]) == (2, 1, 1)
+        [copy] = _workspace(reactor).search_model_versions(f"name='{name}'")
+        assert copy.tags["modelops.source_model_id"] == model_id and "modelops.source_run_id" not in copy.tags
+        run = _workspace(reactor).get_run(str(copy.run_id))
+        assert run.data.params == {"alpha": "0.1", "solver": "lsqr"} and run.data.metrics == {"rmse": 0.25}
+        asked = [r["path"] for r in catalog.contract.requests[before:]]
+        assert not [p for p in asked if re.search(r"/mlflow/(runs|logged-models)/get", p)]  # the version held it all
 
     def test_an_expired_sas_fails_the_copy_permanently_saying_storage_refused_it(
         self,
