@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from shared.bootstrap import Container
 from shared.service.dispatch import LocalDispatcher
 from shared.settings import Settings
-from tests.support import mlflow_delivery
+from tests.support import databricks_delivery, mlflow_delivery
 
 SECRET = "action-pages-secret"
 MLFLOW_UI = "http://127.0.0.1:5999"  # never called: the page only links to it
@@ -68,3 +68,38 @@ def test_action_pages_link_what_runs_before_the_source_and_refresh_until_done(tm
 
     missing = client.get("/api/ui/actions/act_nope")
     assert missing.status_code == 404 and "no action act_nope" in missing.text
+
+
+WORKSPACE = "https://adb-1234567890123456.7.azuredatabricks.net"  # never called: the pages only link to it
+DATABRICKS_CONFIG = """
+sources:
+  dbx: {kind: databricks, registry: workspace, secret_setting: DBX_SECRET, reconcile: false}
+  uc: {kind: databricks-uc, registry: unity, poll: true}
+registries:
+  workspace: {kind: databricks, host: "%(ws)s", auth: token, token_setting: DATABRICKS_TOKEN}
+  unity: {kind: databricks-uc, host: "%(ws)s", auth: token, token_setting: DATABRICKS_TOKEN}
+  local-aml: {kind: mlflow, tracking_uri: "sqlite:///%(tmp)s/aml.db"}
+rules:
+  - {on: model_version.created, do: [{register: local-aml}]}
+"""
+
+
+def test_a_databricks_sources_versions_link_to_its_workspace_pages(tmp_path: Path) -> None:
+    """The pages MLflow's own client prints for them: `#mlflow/models/...` (workspace registry) and
+    `/explore/data/models/<catalog>/<schema>/<model>/version/<v>` (Unity Catalog)."""
+    config = tmp_path / "modelops.yaml"
+    config.write_text(DATABRICKS_CONFIG % {"ws": WORKSPACE, "tmp": tmp_path})
+    env = {"MODELOPS_CONFIG": str(config), "MODELOPS_STATE_DIR": str(tmp_path / "state"), "DBX_SECRET": SECRET}
+    client = TestClient(Container(Settings.from_env(env), dispatcher=LocalDispatcher()).http_app())
+    created = {"event": "MODEL_VERSION_CREATED", "webhook_id": "w1", "event_timestamp": 1764300000000}
+    body, headers = databricks_delivery(SECRET, {**created, "model_name": "churn", "version": "4"})
+    accepted = client.post("/api/hooks/dbx", content=body, headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    page = client.get(f"/api/ui/events/{accepted.json()['event_id']}").text
+    assert f'href="{WORKSPACE}#mlflow/models/churn/versions/4"' in page and "(Databricks)" in page
+
+    request = {"kind": "register", "target": "local-aml", "model_name": "main.ml.churn", "model_version": "2"}
+    queued = client.post("/api/actions", json={**request, "source": "uc"})
+    assert queued.status_code == 202, queued.text
+    page = client.get(f"/api/ui/actions/{queued.json()['action_id']}").text
+    assert f'href="{WORKSPACE}/explore/data/models/main/ml/churn/version/2"' in page and "MLflow UI" not in page

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.api.ui.attempts import Attempt, attempts_from_log
 from shared.api.ui.gates import gate_label
-from shared.api.ui.links import OutputLink, output_links, source_links
+from shared.api.ui.links import OutputLink, SourceUI, output_links, source_links
 from shared.api.ui.timeline import Lane, timeline_svg
 from shared.config.schema import ReactorConfig
 from shared.domain.actions import QUEUED, RUNNING, SUCCEEDED, WAITING
@@ -60,14 +60,15 @@ class ActionPage:
         return self.view.action["status"] in UNFINISHED
 
 
-def tracking_uri_of(config: ReactorConfig, source: str | None) -> str | None:
-    """The MLflow tracking URI of a configured source (its own, or its registry's)."""
+def source_ui(config: ReactorConfig, source: str | None, tracking_uri: str | None = None) -> SourceUI:
+    """Where a configured source's versions open: its Databricks workspace, or its (or its registry's) MLflow UI."""
     entry = config.sources.get(source or "")
     if entry is None:
-        return None
-    if entry.tracking_uri:
-        return entry.tracking_uri
-    return getattr(config.registries.get(entry.registry or ""), "tracking_uri", None)
+        return SourceUI(tracking_uri)
+    registry = config.registries.get(entry.registry or "")
+    if registry is not None and registry.kind in ("databricks", "databricks-uc"):
+        return SourceUI(databricks_host=getattr(registry, "host", None), unity_catalog=registry.kind == "databricks-uc")
+    return SourceUI(tracking_uri or entry.tracking_uri or getattr(registry, "tracking_uri", None))
 
 
 def action_page(ledger: Ledger, config: ReactorConfig, action_id: str) -> ActionPage | None:
@@ -76,8 +77,8 @@ def action_page(ledger: Ledger, config: ReactorConfig, action_id: str) -> Action
         return None
     action = found.to_dict()
     source = action["params"].get("source")
-    uri = action["params"].get("source_tracking_uri") or tracking_uri_of(config, source)
-    return ActionPage(action_view(ledger, action), ledger.get_event(found.event_id), source_links(uri, action))
+    ui = source_ui(config, source, action["params"].get("source_tracking_uri"))
+    return ActionPage(action_view(ledger, action), ledger.get_event(found.event_id), source_links(ui, action))
 
 
 def lane_of(view: ActionView) -> Lane:
@@ -100,7 +101,7 @@ def event_page(ledger: Ledger, config: ReactorConfig, event_id: str, now: dateti
     views = [action_view(ledger, a) for a in event["actions"]]
     svg = timeline_svg(parse_dt(event.get("received_at")), [lane_of(v) for v in views], now)
     payload = {k: v for k, v in (ledger.event_payload(event_id) or {}).items() if k != "raw" and v not in (None, {})}
-    links = source_links(tracking_uri_of(config, event.get("source")), event)
+    links = source_links(source_ui(config, event.get("source")), event)
     return EventPage(event, outcome(event), views, svg, payload, links)
 
 

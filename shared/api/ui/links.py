@@ -14,6 +14,7 @@ class OutputLink:
     label: str
     text: str
     href: str | None = None  # only http(s): an output is data from a remote service, never a script URL
+    site: str | None = None  # where the link opens, when it is not the output itself: "MLflow UI", "Databricks"
 
 
 def _web(url: Any) -> str | None:
@@ -38,16 +39,46 @@ def mlflow_run_page(tracking_uri: Any, run_id: Any) -> str | None:
     return f"{base.rstrip('/')}/#/runs/{quote(str(run_id), safe='')}"
 
 
-def source_links(tracking_uri: str | None, item: dict[str, Any]) -> list[OutputLink]:
-    """Where an event's or action's model version (and run) live in the source's MLflow UI."""
+@dataclass(frozen=True)
+class SourceUI:
+    """Where a source's versions open: its MLflow UI over HTTP, or its Databricks workspace's pages."""
+
+    tracking_uri: str | None = None
+    databricks_host: str | None = None  # a source whose registry is a Databricks workspace
+    unity_catalog: bool = False
+
+    def version_page(self, name: Any, version: Any) -> str | None:
+        if not self.databricks_host:
+            return mlflow_version_page(self.tracking_uri, name, version)
+        if not name or not version:
+            return None
+        # the pages MLflow's own client links to (mlflow/utils/databricks_utils.py: the workspace
+        # registry's `#mlflow/models/...`, Unity Catalog's `/explore/data/models/<catalog>/<schema>/<model>`)
+        host, v = self.databricks_host.rstrip("/"), quote(str(version), safe="")
+        if self.unity_catalog:
+            return _web(f"{host}/explore/data/models/{quote(str(name).replace('.', '/'), safe='/')}/version/{v}")
+        return _web(f"{host}#mlflow/models/{quote(str(name), safe='')}/versions/{v}")
+
+    @property
+    def site(self) -> str:
+        return "Databricks" if self.databricks_host else "MLflow UI"
+
+    def run_page(self, run_id: Any) -> str | None:
+        # a Databricks run page needs the run's experiment id, which an event does not carry
+        return None if self.databricks_host else mlflow_run_page(self.tracking_uri, run_id)
+
+
+def source_links(ui: SourceUI, item: dict[str, Any]) -> list[OutputLink]:
+    """Where an event's or action's model version (and run) live in the source's UI."""
     name, version = item.get("model_name"), item.get("model_version")
     run_id = item.get("run_id") or (item.get("summary") or {}).get("run_id")
     rows = [
         _link("source version", f"{name} version {version}" if name and version else None, None),
         _link("source run", run_id, None),
     ]
-    pages = [mlflow_version_page(tracking_uri, name, version), mlflow_run_page(tracking_uri, run_id)]
-    return [OutputLink(r.label, r.text, page) for r, page in zip(rows, pages, strict=True) if r is not None and page]
+    pages = [ui.version_page(name, version), ui.run_page(run_id)]
+    found = zip(rows, pages, strict=True)
+    return [OutputLink(r.label, r.text, page, ui.site) for r, page in found if r is not None and page]
 
 
 def output_links(kind: str, outputs: dict[str, Any]) -> list[OutputLink]:
