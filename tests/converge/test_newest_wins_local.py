@@ -78,7 +78,8 @@ def test_the_newest_alias_holder_serves_whatever_order_the_deploys_finish(
 ) -> None:
     reactor, model = stack
     client = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
-    v1, v2, v3 = (train_and_register(mlflow_server.url, model, bias=b, pip_requirements=PIP)[0] for b in (0, 10, 20))
+    versions = [train_and_register(mlflow_server.url, model, bias=b, pip_requirements=PIP)[0] for b in (0, 10, 20, 30)]
+    v1, v2, v3, v4 = versions
     hook = client.create_webhook(
         name=unique("converge"),
         url=f"{reactor.url}/api/hooks/mlflow",
@@ -90,17 +91,20 @@ def test_the_newest_alias_holder_serves_whatever_order_the_deploys_finish(
         wait_for(lambda: _converged(reactor, model, v1), timeout=300, what=f"v{v1} to serve")
         assert _prediction(reactor, model) == pytest.approx(0.0, abs=1e-6)
 
-        for version in (v2, v3):  # two moves within a second: v2's deploy may start, v3 must win
+        started = datetime.now(UTC)
+        for version in (v2, v3, v4):  # three moves within a second: v2's and v3's deploys may start, v4 wins
             client.set_registered_model_alias(model, "champion", version)
-        line = wait_for(lambda: _converged(reactor, model, v3), timeout=400, what=f"v{v3} to serve")
-        assert line["desired"] == {"version": v3, "rule": "serve-the-champion", "alias": "champion"}
-        assert _prediction(reactor, model) == pytest.approx(20.0, abs=1e-6)
+        assert (datetime.now(UTC) - started).total_seconds() < 1.0
+        line = wait_for(lambda: _converged(reactor, model, v4), timeout=400, what=f"v{v4} to serve")
+        assert line["desired"] == {"version": v4, "rule": "serve-the-champion", "alias": "champion"}
+        assert _prediction(reactor, model) == pytest.approx(30.0, abs=1e-6)
         deploys = requests.get(f"{reactor.url}/api/actions", params={"model": model, "kind": "deploy"}, timeout=30)
         by_version = {a["model_version"]: a for a in deploys.json()["actions"]}
-        assert by_version[v3]["status"] == "succeeded"
-        assert by_version[v2]["status"] in ("superseded", "succeeded")  # superseded, or done before v3 moved
-        if by_version[v2]["status"] == "superseded":
-            assert by_version[v2]["error"] is None
+        assert by_version[v4]["status"] == "succeeded"
+        for overtaken in (v2, v3):  # superseded (switched nothing), or done before the next move
+            assert by_version[overtaken]["status"] in ("superseded", "succeeded"), by_version[overtaken]
+            if by_version[overtaken]["status"] == "superseded":
+                assert by_version[overtaken]["error"] is None
 
         # a move back to a version that held the alias before is a new move: v1 serves again
         client.set_registered_model_alias(model, "champion", v1)
