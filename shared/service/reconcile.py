@@ -58,7 +58,7 @@ def reconcile_sources(reactor: Reactor, *, only: str | None = None) -> dict[str,
             summary[name] = reconcile_source(reactor, name, source, seen)
         except Exception as exc:  # one unreachable registry must not stop the others
             log.exception("reconciling %s failed", name)
-            summary[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            summary[name] = {"error": f"the registry cannot be read now: {exc}"}  # words, not a class name
     healthy = [name for name, counts in summary.items() if "error" not in counts]
     if healthy:
         drift = converge_lines(reactor, healthy, seen)

@@ -372,6 +372,13 @@ class TestStatus:
         assert page.status_code == 200 and "the desired state cannot be read now: API request to " in page.text
         assert "MlflowException" not in page.text and "MlflowException" not in answer.text
 
+        # `modelops poll` over the same source: exit 1, the words in its ERROR column, no class name
+        code, out, err = run(capsys, "poll", "--state-dir", str(tmp_path), "-o", "json")
+        assert code == 1, err
+        reported = json.loads(out)["mlflow"]["error"]
+        assert reported.startswith(f"the registry cannot be read now: API request to {down}/api/2.0/mlflow/")
+        assert "Exception" not in reported
+
 
 def main_help(capsys: pytest.CaptureFixture[str], command: str) -> str:
     with pytest.raises(SystemExit):
