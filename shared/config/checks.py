@@ -102,7 +102,8 @@ def child_env_problems(config: ReactorConfig) -> list[tuple[str, str, str]]:
     """A target handing a source's webhook secret to the model's process (it would be withheld)."""
     secrets = {src.secret_setting: name for name, src in config.sources.items() if src.secret_setting}
     problems: list[tuple[str, str, str]] = []
-    for section, targets in (("deployments", config.deployments), ("batch", config.batch)):
+    sections = (("deployments", config.deployments), ("batch", config.batch), ("validations", config.validations))
+    for section, targets in sections:
         for name, target in targets.items():
             for setting in getattr(target, "env", ()):
                 if setting in secrets:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.config.base import ConfigModel, Flag
+from shared.config.base import ChildEnv, ConfigModel, Flag
 from shared.timeparse import parse_duration
 
 # What MLflow's default evaluator computes for each model_type (mlflow/models/evaluation/evaluators/
@@ -91,6 +91,11 @@ class ValidationConfig(ConfigModel):
     )
     timeout_seconds: float = Field(
         default=3600, gt=0, description="stop the validation process (the models' evaluations) after this long"
+    )
+    env: ChildEnv = Field(
+        default_factory=list,
+        description="app settings the validation process also gets (the models' code runs there); by default it "
+        "gets PATH, HOME, locale, TLS trust and MLflow's non-secret settings",
     )
 
     @field_validator("data")

@@ -71,7 +71,7 @@ def evaluate_in_process(ctx: ActionContext, cfg: ValidationConfig, data: Path, s
             ended = run_reporting(
                 validate_process.__name__,
                 job,
-                env=model_environment(ctx.settings.environ, withheld=ctx.withheld_settings()),
+                env=model_environment(ctx.settings.environ, named=cfg.env, withheld=ctx.withheld_settings()),
                 log_path=log_path,
                 timeout_seconds=cfg.timeout_seconds,
                 on_start=lambda pid: ctx.progress(f"validation process started (pid {pid}, log {log_path})"),

@@ -73,6 +73,32 @@ class TestGateConfig:
         [(key, _, _)] = refused(tmp_path, text)
         assert key == "validations.holdout.thresholds.accuracy_score.greater_is_better"
 
+    def test_a_validation_naming_a_secret_for_the_models_process_is_refused(self, tmp_path: Path) -> None:
+        text = BASE + GATES + RULE % ("holdout", "owners")
+        secret = text.replace(
+            '{tracking_uri: "http://127.0.0.1:5000"}',
+            '{tracking_uri: "http://127.0.0.1:5000", secret_setting: TEAM_SECRET}',
+        )
+        [(key, problem, fix)] = refused(
+            tmp_path, secret.replace("    baseline: champion\n", "    baseline: champion\n    env: [TEAM_SECRET]\n")
+        )
+        assert key == "validations.holdout.env" and "webhook secret of source 'mlflow'" in problem
+        assert fix == "remove TEAM_SECRET from env:"
+        [(key, problem, _)] = refused(
+            tmp_path,
+            text.replace("    baseline: champion\n", "    baseline: champion\n    env: [MODELOPS_OPS_TOKEN]\n"),
+        )
+        assert key == "validations.holdout.env" and "MODELOPS_OPS_TOKEN" in problem
+
+    def test_a_change_of_zero_is_refused_as_mlflow_refuses_it(self, tmp_path: Path) -> None:
+        text = (
+            BASE + GATES.replace("min_absolute_change: 0.01", "min_absolute_change: 0") + RULE % ("holdout", "owners")
+        )
+        [(key, problem, _)] = refused(tmp_path, text)
+        assert (
+            key == "validations.holdout.thresholds.accuracy_score.min_absolute_change" and "greater than 0" in problem
+        )
+
     def test_plan_says_which_validation_runs_and_which_steps_wait_for_approval(self, tmp_path: Path) -> None:
         path = tmp_path / "modelops.yaml"
         path.write_text(BASE + GATES + RULE % ("holdout", "owners"))

@@ -26,21 +26,26 @@ from tests.batch.test_scoring_process import gone
 SECRETS = {"MODELOPS_OPS_TOKEN": "validate-ops-token", "MLFLOW_TRACKING_TOKEN": "validate-tracking-token"}
 
 
-def validation(tmp_path: Path, extra: str, targets: str) -> str:
+def validation(tmp_path: Path, extra: str, targets: str, data: Path | None) -> str:
     frame = make_frame(200, seed=5)
     frame["label"] = (frame["f0"] + 0.5 * frame["f1"] > 0).astype(np.int64)
     frame.drop(columns="row_id").to_parquet(tmp_path / "holdout.parquet")
     return (
-        f"data: {tmp_path / 'holdout.parquet'}\ntargets: {targets}\nmodel_type: classifier\n"
+        f"data: {data or tmp_path / 'holdout.parquet'}\ntargets: {targets}\nmodel_type: classifier\n"
         f"thresholds: {{accuracy_score: {{threshold: 0.8, greater_is_better: true}}}}\n{extra}"
     )
 
 
 def validate(
-    tmp_path: Path, model: Registered, extra: str = "", targets: str = "label", **kwargs: Any
+    tmp_path: Path,
+    model: Registered,
+    extra: str = "",
+    targets: str = "label",
+    data: Path | None = None,
+    **kwargs: Any,
 ) -> ValidateOutputs:
     """The validate step of ``model`` on a 200-row holdout, run as the worker runs it; its outputs."""
-    yaml = validation(tmp_path, extra, targets)
+    yaml = validation(tmp_path, extra, targets, data)
     ctx = batch_context(tmp_path, yaml, model, kind=VALIDATE, section="validations", target="holdout", **kwargs)
     outputs = ValidateExecutor().execute(ctx).outputs
     assert isinstance(outputs, ValidateOutputs)
@@ -55,11 +60,13 @@ def started_pid(messages: list[str]) -> int:
 def test_the_models_code_runs_in_a_process_without_the_reactors_secrets(
     tmp_path: Path, behaving: dict[str, Registered], environ_file: Path
 ) -> None:
-    outputs = validate(tmp_path, behaving["environ"], settings=child_settings(**SECRETS))
+    settings = child_settings(**SECRETS, MODEL_SETTING="named", OTHER_SETTING="not named")
+    outputs = validate(tmp_path, behaving["environ"], "env: [MODEL_SETTING]", settings=settings)
 
     seen = json.loads(environ_file.read_text())
     assert seen["pid"] != os.getpid()
     assert not set(SECRETS) & set(seen["environ"]), sorted(seen["environ"])
+    assert seen["environ"]["MODEL_SETTING"] == "named" and "OTHER_SETTING" not in seen["environ"]
     assert outputs.candidate_metrics is not None and outputs.candidate_metrics["example_count"] == 200
 
 
@@ -112,3 +119,16 @@ def test_data_without_the_targets_column_is_refused_naming_its_columns(
 ) -> None:
     with pytest.raises(PermanentError, match=r"no column 'churned' \(`targets:`\); its columns: f0, f1, f2, f3, label"):
         validate(tmp_path, registered_model, targets="churned")
+
+
+def test_a_missing_or_malformed_data_file_fails_the_step_naming_the_file(
+    tmp_path: Path, registered_model: Registered
+) -> None:
+    missing = tmp_path / "nowhere.parquet"
+    with pytest.raises(PermanentError, match=f"validation data {missing}: no such file"):
+        validate(tmp_path, registered_model, data=missing)
+
+    garbled = tmp_path / "garbled.parquet"
+    garbled.write_text("not,a,parquet\n")
+    with pytest.raises(PermanentError, match=f"validation data {garbled}: not a readable parquet file"):
+        validate(tmp_path, registered_model, data=garbled)
