@@ -52,6 +52,16 @@ class RegistryState:
             raise classify(exc, f"reading {model} v{version}") from exc
         return True
 
+    def version_tags(self, model: str, version: str) -> dict[str, str]:
+        """A version's tags ({} when the version is gone)."""
+        self.requests += 1
+        try:
+            return dict(self._client.get_model_version(model, version).tags or {})
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                return {}
+            raise classify(exc, f"reading the tags of {model} v{version}") from exc
+
     def stage_holder(self, model: str, stage: str) -> str | None:
         """The newest version in ``stage`` (workspace registries with stages), or None."""
         self.requests += 1

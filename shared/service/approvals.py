@@ -156,6 +156,18 @@ def apply_approval_tags(reactor: Reactor, source: str, model: str, version: str,
     return woken
 
 
+def tagged_waiting(reactor: Reactor, source: str) -> list[Action]:
+    """The approvals of ``source`` waiting for a decision that a tag on the source version can make
+    (reconcile reads those tags: a decision by tag nobody reported is found within one pass)."""
+    tagged = {name for name, a in reactor.config.approvals.items() if a.tag}
+    waiting = reactor.ledger.list_actions(kind=APPROVE, status=WAITING, limit=PENDING_LIMIT)
+    return [
+        a
+        for a in waiting
+        if a.target in tagged and a.params.source == source and not a.model_version.startswith("run-")
+    ]
+
+
 def approval_tag_names(config: ReactorConfig, tags: dict[str, str]) -> dict[str, str]:
     """approval name -> its tag, for the approvals whose tag is among ``tags``."""
     return {name: a.tag for name, a in config.approvals.items() if a.tag and a.tag in tags}

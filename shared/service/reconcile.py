@@ -39,7 +39,7 @@ from shared.service.sources import source_uris
 from shared.service.status import Snapshot, line_statuses
 
 log = logging.getLogger("modelops.reconcile")
-COUNTS = ("models", "versions", "aliases", "stages", "accepted", "duplicates", "requests")
+COUNTS = ("models", "versions", "aliases", "stages", "approvals", "accepted", "duplicates", "requests")
 
 
 def reconciled(source: SourceConfig) -> bool:
@@ -89,7 +89,7 @@ def reconcile_source(reactor: Reactor, name: str, source: SourceConfig, seen: Sn
             )
             _accept(reactor, counts, created)
     move_requests = _moves(reactor, name, counts, now_ms, seen)
-    counts["requests"] = registry.requests + move_requests
+    counts["requests"] = registry.requests + move_requests + _approval_tags(reactor, name, counts)
     reactor.ledger.set_watermark(key, json.dumps({"since": newest}))
     log.info("reconciled %s: %s", name, counts)
     return counts
@@ -123,6 +123,27 @@ def _moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int, s
             counts["aliases" if alias is not None else "stages"] += 1
             moved = _event(source, kind, model, version, now_ms, alias=alias, stage=stage and _stage_name(stage))
             _accept(reactor, counts, replace(moved, change=f"reconcile@{iso(at)}"))
+    return reader.requests - before
+
+
+def _approval_tags(reactor: Reactor, source: str, counts: dict[str, int]) -> int:
+    """Approvals waiting on a version of ``source`` whose tag now holds a decision nobody reported:
+    woken, so they read it and decide now (one tag read per waiting tagged approval)."""
+    from shared.executors.approve import APPROVED, REJECTED
+    from shared.service.approvals import apply_approval_tags, tagged_waiting
+
+    waiting = tagged_waiting(reactor, source)
+    if not waiting or reactor.desired is None:
+        return 0
+    reader = reactor.desired.reader(source)
+    before = reader.requests
+    for action in waiting:
+        tag = reactor.config.approvals[action.target].tag or ""
+        tags = reader.version_tags(action.model_name, action.model_version)
+        if tags.get(tag, "").strip().lower() in (APPROVED, REJECTED):
+            counts["approvals"] += len(
+                apply_approval_tags(reactor, source, action.model_name, action.model_version, tags)
+            )
     return reader.requests - before
 
 
