@@ -8,7 +8,7 @@ import socket
 from typing import Any
 
 from shared.bootstrap import Container
-from shared.cli.output import emit, emit_json, narrator
+from shared.cli.output import emit, narrator
 from shared.service import approvals
 
 HEADERS = ["ACTION", "APPROVAL", "MODEL", "VERSION", "SOURCE", "WAITING", "EXPIRES", "VALIDATION"]
@@ -52,9 +52,10 @@ def approve(args: argparse.Namespace) -> int:
     who = f"{getpass.getuser()}@{socket.gethostname()} (CLI)"
     decision = approvals.Decision("reject" if args.reject else "approve", who, args.comment, via="cli")
     action = approvals.decide(reactor, args.action_id, decision)
-    if args.output == "json":
-        emit_json({"action_id": action.id, "status": action.status, "outputs": action.outputs.to_dict()})
-    else:
-        verb = "rejected" if args.reject else "approved"
+    verb = "rejected" if args.reject else "approved"
+    if args.output == "table":
         narrator(args.output)(f"{action.id}: {verb} by {who}; a running `modelops serve` acts on it now")
+        return 0
+    data = {"action_id": action.id, "status": action.status, "outputs": action.outputs.to_dict()}
+    emit(args.output, data, [(action.id, verb, who, action.status)], ["ACTION", "DECISION", "BY", "STATUS"])
     return 0
