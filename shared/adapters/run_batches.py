@@ -80,18 +80,28 @@ class BatchWriter:
         return sum(self._batch(chunk, send) for chunk in _chunks(params, self.limits.params))
 
     def history(self, key: str, pages: Iterator[list[Metric]], *, skip: int) -> int:
-        """Send a metric's history after its first ``skip`` points; returns the points the target took."""
-        sent = 0
+        """Send a metric's history after its first ``skip`` points, up to as many as the target keeps a metric;
+        returns the points the target took."""
+        sent, room = 0, self.limits.points_per_metric
+        room = None if room is None else room - skip
         for page in pages:
             if skip >= len(page):
                 skip -= len(page)
                 continue
             page, skip = page[skip:], 0
+            if room is not None and len(page) > room:
+                page, room = page[:room], 0  # the rest is not read: one refusal says so
+                why = f"a run keeps up to {self.limits.points_per_metric:,} points a metric name"
+                self._refuse(f"metric {key}'s points beyond the first {self.limits.points_per_metric:,}", why)
+            elif room is not None:
+                room -= len(page)
             for chunk in _chunks(page, self.limits.metrics):
                 taken = self._batch(chunk, lambda points: self._log(metrics=points), first_refused_ends=True)
                 if taken == 0 and sent == 0:
                     return 0  # the metric itself is refused (a per-run limit): the rest of it would be too
                 sent += taken
+            if room == 0:
+                break
         return sent
 
     def rename(self, name: str) -> None:

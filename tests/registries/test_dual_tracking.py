@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,20 @@ def runless_version(url: str, name: str, model: Any, params: dict[str, str]) -> 
     return src.get_logged_model(info.model_id), mv
 
 
+def half_copied(src: MlflowClient, dst: MlflowClient, points: list[Metric]) -> tuple[str, str]:
+    """A source run with ``points`` and a target run an attempt left with the first 1,200 of them (no mirror
+    tag written): (source run, target run)."""
+    experiment = src.get_experiment_by_name("tests") or src.get_experiment(src.create_experiment("tests"))
+    source_run = src.create_run(experiment.experiment_id).info.run_id
+    for start in range(0, len(points), 1000):
+        src.log_batch(source_run, metrics=points[start : start + 1000])
+    target_experiment = dst.get_experiment_by_name("copies") or dst.get_experiment(dst.create_experiment("copies"))
+    target_run = dst.create_run(target_experiment.experiment_id, tags={KEY_TAG: unique("key")}).info.run_id
+    dst.log_batch(target_run, metrics=points[:1000])
+    dst.log_batch(target_run, metrics=points[1000:1200])
+    return source_run, target_run
+
+
 def created(name: str, version: str, run_id: str | None) -> dict[str, Any]:
     """The MLflow webhook's model_version.created envelope."""
     data: dict[str, Any] = {"name": name, "version": version, "source": "s", "run_id": run_id, "tags": {}}
@@ -160,16 +175,8 @@ class TestTheTrainingRunTravelsWithTheCopy:
         self, source_server: MlflowServer, mlflow_server: MlflowServer
     ) -> None:
         src, dst = MlflowClient(source_server.url), MlflowClient(mlflow_server.url)
-        experiment = src.get_experiment_by_name("tests") or src.get_experiment(src.create_experiment("tests"))
-        source_run = src.create_run(experiment.experiment_id).info.run_id
-        points = [Metric("loss", float(i), T0 + i, i) for i in range(2500)]
-        for start in range(0, len(points), 1000):
-            src.log_batch(source_run, metrics=points[start : start + 1000])
-        target_experiment = dst.get_experiment_by_name("copies") or dst.get_experiment(dst.create_experiment("copies"))
-        target_run = dst.create_run(target_experiment.experiment_id, tags={KEY_TAG: unique("key")}).info.run_id
         # an earlier attempt got 1,200 points across before it died (no mirror tag written)
-        dst.log_batch(target_run, metrics=points[:1000])
-        dst.log_batch(target_run, metrics=points[1000:1200])
+        source_run, target_run = half_copied(src, dst, [Metric("loss", float(i), T0 + i, i) for i in range(2500)])
 
         counts = mirror(src, dst, target_run, run_id=source_run, model_id=None, limits=MLFLOW_LIMITS)
 
@@ -342,3 +349,25 @@ class TestThroughTheReactor:
         assert main(["actions", done.id, *state]) == 0
         table = capsys.readouterr().out
         assert re.search(r"^metric_points_copied\s+6$", table, re.M) and re.search(r"^params_copied\s+2$", table, re.M)
+
+
+class TestTargetLimits:
+    def test_a_history_longer_than_a_target_keeps_is_cut_there_with_one_refusal_logged(
+        self, source_server: MlflowServer, mlflow_server: MlflowServer
+    ) -> None:
+        """Azure ML keeps 1 million points a metric name (its service limits); here a target that keeps 2,500,
+        across the 1,000-point pages written and a resumed attempt that already holds 1,200."""
+        src, dst = MlflowClient(source_server.url), MlflowClient(mlflow_server.url)
+        points = [Metric("loss", float(i), T0 + i, i) for i in range(3000)]
+        source_run, target_run = half_copied(src, dst, points)
+        said: list[str] = []
+
+        limits = replace(MLFLOW_LIMITS, points_per_metric=2500)
+        counts = mirror(src, dst, target_run, run_id=source_run, model_id=None, limits=limits, progress=said.append)
+
+        assert (counts.points, counts.refused) == (2500, 1)
+        assert _history(dst, target_run, "loss") == [(m.step, m.timestamp, m.value) for m in points[:2500]]
+        assert [m for m in said if m.startswith("the target refused")] == [
+            "the target refused metric loss's points beyond the first 2,500: a run keeps up to 2,500 points a metric"
+            " name"
+        ]
