@@ -9,7 +9,6 @@ as JSON lines; it is stopped at ``timeout_seconds`` and whenever this attempt en
 
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from shared.domain.outputs import BatchScoreOutputs
 from shared.errors import PermanentError, RetryableError
 from shared.executors.base import ActionContext, ModelRef, Outcome
 from shared.executors.batch_io import BatchIO, resolve_io
-from shared.executors.child_process import how_it_ended, log_tail, model_environment, run_reporting
+from shared.executors.child_process import how_it_ended, log_tail, run_model_process
 from shared.telemetry import redact
 
 PROGRESS_EVERY_SECONDS = 1.0
@@ -66,21 +65,17 @@ def _score_in_child(ctx: ActionContext, cfg: LocalBatch, io: BatchIO, model_path
     }
     log_path = ctx.state_dir / "batch" / "logs" / f"{short_hash(ctx.action.key)}.log"
     report = _reporter(ctx)
-    try:
-        ended = run_reporting(
-            score_process.__name__,
-            job,
-            env=model_environment(ctx.settings.environ, named=cfg.env, withheld=ctx.withheld_settings()),
-            log_path=log_path,
-            timeout_seconds=cfg.timeout_seconds,
-            on_start=lambda pid: ctx.progress(f"scoring process started (pid {pid}, log {log_path})"),
-            on_progress=lambda done_total: report(*done_total),
-        )
-    except subprocess.TimeoutExpired:
-        raise PermanentError(
-            f"batch scoring of {io.model.uri} ran over timeout_seconds={cfg.timeout_seconds:g} "
-            f"and was stopped; see {log_path}"
-        ) from None
+    ended = run_model_process(
+        ctx,
+        score_process.__name__,
+        job,
+        named_env=cfg.env,
+        timeout_seconds=cfg.timeout_seconds,
+        log_path=log_path,
+        what="scoring",
+        doing=f"batch scoring of {io.model.uri}",
+        on_progress=lambda done_total: report(*done_total),
+    )
     return _result(io, cfg, ended.reports, ended.code, log_path)
 
 

@@ -18,11 +18,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import shared
 from shared.child_env import child_environment
+from shared.errors import PermanentError
 from shared.telemetry import redact
+
+if TYPE_CHECKING:
+    from shared.executors.base import ActionContext
 
 APP_ROOT = Path(shared.__file__).resolve().parents[1]  # a model's process imports this app from here
 POLL_SECONDS = 1.0
@@ -80,6 +84,40 @@ def run_reporting(
             if process.stdin is not None:
                 process.stdin.close()
     return Ended(reports, code)
+
+
+def run_model_process(
+    ctx: ActionContext,
+    module: str,
+    job: Mapping[str, Any],
+    *,
+    named_env: Iterable[str],
+    timeout_seconds: float,
+    log_path: Path,
+    what: str,
+    doing: str,
+    on_progress: Callable[[Any], None],
+    cwd: Path | None = None,
+) -> Ended:
+    """A model's code run for an action (batch scoring, a validation) in a process of its own: the
+        allow-listed environment plus the settings the config names, the start noted in the action's
+        progress (``what``: "scoring"), a run past ``timeout_seconds`` a permanent error naming ``doing``
+    and the log."""
+    try:
+        return run_reporting(
+            module,
+            job,
+            env=model_environment(ctx.settings.environ, named=named_env, withheld=ctx.withheld_settings()),
+            log_path=log_path,
+            timeout_seconds=timeout_seconds,
+            on_start=lambda pid: ctx.progress(f"{what} process started (pid {pid}, log {log_path})"),
+            on_progress=on_progress,
+            cwd=cwd,
+        )
+    except subprocess.TimeoutExpired:
+        raise PermanentError(
+            f"{doing} ran over timeout_seconds={timeout_seconds:g} and was stopped; see {log_path}"
+        ) from None
 
 
 def _follow(

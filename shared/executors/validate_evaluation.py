@@ -9,7 +9,6 @@ errors come back as the step's, with the redacted end of its log where the model
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -24,7 +23,7 @@ from shared.domain.actions import short_hash
 from shared.errors import PermanentError
 from shared.executors import validate_process
 from shared.executors.base import ActionContext, ModelRef
-from shared.executors.child_process import Ended, how_it_ended, log_tail, model_environment, run_reporting
+from shared.executors.child_process import Ended, how_it_ended, log_tail, run_model_process
 from shared.telemetry import redact
 
 CANDIDATE, BASELINE = "candidate", "baseline"
@@ -67,22 +66,18 @@ def evaluate_in_process(ctx: ActionContext, cfg: ValidationConfig, data: Path, s
                 {"role": s.role, "uri": s.model.uri, "path": str(path)} for s, path in zip(scored, paths, strict=True)
             ],
         }
-        try:
-            ended = run_reporting(
-                validate_process.__name__,
-                job,
-                env=model_environment(ctx.settings.environ, named=cfg.env, withheld=ctx.withheld_settings()),
-                log_path=log_path,
-                timeout_seconds=cfg.timeout_seconds,
-                on_start=lambda pid: ctx.progress(f"validation process started (pid {pid}, log {log_path})"),
-                on_progress=lambda line: ctx.progress(str(line)),
-                cwd=store,
-            )
-        except subprocess.TimeoutExpired:
-            raise PermanentError(
-                f"validation {ctx.action.target} of {scored[0].model.uri} ran over "
-                f"timeout_seconds={cfg.timeout_seconds:g} and was stopped; see {log_path}"
-            ) from None
+        ended = run_model_process(
+            ctx,
+            validate_process.__name__,
+            job,
+            named_env=cfg.env,
+            timeout_seconds=cfg.timeout_seconds,
+            log_path=log_path,
+            what="validation",
+            doing=f"validation {ctx.action.target} of {scored[0].model.uri}",
+            on_progress=lambda line: ctx.progress(str(line)),
+            cwd=store,
+        )
         found = _evaluated(ended, scored, log_path)
         recorded = {
             s.role: ev.record_evaluation(
