@@ -14,11 +14,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from shared import __version__, telemetry
 from shared.cli import commands
+from shared.cli.ledger_check import MissingLedger, require_ledger
 from shared.cli.output import OUTPUTS
 from shared.errors import BadRequest, ConfigError, ModelOpsError, NotFound
 from shared.settings import Settings
@@ -73,24 +73,6 @@ def _suggestion(message: str) -> str:
     choices = [c.strip(" '\"") for c in rest.rstrip(")").split(",")]
     close = difflib.get_close_matches(given.strip("'\""), choices, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-class MissingLedger(ModelOpsError):
-    """A read command pointed at a state dir that holds no ledger."""
-
-
-def require_ledger(settings: Settings) -> None:
-    """Refuse (and create nothing) when the local state dir has no ledger to read."""
-    if settings.state_backend != "sqlite":
-        return
-    ledger = Path(settings.state_dir) / "ledger.db"
-    if ledger.exists():
-        return
-    raise MissingLedger(
-        f"no ledger at {ledger.resolve()}: nothing has run with this state dir. Point at the state dir "
-        "`modelops serve` (or `demo`, `deploy`...) used with --state-dir DIR or MODELOPS_STATE_DIR=DIR "
-        f"(now: {settings.state_dir})"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cleanup(args: argparse.Namespace) -> int:
     from shared.cleanup.report import format_report_table
-    from shared.cli.main import require_ledger
+    from shared.cli.ledger_check import require_ledger
 
     container = Container(args.settings)
     if container.config.cleanup.provider == "local":  # it cleans what this state dir deployed: none is no answer
