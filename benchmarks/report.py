@@ -50,8 +50,12 @@ def _ratio(name: str, s: dict[str, float]) -> str:
     return f"{name} **{s['median']:.2f}x** ({s['min']:.2f}–{s['max']:.2f})"
 
 
+def _ratios(result: dict[str, Any]) -> str:
+    return "; ".join(_ratio(n, s) for n, s in result["ratios"].items())
+
+
 def row(result: dict[str, Any]) -> str:
-    ratios = "; ".join(_ratio(n, s) for n, s in result["ratios"].items())
+    ratios = _ratios(result)
     goals = "; ".join(f"{g}: **{'met' if ok else 'not met'}**" for g, ok in result["goals_met"].items()) or "—"
     load = result["loadavg_1m"]
     cells = [
@@ -79,9 +83,8 @@ def summary(results: list[dict[str, Any]]) -> str:
     head = "| benchmark | subject; baseline (medians) | ratio, median (min–max) | goal | command |"
     lines = [head, "|---|---|---|---|---|"]
     for result in results:
-        ratios = "; ".join(_ratio(n, s) for n, s in result["ratios"].items())
         goals = "; ".join(f"{g}: {'met' if ok else 'not met'}" for g, ok in result["goals_met"].items()) or "—"
-        cells = [result["benchmark"], result["headline"], f"{ratios}, {len(result['rounds'])} rounds", goals]
+        cells = [result["benchmark"], result["headline"], f"{_ratios(result)}, {len(result['rounds'])} rounds", goals]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + f" | `{result['command']}` |")
     return "\n".join(lines)
 

@@ -110,12 +110,9 @@ class RegistryState:
 
 def _heads(model: object) -> Heads:
     aliases = {alias: str(version) for alias, version in (getattr(model, "aliases", None) or {}).items()}
-    stages: dict[str, int] = {}
-    for mv in getattr(model, "latest_versions", None) or []:
-        stage = (mv.current_stage or "").lower()
-        if stage and stage != "none":
-            stages[stage] = max(stages.get(stage, 0), int(mv.version))
-    return Heads(aliases, {stage: str(version) for stage, version in stages.items()})
+    latest = sorted(getattr(model, "latest_versions", None) or [], key=lambda mv: int(mv.version))
+    stages = {mv.current_stage: str(mv.version) for mv in latest if (mv.current_stage or "none").lower() != "none"}
+    return Heads(aliases, stages)  # the newest version per stage: sorted, so the newest is written last
 
 
 def _quoted(text: str) -> str:

@@ -33,13 +33,14 @@ UNKNOWN = "unknown"  # the target could not be read
 
 @dataclass(frozen=True)
 class Heads:
-    """A model's alias holders and the newest version in each stage (stages keyed lower case)."""
+    """A model's alias holders and the newest version in each stage (as the registry spells it)."""
 
     aliases: dict[str, str] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)
 
     def stage(self, stage: str) -> str | None:
-        return self.stages.get(stage.lower())
+        """The stage's holder, the name compared as rules compare it: regardless of case."""
+        return next((v for name, v in self.stages.items() if name.lower() == stage.lower()), None)
 
 
 @dataclass(frozen=True)

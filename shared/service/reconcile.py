@@ -106,24 +106,41 @@ def _moves(reactor: Reactor, source: str, counts: dict[str, int], now_ms: int, s
     declared = [g for d in declarations(reactor.config) if source in d.sources for g in d.models]
     snapshot = seen.setdefault(source, {})
     listened = [g for globs in (*aliases.values(), *stages.values()) for g in globs]
-    at = datetime.fromtimestamp(now_ms / 1000, UTC)
     for model, heads in reader.heads([*listened, *declared]):
         snapshot[model] = heads
-        held: list[tuple[str, str | None, str | None, str]]
-        held = [(ev.MODEL_VERSION_ALIAS_SET, name, None, v) for name, v in heads.aliases.items()]
-        held += [(ev.MODEL_VERSION_STAGE_CHANGED, None, name, v) for name, v in heads.stages.items()]
-        for kind, alias, stage, version in held:
-            listening = aliases if alias is not None else stages
-            globs = listening.get((alias or stage or "").lower(), []) + listening.get("*", [])
-            if not any(fnmatchcase(model, glob) for glob in globs):
-                continue
-            last = moves.last_move(reactor.ledger, source, model, alias, stage=stage)
-            if last is not None and last.version == version:
-                continue
-            counts["aliases" if alias is not None else "stages"] += 1
-            moved = _event(source, kind, model, version, now_ms, alias=alias, stage=stage and _stage_name(stage))
-            _accept(reactor, counts, replace(moved, change=f"reconcile@{iso(at)}"))
+        for alias, version in heads.aliases.items():
+            if _listens(aliases, alias, model):
+                _move(reactor, counts, source, model, version, now_ms, alias=alias)
+        for stage, version in heads.stages.items():
+            if _listens(stages, stage.lower(), model):
+                _move(reactor, counts, source, model, version, now_ms, stage=stage)
     return reader.requests - before
+
+
+def _listens(listening: dict[str, list[str]], name: str, model: str) -> bool:
+    return any(fnmatchcase(model, glob) for glob in listening.get(name, []) + listening.get("*", []))
+
+
+def _move(
+    reactor: Reactor,
+    counts: dict[str, int],
+    source: str,
+    model: str,
+    version: str,
+    now_ms: int,
+    *,
+    alias: str | None = None,
+    stage: str | None = None,
+) -> None:
+    """Record the move of ``alias`` (or ``stage``) to ``version`` unless it is the last one recorded."""
+    last = moves.last_move(reactor.ledger, source, model, alias, stage=stage)
+    if last is not None and last.version == version:
+        return
+    counts["aliases" if alias is not None else "stages"] += 1
+    kind = ev.MODEL_VERSION_ALIAS_SET if alias is not None else ev.MODEL_VERSION_STAGE_CHANGED
+    moved = _event(source, kind, model, version, now_ms, alias=alias, stage=stage)
+    at = datetime.fromtimestamp(now_ms / 1000, UTC)
+    _accept(reactor, counts, replace(moved, change=f"reconcile@{iso(at)}"))
 
 
 def _approval_tags(reactor: Reactor, source: str, counts: dict[str, int]) -> int:
@@ -148,19 +165,14 @@ def _approval_tags(reactor: Reactor, source: str, counts: dict[str, int]) -> int
 
 
 def _listened(config: ReactorConfig, source: str, kind: str) -> dict[str, list[str]]:
-    """alias or stage, lower case ("*": any) -> the model globs of the rules that listen to its moves
-    from ``source``."""
+    """alias, or stage in lower case ("*": any) -> the model globs of the rules that listen to its
+    moves from ``source``."""
     out: dict[str, list[str]] = {}
     for rule in config.rules:
         if kind in rule.on and (not rule.source or source in rule.source):
-            name = rule.alias if kind == ev.MODEL_VERSION_ALIAS_SET else rule.stage
-            out.setdefault((name or "*").lower(), []).extend(rule.models)
+            name = rule.alias if kind == ev.MODEL_VERSION_ALIAS_SET else (rule.stage or "").lower()
+            out.setdefault(name or "*", []).extend(rule.models)
     return out
-
-
-def _stage_name(stage: str) -> str:
-    """MLflow's spelling of a stage (Staging, Production, Archived), as a webhook names it."""
-    return stage[:1].upper() + stage[1:]
 
 
 def converge_lines(reactor: Reactor, sources: list[str], seen: Snapshot) -> list[dict[str, Any]]:

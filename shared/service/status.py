@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.adapters.target_readers import Serving, read_legacy, read_local, read_online
 from shared.domain.actions import DEPLOY, QUEUED, ROLLBACK, RUNNING, SUCCEEDED, WAITING, Action, line_of, serving_line
@@ -53,6 +54,7 @@ def line_statuses(
     history = _history(reactor)
     active = [a for status in (QUEUED, RUNNING, WAITING) for a in ledger.list_actions(status=status, limit=1000)]
     targets: dict[tuple[str, str], list[Serving] | Exception] = {}  # each target read once
+    undeploys: dict[str, list[datetime]] = {}  # and its `modelops undeploy` reports once
     out = []
     for line in declared_lines(reactor, sources, aliases or {}):
         actual = read_actual(reactor, line, history, targets)
@@ -65,7 +67,7 @@ def line_statuses(
         if pin is not None and reactor.desired is not None:
             pin = pin if reactor.desired.pin_holds(pin, line.desired, line.source, line.model, decl.alias) else None
         desired = Desired(line.desired, decl.rule, decl.alias, decl.stage)
-        stopped = _undeployed_after(ledger, line.target, switch) if switch is not None else None
+        stopped = _undeployed_after(ledger, line.target, switch, undeploys) if switch is not None else None
         sync, reason = judge(desired, actual, last_deployed=last, in_flight=flight, pin=pin, undeployed_at=stopped)
         if sync == PROGRESSING and flying is not None:
             reason += rollout_note(flying.outputs)
@@ -168,8 +170,10 @@ def _last_switch(history: list[Action], key: str) -> Action | None:
     return next((action for action in reversed(history) if line_of(action) == key), None)
 
 
-def _undeployed_after(ledger: Ledger, target: str, switch: Action) -> str | None:
+def _undeployed_after(ledger: Ledger, target: str, switch: Action, known: dict[str, list[datetime]]) -> str | None:
     """When `modelops undeploy` last stopped ``target``, if after ``switch`` finished."""
+    if target not in known:
+        known[target] = [at for at, _ in undeploy_history(ledger, target)]
     finished = switch.finished_at or switch.created_at
-    stops = [at for at, _ in undeploy_history(ledger, target) if finished is None or at > finished]
+    stops = [at for at in known[target] if finished is None or at > finished]
     return iso(stops[-1]) if stops else None
